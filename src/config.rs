@@ -1,0 +1,513 @@
+//! Configuration: the TOML file (unknown keys rejected) and command-line overrides, validated once
+//! into a typed [`Config`] whose `Display` is the effective configuration with secrets redacted.
+//!
+//! Only this module reads the configuration file; everything else receives a typed part of `Config`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why the configuration could not be used. Printed at start-up; the server does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or wrongly typed values.
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value is out of range or otherwise unusable.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The file as written: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    public_url: Option<String>,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    analysis: RawAnalysis,
+    #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
+    tokens: RawTokens,
+    #[serde(default)]
+    health: RawHealth,
+    #[serde(default)]
+    license: RawLicense,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    threads: Option<usize>,
+    max_upload_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    threads: Option<usize>,
+    queue_capacity: Option<usize>,
+    queue_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    results_secs: Option<u64>,
+    cancelled_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTokens {
+    usage: Option<String>,
+    service: Option<String>,
+    license: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    max_disk_used_percent: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLicense {
+    enforce: Option<bool>,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen ADDR`
+    pub listen: Option<String>,
+    /// `--data-dir DIR`
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server binds (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Holds the SQLite file and the spool directory, nothing else.
+    pub data_dir: PathBuf,
+    /// Base for `task_url` (e.g. `https://worker01:8443`); when absent the request's Host is used.
+    pub public_url: Option<String>,
+    pub http: HttpConfig,
+    pub analysis: AnalysisConfig,
+    pub retention: RetentionConfig,
+    pub tokens: Tokens,
+    /// Used share of the data directory's file system above which the server is "not healthy".
+    pub max_disk_used_percent: f64,
+    /// When true, uploads are refused unless the license status is VALID.
+    pub enforce_license: bool,
+}
+
+/// HTTP front end.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub threads: usize,
+    pub max_upload_bytes: u64,
+}
+
+/// Queue and analysis pool.
+#[derive(Debug, Clone)]
+pub struct AnalysisConfig {
+    pub threads: usize,
+    pub queue_capacity: usize,
+    /// A task still queued after this long is cancelled; `None` disables the timeout.
+    pub queue_timeout: Option<Duration>,
+}
+
+/// How long records are kept.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// Finished (done or failed) tasks are purged this long after processing.
+    pub results: Duration,
+    /// Cancelled task records are purged this long after cancellation.
+    pub cancelled: Duration,
+}
+
+/// One optional token per endpoint group.
+#[derive(Clone, Default)]
+pub struct Tokens {
+    /// `/api/tiscale/*`
+    pub usage: Option<String>,
+    /// `/srv/tiscale/*`
+    pub service: Option<String>,
+    /// `/api/license/*`
+    pub license: Option<String>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never let a token reach a log through Debug either.
+        f.debug_struct("Tokens")
+            .field("usage", &redact(&self.usage))
+            .field("service", &redact(&self.service))
+            .field("license", &redact(&self.license))
+            .finish()
+    }
+}
+
+fn redact(token: &Option<String>) -> &'static str {
+    match token {
+        Some(_) => "<set>",
+        None => "<none>",
+    }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./assay-data";
+pub const DEFAULT_HTTP_THREADS: usize = 8;
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+pub const DEFAULT_QUEUE_TIMEOUT_SECS: u64 = 3600;
+pub const DEFAULT_RESULTS_SECS: u64 = 30 * 60;
+pub const DEFAULT_CANCELLED_SECS: u64 = 24 * 3600;
+pub const DEFAULT_MAX_DISK_USED_PERCENT: f64 = 95.0;
+
+impl Config {
+    /// Reads `path` (or uses the embedded defaults when `None`), applies `overrides`, validates.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let raw = match path {
+            None => RawConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                parse_raw(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                })?
+            }
+        };
+        let config = Config::from_raw(raw, overrides)?;
+        config.check_data_dir()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text without touching the file system (data_dir is not checked).
+    #[cfg(test)]
+    pub fn from_toml(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let raw = parse_raw(text).map_err(|message| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message,
+        })?;
+        Config::from_raw(raw, overrides)
+    }
+
+    fn from_raw(raw: RawConfig, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let listen_text = overrides
+            .listen
+            .clone()
+            .or(raw.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen: {listen_text:?} is not an address such as 127.0.0.1:8080"
+            ))
+        })?;
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or(raw.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid("data_dir must not be empty".into()));
+        }
+
+        let public_url = match raw.public_url {
+            None => None,
+            Some(url) => {
+                let url = url.trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.contains('?')
+                    || url.split("://").nth(1).is_none_or(str::is_empty)
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "public_url: {url:?} must be an absolute http:// or https:// URL without a query"
+                    )));
+                }
+                Some(url)
+            }
+        };
+
+        let http = HttpConfig {
+            threads: positive("http.threads", raw.http.threads, DEFAULT_HTTP_THREADS)?,
+            max_upload_bytes: raw
+                .http
+                .max_upload_bytes
+                .unwrap_or(DEFAULT_MAX_UPLOAD_BYTES),
+        };
+        if http.max_upload_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_upload_bytes must be at least 1".into(),
+            ));
+        }
+
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let analysis = AnalysisConfig {
+            threads: positive("analysis.threads", raw.analysis.threads, cores)?,
+            queue_capacity: positive(
+                "analysis.queue_capacity",
+                raw.analysis.queue_capacity,
+                DEFAULT_QUEUE_CAPACITY,
+            )?,
+            queue_timeout: match raw
+                .analysis
+                .queue_timeout_secs
+                .unwrap_or(DEFAULT_QUEUE_TIMEOUT_SECS)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+        };
+
+        let retention = RetentionConfig {
+            results: Duration::from_secs(
+                raw.retention.results_secs.unwrap_or(DEFAULT_RESULTS_SECS),
+            ),
+            cancelled: Duration::from_secs(
+                raw.retention
+                    .cancelled_secs
+                    .unwrap_or(DEFAULT_CANCELLED_SECS),
+            ),
+        };
+
+        let tokens = Tokens {
+            usage: token("tokens.usage", raw.tokens.usage)?,
+            service: token("tokens.service", raw.tokens.service)?,
+            license: token("tokens.license", raw.tokens.license)?,
+        };
+
+        let max_disk_used_percent = raw
+            .health
+            .max_disk_used_percent
+            .unwrap_or(DEFAULT_MAX_DISK_USED_PERCENT);
+        if !(max_disk_used_percent > 0.0 && max_disk_used_percent <= 100.0) {
+            return Err(ConfigError::Invalid(format!(
+                "health.max_disk_used_percent must be in (0, 100], got {max_disk_used_percent}"
+            )));
+        }
+
+        Ok(Config {
+            listen,
+            data_dir,
+            public_url,
+            http,
+            analysis,
+            retention,
+            tokens,
+            max_disk_used_percent,
+            enforce_license: raw.license.enforce.unwrap_or(false),
+        })
+    }
+
+    /// Creates the data directory if needed and proves it writable.
+    fn check_data_dir(&self) -> Result<(), ConfigError> {
+        let invalid = |what: &str, e: std::io::Error| {
+            ConfigError::Invalid(format!("data_dir {}: {what}: {e}", self.data_dir.display()))
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| invalid("cannot create", e))?;
+        let probe = self.data_dir.join(".write-probe");
+        std::fs::write(&probe, b"").map_err(|e| invalid("not writable", e))?;
+        std::fs::remove_file(&probe).map_err(|e| invalid("not writable", e))?;
+        Ok(())
+    }
+
+    /// The SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("assay.db")
+    }
+
+    /// Where uploads wait for analysis.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+}
+
+fn parse_raw(text: &str) -> Result<RawConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+}
+
+fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(ConfigError::Invalid(format!("{key} must be at least 1"))),
+        Some(n) => Ok(n),
+    }
+}
+
+/// Tokens are 30–60 ASCII alphanumerics (the seed's rule); an empty string means "no token".
+fn token(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(t) if t.is_empty() => Ok(None),
+        Some(t) => {
+            if (30..=60).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                Ok(Some(t))
+            } else {
+                Err(ConfigError::Invalid(format!(
+                    "{key} must be 30 to 60 letters and digits (got {} characters)",
+                    t.chars().count()
+                )))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Config {
+    /// The effective configuration, one `key = value` per line, tokens redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "listen = {}", self.listen)?;
+        writeln!(f, "data_dir = {}", self.data_dir.display())?;
+        writeln!(
+            f,
+            "public_url = {}",
+            self.public_url.as_deref().unwrap_or("<from Host header>")
+        )?;
+        writeln!(f, "http.threads = {}", self.http.threads)?;
+        writeln!(f, "http.max_upload_bytes = {}", self.http.max_upload_bytes)?;
+        writeln!(f, "analysis.threads = {}", self.analysis.threads)?;
+        writeln!(
+            f,
+            "analysis.queue_capacity = {}",
+            self.analysis.queue_capacity
+        )?;
+        writeln!(
+            f,
+            "analysis.queue_timeout_secs = {}",
+            self.analysis.queue_timeout.map_or(0, |d| d.as_secs())
+        )?;
+        writeln!(
+            f,
+            "retention.results_secs = {}",
+            self.retention.results.as_secs()
+        )?;
+        writeln!(
+            f,
+            "retention.cancelled_secs = {}",
+            self.retention.cancelled.as_secs()
+        )?;
+        writeln!(f, "tokens.usage = {}", redact(&self.tokens.usage))?;
+        writeln!(f, "tokens.service = {}", redact(&self.tokens.service))?;
+        writeln!(f, "tokens.license = {}", redact(&self.tokens.license))?;
+        writeln!(
+            f,
+            "health.max_disk_used_percent = {}",
+            self.max_disk_used_percent
+        )?;
+        write!(f, "license.enforce = {}", self.enforce_license)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::from_toml("", &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.retention.results, Duration::from_secs(1800));
+        assert_eq!(c.retention.cancelled, Duration::from_secs(86400));
+        assert!(c.analysis.threads >= 1);
+        assert!(c.tokens.usage.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::from_toml("lisen = \"1.2.3.4:1\"", &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let err = Config::from_toml("[analysis]\nthreadz = 2", &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("threadz"), "{err}");
+    }
+
+    #[test]
+    fn overrides_beat_the_file() {
+        let o = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some("/tmp/x".into()),
+        };
+        let c = Config::from_toml("listen = \"0.0.0.0:9\"\ndata_dir = \"/y\"", &o).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn tokens_must_be_30_to_60_alphanumerics() {
+        let ok = format!("[tokens]\nusage = \"{TOKEN}\"");
+        assert!(Config::from_toml(&ok, &Overrides::default()).is_ok());
+        for bad in [
+            "short",
+            &"a".repeat(61),
+            "abcdefghijklmnopqrstuvwxyz-0123456789",
+        ] {
+            let text = format!("[tokens]\nservice = \"{bad}\"");
+            let err = Config::from_toml(&text, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("tokens.service"), "{err}");
+        }
+    }
+
+    #[test]
+    fn display_redacts_tokens() {
+        let text = format!("[tokens]\nusage = \"{TOKEN}\"\nlicense = \"{TOKEN}\"");
+        let c = Config::from_toml(&text, &Overrides::default()).unwrap();
+        let shown = format!("{c}\n{c:?}");
+        assert!(!shown.contains(TOKEN));
+        assert!(shown.contains("tokens.usage = <set>"));
+        assert!(shown.contains("tokens.service = <none>"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (text, key) in [
+            ("listen = \"nowhere\"", "listen"),
+            ("[http]\nthreads = 0", "http.threads"),
+            (
+                "[health]\nmax_disk_used_percent = 120.0",
+                "max_disk_used_percent",
+            ),
+            ("public_url = \"worker01:8080\"", "public_url"),
+        ] {
+            let err = Config::from_toml(text, &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn queue_timeout_zero_disables_it() {
+        let c =
+            Config::from_toml("[analysis]\nqueue_timeout_secs = 0", &Overrides::default()).unwrap();
+        assert!(c.analysis.queue_timeout.is_none());
+    }
+
+    #[test]
+    fn unwritable_data_dir_is_refused() {
+        let o = Overrides {
+            listen: None,
+            data_dir: Some("/proc/assay-cannot-exist".into()),
+        };
+        assert!(Config::load(None, &o).is_err());
+    }
+}

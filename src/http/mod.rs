@@ -1,0 +1,278 @@
+//! The HTTP front end: a blocking tiny_http server read by a fixed number of threads, one route
+//! table, token checks per endpoint group, `{"message": ...}` errors and one log line per request.
+//!
+//! Nothing here knows a file format: uploads become a spool file and a task row, and reports are
+//! read back from the store.
+
+mod auth;
+mod handlers;
+mod license;
+pub mod multipart;
+mod query;
+mod router;
+mod service;
+mod upload;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tiny_http::{Header, Request, Response, Server};
+
+use crate::config::Config;
+use crate::log;
+use crate::queue::Queue;
+use crate::stats::Stats;
+use crate::store::{Store, StoreError};
+
+/// Facts about this worker reported with every task.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    pub hostname: String,
+    pub ips: Vec<String>,
+}
+
+/// State shared by every HTTP thread.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub stats: Arc<Stats>,
+    pub queue: Queue,
+    pub worker: WorkerInfo,
+    /// The operating mode; persisted in the store, cached here.
+    pub paused: AtomicBool,
+}
+
+const META_PAUSED: &str = "paused";
+
+impl App {
+    /// Builds the shared state, reading the persisted operating mode.
+    pub fn new(
+        config: Config,
+        store: Arc<Store>,
+        stats: Arc<Stats>,
+        queue: Queue,
+        worker: WorkerInfo,
+    ) -> Result<App, StoreError> {
+        let paused = store.meta_get(META_PAUSED)?.as_deref() == Some("true");
+        Ok(App {
+            config,
+            store,
+            stats,
+            queue,
+            worker,
+            paused: AtomicBool::new(paused),
+        })
+    }
+
+    /// Sets and persists the operating mode.
+    pub fn set_paused(&self, paused: bool) -> Result<(), StoreError> {
+        self.store
+            .meta_set(META_PAUSED, if paused { "true" } else { "false" })?;
+        self.paused.store(paused, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A successful answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub content_type: Option<&'static str>,
+}
+
+impl Reply {
+    /// 200 with a JSON body.
+    pub fn json(value: &impl serde::Serialize) -> Reply {
+        Reply::json_status(200, value)
+    }
+
+    /// A JSON body with another status (the license upload's 201).
+    pub fn json_status(status: u16, value: &impl serde::Serialize) -> Reply {
+        Reply {
+            status,
+            body: serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()),
+            content_type: Some("application/json"),
+        }
+    }
+
+    /// 200 with an empty body.
+    pub fn empty() -> Reply {
+        Reply {
+            status: 200,
+            body: Vec::new(),
+            content_type: None,
+        }
+    }
+}
+
+/// An error answer: status and the client-facing message; details go to the log.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, message)
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> ApiError {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        log!("internal error: {e}");
+        ApiError::new(500, "internal error, see the server log")
+    }
+}
+
+pub type HandlerResult = Result<Reply, ApiError>;
+
+/// The running HTTP front end.
+pub struct HttpServer {
+    server: Arc<Server>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    live: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Binds the listener. Errors name the address.
+pub fn bind(config: &Config) -> anyhow::Result<Arc<Server>> {
+    let server = Server::http(config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    Ok(Arc::new(server))
+}
+
+/// Starts `config.http.threads` threads serving `server`.
+pub fn start(server: Arc<Server>, app: Arc<App>) -> HttpServer {
+    let stop = Arc::new(AtomicBool::new(false));
+    let live = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(AtomicU64::new(0));
+    let threads = (0..app.config.http.threads)
+        .map(|n| {
+            let (server, app, stop, live, ids) = (
+                server.clone(),
+                app.clone(),
+                stop.clone(),
+                live.clone(),
+                ids.clone(),
+            );
+            live.fetch_add(1, Ordering::SeqCst);
+            std::thread::Builder::new()
+                .name(format!("http-{n}"))
+                .spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        match server.recv_timeout(Duration::from_millis(200)) {
+                            Ok(Some(req)) => {
+                                serve(&app, req, ids.fetch_add(1, Ordering::Relaxed) + 1)
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                log!("http: accept failed: {e}");
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                        }
+                    }
+                    live.fetch_sub(1, Ordering::SeqCst);
+                })
+                .expect("spawn http thread")
+        })
+        .collect();
+    HttpServer {
+        server,
+        threads,
+        live,
+        stop,
+    }
+}
+
+impl HttpServer {
+    /// Stops accepting requests and waits up to `grace` for requests in progress.
+    pub fn shutdown(self, grace: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.server.unblock();
+        let deadline = Instant::now() + grace;
+        while self.live.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for t in self.threads {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn serve(app: &App, mut req: Request, id: u64) {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    // Log the path only: the query may carry a filter token.
+    let path = req.url().split('?').next().unwrap_or("").to_string();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        router::dispatch(app, &mut req)
+    }))
+    .unwrap_or_else(|_| Err(ApiError::new(500, "internal error, see the server log")));
+    let t = crate::time::now();
+    let (status, response) = match outcome {
+        Ok(reply) => {
+            let mut r = Response::from_data(reply.body).with_status_code(reply.status);
+            if let Some(ct) = reply.content_type {
+                r = r.with_header(header("Content-Type", ct));
+            }
+            (reply.status, r)
+        }
+        Err(err) => {
+            let body = serde_json::to_vec(&serde_json::json!({ "message": err.message }))
+                .unwrap_or_default();
+            let mut r = Response::from_data(body)
+                .with_status_code(err.status)
+                .with_header(header("Content-Type", "application/json"));
+            for (name, value) in &err.headers {
+                r = r.with_header(header(name, value));
+            }
+            (err.status, r)
+        }
+    };
+    match status {
+        400..=499 => app.stats.add("general_user_failure", 1.0, t),
+        500..=599 => app.stats.add("general_service_failure", 1.0, t),
+        _ => {}
+    }
+    if let Err(e) = req.respond(response) {
+        log!("req={id} {method} {path}: cannot send the response: {e}");
+    }
+    log!(
+        "req={id} {method} {path} {status} {}ms",
+        started.elapsed().as_millis()
+    );
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header names are valid")
+}
+
+/// Value of the first header called `name` (case-insensitive).
+pub fn header_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}

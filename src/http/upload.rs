@@ -1,0 +1,424 @@
+//! `POST /api/tiscale/v1/upload`: streams the multipart body to a spool file while hashing it,
+//! records the task (committed before answering) and queues it.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use sha1::{Digest, Sha1};
+use tiny_http::Request;
+
+use super::multipart::{self, MultipartError, PartHeaders, PartSink};
+use super::query::strip_token_prefix;
+use super::{header_value, service, ApiError, App, HandlerResult, Reply};
+use crate::analysis::hashes::hex;
+use crate::store::NewTask;
+use crate::time::now;
+
+/// Form fields other than the file are small JSON documents; more than this is refused.
+pub const MAX_FIELD_BYTES: usize = 1024 * 1024;
+/// Room for multipart framing and form fields on top of the file when checking Content-Length.
+const FORM_OVERHEAD: u64 = 4 * MAX_FIELD_BYTES as u64;
+/// Seconds a client is asked to wait when the queue is full.
+const RETRY_AFTER_SECS: u32 = 5;
+
+/// Handles an upload and counts it as a success or failure.
+pub fn upload(app: &App, req: &mut Request) -> HandlerResult {
+    let result = accept(app, req);
+    let name = if result.is_ok() {
+        "upload_success"
+    } else {
+        "upload_failure"
+    };
+    app.stats.add(name, 1.0, now());
+    result
+}
+
+fn accept(app: &App, req: &mut Request) -> HandlerResult {
+    if app.paused.load(Ordering::SeqCst) {
+        return Err(ApiError::new(503, "paused"));
+    }
+    if app.config.enforce_license {
+        let info = crate::license::info(&app.store, now())?;
+        if info.status != crate::license::Status::Valid {
+            return Err(ApiError::new(
+                503,
+                format!(
+                    "no valid license (status {}): uploads are refused",
+                    serde_json::to_string(&info.status)
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                ),
+            ));
+        }
+    }
+    if !service::healthy(app) {
+        app.stats.add("not_available", 1.0, now());
+        return Err(ApiError::new(503, "not healthy"));
+    }
+    if app.queue.is_full() {
+        return Err(queue_full());
+    }
+    let boundary = header_value(req, "Content-Type")
+        .and_then(multipart::boundary_from_content_type)
+        .ok_or_else(|| {
+            ApiError::bad_request("the request must be multipart/form-data with a boundary")
+        })?;
+    let max = app.config.http.max_upload_bytes;
+    if req
+        .body_length()
+        .is_some_and(|n| n as u64 > max.saturating_add(FORM_OVERHEAD))
+    {
+        return Err(too_large(max));
+    }
+    let custom_token = header_value(req, "X-TiScale-Token")
+        .map(strip_token_prefix)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let forwarded_for: Vec<String> = header_value(req, "X-Forwarded-For")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let direct_sender = req
+        .remote_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let base = base_url(app, header_value(req, "Host"));
+
+    let spool_dir = app.config.spool_dir();
+    let mut sink = UploadSink::new(&spool_dir, max);
+    if let Err(e) = multipart::parse(req.as_reader(), &boundary, &mut sink) {
+        return Err(match e {
+            MultipartError::Rejected(msg) if sink.too_large => ApiError::new(413, msg),
+            MultipartError::Io(ref io)
+                if io.kind() != std::io::ErrorKind::UnexpectedEof && sink.spool_failed =>
+            {
+                crate::log!("upload: cannot write to the spool: {io}");
+                ApiError::new(500, "cannot store the upload, see the server log")
+            }
+            other => ApiError::bad_request(format!("malformed upload: {other}")),
+        });
+    }
+    let Some(file) = sink.file.take() else {
+        return Err(ApiError::bad_request(
+            "missing file part: send the sample as the multipart field 'file'",
+        ));
+    };
+    let spooled = file.finish().map_err(|e| {
+        crate::log!("upload: cannot write to the spool: {e}");
+        ApiError::new(500, "cannot store the upload, see the server log")
+    })?;
+
+    let custom_data = sink
+        .field("custom_data")
+        .filter(|v| serde_json::from_str::<Value>(v).is_ok());
+    if let Some(expected) = custom_data
+        .as_deref()
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        .and_then(|v| {
+            v.get("integrity_check_hash")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    {
+        if !expected.trim().eq_ignore_ascii_case(&spooled.sha1) {
+            return Err(ApiError::bad_request(format!(
+                "ERROR: Upload: failed to accept upload integrity check failed, calculated hash {} differs from the one passed in custom data {}.",
+                spooled.sha1, expected
+            )));
+        }
+    }
+    let user_data = sink
+        .field("user_data")
+        .filter(|v| serde_json::from_str::<Value>(v).is_ok());
+
+    let t = now();
+    let task = NewTask {
+        submitted: t,
+        file_name: spooled.file_name.clone(),
+        size: spooled.size,
+        sha1: spooled.sha1.clone(),
+        spool_file: spooled.spool_name.clone(),
+        custom_token,
+        custom_data,
+        user_data,
+        direct_sender,
+        forwarded_for,
+    };
+    let id = app.store.insert_task(&task)?;
+    // From here the upload is accepted: the sample belongs to the task row.
+    let size = spooled.size;
+    let path = spooled.keep();
+    if app.queue.try_push(id).is_err() {
+        // Filled up while we were reading the body: take the task back.
+        app.store.delete_task(id)?;
+        crate::queue::remove_sample(&path);
+        return Err(queue_full());
+    }
+    app.stats.add("files_submitted", 1.0, t);
+    app.stats.add("bytes_submitted", size as f64, t);
+    Ok(Reply::json(&serde_json::json!({
+        "task_url": format!("{base}/api/tiscale/v1/task/{id}")
+    })))
+}
+
+fn queue_full() -> ApiError {
+    ApiError::new(503, "the analysis queue is full, retry later")
+        .with_header("Retry-After", RETRY_AFTER_SECS.to_string())
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        413,
+        format!("the file is larger than the maximum upload size of {max} bytes"),
+    )
+}
+
+/// `scheme://host[:port]` for task URLs: the configured public URL, else the request's Host.
+pub fn base_url(app: &App, host: Option<&str>) -> String {
+    if let Some(url) = &app.config.public_url {
+        return url.clone();
+    }
+    let plausible = |h: &&str| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+    };
+    match host.map(str::trim).filter(plausible) {
+        Some(h) => format!("http://{h}"),
+        None => format!("http://{}", app.config.listen),
+    }
+}
+
+/// Removes a spool file on drop unless it was kept: an upload that fails half-way leaves nothing.
+struct PathGuard(Option<PathBuf>);
+
+impl PathGuard {
+    fn keep(mut self) -> PathBuf {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+impl Drop for PathGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A sample being written to the spool.
+struct SpoolFile {
+    guard: PathGuard,
+    spool_name: String,
+    file_name: String,
+    writer: BufWriter<File>,
+    sha1: Sha1,
+    size: u64,
+}
+
+/// A completely written, synced sample.
+struct Spooled {
+    guard: PathGuard,
+    spool_name: String,
+    file_name: String,
+    sha1: String,
+    size: u64,
+}
+
+impl Spooled {
+    /// Hands the file over to the task: it is no longer removed on drop.
+    fn keep(self) -> PathBuf {
+        self.guard.keep()
+    }
+}
+
+static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl SpoolFile {
+    fn create(dir: &Path, file_name: String) -> std::io::Result<SpoolFile> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = SPOOL_COUNTER.fetch_add(1, Ordering::Relaxed);
+        // The name is ours; nothing the client sent reaches the file system.
+        let spool_name = format!("{nanos:x}-{n:x}.sample");
+        let path = dir.join(&spool_name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(SpoolFile {
+            guard: PathGuard(Some(path)),
+            spool_name,
+            file_name,
+            writer: BufWriter::with_capacity(256 * 1024, file),
+            sha1: Sha1::new(),
+            size: 0,
+        })
+    }
+
+    /// Flushes and syncs the file (and its directory entry) so that an accepted upload survives
+    /// a power cut as well as a crash.
+    fn finish(self) -> std::io::Result<Spooled> {
+        let SpoolFile {
+            guard,
+            spool_name,
+            file_name,
+            writer,
+            sha1,
+            size,
+        } = self;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_data()?;
+        if let Some(dir) = guard.0.as_deref().and_then(Path::parent) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(Spooled {
+            guard,
+            spool_name,
+            file_name,
+            sha1: hex(&sha1.finalize()),
+            size,
+        })
+    }
+}
+
+enum Current {
+    None,
+    File,
+    Field(String, Vec<u8>),
+}
+
+/// Receives the multipart parts: the `file` part into the spool, small fields into memory.
+struct UploadSink<'a> {
+    spool_dir: &'a Path,
+    max_bytes: u64,
+    current: Current,
+    file: Option<SpoolFile>,
+    file_done: bool,
+    fields: Vec<(String, Vec<u8>)>,
+    /// Set when a limit was exceeded (answered 413).
+    too_large: bool,
+    /// Set when writing the spool failed (answered 500).
+    spool_failed: bool,
+}
+
+impl<'a> UploadSink<'a> {
+    fn new(spool_dir: &'a Path, max_bytes: u64) -> Self {
+        UploadSink {
+            spool_dir,
+            max_bytes,
+            current: Current::None,
+            file: None,
+            file_done: false,
+            fields: Vec::new(),
+            too_large: false,
+            spool_failed: false,
+        }
+    }
+
+    /// A form field's value as text, if it was sent.
+    fn field(&self, name: &str) -> Option<String> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// The file's name as a label: the last path component the client sent, or empty.
+fn label(filename: Option<&str>) -> String {
+    let name = filename.unwrap_or("");
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    base.chars()
+        .filter(|c| !c.is_control())
+        .take(1024)
+        .collect()
+}
+
+impl PartSink for UploadSink<'_> {
+    fn begin(&mut self, h: &PartHeaders) -> Result<(), MultipartError> {
+        let is_file = h.name == "file" || (h.name.is_empty() && h.filename.is_some());
+        self.current = if is_file && self.file.is_none() && !self.file_done {
+            let f =
+                SpoolFile::create(self.spool_dir, label(h.filename.as_deref())).map_err(|e| {
+                    self.spool_failed = true;
+                    MultipartError::Io(e)
+                })?;
+            self.file = Some(f);
+            Current::File
+        } else if matches!(h.name.as_str(), "custom_data" | "user_data")
+            && !self.fields.iter().any(|(n, _)| *n == h.name)
+        {
+            Current::Field(h.name.clone(), Vec::new())
+        } else {
+            // Unknown fields and repeated files are read past and ignored.
+            Current::None
+        };
+        Ok(())
+    }
+
+    fn data(&mut self, chunk: &[u8]) -> Result<(), MultipartError> {
+        match &mut self.current {
+            Current::None => Ok(()),
+            Current::File => {
+                let Some(f) = self.file.as_mut() else {
+                    return Ok(());
+                };
+                f.size += chunk.len() as u64;
+                if f.size > self.max_bytes {
+                    self.too_large = true;
+                    return Err(MultipartError::Rejected(format!(
+                        "the file is larger than the maximum upload size of {} bytes",
+                        self.max_bytes
+                    )));
+                }
+                f.sha1.update(chunk);
+                f.writer.write_all(chunk).map_err(|e| {
+                    self.spool_failed = true;
+                    MultipartError::Io(e)
+                })
+            }
+            Current::Field(name, buf) => {
+                if buf.len() + chunk.len() > MAX_FIELD_BYTES {
+                    self.too_large = true;
+                    return Err(MultipartError::Rejected(format!(
+                        "the form field {name} is larger than {MAX_FIELD_BYTES} bytes"
+                    )));
+                }
+                buf.extend_from_slice(chunk);
+                Ok(())
+            }
+        }
+    }
+
+    fn end(&mut self) -> Result<(), MultipartError> {
+        match std::mem::replace(&mut self.current, Current::None) {
+            Current::File => self.file_done = true,
+            Current::Field(name, value) => self.fields.push((name, value)),
+            Current::None => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_never_carry_directories_or_controls() {
+        assert_eq!(label(Some("../../etc/passwd")), "passwd");
+        assert_eq!(label(Some("C:\\Users\\x\\evil.exe")), "evil.exe");
+        assert_eq!(label(Some("a\u{0}b\nc")), "abc");
+        assert_eq!(label(None), "");
+    }
+}

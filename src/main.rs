@@ -1,0 +1,218 @@
+//! assay: a file analysis server that speaks the Spectra Detect Worker (TitaniumScale) HTTP API.
+//!
+//! Start-up order: args -> Config -> Store -> recovery -> queue and analysis pool -> HTTP threads
+//! -> READY=1 -> wait for SIGTERM -> ordered shutdown (stop HTTP, drain or return analyses, flush).
+
+mod analysis;
+mod config;
+mod host;
+mod http;
+mod license;
+mod log;
+mod queue;
+mod report;
+mod stats;
+mod store;
+mod systemd;
+mod time;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use config::{Config, Overrides};
+use queue::{housekeeper, Queue, WorkerContext};
+
+const USAGE: &str = "\
+usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR]
+       assay --version
+
+  serve       run the server (embedded defaults: listen 127.0.0.1:8080, data in ./assay-data)
+  --config    TOML configuration file (see README.md for every key)
+  --listen    address to listen on, overrides `listen` (port 0 picks a free port)
+  --data-dir  data directory, overrides `data_dir`";
+
+/// How long shutdown waits for requests in progress, then for running analyses.
+const HTTP_GRACE: Duration = Duration::from_secs(3);
+const ANALYSIS_GRACE: Duration = Duration::from_secs(5);
+
+struct ServeArgs {
+    config: Option<PathBuf>,
+    overrides: Overrides,
+}
+
+fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
+    match args.first().map(String::as_str) {
+        Some("serve") => {}
+        Some("--version" | "-V" | "version") => {
+            println!("assay {}", env!("CARGO_PKG_VERSION"));
+            return Ok(None);
+        }
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            return Ok(None);
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+        None => bail!("{USAGE}"),
+    }
+    let mut out = ServeArgs {
+        config: None,
+        overrides: Overrides::default(),
+    };
+    let mut it = args[1..].iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--config" => out.config = Some(PathBuf::from(value()?)),
+            "--listen" => out.overrides.listen = Some(value()?),
+            "--data-dir" => out.overrides.data_dir = Some(PathBuf::from(value()?)),
+            other => bail!("unknown option {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(Some(out))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = parse_args(&args).and_then(|a| match a {
+        Some(a) => serve(a),
+        None => Ok(()),
+    });
+    if let Err(e) = result {
+        eprintln!("assay: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref(), &args.overrides)?;
+    for line in config.to_string().lines() {
+        log!("config: {line}");
+    }
+    let spool_dir = config.spool_dir();
+    std::fs::create_dir_all(&spool_dir)
+        .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
+    let store = Arc::new(
+        store::Store::open(&config.db_path())
+            .with_context(|| format!("cannot open the database {}", config.db_path().display()))?,
+    );
+
+    // Bind before anything slow so that a taken port fails at once.
+    let server = http::bind(&config)?;
+    if let Some(addr) = server.server_addr().to_ip() {
+        config.listen = addr;
+    }
+
+    let stats = Arc::new(stats::Stats::default());
+    let ctx = Arc::new(WorkerContext {
+        store: store.clone(),
+        stats: stats.clone(),
+        spool_dir: spool_dir.clone(),
+    });
+    // Cancel what waited past the queue timeout while we were down, then recover the rest.
+    housekeeper::maintain(&ctx, &config, time::now());
+    let recovered = recover(&ctx)?;
+
+    let (queue, rx) = Queue::new(config.analysis.queue_capacity);
+    let pool = queue::start_pool(ctx.clone(), rx, queue.clone(), config.analysis.threads);
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (queue, stop) = (queue.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("recovery".into())
+            .spawn(move || {
+                for id in recovered {
+                    if !queue.push_wait(id, &stop) {
+                        break;
+                    }
+                }
+            })?
+    };
+    let keeper = {
+        let (ctx, config, stop) = (ctx.clone(), config.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("housekeeper".into())
+            .spawn(move || housekeeper::run(ctx, config, stop))?
+    };
+
+    let worker = http::WorkerInfo {
+        hostname: host::hostname(),
+        ips: host::ip_addresses(),
+    };
+    let app = Arc::new(http::App::new(
+        config.clone(),
+        store.clone(),
+        stats.clone(),
+        queue,
+        worker,
+    )?);
+    let http = http::start(server, app);
+
+    let term = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, term.clone())
+            .context("cannot install the signal handler")?;
+    }
+    log!("listening on http://{}", config.listen);
+    systemd::notify("READY=1");
+
+    while !term.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    log!("shutting down");
+    systemd::notify("STOPPING=1");
+    http.shutdown(HTTP_GRACE);
+    stop.store(true, Ordering::SeqCst);
+    pool.shutdown(&store, ANALYSIS_GRACE);
+    let _ = feeder.join();
+    let _ = keeper.join();
+    log!("stopped");
+    Ok(())
+}
+
+/// Start-up recovery: tasks left processing go back to the queue (or fail after too many tries),
+/// spool files no task owns are removed. Returns the queued task ids, oldest first.
+fn recover(ctx: &WorkerContext) -> anyhow::Result<Vec<i64>> {
+    let t = time::now();
+    let rec = ctx.store.recover(queue::MAX_ATTEMPTS, t)?;
+    for (id, spool, file_name) in &rec.given_up {
+        let reason = format!(
+            "analysis was interrupted {} times; giving up on this file",
+            queue::MAX_ATTEMPTS
+        );
+        if let Some(f) = spool {
+            let path = ctx.spool_dir.join(f);
+            let report = analysis::failure_report(&path, file_name, &reason);
+            ctx.store
+                .set_report(*id, &serde_json::to_vec(&report).unwrap_or_default())?;
+            queue::remove_sample(&path);
+        }
+        log!("task {id} failed: {reason}");
+    }
+    let live = ctx.store.live_spool_files()?;
+    let mut orphans = 0;
+    for entry in std::fs::read_dir(&ctx.spool_dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !live.contains(&name) {
+            queue::remove_sample(&entry.path());
+            orphans += 1;
+        }
+    }
+    log!(
+        "recovery: {} task(s) queued, {} returned from processing, {} given up, {} orphaned spool file(s) removed",
+        rec.queued.len(),
+        rec.requeued,
+        rec.given_up.len(),
+        orphans
+    );
+    Ok(rec.queued)
+}

@@ -1,0 +1,249 @@
+//! The task queue: a bounded crossbeam channel of task ids feeding a fixed pool of named analysis
+//! threads, and the housekeeper that enforces the queue timeout and retention.
+//!
+//! The database is the truth; the channel only carries ids of tasks already committed as queued.
+//! A thread claims a task in the store before analysing it, so a task that was deleted or cancelled
+//! while its id waited in the channel is skipped.
+
+pub mod housekeeper;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use crate::analysis;
+use crate::log;
+use crate::stats::Stats;
+use crate::store::{Store, TaskState};
+use crate::time::now;
+
+/// How many times analysis of one task may be started (and die with the process) before the task
+/// fails instead of being retried forever.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+const POLL: Duration = Duration::from_millis(200);
+
+/// The sending side, shared by the HTTP threads.
+#[derive(Clone)]
+pub struct Queue {
+    tx: Sender<i64>,
+    capacity: usize,
+}
+
+/// The channel is full: the client should retry later.
+#[derive(Debug)]
+pub struct QueueFull;
+
+impl Queue {
+    /// A queue holding at most `capacity` waiting task ids, and its receiving side for the pool.
+    pub fn new(capacity: usize) -> (Queue, Receiver<i64>) {
+        let (tx, rx) = bounded(capacity);
+        (Queue { tx, capacity }, rx)
+    }
+
+    /// Enqueues without waiting.
+    pub fn try_push(&self, id: i64) -> Result<(), QueueFull> {
+        match self.tx.try_send(id) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => Err(QueueFull),
+        }
+    }
+
+    /// Enqueues, waiting for room until `stop` is set. Used by start-up recovery only.
+    pub fn push_wait(&self, id: i64, stop: &AtomicBool) -> bool {
+        let mut id = id;
+        loop {
+            match self.tx.send_timeout(id, POLL) {
+                Ok(()) => return true,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    id = back;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
+            }
+        }
+    }
+
+    /// True when an upload would be refused for lack of room.
+    pub fn is_full(&self) -> bool {
+        self.tx.len() >= self.capacity
+    }
+}
+
+/// What the analysis threads share.
+pub struct WorkerContext {
+    pub store: Arc<Store>,
+    pub stats: Arc<Stats>,
+    pub spool_dir: PathBuf,
+}
+
+/// The running pool.
+pub struct Pool {
+    handles: Vec<JoinHandle<()>>,
+    /// The task each thread is analysing (0: none), so that shutdown can return it to the queue.
+    in_flight: Arc<Vec<AtomicI64>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts `threads` analysis threads named `analysis-N`.
+pub fn start_pool(
+    ctx: Arc<WorkerContext>,
+    rx: Receiver<i64>,
+    queue: Queue,
+    threads: usize,
+) -> Pool {
+    let in_flight: Arc<Vec<AtomicI64>> =
+        Arc::new((0..threads).map(|_| AtomicI64::new(0)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles = (0..threads)
+        .map(|n| {
+            let (ctx, rx, queue) = (ctx.clone(), rx.clone(), queue.clone());
+            let (in_flight, stop) = (in_flight.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("analysis-{n}"))
+                .spawn(move || worker_loop(&ctx, &rx, &queue, &in_flight[n], &stop))
+                .expect("spawn analysis thread")
+        })
+        .collect();
+    Pool {
+        handles,
+        in_flight,
+        stop,
+    }
+}
+
+impl Pool {
+    /// Stops taking tasks, waits up to `grace` for running analyses, then returns any task still
+    /// being analysed to the queue so that the next start analyses it again.
+    pub fn shutdown(self, store: &Store, grace: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && self.handles.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for slot in self.in_flight.iter() {
+            let id = slot.swap(0, Ordering::SeqCst);
+            if id != 0 {
+                match store.release(id) {
+                    Ok(()) => log!("task {id} returned to the queue at shutdown"),
+                    Err(e) => log!("task {id} could not be returned to the queue: {e}"),
+                }
+            }
+        }
+        for h in self.handles {
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn worker_loop(
+    ctx: &WorkerContext,
+    rx: &Receiver<i64>,
+    queue: &Queue,
+    slot: &AtomicI64,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let id = match rx.recv_timeout(POLL) {
+            Ok(id) => id,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if let Err(e) = process(ctx, id, slot) {
+            // The task is still queued or processing in the store; try again shortly rather than
+            // leaving it stranded until the next restart.
+            log!("task {id}: store error, will retry: {e}");
+            std::thread::sleep(Duration::from_secs(1));
+            let _ = queue.try_push(id);
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Analyses one task end to end. Errors are store errors only: analysis failures become a report.
+fn process(ctx: &WorkerContext, id: i64, slot: &AtomicI64) -> Result<(), crate::store::StoreError> {
+    let Some(claimed) = ctx.store.claim(id)? else {
+        return Ok(()); // deleted or cancelled while waiting
+    };
+    slot.store(id, Ordering::SeqCst);
+    let path = ctx.spool_dir.join(&claimed.spool_file);
+    let started = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        analysis::analyze_file(&path, &claimed.file_name)
+    }));
+    let (state, entries, error) = match outcome {
+        Ok(Ok(entries)) => (TaskState::Done, entries, None),
+        Ok(Err(e)) => failed(
+            &path,
+            &claimed.file_name,
+            format!("cannot read the sample: {e}"),
+        ),
+        Err(panic) => failed(
+            &path,
+            &claimed.file_name,
+            format!("analysis panicked: {}", panic_message(panic.as_ref())),
+        ),
+    };
+    let report = serde_json::to_vec(&entries).unwrap_or_else(|_| b"[]".to_vec());
+    let t = now();
+    let finished = ctx.store.finish(id, state, &report, error.as_deref(), t);
+    // Only the thread that finished the task deletes its sample: a task returned to the queue at
+    // shutdown keeps it, and a deleted task's sample was removed by the delete.
+    if matches!(finished, Ok(true)) {
+        remove_sample(&path);
+        if state == TaskState::Done {
+            ctx.stats.add("files_processed", 1.0, t);
+            ctx.stats.add("bytes_processed", claimed.size as f64, t);
+        } else {
+            ctx.stats.add("file_processing_failure", 1.0, t);
+        }
+        log!(
+            "task {id} {} in {} ms ({} bytes)",
+            state.as_str(),
+            started.elapsed().as_millis(),
+            claimed.size
+        );
+    }
+    slot.store(0, Ordering::SeqCst);
+    finished.map(|_| ())
+}
+
+fn failed(
+    path: &Path,
+    file_name: &str,
+    reason: String,
+) -> (TaskState, Vec<crate::report::Entry>, Option<String>) {
+    log!("analysis of {file_name:?} failed: {reason}");
+    (
+        TaskState::Failed,
+        analysis::failure_report(path, file_name, &reason),
+        Some(reason),
+    )
+}
+
+/// Deletes a sample from the spool; a sample already gone is fine.
+pub fn remove_sample(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            log!("cannot delete sample {}: {e}", path.display());
+        }
+    }
+}

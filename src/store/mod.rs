@@ -1,0 +1,730 @@
+//! The SQLite store: tasks, persistent settings and statistics. Every SQL statement of the project
+//! lives in this module; the schema is `schema.sql`, migrated by `PRAGMA user_version`.
+//!
+//! Connections come from a small pool so that HTTP and analysis threads never share one; writes use
+//! `BEGIN IMMEDIATE` so that concurrent writers wait on `busy_timeout` instead of failing.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer assay.
+    #[error("database schema version {found} is newer than this program's ({supported})")]
+    TooNew { found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+const POOL_MAX_IDLE: usize = 32;
+
+/// The lifecycle states of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Queued,
+    Processing,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Processing => "processing",
+            TaskState::Done => "done",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> TaskState {
+        match s {
+            "queued" => TaskState::Queued,
+            "processing" => TaskState::Processing,
+            "done" => TaskState::Done,
+            "failed" => TaskState::Failed,
+            // The CHECK constraint leaves only this one.
+            _ => TaskState::Cancelled,
+        }
+    }
+}
+
+/// What an accepted upload records.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub submitted: i64,
+    pub file_name: String,
+    pub size: u64,
+    pub sha1: String,
+    pub spool_file: String,
+    pub custom_token: Option<String>,
+    pub custom_data: Option<String>,
+    pub user_data: Option<String>,
+    pub direct_sender: String,
+    pub forwarded_for: Vec<String>,
+}
+
+/// A task as read back.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: i64,
+    pub state: TaskState,
+    pub submitted: i64,
+    pub processed: Option<i64>,
+    pub custom_data: Option<String>,
+    pub direct_sender: String,
+    pub forwarded_for: Vec<String>,
+    pub error: Option<String>,
+    pub report: Option<Vec<u8>>,
+}
+
+/// One row of the task list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSummary {
+    pub id: i64,
+    pub submitted: i64,
+    pub processed: Option<i64>,
+}
+
+/// A task taken by an analysis thread.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub spool_file: String,
+    pub file_name: String,
+    pub size: u64,
+}
+
+/// What start-up recovery found.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Every queued task, oldest first, to be dispatched again.
+    pub queued: Vec<i64>,
+    /// Tasks that were processing when the process died and went back to the queue.
+    pub requeued: usize,
+    /// Tasks given up on because analysis was interrupted too often: (id, spool file, file name).
+    /// Their samples are to be deleted once a report has been made of what is left.
+    pub given_up: Vec<(i64, Option<String>, String)>,
+}
+
+/// The database, shared by every thread.
+pub struct Store {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// A pooled connection, returned to the pool on drop.
+pub struct Conn<'a> {
+    store: &'a Store,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("connection present until drop")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if let Ok(mut idle) = self.store.idle.lock() {
+                if idle.len() < POOL_MAX_IDLE {
+                    idle.push(conn);
+                }
+            }
+        }
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    // WAL lets readers run beside the writer; synchronous=FULL makes a committed upload survive a
+    // power cut, not only a process crash (an accepted upload is never lost).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn)?;
+        Ok(Store {
+            path: path.to_owned(),
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    /// Takes a connection from the pool, opening one if none is idle.
+    pub fn conn(&self) -> Result<Conn<'_>> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        Ok(Conn {
+            store: self,
+            conn: Some(conn),
+        })
+    }
+
+    /// Records an accepted upload as queued and returns its task id. Committed when this returns.
+    pub fn insert_task(&self, t: &NewTask) -> Result<i64> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let forwarded = serde_json::to_string(&t.forwarded_for).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "INSERT INTO tasks (state, submitted, file_name, size, sha1, spool_file, custom_token,
+                                custom_data, user_data, direct_sender, forwarded_for)
+             VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                t.submitted,
+                t.file_name,
+                t.size as i64,
+                t.sha1,
+                t.spool_file,
+                t.custom_token,
+                t.custom_data,
+                t.user_data,
+                t.direct_sender,
+                forwarded
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Moves a queued task to processing. `None` when it is no longer queued (deleted, cancelled).
+    pub fn claim(&self, id: i64) -> Result<Option<Claimed>> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let claimed = tx
+            .query_row(
+                "UPDATE tasks SET state = 'processing', attempts = attempts + 1
+                 WHERE id = ?1 AND state = 'queued' AND spool_file IS NOT NULL
+                 RETURNING spool_file, file_name, size",
+                params![id],
+                |r| {
+                    Ok(Claimed {
+                        spool_file: r.get(0)?,
+                        file_name: r.get(1)?,
+                        size: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional()?;
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    /// Ends processing with a report (`done`) or an error (`failed`, still with a report that says
+    /// what went wrong). The sample is gone after this; false if the task was deleted meanwhile.
+    pub fn finish(
+        &self,
+        id: i64,
+        state: TaskState,
+        report: &[u8],
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        debug_assert!(matches!(state, TaskState::Done | TaskState::Failed));
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE tasks SET state = ?2, processed = ?3, report = ?4, error = ?5, spool_file = NULL
+             WHERE id = ?1 AND state = 'processing'",
+            params![id, state.as_str(), now, report, error],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Returns a task that was being processed to the queue (clean shutdown); the attempt does not count.
+    pub fn release(&self, id: i64) -> Result<()> {
+        let c = self.conn()?;
+        c.execute(
+            "UPDATE tasks SET state = 'queued', attempts = max(attempts - 1, 0)
+             WHERE id = ?1 AND state = 'processing'",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// Start-up: tasks left processing by a crash go back to the queue, except those whose analysis
+    /// has already been started `max_attempts` times (a sample that kills the process each time),
+    /// which fail with a report. Returns every queued id, oldest first.
+    pub fn recover(&self, max_attempts: u32, now: i64) -> Result<Recovery> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut rec = Recovery::default();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT id, spool_file, file_name FROM tasks
+                 WHERE state = 'processing' AND attempts >= ?1",
+            )?;
+            let rows = stmt.query_map(params![max_attempts], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            for row in rows {
+                rec.given_up.push(row?);
+            }
+        }
+        tx.execute(
+            "UPDATE tasks SET state = 'failed', processed = ?2, spool_file = NULL,
+                    error = 'analysis was interrupted ' || attempts || ' times; giving up on this file'
+             WHERE state = 'processing' AND attempts >= ?1",
+            params![max_attempts, now],
+        )?;
+        rec.requeued = tx.execute(
+            "UPDATE tasks SET state = 'queued' WHERE state = 'processing'",
+            [],
+        )?;
+        {
+            let mut stmt = tx.prepare("SELECT id FROM tasks WHERE state = 'queued' ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            for row in rows {
+                rec.queued.push(row?);
+            }
+        }
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    /// Stores the report of a task that was given up on during recovery.
+    pub fn set_report(&self, id: i64, report: &[u8]) -> Result<()> {
+        let c = self.conn()?;
+        c.execute(
+            "UPDATE tasks SET report = ?2 WHERE id = ?1",
+            params![id, report],
+        )?;
+        Ok(())
+    }
+
+    /// One task, or `None` if there is no such task.
+    pub fn get_task(&self, id: i64) -> Result<Option<Task>> {
+        let c = self.conn()?;
+        let task = c
+            .query_row(
+                "SELECT id, state, submitted, processed, custom_data,
+                        direct_sender, forwarded_for, error, report
+                 FROM tasks WHERE id = ?1",
+                params![id],
+                |r| {
+                    let forwarded: String = r.get(6)?;
+                    Ok(Task {
+                        id: r.get(0)?,
+                        state: TaskState::parse(&r.get::<_, String>(1)?),
+                        submitted: r.get(2)?,
+                        processed: r.get(3)?,
+                        custom_data: r.get(4)?,
+                        direct_sender: r.get(5)?,
+                        forwarded_for: serde_json::from_str(&forwarded).unwrap_or_default(),
+                        error: r.get(7)?,
+                        report: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(task)
+    }
+
+    /// Tasks submitted at or before `submitted_before` (all when `None`), with the given custom
+    /// token (already stripped of its `Token ` prefix) if any, oldest first.
+    pub fn list_tasks(
+        &self,
+        submitted_before: Option<i64>,
+        token: Option<&str>,
+    ) -> Result<Vec<TaskSummary>> {
+        let c = self.conn()?;
+        let mut stmt = c.prepare_cached(
+            "SELECT id, submitted, processed FROM tasks
+             WHERE (?1 IS NULL OR submitted <= ?1) AND (?2 IS NULL OR custom_token = ?2)
+             ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![submitted_before, token], |r| {
+            Ok(TaskSummary {
+                id: r.get(0)?,
+                submitted: r.get(1)?,
+                processed: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Deletes one task. `None` if it did not exist, else its spool file if it still had one.
+    pub fn delete_task(&self, id: i64) -> Result<Option<Option<String>>> {
+        let c = self.conn()?;
+        let spool = c
+            .query_row(
+                "DELETE FROM tasks WHERE id = ?1 RETURNING spool_file",
+                params![id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?;
+        Ok(spool)
+    }
+
+    /// Deletes every task submitted at or before `submitted_before`; returns their spool files.
+    pub fn delete_submitted_before(&self, submitted_before: i64) -> Result<Vec<String>> {
+        let c = self.conn()?;
+        let mut stmt = c.prepare("DELETE FROM tasks WHERE submitted <= ?1 RETURNING spool_file")?;
+        let rows = stmt.query_map(params![submitted_before], |r| r.get::<_, Option<String>>(0))?;
+        let mut files = Vec::new();
+        for f in rows {
+            files.extend(f?);
+        }
+        Ok(files)
+    }
+
+    /// Cancels tasks still queued that were submitted before `submitted_before`; returns their spool
+    /// files, which the caller deletes. The records stay until the cancelled retention ends.
+    pub fn cancel_queued_before(
+        &self,
+        submitted_before: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut files = Vec::new();
+        {
+            let mut stmt = tx.prepare(
+                "SELECT spool_file FROM tasks
+                 WHERE state = 'queued' AND submitted < ?1 AND spool_file IS NOT NULL",
+            )?;
+            for f in stmt.query_map(params![submitted_before], |r| r.get::<_, String>(0))? {
+                files.push(f?);
+            }
+        }
+        tx.execute(
+            "UPDATE tasks SET state = 'cancelled', cancelled = ?2, error = ?3, spool_file = NULL
+             WHERE state = 'queued' AND submitted < ?1",
+            params![submitted_before, now, reason],
+        )?;
+        tx.commit()?;
+        Ok(files)
+    }
+
+    /// Purges finished tasks processed before `processed_before` and cancelled tasks cancelled before
+    /// `cancelled_before`. Returns how many records went.
+    pub fn purge(&self, processed_before: i64, cancelled_before: i64) -> Result<usize> {
+        let c = self.conn()?;
+        let n = c.execute(
+            "DELETE FROM tasks
+             WHERE (state IN ('done', 'failed') AND processed < ?1)
+                OR (state = 'cancelled' AND cancelled < ?2)",
+            params![processed_before, cancelled_before],
+        )?;
+        Ok(n)
+    }
+
+    /// Spool files that a task still needs (queued or processing).
+    pub fn live_spool_files(&self) -> Result<HashSet<String>> {
+        let c = self.conn()?;
+        let mut stmt = c.prepare("SELECT spool_file FROM tasks WHERE spool_file IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<HashSet<_>>>()?)
+    }
+
+    /// Number of tasks waiting in the queue.
+    pub fn count_queued(&self) -> Result<u64> {
+        let c = self.conn()?;
+        let n: i64 = c.query_row(
+            "SELECT count(*) FROM tasks WHERE state = 'queued'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// A persistent setting.
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        let c = self.conn()?;
+        Ok(
+            c.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?,
+        )
+    }
+
+    /// Sets a persistent setting.
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        let c = self.conn()?;
+        c.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Sets a setting only if it is absent, and returns the value in force either way.
+    pub fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![key, value],
+        )?;
+        let v: String =
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })?;
+        tx.commit()?;
+        Ok(v)
+    }
+
+    /// Adds counter deltas to their buckets: (bucket, name, delta).
+    pub fn stats_add(&self, deltas: &[(i64, &str, f64)]) -> Result<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO stats (bucket, name, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (bucket, name) DO UPDATE SET value = value + excluded.value",
+            )?;
+            for (bucket, name, value) in deltas {
+                stmt.execute(params![bucket, name, value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every bucket from `from_bucket` on: (bucket, name, value).
+    pub fn stats_since(&self, from_bucket: i64) -> Result<Vec<(i64, String, f64)>> {
+        let c = self.conn()?;
+        let mut stmt =
+            c.prepare_cached("SELECT bucket, name, value FROM stats WHERE bucket >= ?1")?;
+        let rows = stmt.query_map(params![from_bucket], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Drops buckets before `before_bucket`.
+    pub fn stats_purge(&self, before_bucket: i64) -> Result<usize> {
+        let c = self.conn()?;
+        Ok(c.execute(
+            "DELETE FROM stats WHERE bucket < ?1",
+            params![before_bucket],
+        )?)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 1 {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_store() -> (Store, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "assay-store-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        (Store::open(&dir.join("t.db")).unwrap(), dir)
+    }
+
+    fn new_task(submitted: i64, spool: &str, token: Option<&str>) -> NewTask {
+        NewTask {
+            submitted,
+            file_name: "f.bin".into(),
+            size: 3,
+            sha1: "x".into(),
+            spool_file: spool.into(),
+            custom_token: token.map(str::to_string),
+            custom_data: None,
+            user_data: None,
+            direct_sender: "127.0.0.1".into(),
+            forwarded_for: vec!["10.0.0.1".into()],
+        }
+    }
+
+    #[test]
+    fn ids_are_not_reused_after_delete() {
+        let (s, dir) = temp_store();
+        let a = s.insert_task(&new_task(100, "a", None)).unwrap();
+        assert_eq!(s.delete_task(a).unwrap(), Some(Some("a".into())));
+        let b = s.insert_task(&new_task(100, "b", None)).unwrap();
+        assert!(b > a);
+        assert_eq!(s.delete_task(a).unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn lifecycle_queued_processing_done() {
+        let (s, dir) = temp_store();
+        let id = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let c = s.claim(id).unwrap().unwrap();
+        assert_eq!(c.spool_file, "a");
+        assert!(s.claim(id).unwrap().is_none(), "a task is claimed once");
+        assert!(s.finish(id, TaskState::Done, b"[]", None, 105).unwrap());
+        let t = s.get_task(id).unwrap().unwrap();
+        assert_eq!(t.state, TaskState::Done);
+        assert_eq!(t.processed, Some(105));
+        assert_eq!(t.report.as_deref(), Some(&b"[]"[..]));
+        assert_eq!(t.forwarded_for, vec!["10.0.0.1".to_string()]);
+        assert!(s.live_spool_files().unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn recovery_requeues_processing_and_gives_up_after_max_attempts() {
+        let (s, dir) = temp_store();
+        let a = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let b = s.insert_task(&new_task(101, "b", None)).unwrap();
+        let c = s.insert_task(&new_task(102, "c", None)).unwrap();
+        // b "crashes" three times.
+        for _ in 0..3 {
+            s.claim(b).unwrap().unwrap();
+            s.recover(99, 200).unwrap();
+        }
+        // The process dies again while a and b are being analysed.
+        s.claim(a).unwrap().unwrap();
+        s.claim(b).unwrap().unwrap();
+        let rec = s.recover(4, 200).unwrap();
+        assert_eq!(rec.queued, vec![a, c]);
+        assert_eq!(rec.requeued, 1);
+        assert_eq!(
+            rec.given_up,
+            vec![(b, Some("b".to_string()), "f.bin".to_string())]
+        );
+        let tb = s.get_task(b).unwrap().unwrap();
+        assert_eq!(tb.state, TaskState::Failed);
+        assert!(tb.error.unwrap().contains("interrupted 4 times"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn release_does_not_count_an_attempt() {
+        let (s, dir) = temp_store();
+        let a = s.insert_task(&new_task(100, "a", None)).unwrap();
+        for _ in 0..5 {
+            s.claim(a).unwrap().unwrap();
+            s.release(a).unwrap();
+        }
+        s.claim(a).unwrap().unwrap();
+        let rec = s.recover(2, 200).unwrap();
+        assert_eq!(rec.queued, vec![a]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn queue_timeout_cancels_only_old_queued_tasks_and_keeps_the_record() {
+        let (s, dir) = temp_store();
+        let old = s.insert_task(&new_task(100, "old", None)).unwrap();
+        let busy = s.insert_task(&new_task(100, "busy", None)).unwrap();
+        let fresh = s.insert_task(&new_task(500, "fresh", None)).unwrap();
+        s.claim(busy).unwrap().unwrap();
+        let files = s.cancel_queued_before(400, "timed out", 600).unwrap();
+        assert_eq!(files, vec!["old".to_string()]);
+        let t = s.get_task(old).unwrap().unwrap();
+        assert_eq!(t.state, TaskState::Cancelled);
+        assert_eq!(t.error.as_deref(), Some("timed out"));
+        assert_eq!(s.get_task(fresh).unwrap().unwrap().state, TaskState::Queued);
+        assert!(
+            s.claim(old).unwrap().is_none(),
+            "a cancelled task is never analysed"
+        );
+        // Cancelled records go after their own retention, finished ones after theirs.
+        assert!(s.finish(busy, TaskState::Done, b"[]", None, 650).unwrap());
+        assert_eq!(s.purge(600, 600).unwrap(), 0);
+        assert_eq!(s.purge(600, 601).unwrap(), 1);
+        assert!(s.get_task(old).unwrap().is_none());
+        assert_eq!(s.purge(651, 601).unwrap(), 1);
+        assert!(s.get_task(busy).unwrap().is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn list_filters_by_age_and_token() {
+        let (s, dir) = temp_store();
+        let a = s.insert_task(&new_task(100, "a", Some("custom"))).unwrap();
+        let b = s.insert_task(&new_task(200, "b", None)).unwrap();
+        let ids = |v: Vec<TaskSummary>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.list_tasks(None, None).unwrap()), vec![a, b]);
+        assert_eq!(ids(s.list_tasks(Some(150), None).unwrap()), vec![a]);
+        assert_eq!(ids(s.list_tasks(None, Some("custom")).unwrap()), vec![a]);
+        assert_eq!(
+            ids(s.list_tasks(None, Some("other")).unwrap()),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            s.delete_submitted_before(150).unwrap(),
+            vec!["a".to_string()]
+        );
+        assert_eq!(ids(s.list_tasks(None, None).unwrap()), vec![b]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn stats_accumulate_per_bucket() {
+        let (s, dir) = temp_store();
+        s.stats_add(&[(10, "files_submitted", 1.0), (10, "files_submitted", 2.0)])
+            .unwrap();
+        s.stats_add(&[(11, "files_submitted", 4.0)]).unwrap();
+        let mut rows = s.stats_since(10).unwrap();
+        rows.sort_by_key(|r| r.0);
+        assert_eq!(rows[0], (10, "files_submitted".into(), 3.0));
+        assert_eq!(rows[1], (11, "files_submitted".into(), 4.0));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn meta_get_or_insert_keeps_the_first_value() {
+        let (s, dir) = temp_store();
+        assert_eq!(s.meta_get_or_insert("k", "one").unwrap(), "one");
+        assert_eq!(s.meta_get_or_insert("k", "two").unwrap(), "one");
+        s.meta_set("k", "three").unwrap();
+        assert_eq!(s.meta_get("k").unwrap().as_deref(), Some("three"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

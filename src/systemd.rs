@@ -1,0 +1,25 @@
+//! The systemd notify protocol (`Type=notify`): READY=1 once listening, STOPPING=1 on shutdown.
+
+use std::os::unix::net::UnixDatagram;
+
+/// Sends `state` to `$NOTIFY_SOCKET` if systemd gave us one; does nothing otherwise.
+pub fn notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+        // An abstract socket name.
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = sent {
+        crate::log!("systemd notify {state:?} failed: {e}");
+    }
+}
