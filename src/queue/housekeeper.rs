@@ -21,7 +21,7 @@ pub fn run(ctx: Arc<WorkerContext>, config: Config, stop: Arc<AtomicBool>) {
             Ok(n) => ctx.stats.sample_queue(n, t),
             Err(e) => log!("housekeeper: cannot count the queue: {e}"),
         }
-        if tick % 5 == 0 {
+        if tick.is_multiple_of(5) {
             maintain(&ctx, &config, t);
         }
     }

@@ -1,0 +1,500 @@
+//! The harness: starts the real `assay` binary on 127.0.0.1:0 with a temporary data directory, and
+//! a small HTTP/1.1 client that can send any bytes (multipart bodies, chunked uploads, odd headers).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "usagetoken0123456789abcdefghijklmnopqrstu";
+pub const SERVICE_TOKEN: &str = "servicetoken0123456789abcdefghijklmnopqr";
+pub const LICENSE_TOKEN: &str = "licensetoken0123456789abcdefghijklmnopqr";
+pub const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+pub const EICAR_SHA1: &str = "3395856ce81f2b7382dee72602f798b642f14140";
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("assay-it-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    log: Arc<Mutex<String>>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_assay")
+}
+
+impl Server {
+    /// Starts a server whose config is `config` (TOML, without data_dir/listen) in `dir`.
+    pub fn start(dir: &TempDir, config: &str) -> Server {
+        Server::start_with_env(dir, config, &[])
+    }
+
+    pub fn start_with_env(dir: &TempDir, config: &str, env: &[(&str, &str)]) -> Server {
+        let data_dir = dir.0.join("data");
+        let config_path = dir.0.join("assay.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "--config"])
+            .arg(&config_path)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start assay");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(i) = line.find("listening on http://") {
+                        let addr = &line[i + "listening on http://".len()..];
+                        let port = addr
+                            .rsplit(':')
+                            .next()
+                            .unwrap()
+                            .trim()
+                            .parse::<u16>()
+                            .unwrap();
+                        let _ = tx.send(port);
+                    }
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; log:\n{}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child,
+            port,
+            data_dir,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// kill -9.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait at most `limit` for the exit.
+    pub fn term(mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        unsafe_kill(self.child.id(), 15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("server did not exit within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn req(&self, method: &str, path: &str) -> Req<'_> {
+        Req {
+            port: self.port,
+            method: method.to_string(),
+            path: path.to_string(),
+            headers: vec![("Authorization".into(), format!("Token {TOKEN}"))],
+            body: Vec::new(),
+            chunked: false,
+            _s: std::marker::PhantomData,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.req("GET", path).send()
+    }
+
+    /// Uploads `data` as the `file` part with optional extra fields; returns the response.
+    pub fn upload(&self, name: &str, data: &[u8], fields: &[(&str, &str)]) -> Resp {
+        let mut parts = vec![Part::file("file", name, data)];
+        parts.extend(fields.iter().map(|(k, v)| Part::field(k, v)));
+        self.req("POST", "/api/tiscale/v1/upload")
+            .multipart(&parts)
+            .send()
+    }
+
+    /// Uploads and returns the task id from task_url.
+    pub fn upload_ok(&self, name: &str, data: &[u8]) -> i64 {
+        let r = self.upload(name, data, &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        task_id(&r)
+    }
+
+    /// Polls a task until processed, returning its JSON.
+    pub fn wait_processed(&self, id: i64, limit: Duration) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let r = self.get(&format!("/api/tiscale/v1/task/{id}"));
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.json();
+            if !v["processed"].is_null() {
+                return v;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "task {id} not processed in {limit:?}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn unsafe_kill(pid: u32, sig: i32) {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+}
+
+pub fn task_id(r: &Resp) -> i64 {
+    let url = r.json()["task_url"].as_str().unwrap().to_string();
+    url.rsplit('/').next().unwrap().parse().unwrap()
+}
+
+/// One multipart part.
+pub struct Part {
+    pub headers: String,
+    pub data: Vec<u8>,
+}
+
+impl Part {
+    pub fn file(name: &str, filename: &str, data: &[u8]) -> Part {
+        Part {
+            headers: format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n"
+            ),
+            data: data.to_vec(),
+        }
+    }
+
+    pub fn field(name: &str, value: &str) -> Part {
+        Part {
+            headers: format!("Content-Disposition: form-data; name=\"{name}\"\r\n"),
+            data: value.as_bytes().to_vec(),
+        }
+    }
+}
+
+pub const BOUNDARY: &str = "----assayTestBoundary7MA4YWxkTrZu0gW";
+
+pub fn multipart_body(parts: &[Part]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n{}\r\n", p.headers).as_bytes());
+        body.extend_from_slice(&p.data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// A request being built.
+pub struct Req<'a> {
+    port: u16,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    chunked: bool,
+    _s: std::marker::PhantomData<&'a ()>,
+}
+
+impl Req<'_> {
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(k));
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn no_auth(mut self) -> Self {
+        self.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("Authorization"));
+        self
+    }
+
+    pub fn body(mut self, body: &[u8]) -> Self {
+        self.body = body.to_vec();
+        self
+    }
+
+    pub fn multipart(self, parts: &[Part]) -> Self {
+        let body = multipart_body(parts);
+        self.header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(&body)
+    }
+
+    /// Sends the body with Transfer-Encoding: chunked (no Content-Length up front).
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
+    }
+
+    pub fn send(self) -> Resp {
+        let body = std::mem::take(&mut self.body.clone());
+        self.send_streaming(&mut &body[..])
+    }
+
+    /// Sends a body read from `src` (for uploads too large to hold).
+    pub fn send_streaming(self, src: &mut dyn Read) -> Resp {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
+            self.method, self.path, self.port
+        );
+        for (k, v) in &self.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        if self.chunked {
+            head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+            s.write_all(head.as_bytes()).unwrap();
+            loop {
+                let n = src.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                if s.write_all(format!("{n:x}\r\n").as_bytes()).is_err()
+                    || s.write_all(&buf[..n]).is_err()
+                    || s.write_all(b"\r\n").is_err()
+                {
+                    break; // the server answered early and closed
+                }
+            }
+            let _ = s.write_all(b"0\r\n\r\n");
+        } else {
+            // The length of a streamed body must be known: read it all when it is a slice.
+            let mut body = Vec::new();
+            src.read_to_end(&mut body).unwrap();
+            head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+            s.write_all(head.as_bytes()).unwrap();
+            let _ = s.write_all(&body);
+        }
+        read_response(&mut s)
+    }
+
+    /// Sends a body of `len` bytes produced by `fill`, with Content-Length, without holding it.
+    pub fn send_generated(self, len: u64, prefix: &[u8], suffix: &[u8], byte: u8) -> Resp {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+        let total = prefix.len() as u64 + len + suffix.len() as u64;
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {total}\r\n",
+            self.method, self.path, self.port
+        );
+        for (k, v) in &self.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(prefix).unwrap();
+        let chunk = vec![byte; 1 << 20];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            s.write_all(&chunk[..n]).unwrap();
+            left -= n as u64;
+        }
+        s.write_all(suffix).unwrap();
+        read_response(&mut s)
+    }
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `message` of an error body.
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+fn read_response(s: &mut TcpStream) -> Resp {
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("Transfer-Encoding") && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&b[..eol])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+}
+
+/// sha1 of bytes, via the sha1 crate the server uses too.
+pub fn sha1_hex(data: &[u8]) -> String {
+    use sha1::Digest;
+    let d = sha1::Sha1::digest(data);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The value of a named hash in a report entry.
+pub fn hash_of(entry: &serde_json::Value, name: &str) -> String {
+    entry["info"]["file"]["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .map(|h| h["value"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// Files in the spool directory.
+pub fn spool_files(data_dir: &Path) -> Vec<String> {
+    std::fs::read_dir(data_dir.join("spool"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Config with all three tokens.
+pub fn tokens_config(extra: &str) -> String {
+    format!(
+        "[tokens]\nusage = \"{TOKEN}\"\nservice = \"{SERVICE_TOKEN}\"\nlicense = \"{LICENSE_TOKEN}\"\n{extra}"
+    )
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for today plus `days`, by date(1) so the test does not repeat the
+/// server's own date code.
+pub fn utc_days_from_now(days: i64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("{days} days"), "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
