@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests (cargo), the real Python SDK against the
+# server (scripts/sdk_compat.py), and the seeds' curl examples (scripts/smoke.sh).
+# Usage: scripts/test.sh        (what README.md and .ci/run call)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --all-targets
+
+export ASSAY_BIN="$PWD/target/debug/assay"
+py="$(scripts/sdk-venv.sh | tail -n 1)"
+"$py" scripts/sdk_compat.py
+scripts/smoke.sh
