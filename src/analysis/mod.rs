@@ -21,26 +21,29 @@ pub const ENGINE_NAME: &str = "assay";
 
 const READ_CHUNK: usize = 1024 * 1024;
 
-/// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the content decides).
-pub fn analyze_file(path: &Path, file_name: &str) -> io::Result<Vec<Entry>> {
+/// Reads a file once, feeding every byte to the digests and keeping the first `head_limit` bytes.
+fn read_through(path: &Path, head_limit: usize) -> io::Result<(hashes::Digests, Vec<u8>)> {
     let mut file = File::open(path)?;
     let mut digests = hashes::Digests::default();
-    let mut head = Vec::with_capacity(identify::HEAD_BYTES);
+    let mut head = Vec::with_capacity(head_limit);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let n = match file.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok((digests, head)),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         let chunk = &buf[..n];
-        if head.len() < identify::HEAD_BYTES {
-            let take = (identify::HEAD_BYTES - head.len()).min(n);
-            head.extend_from_slice(&chunk[..take]);
-        }
+        let take = head_limit.saturating_sub(head.len()).min(n);
+        head.extend_from_slice(&chunk[..take]);
         digests.update(chunk);
     }
+}
+
+/// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the content decides).
+pub fn analyze_file(path: &Path, file_name: &str) -> io::Result<Vec<Entry>> {
+    let (digests, head) = read_through(path, identify::HEAD_BYTES)?;
     let kind = identify::identify(&head);
     Ok(vec![entry(file_name, kind, digests.finish(), Vec::new())])
 }
@@ -48,20 +51,14 @@ pub fn analyze_file(path: &Path, file_name: &str) -> io::Result<Vec<Entry>> {
 /// The report of a file whose analysis failed: whatever could be hashed, and why it failed.
 /// Hashing is plain safe code over bytes, so it is still tried when a format handler was at fault.
 pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> {
-    let mut digests = hashes::Digests::default();
     let mut warnings = vec![format!("analysis failed: {reason}")];
-    match File::open(path).and_then(|mut f| {
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            match f.read(&mut buf)? {
-                0 => return Ok(()),
-                n => digests.update(&buf[..n]),
-            }
+    let digests = match read_through(path, 0) {
+        Ok((digests, _)) => digests,
+        Err(e) => {
+            warnings.push(format!("the sample could not be read for hashing: {e}"));
+            hashes::Digests::default()
         }
-    }) {
-        Ok(()) => {}
-        Err(e) => warnings.push(format!("the sample could not be read for hashing: {e}")),
-    }
+    };
     let kind = identify::FileKind {
         file_type: "Unknown",
         file_subtype: "None",

@@ -21,6 +21,14 @@ fn sysinfo_reports_real_values() {
     }
 }
 
+fn put_mode(s: &Server, content_type: Option<&str>, body: &[u8]) -> Resp {
+    let mut req = s.req("PUT", "/srv/tiscale/v1/mode");
+    if let Some(ct) = content_type {
+        req = req.header("Content-Type", ct);
+    }
+    req.body(body).send()
+}
+
 #[test]
 fn pause_refuses_uploads_and_survives_a_restart() {
     let dir = TempDir::new("mode");
@@ -37,18 +45,10 @@ fn pause_refuses_uploads_and_survives_a_restart() {
         .send();
     assert_eq!(r.status, 400);
     assert_eq!(r.message(), "Invalid POST data: expected JSON object");
-    let r = s
-        .req("PUT", "/srv/tiscale/v1/mode")
-        .header("Content-Type", "application/json")
-        .body(b"[true]")
-        .send();
+    let r = put_mode(&s, Some("application/json"), b"[true]");
     assert_eq!(r.status, 400);
 
-    let r = s
-        .req("PUT", "/srv/tiscale/v1/mode")
-        .header("Content-Type", "application/json")
-        .body(b"{\"paused\": true}")
-        .send();
+    let r = put_mode(&s, Some("application/json"), b"{\"paused\": true}");
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     assert_eq!(s.get("/srv/tiscale/v1/mode").json()["paused"], true);
@@ -67,11 +67,11 @@ fn pause_refuses_uploads_and_survives_a_restart() {
         true,
         "mode is persisted"
     );
-    let r = s
-        .req("PUT", "/srv/tiscale/v1/mode")
-        .header("Content-Type", "application/json; charset=utf-8")
-        .body(b"{\"paused\": false}")
-        .send();
+    let r = put_mode(
+        &s,
+        Some("application/json; charset=utf-8"),
+        b"{\"paused\": false}",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(s.get("/srv/tiscale/v1/available").status, 200);
     assert_eq!(s.upload("f", b"x", &[]).status, 200);
