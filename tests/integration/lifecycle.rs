@@ -23,7 +23,7 @@ fn kill_9_with_tasks_queued_and_processing_loses_nothing() {
     let s = Server::start(&dir, config);
     let files: Vec<Vec<u8>> = (0..200u32)
         .map(|i| {
-            let mut f = vec![(i % 251) as u8; 512 * 1024];
+            let mut f = vec![(i % 251) as u8; 1024 * 1024];
             f[..4].copy_from_slice(&i.to_le_bytes());
             f
         })
@@ -91,7 +91,7 @@ fn tasks_queued_past_the_timeout_are_cancelled_and_their_files_deleted() {
     let config = "[analysis]\nthreads = 1\nqueue_timeout_secs = 2\n";
     let s = Server::start(&dir, config);
     let ids: Vec<i64> = (0..40u8)
-        .map(|i| s.upload_ok("f", &vec![i; 2 * 1024 * 1024]))
+        .map(|i| s.upload_ok("f", &vec![i; 4 * 1024 * 1024]))
         .collect();
     s.kill9();
     let queued: Vec<i64> = states(&dir.0.join("data"))
