@@ -3,7 +3,7 @@
 use tiny_http::Request;
 
 use super::multipart::{self, MultipartError, PartHeaders, PartSink};
-use super::{header_value, ApiError, App, HandlerResult, Reply};
+use super::{multipart_boundary, ApiError, App, HandlerResult, Reply};
 use crate::license::{self, Applied, LicenseError};
 use crate::time::now;
 
@@ -64,11 +64,7 @@ impl PartSink for LicenseSink {
 
 /// `PUT /api/license/v1/upload` (multipart, field `file`): 201 applied, 200 already applied, 400.
 pub fn upload(app: &App, req: &mut Request) -> HandlerResult {
-    let boundary = header_value(req, "Content-Type")
-        .and_then(multipart::boundary_from_content_type)
-        .ok_or_else(|| {
-            ApiError::bad_request("the request must be multipart/form-data with a boundary")
-        })?;
+    let boundary = multipart_boundary(req)?;
     let mut sink = LicenseSink::default();
     multipart::parse(req.as_reader(), &boundary, &mut sink)
         .map_err(|e| ApiError::bad_request(format!("malformed upload: {e}")))?;

@@ -297,6 +297,15 @@ fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header names are valid")
 }
 
+/// The multipart boundary of a request, or 400 when it is not multipart/form-data.
+pub fn multipart_boundary(req: &Request) -> Result<String, ApiError> {
+    header_value(req, "Content-Type")
+        .and_then(multipart::boundary_from_content_type)
+        .ok_or_else(|| {
+            ApiError::bad_request("the request must be multipart/form-data with a boundary")
+        })
+}
+
 /// Value of the first header called `name` (case-insensitive).
 pub fn header_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers()

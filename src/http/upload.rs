@@ -12,7 +12,7 @@ use tiny_http::Request;
 
 use super::multipart::{self, MultipartError, PartHeaders, PartSink};
 use super::query::strip_token_prefix;
-use super::{header_value, service, ApiError, App, HandlerResult, Reply};
+use super::{header_value, multipart_boundary, service, ApiError, App, HandlerResult, Reply};
 use crate::analysis::hashes::hex;
 use crate::store::NewTask;
 use crate::time::now;
@@ -61,11 +61,7 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     if app.queue.is_full() {
         return Err(queue_full());
     }
-    let boundary = header_value(req, "Content-Type")
-        .and_then(multipart::boundary_from_content_type)
-        .ok_or_else(|| {
-            ApiError::bad_request("the request must be multipart/form-data with a boundary")
-        })?;
+    let boundary = multipart_boundary(req)?;
     let max = app.config.http.max_upload_bytes;
     if req
         .body_length()
