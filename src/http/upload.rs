@@ -93,9 +93,7 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     if let Err(e) = multipart::parse(req.as_reader(), &boundary, &mut sink) {
         return Err(match e {
             MultipartError::Rejected(msg) if sink.too_large => ApiError::new(413, msg),
-            MultipartError::Io(ref io)
-                if io.kind() != std::io::ErrorKind::UnexpectedEof && sink.spool_failed =>
-            {
+            MultipartError::Io(ref io) if sink.spool_failed => {
                 crate::log!("upload: cannot write to the spool: {io}");
                 ApiError::new(500, "cannot store the upload, see the server log")
             }
@@ -299,7 +297,6 @@ struct UploadSink<'a> {
     max_bytes: u64,
     current: Current,
     file: Option<SpoolFile>,
-    file_done: bool,
     fields: Vec<(String, Vec<u8>)>,
     /// Set when a limit was exceeded (answered 413).
     too_large: bool,
@@ -314,7 +311,6 @@ impl<'a> UploadSink<'a> {
             max_bytes,
             current: Current::None,
             file: None,
-            file_done: false,
             fields: Vec::new(),
             too_large: false,
             spool_failed: false,
@@ -343,7 +339,7 @@ fn label(filename: Option<&str>) -> String {
 impl PartSink for UploadSink<'_> {
     fn begin(&mut self, h: &PartHeaders) -> Result<(), MultipartError> {
         let is_file = h.name == "file" || (h.name.is_empty() && h.filename.is_some());
-        self.current = if is_file && self.file.is_none() && !self.file_done {
+        self.current = if is_file && self.file.is_none() {
             let f =
                 SpoolFile::create(self.spool_dir, label(h.filename.as_deref())).map_err(|e| {
                     self.spool_failed = true;
@@ -398,9 +394,8 @@ impl PartSink for UploadSink<'_> {
 
     fn end(&mut self) -> Result<(), MultipartError> {
         match std::mem::replace(&mut self.current, Current::None) {
-            Current::File => self.file_done = true,
             Current::Field(name, value) => self.fields.push((name, value)),
-            Current::None => {}
+            Current::File | Current::None => {}
         }
         Ok(())
     }
