@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::analysis::Limits;
+
 /// Why the configuration could not be used. Printed at start-up; the server does not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -46,6 +48,21 @@ struct RawConfig {
     health: RawHealth,
     #[serde(default)]
     license: RawLicense,
+    #[serde(default)]
+    unpacking: RawUnpacking,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnpacking {
+    max_depth: Option<usize>,
+    max_files: Option<usize>,
+    max_total_bytes: Option<u64>,
+    max_ratio: Option<u64>,
+    max_seconds: Option<u64>,
+    passwords: Option<Vec<String>>,
+    alert_exceeds_max: Option<bool>,
+    fuzzy_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +133,8 @@ pub struct Config {
     pub max_disk_used_percent: f64,
     /// When true, uploads are refused unless the license status is VALID.
     pub enforce_license: bool,
+    /// Budgets of the analysis engine.
+    pub unpacking: Limits,
 }
 
 /// HTTP front end.
@@ -201,6 +220,24 @@ impl Config {
         let config = Config::from_raw(raw, overrides)?;
         config.check_data_dir()?;
         Ok(config)
+    }
+
+    /// Only the analysis budgets, for `assay scan`: no data directory is needed or created.
+    pub fn load_limits(path: Option<&Path>) -> Result<Limits, ConfigError> {
+        let raw = match path {
+            None => RawConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                parse_raw(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                })?
+            }
+        };
+        limits(raw.unpacking)
     }
 
     /// Parses TOML text without touching the file system (data_dir is not checked).
@@ -317,6 +354,7 @@ impl Config {
             tokens,
             max_disk_used_percent,
             enforce_license: raw.license.enforce.unwrap_or(false),
+            unpacking: limits(raw.unpacking)?,
         })
     }
 
@@ -345,6 +383,26 @@ impl Config {
 
 fn parse_raw(text: &str) -> Result<RawConfig, String> {
     toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+}
+
+fn limits(raw: RawUnpacking) -> Result<Limits, ConfigError> {
+    let d = Limits::default();
+    let limits = Limits {
+        max_depth: positive("unpacking.max_depth", raw.max_depth, d.max_depth)?,
+        max_files: positive("unpacking.max_files", raw.max_files, d.max_files)?,
+        max_total_bytes: raw.max_total_bytes.unwrap_or(d.max_total_bytes),
+        max_ratio: raw.max_ratio.unwrap_or(d.max_ratio),
+        max_time: Duration::from_secs(raw.max_seconds.unwrap_or(d.max_time.as_secs())),
+        passwords: raw.passwords.unwrap_or(d.passwords),
+        alert_exceeds_max: raw.alert_exceeds_max.unwrap_or(d.alert_exceeds_max),
+        fuzzy_max_bytes: raw.fuzzy_max_bytes.unwrap_or(d.fuzzy_max_bytes),
+    };
+    if limits.max_total_bytes == 0 || limits.max_ratio == 0 || limits.max_time.is_zero() {
+        return Err(ConfigError::Invalid(
+            "unpacking.max_total_bytes, max_ratio and max_seconds must be at least 1".into(),
+        ));
+    }
+    Ok(limits)
 }
 
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
@@ -414,7 +472,16 @@ impl fmt::Display for Config {
             "health.max_disk_used_percent = {}",
             self.max_disk_used_percent
         )?;
-        write!(f, "license.enforce = {}", self.enforce_license)
+        writeln!(f, "license.enforce = {}", self.enforce_license)?;
+        let u = &self.unpacking;
+        writeln!(f, "unpacking.max_depth = {}", u.max_depth)?;
+        writeln!(f, "unpacking.max_files = {}", u.max_files)?;
+        writeln!(f, "unpacking.max_total_bytes = {}", u.max_total_bytes)?;
+        writeln!(f, "unpacking.max_ratio = {}", u.max_ratio)?;
+        writeln!(f, "unpacking.max_seconds = {}", u.max_time.as_secs())?;
+        writeln!(f, "unpacking.passwords = {} configured", u.passwords.len())?;
+        writeln!(f, "unpacking.alert_exceeds_max = {}", u.alert_exceeds_max)?;
+        write!(f, "unpacking.fuzzy_max_bytes = {}", u.fuzzy_max_bytes)
     }
 }
 
@@ -493,6 +560,21 @@ mod tests {
             let err = Config::from_toml(text, &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn unpacking_budgets_are_read_and_checked() {
+        let c = Config::from_toml(
+            "[unpacking]\nmax_depth = 3\npasswords = [\"x\"]\nalert_exceeds_max = true",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.unpacking.max_depth, 3);
+        assert_eq!(c.unpacking.passwords, ["x"]);
+        assert!(c.unpacking.alert_exceeds_max);
+        assert!(Config::from_toml("[unpacking]\nmax_ratio = 0", &Overrides::default()).is_err());
+        let d = Config::from_toml("", &Overrides::default()).unwrap();
+        assert!(d.unpacking.passwords.iter().any(|p| p == "infected"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod license;
 mod log;
 mod queue;
 mod report;
+mod scan;
 mod stats;
 mod store;
 mod systemd;
@@ -28,9 +29,13 @@ use queue::{housekeeper, Queue, WorkerContext};
 
 const USAGE: &str = "\
 usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR]
+       assay scan [--config FILE] [--pretty] PATH...
        assay --version
 
   serve       run the server (embedded defaults: listen 127.0.0.1:8080, data in ./assay-data)
+  scan        analyse files and directories offline; one JSON report per line on stdout;
+              exit 0 clean, 1 suspicious or malicious found, 2 a file could not be read
+  --pretty    indent the JSON
   --config    TOML configuration file (see README.md for every key)
   --listen    address to listen on, overrides `listen` (port 0 picks a free port)
   --data-dir  data directory, overrides `data_dir`";
@@ -47,6 +52,10 @@ struct ServeArgs {
 fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
     match args.first().map(String::as_str) {
         Some("serve") => {}
+        Some("scan") => {
+            let code = scan_command(&args[1..])?;
+            std::process::exit(code);
+        }
         Some("--version" | "-V" | "version") => {
             println!("assay {}", env!("CARGO_PKG_VERSION"));
             return Ok(None);
@@ -77,6 +86,37 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
         }
     }
     Ok(Some(out))
+}
+
+/// `assay scan`: returns the exit code.
+fn scan_command(args: &[String]) -> anyhow::Result<i32> {
+    let mut config = None;
+    let mut pretty = false;
+    let mut paths = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--config" => {
+                config =
+                    Some(PathBuf::from(it.next().with_context(|| {
+                        format!("--config needs a value\n{USAGE}")
+                    })?))
+            }
+            "--pretty" => pretty = true,
+            "--" => paths.extend(it.by_ref().map(PathBuf::from)),
+            flag if flag.starts_with("--") => bail!("unknown option {flag:?}\n{USAGE}"),
+            path => paths.push(PathBuf::from(path)),
+        }
+    }
+    if paths.is_empty() {
+        bail!("scan needs at least one path\n{USAGE}");
+    }
+    let limits = Config::load_limits(config.as_deref())?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let outcome = scan::run(&paths, &limits, pretty, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(outcome.exit_code())
 }
 
 fn main() {
@@ -115,6 +155,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: store.clone(),
         stats: stats.clone(),
         spool_dir: spool_dir.clone(),
+        limits: config.unpacking.clone(),
     });
     // Cancel what waited past the queue timeout while we were down, then recover the rest.
     housekeeper::maintain(&ctx, &config, time::now());

@@ -1,4 +1,6 @@
-//! Digests and byte statistics computed in one pass over a file's bytes.
+//! Digests and byte statistics computed in one pass over a file's bytes: md5, sha1, sha256,
+//! sha512, the fuzzy hashes ssdeep and TLSH (skipped above a configured size: they are the
+//! expensive part), and the byte histogram behind `entropy`.
 
 use md5::Md5;
 use sha1::Sha1;
@@ -18,14 +20,7 @@ pub struct Digests {
 
 impl Default for Digests {
     fn default() -> Self {
-        Digests {
-            md5: Md5::new(),
-            sha1: Sha1::new(),
-            sha256: Sha256::new(),
-            sha512: Sha512::new(),
-            histogram: Box::new([0; 256]),
-            len: 0,
-        }
+        Digests::new()
     }
 }
 
@@ -38,9 +33,56 @@ pub struct Summary {
     pub sha512: String,
     pub size: u64,
     pub entropy: f64,
+    /// `None` when fuzzy hashing was skipped (see [`FuzzyState`]).
+    pub ssdeep: Option<String>,
+    pub tlsh: Option<String>,
+    pub fuzzy: FuzzyState,
+}
+
+/// Whether the fuzzy hashes were computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FuzzyState {
+    Computed,
+    /// The file was larger than the configured `fuzzy_max_bytes`.
+    SkippedSize,
+    /// TLSH needs at least 50 bytes with some variety; ssdeep was still computed.
+    TlshTooSimple,
 }
 
 impl Digests {
+    /// Streaming digests (no fuzzy hashes: those are computed by [`Digests::of`]).
+    pub fn new() -> Self {
+        Digests {
+            md5: Md5::new(),
+            sha1: Sha1::new(),
+            sha256: Sha256::new(),
+            sha512: Sha512::new(),
+            histogram: Box::new([0; 256]),
+            len: 0,
+        }
+    }
+
+    /// Every hash over bytes already in memory, with ssdeep and TLSH when `fuzzy` is true.
+    ///
+    /// The fuzzy hashes go through the crates' whole-buffer functions: their streaming types
+    /// are generic and would be compiled (and, in debug builds, left unoptimised) in this crate.
+    pub fn of(data: &[u8], fuzzy: bool) -> Summary {
+        let mut d = Digests::new();
+        d.update(data);
+        let mut summary = d.finish();
+        if fuzzy {
+            summary.ssdeep = Some(fuzzyhash::FuzzyHash::new(data).to_string());
+            match tlsh::hash_buf(data) {
+                Ok(t) => {
+                    summary.tlsh = Some(t.to_string());
+                    summary.fuzzy = FuzzyState::Computed;
+                }
+                Err(_) => summary.fuzzy = FuzzyState::TlshTooSimple,
+            }
+        }
+        summary
+    }
+
     /// Feeds the next bytes.
     pub fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
@@ -56,6 +98,9 @@ impl Digests {
     /// Finishes every digest.
     pub fn finish(self) -> Summary {
         Summary {
+            ssdeep: None,
+            tlsh: None,
+            fuzzy: FuzzyState::SkippedSize,
             md5: hex(&self.md5.finalize()),
             sha1: hex(&self.sha1.finalize()),
             sha256: hex(&self.sha256.finalize()),
@@ -76,6 +121,8 @@ impl Summary {
             ("sha512", &self.sha512),
         ]
         .into_iter()
+        .chain(self.ssdeep.as_ref().map(|v| ("ssdeep", v)))
+        .chain(self.tlsh.as_ref().map(|v| ("tlsh", v)))
         .map(|(name, value)| Hash {
             name: name.to_string(),
             value: value.clone(),
@@ -143,6 +190,46 @@ mod tests {
             d.update(chunk);
         }
         assert_eq!(d.finish(), digest(&data));
+    }
+
+    #[test]
+    fn fuzzy_hashes_match_the_reference_tools() {
+        // ssdeep's own documentation example (python-ssdeep README, computed with libfuzzy).
+        let s = Digests::of(
+            b"Also called fuzzy hashes, Ctph can match inputs that have homologies.",
+            true,
+        );
+        assert_eq!(
+            s.ssdeep.as_deref(),
+            Some("3:AXGBicFlgVNhBGcL6wCrFQEv:AXGHsNhxLsr2C")
+        );
+        // Too short for TLSH (under 50 bytes): said so, not an empty value.
+        let short = Digests::of(b"too short for tlsh", true);
+        assert_eq!(short.tlsh, None);
+        assert_eq!(short.fuzzy, FuzzyState::TlshTooSimple);
+        assert!(s.tlsh.is_some());
+        // The TLSH reference implementation's value for fast-tlsh's documented example.
+        let lorem = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do \
+            eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad \
+            minim veniam, quis nostrud exercitation ullamco laboris nisi ut \
+            aliquip ex ea commodo consequat. Duis aute irure dolor in \
+            reprehenderit in voluptate velit esse cillum dolore eu fugiat nulla \
+            pariatur. Excepteur sint occaecat cupidatat non proident, sunt in \
+            culpa qui officia deserunt mollit anim id est laborum.";
+        let s = Digests::of(lorem, true);
+        assert_eq!(
+            s.tlsh.as_deref(),
+            Some("T1DCF0DC36520C1B007FD32079B226559FD998A0200725E75AFCEAC99F5881184A4B1AA2")
+        );
+        let names: Vec<_> = s.hash_list().into_iter().map(|h| h.name).collect();
+        assert_eq!(names, ["md5", "sha1", "sha256", "sha512", "ssdeep", "tlsh"]);
+    }
+
+    #[test]
+    fn fuzzy_hashes_can_be_skipped() {
+        let s = Digests::of(b"abc", false);
+        assert_eq!(s.fuzzy, FuzzyState::SkippedSize);
+        assert_eq!(s.hash_list().len(), 4);
     }
 
     #[test]

@@ -1,76 +1,523 @@
 //! File analysis: takes a file and returns its report entries. Knows nothing about HTTP, queues or
-//! storage; the queue calls [`analyze_file`] and stores what it returns.
+//! storage; the queue and `assay scan` call [`analyze_file`].
 //!
-//! Today's pipeline is one pass: identify by magic bytes, hash (md5, sha1, sha256, sha512) and
-//! measure entropy while reading. The analysis engine, YARA and verdict issues plug in here.
+//! The walk is depth first. Every node (the file, then each extracted child) is hashed, identified
+//! and, when it is a container, handed to its format handler under the task's budgets
+//! ([`Limits`]): depth, files, unpacked bytes, per-member ratio, wall time. A handler runs behind
+//! `catch_unwind`, so a panic becomes a warning on that node and the walk goes on. Children that
+//! are byte-identical to a node already analysed are reported but not unpacked again.
 
+pub mod formats;
 pub mod hashes;
 pub mod identify;
+mod mapped;
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use formats::{Caps, Limit, Out};
+use hashes::{Digests, FuzzyState};
+use identify::FileKind;
 
 use crate::report::{
-    Classification, Entry, FileInfo, FileStat, Identification, IdentificationCount, Info,
-    ScanResult, ScanType, Statistics, Tags, UnpackStatus, Unpacking, UNKNOWN,
+    Classification, Entry, FileInfo, FileStat, Hash, Identification, IdentificationCount,
+    Indicator, Info, LimitFinding, ScanResult, ScanType, SkippedHash, Statistics, Tags,
+    UnpackStatus, Unpacking, UNKNOWN,
 };
 
 /// Name of the scan result every report carries for the built-in engine.
 pub const ENGINE_NAME: &str = "assay";
 
-const READ_CHUNK: usize = 1024 * 1024;
+/// Verdict levels (DECISIONS.md).
+pub const SUSPICIOUS: u8 = 2;
 
-/// Reads a file once, feeding every byte to the digests and keeping the first `head_limit` bytes.
-fn read_through(path: &Path, head_limit: usize) -> io::Result<(hashes::Digests, Vec<u8>)> {
-    let mut file = File::open(path)?;
-    let mut digests = hashes::Digests::default();
-    let mut head = Vec::with_capacity(head_limit);
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => return Ok((digests, head)),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = &buf[..n];
-        let take = head_limit.saturating_sub(head.len()).min(n);
-        head.extend_from_slice(&chunk[..take]);
-        digests.update(chunk);
+/// Threat name given when a limit stopped work and `alert_exceeds_max` is on.
+pub const LIMIT_THREAT: &str = "Archive.Suspicious.LimitsExceeded";
+
+/// Budgets of one analysis task; `[unpacking]` in the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Deepest nesting unpacked (the uploaded file is depth 0).
+    pub max_depth: usize,
+    /// Most files extracted from one upload, at all depths.
+    pub max_files: usize,
+    /// Most bytes extracted from one upload, at all depths.
+    pub max_total_bytes: u64,
+    /// Most bytes one member may expand to per packed byte (beyond 1 MiB).
+    pub max_ratio: u64,
+    /// Wall time for unpacking one upload; hashing the upload itself is not cut short.
+    pub max_time: Duration,
+    /// Passwords tried on encrypted members, in order.
+    pub passwords: Vec<String>,
+    /// When true, a limit that stopped work makes the file suspicious (ClamAV's AlertExceedsMax).
+    pub alert_exceeds_max: bool,
+    /// Files larger than this get no ssdeep/TLSH (the report says so).
+    pub fuzzy_max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // A user's 50-level nested archive is walked in full.
+            max_depth: 64,
+            max_files: 10_000,
+            max_total_bytes: 1024 * 1024 * 1024,
+            // Deflate tops out near 1032:1; real files rarely pass 100:1.
+            max_ratio: 250,
+            max_time: Duration::from_secs(60),
+            passwords: ["infected", "malware", "virus", "password", "1234"]
+                .map(String::from)
+                .to_vec(),
+            alert_exceeds_max: false,
+            fuzzy_max_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 
-/// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the content decides).
-pub fn analyze_file(path: &Path, file_name: &str) -> io::Result<Vec<Entry>> {
-    let (digests, head) = read_through(path, identify::HEAD_BYTES)?;
-    let kind = identify::identify(&head);
-    Ok(vec![entry(file_name, kind, digests.finish(), Vec::new())])
+/// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the content
+/// decides). The file is memory-mapped, so a large upload costs page cache, not heap.
+pub fn analyze_file(path: &Path, file_name: &str, limits: &Limits) -> io::Result<Vec<Entry>> {
+    let map = mapped::Mapped::open(path)?;
+    Ok(analyze(map.bytes(), file_name, limits, Some(&map)))
+}
+
+/// Analyses bytes already in memory.
+#[cfg(test)]
+pub fn analyze_bytes(data: &[u8], file_name: &str, limits: &Limits) -> Vec<Entry> {
+    analyze(data, file_name, limits, None)
+}
+
+fn analyze(
+    data: &[u8],
+    file_name: &str,
+    limits: &Limits,
+    map: Option<&mapped::Mapped>,
+) -> Vec<Entry> {
+    let mut walk = Walk {
+        map,
+        limits,
+        deadline: Instant::now() + limits.max_time,
+        files: 0,
+        bytes: 0,
+        seen: HashMap::new(),
+        entries: Vec::new(),
+        parents: Vec::new(),
+        time_reported: false,
+    };
+    walk.node(data, file_name.to_string(), file_name.to_string(), 0, None);
+    walk.finish()
 }
 
 /// The report of a file whose analysis failed: whatever could be hashed, and why it failed.
 /// Hashing is plain safe code over bytes, so it is still tried when a format handler was at fault.
 pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> {
     let mut warnings = vec![format!("analysis failed: {reason}")];
-    let digests = match read_through(path, 0) {
-        Ok((digests, _)) => digests,
+    let digests = match mapped::Mapped::open(path) {
+        Ok(map) => Digests::of(map.bytes(), false),
         Err(e) => {
             warnings.push(format!("the sample could not be read for hashing: {e}"));
-            hashes::Digests::default()
+            Digests::of(b"", false)
         }
     };
-    let kind = identify::FileKind {
+    let kind = FileKind {
         file_type: "Unknown",
         file_subtype: "None",
         name: None,
+        container: None,
+        packer: None,
     };
-    let mut e = entry(file_name, kind, digests.finish(), warnings);
+    let mut e = entry(file_name, file_name, &kind, &digests, None);
+    e.info.unpacking.warnings = warnings;
     e.info.unpacking.status = UnpackStatus::Failed;
+    e.info.statistics = Some(Statistics {
+        file_stats: vec![FileStat {
+            file_type: "Unknown".into(),
+            subtype: "None".into(),
+            count: 1,
+            identifications: Vec::new(),
+        }],
+    });
     e.story = format!(
         "Analysis of {} failed: {reason}. The file is not classified; only its hashes are reported.",
         display_name(file_name)
     );
     vec![e]
+}
+
+struct Walk<'l> {
+    /// The upload's mapping, whose pages are released as hashing passes them.
+    map: Option<&'l mapped::Mapped>,
+    limits: &'l Limits,
+    deadline: Instant,
+    files: usize,
+    bytes: u64,
+    /// sha256 -> entry index of the first node with that content.
+    seen: HashMap<String, usize>,
+    entries: Vec<Entry>,
+    parents: Vec<Option<usize>>,
+    time_reported: bool,
+}
+
+impl Walk<'_> {
+    /// Analyses one node and, depth first, its children. Returns its entry index.
+    fn node(
+        &mut self,
+        data: &[u8],
+        name: String,
+        path: String,
+        depth: usize,
+        parent: Option<usize>,
+    ) -> usize {
+        let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
+        let digests = match self.map.filter(|_| depth == 0 && !fuzzy) {
+            Some(map) => hash_releasing(data, map),
+            None => Digests::of(data, fuzzy),
+        };
+        let kind = identify::identify(data, &name);
+        let imphash = if kind.file_type.starts_with("PE") {
+            guarded(|| imphash(data)).ok().flatten()
+        } else {
+            None
+        };
+        let mut e = entry(&name, &path, &kind, &digests, imphash);
+        if digests.fuzzy == FuzzyState::SkippedSize {
+            for h in ["ssdeep", "tlsh"] {
+                e.info.file.hashes_skipped.push(SkippedHash {
+                    name: h.into(),
+                    reason: format!(
+                        "the file is larger than fuzzy_max_bytes ({} bytes)",
+                        self.limits.fuzzy_max_bytes
+                    ),
+                });
+            }
+        }
+        let index = self.entries.len();
+        let duplicate_of = self.seen.get(&digests.sha256).copied();
+        self.entries.push(e);
+        self.parents.push(parent);
+        if let Some(first) = duplicate_of {
+            let first_path = self.entries[first].info.file.file_path.clone();
+            let verdict = self.entries[first].classification.clone();
+            let e = &mut self.entries[index];
+            e.info.unpacking.warnings.push(format!(
+                "identical to {first_path} (same sha256), which was analysed; not unpacked again"
+            ));
+            e.classification = verdict;
+            e.classification.propagated = false;
+            e.classification.propagation_source = None;
+            return index;
+        }
+        self.seen.insert(digests.sha256.clone(), index);
+        let Some(container) = kind.container else {
+            return index;
+        };
+        let Some(handler) = formats::handler(container) else {
+            self.entries[index].info.unpacking.warnings.push(format!(
+                "{} is identified but assay has no unpacker for it yet",
+                kind.name.unwrap_or("this format")
+            ));
+            return index;
+        };
+        if depth >= self.limits.max_depth {
+            self.hit(
+                index,
+                Limit::Depth,
+                format!(
+                    "nesting deeper than max_depth ({}): this file was not unpacked",
+                    self.limits.max_depth
+                ),
+            );
+            return index;
+        }
+        if Instant::now() >= self.deadline {
+            if !self.time_reported {
+                self.time_reported = true;
+                self.hit(
+                    index,
+                    Limit::Time,
+                    format!(
+                        "the task's time budget ({} s) ran out before this file was unpacked",
+                        self.limits.max_time.as_secs()
+                    ),
+                );
+            }
+            return index;
+        }
+        let caps = Caps {
+            max_output: self.limits.max_total_bytes.saturating_sub(self.bytes),
+            max_members: self.limits.max_files.saturating_sub(self.files),
+            max_ratio: self.limits.max_ratio,
+            deadline: self.deadline,
+            passwords: self.limits.passwords.clone(),
+        };
+        let mut out = Out::new(caps);
+        let started = Instant::now();
+        let outcome = guarded(|| handler(data, &mut out));
+        let format = kind.name.unwrap_or("container");
+        {
+            let e = &mut self.entries[index];
+            if let Err(why) = &outcome {
+                e.info.unpacking.warnings.push(format!(
+                    "the {format} unpacker failed ({why}); files found before that are kept"
+                ));
+            }
+            e.info.unpacking.warnings.append(&mut out.warnings);
+            e.info.unpacking.extracted = out.members.len() as u64;
+        }
+        for hit in std::mem::take(&mut out.limits) {
+            if hit.limit == Limit::Time {
+                if self.time_reported {
+                    continue;
+                }
+                self.time_reported = true;
+            }
+            self.hit(index, hit.limit, hit.detail);
+        }
+        let members = std::mem::take(&mut out.members);
+        drop(out);
+        self.files += members.len();
+        self.bytes += members.iter().map(|m| m.data.len() as u64).sum::<u64>();
+        {
+            let e = &mut self.entries[index];
+            let troubled = outcome.is_err()
+                || !e.info.unpacking.warnings.is_empty()
+                || !e.info.unpacking.limits.is_empty();
+            e.info.unpacking.status = match (members.is_empty(), troubled) {
+                (_, false) => UnpackStatus::Complete,
+                (false, true) => UnpackStatus::Partial,
+                (true, true) => UnpackStatus::Failed,
+            };
+            if started.elapsed() > Duration::from_secs(5) {
+                e.info.unpacking.warnings.push(format!(
+                    "unpacking took {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        let parent_name = name;
+        for (i, member) in members.into_iter().enumerate() {
+            let (child_name, problems) = child_name(&member.name, &parent_name, i + 1);
+            for problem in problems {
+                self.entries[index].indicators.push(Indicator {
+                    priority: 4,
+                    category: "unpacking".into(),
+                    description: format!(
+                        "A member name {problem}: {} (it is only a label here; nothing is written to disk)",
+                        formats::printable(&member.name)
+                    ),
+                });
+            }
+            let child_path = format!("{path}/{child_name}");
+            self.node(&member.data, child_name, child_path, depth + 1, Some(index));
+        }
+        index
+    }
+
+    /// Records a limit that stopped work on node `index`: in `info.unpacking`, as an indicator,
+    /// and (with `alert_exceeds_max`) as a suspicious verdict.
+    fn hit(&mut self, index: usize, limit: Limit, detail: String) {
+        let alert = self.limits.alert_exceeds_max;
+        let e = &mut self.entries[index];
+        e.info.unpacking.limits.push(LimitFinding {
+            limit: limit.name().into(),
+            detail: detail.clone(),
+        });
+        if matches!(e.info.unpacking.status, UnpackStatus::NotApplicable) {
+            e.info.unpacking.status = UnpackStatus::Partial;
+        }
+        let what = if limit == Limit::Password {
+            "An encrypted member could not be opened"
+        } else {
+            "Unpacking stopped at a limit"
+        };
+        e.indicators.push(Indicator {
+            priority: if alert { 6 } else { 3 },
+            category: "unpacking".into(),
+            description: format!("{what} ({}): {detail}", limit.name()),
+        });
+        if alert && e.classification.classification < SUSPICIOUS {
+            e.classification.classification = SUSPICIOUS;
+            e.classification.factor = 5;
+            e.classification.result = Some(LIMIT_THREAT.into());
+        }
+        if alert {
+            e.classification.scan_results.push(ScanResult {
+                name: format!("{ENGINE_NAME}-limits"),
+                kind: ScanType::Unpacker,
+                classification: SUSPICIOUS,
+                factor: 5,
+                result: LIMIT_THREAT.into(),
+            });
+        }
+    }
+
+    /// Propagates verdicts up the tree, counts file types for entry 0, and writes the stories.
+    fn finish(mut self) -> Vec<Entry> {
+        // Children come after their parents, so one backwards pass sees every subtree.
+        for i in (1..self.entries.len()).rev() {
+            let Some(p) = self.parents[i] else { continue };
+            let child = self.entries[i].classification.clone();
+            let child_path = self.entries[i].info.file.file_path.clone();
+            let parent = &mut self.entries[p].classification;
+            if child.classification > parent.classification && child.classification >= SUSPICIOUS {
+                parent.classification = child.classification;
+                parent.factor = child.factor;
+                parent.result = child.result.clone();
+                parent.propagated = true;
+                parent.propagation_source =
+                    Some(child.propagation_source.clone().unwrap_or(child_path));
+            }
+        }
+        let mut stats: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
+        for e in &self.entries {
+            let counts = stats
+                .entry((
+                    e.info.file.file_type.clone(),
+                    e.info.file.file_subtype.clone(),
+                ))
+                .or_default();
+            *counts
+                .entry(e.info.identification.name.clone())
+                .or_default() += 1;
+        }
+        let total = self.entries.len();
+        let limits_hit: usize = self
+            .entries
+            .iter()
+            .map(|e| e.info.unpacking.limits.len())
+            .sum();
+        for (i, e) in self.entries.iter_mut().enumerate() {
+            e.story = story(
+                e,
+                if i == 0 {
+                    Some((total, limits_hit))
+                } else {
+                    None
+                },
+            );
+        }
+        if let Some(root) = self.entries.first_mut() {
+            root.info.statistics = Some(Statistics {
+                file_stats: stats
+                    .into_iter()
+                    .map(|((file_type, subtype), ids)| FileStat {
+                        file_type,
+                        subtype,
+                        count: ids.values().sum(),
+                        identifications: ids
+                            .into_iter()
+                            .map(|(name, count)| IdentificationCount { count, name })
+                            .collect(),
+                    })
+                    .collect(),
+            });
+        }
+        self.entries
+    }
+}
+
+/// Hashes the mapped upload in chunks, releasing each chunk's pages once hashed.
+fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::Summary {
+    const CHUNK: usize = 8 * 1024 * 1024;
+    let mut d = Digests::new();
+    let mut done = 0;
+    for chunk in data.chunks(CHUNK) {
+        d.update(chunk);
+        done += chunk.len();
+        map.release_before(done);
+    }
+    d.finish()
+}
+
+/// Runs `f`, turning a panic into an error message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".into());
+        format!("panic: {msg}")
+    })
+}
+
+/// The name a child is reported under, and what is hostile about the container's name for it.
+/// Names are labels only (children live in memory), so they are kept as given, with control
+/// characters escaped; an empty name becomes the parent's name without its compression suffix
+/// (`a.txt.gz` -> `a.txt`) or the member's index.
+fn child_name(raw: &str, parent: &str, index: usize) -> (String, Vec<&'static str>) {
+    let mut problems = Vec::new();
+    if raw.chars().any(|c| c == '\0') {
+        problems.push("contains a NUL byte");
+    } else if raw.chars().any(char::is_control) {
+        problems.push("contains control characters");
+    }
+    if raw.starts_with('/') || raw.starts_with('\\') {
+        problems.push("is an absolute path");
+    }
+    let b = raw.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        problems.push("starts with a drive letter");
+    }
+    if raw.split(['/', '\\']).any(|part| part == "..") {
+        problems.push("climbs out of the archive with ../");
+    }
+    if raw.is_empty() {
+        let lower = parent.to_ascii_lowercase();
+        for (suffix, replacement) in [
+            (".tgz", ".tar"),
+            (".tbz2", ".tar"),
+            (".txz", ".tar"),
+            (".gz", ""),
+            (".bz2", ""),
+            (".xz", ""),
+            (".lzma", ""),
+            (".zst", ""),
+            (".z", ""),
+        ] {
+            if lower.ends_with(suffix) && parent.len() > suffix.len() {
+                let stem = &parent[..parent.len() - suffix.len()];
+                return (format!("{stem}{replacement}"), problems);
+            }
+        }
+        return (index.to_string(), problems);
+    }
+    let shown = if problems.is_empty() {
+        raw.to_string()
+    } else {
+        formats::printable(raw)
+    };
+    (shown, problems)
+}
+
+/// The imphash of a PE: md5 over its imports as `dll.function`, lower case, comma separated, in
+/// import-table order (the definition pefile and VirusTotal use). Imports by ordinal are
+/// `dll.ordN`; pefile's ordinal-to-name tables for ws2_32/oleaut32 are not applied.
+fn imphash(data: &[u8]) -> Option<String> {
+    use md5::{Digest, Md5};
+    let pe = goblin::pe::PE::parse(data).ok()?;
+    if pe.imports.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(pe.imports.len());
+    for import in &pe.imports {
+        let dll = import.dll.to_ascii_lowercase();
+        let stem = ["ocx", "sys", "dll"]
+            .iter()
+            .find_map(|ext| dll.strip_suffix(&format!(".{ext}")))
+            .unwrap_or(&dll)
+            .to_string();
+        let func = if import.name.starts_with("ORDINAL ") {
+            format!("ord{}", import.ordinal)
+        } else {
+            import.name.to_ascii_lowercase()
+        };
+        parts.push(format!("{stem}.{func}"));
+    }
+    Some(hashes::hex(&Md5::digest(parts.join(",").as_bytes())))
 }
 
 fn display_name(file_name: &str) -> &str {
@@ -83,49 +530,41 @@ fn display_name(file_name: &str) -> &str {
 
 fn entry(
     file_name: &str,
-    kind: identify::FileKind,
-    digests: hashes::Summary,
-    warnings: Vec<String>,
+    file_path: &str,
+    kind: &FileKind,
+    digests: &hashes::Summary,
+    imphash: Option<String>,
 ) -> Entry {
-    let ident_name = kind.name.unwrap_or("").to_string();
-    let what = match kind.name {
-        Some(name) => format!("identified as {name}"),
-        None => "not of a format assay recognises".to_string(),
-    };
-    let story = format!(
-        "{} is {} bytes long and was {what}. No detection source flagged it, so it is not classified.",
-        display_name(file_name),
-        digests.size
-    );
+    let ident_name = kind.display_name().unwrap_or_default();
+    let mut hashes = digests.hash_list();
+    if let Some(value) = imphash {
+        hashes.push(Hash {
+            name: "imphash".into(),
+            value,
+        });
+    }
     Entry {
         info: Info {
             file: FileInfo {
                 file_type: kind.file_type.to_string(),
                 file_subtype: kind.file_subtype.to_string(),
                 file_name: file_name.to_string(),
-                file_path: file_name.to_string(),
+                file_path: file_path.to_string(),
                 size: digests.size,
                 entropy: digests.entropy,
-                hashes: digests.hash_list(),
+                hashes,
+                hashes_skipped: Vec::new(),
             },
             identification: Identification {
                 success: kind.name.is_some(),
-                name: ident_name.clone(),
+                name: ident_name,
             },
-            statistics: Some(Statistics {
-                file_stats: vec![FileStat {
-                    file_type: kind.file_type.to_string(),
-                    subtype: kind.file_subtype.to_string(),
-                    count: 1,
-                    identifications: vec![IdentificationCount {
-                        count: 1,
-                        name: ident_name,
-                    }],
-                }],
-            }),
+            statistics: None,
             unpacking: Unpacking {
                 status: UnpackStatus::NotApplicable,
-                warnings,
+                warnings: Vec::new(),
+                limits: Vec::new(),
+                extracted: 0,
             },
         },
         classification: Classification {
@@ -144,28 +583,77 @@ fn entry(
         },
         indicators: Vec::new(),
         interesting_strings: Vec::new(),
-        story,
+        story: String::new(),
         tags: Tags::default(),
         metadata: serde_json::Map::new(),
     }
+}
+
+/// A few plain sentences about one entry; entry 0 also sums up the tree.
+fn story(e: &Entry, tree: Option<(usize, usize)>) -> String {
+    let f = &e.info.file;
+    let what = if e.info.identification.success {
+        format!("identified as {}", e.info.identification.name)
+    } else {
+        "not of a format assay recognises".to_string()
+    };
+    let mut s = format!(
+        "{} is {} bytes long and was {what}.",
+        display_name(&f.file_name),
+        f.size
+    );
+    let u = &e.info.unpacking;
+    if u.extracted > 0 {
+        s.push_str(&format!(" {} files were extracted from it.", u.extracted));
+    }
+    if let Some((total, limits)) = tree {
+        if total > 1 {
+            s.push_str(&format!(" The whole upload holds {} files.", total - 1));
+        }
+        if limits > 0 {
+            s.push_str(&format!(
+                " {limits} unpacking limits stopped work, so not everything inside was examined."
+            ));
+        }
+    } else if !u.limits.is_empty() {
+        s.push_str(" A limit stopped unpacking it, so not everything inside was examined.");
+    }
+    if !u.warnings.is_empty() && u.status != UnpackStatus::NotApplicable {
+        s.push_str(" It could not be read completely (see the unpacking warnings).");
+    }
+    let c = &e.classification;
+    match c.classification {
+        UNKNOWN => s.push_str(" No detection source flagged it, so it is not classified."),
+        1 => s.push_str(" It is known good."),
+        level => {
+            let word = if level >= 3 {
+                "malicious"
+            } else {
+                "suspicious"
+            };
+            let name = c.result.as_deref().unwrap_or("no name");
+            match &c.propagation_source {
+                Some(src) if c.propagated => s.push_str(&format!(
+                    " It is classified {word} ({name}) because of {src}."
+                )),
+                _ => s.push_str(&format!(" It is classified {word} ({name}).")),
+            }
+        }
+    }
+    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn temp_file(name: &str, data: &[u8]) -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!("assay-an-{}-{name}", std::process::id()));
-        std::fs::write(&p, data).unwrap();
-        p
+    fn analyze(data: &[u8], name: &str) -> Vec<Entry> {
+        analyze_bytes(data, name, &Limits::default())
     }
 
     #[test]
     fn report_has_the_decided_shape() {
-        let p = temp_file("gz", b"\x1f\x8b\x08\x00\x00\x00");
-        let r = analyze_file(&p, "x.gz").unwrap();
-        std::fs::remove_file(&p).unwrap();
-        assert_eq!(r.len(), 1);
+        let r = analyze(b"\x1f\x8b\x08\x00\x00\x00", "x.gz");
         let v = serde_json::to_value(&r[0]).unwrap();
         assert_eq!(v["info"]["file"]["file_type"], "Binary");
         assert_eq!(v["info"]["file"]["file_subtype"], "Archive");
@@ -177,31 +665,127 @@ mod tests {
             .iter()
             .map(|h| h["name"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(names, ["md5", "sha1", "sha256", "sha512"]);
+        assert_eq!(names, ["md5", "sha1", "sha256", "sha512", "ssdeep"]);
         assert_eq!(v["classification"]["classification"], 0);
         assert_eq!(v["classification"]["scan_results"][0]["type"], "internal");
         assert_eq!(v["info"]["statistics"]["file_stats"][0]["count"], 1);
         assert!(v["story"].as_str().unwrap().contains("GZIP"));
+        // A truncated gzip: a warning, not a failure.
+        assert_eq!(v["info"]["unpacking"]["status"], "failed");
+        assert!(!v["info"]["unpacking"]["warnings"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+
+    fn gzip(name: &str, payload: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = flate2::GzBuilder::new()
+            .filename(name)
+            .write(Vec::new(), flate2::Compression::default());
+        w.write_all(payload).unwrap();
+        w.finish().unwrap()
     }
 
     #[test]
-    fn hashes_cover_files_larger_than_one_read() {
-        let data: Vec<u8> = (0..(3 * READ_CHUNK + 17))
-            .map(|i| (i % 253) as u8)
-            .collect();
-        let p = temp_file("big", &data);
-        let r = analyze_file(&p, "big").unwrap();
-        std::fs::remove_file(&p).unwrap();
-        let mut d = hashes::Digests::default();
-        d.update(&data);
-        let expect = d.finish();
-        assert_eq!(r[0].info.file.size, data.len() as u64);
-        assert_eq!(r[0].info.file.hashes[2].value, expect.sha256);
+    fn children_carry_name_and_lineage() {
+        let inner = gzip("payload.txt", b"hello there, this is the payload");
+        let outer = gzip("inner.gz", &inner);
+        let r = analyze(&outer, "outer.gz");
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[1].info.file.file_name, "inner.gz");
+        assert_eq!(r[2].info.file.file_path, "outer.gz/inner.gz/payload.txt");
+        assert_eq!(r[0].info.unpacking.status, UnpackStatus::Complete);
+        assert_eq!(r[0].info.unpacking.extracted, 1);
+        let stats = &r[0].info.statistics.as_ref().unwrap().file_stats;
+        assert_eq!(stats.iter().map(|s| s.count).sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn depth_limit_is_a_finding_and_can_alert() {
+        let mut data = b"deep payload".to_vec();
+        for i in 0..5 {
+            data = gzip(&format!("level{i}.gz"), &data);
+        }
+        let limits = Limits {
+            max_depth: 2,
+            alert_exceeds_max: true,
+            ..Limits::default()
+        };
+        let r = analyze_bytes(&data, "top.gz", &limits);
+        assert_eq!(r.len(), 3);
+        let stopped = &r[2];
+        assert_eq!(stopped.info.unpacking.limits[0].limit, "depth");
+        assert!(stopped.indicators[0].description.contains("depth"));
+        assert_eq!(stopped.classification.classification, SUSPICIOUS);
+        // The verdict reaches the top with its source.
+        assert_eq!(r[0].classification.classification, SUSPICIOUS);
+        assert!(r[0].classification.propagated);
+        assert_eq!(
+            r[0].classification.propagation_source.as_deref(),
+            Some(stopped.info.file.file_path.as_str())
+        );
+        // Without the switch it is a finding, not a verdict.
+        let r = analyze_bytes(
+            &data,
+            "top.gz",
+            &Limits {
+                max_depth: 2,
+                ..Limits::default()
+            },
+        );
+        assert_eq!(r[2].info.unpacking.limits[0].limit, "depth");
+        assert_eq!(r[0].classification.classification, UNKNOWN);
+    }
+
+    #[test]
+    fn duplicates_are_analysed_once() {
+        let inner = gzip("x", b"same bytes");
+        let mut b = ::tar::Builder::new(Vec::new());
+        for name in ["one.gz", "two.gz"] {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(inner.len() as u64);
+            h.set_cksum();
+            b.append_data(&mut h, name, &inner[..]).unwrap();
+        }
+        let r = analyze(&b.into_inner().unwrap(), "t.tar");
+        // t.tar, one.gz, its payload, two.gz (reported, not unpacked again).
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[3].info.file.file_path, "t.tar/two.gz");
+        assert!(r[3].info.unpacking.warnings[0].contains("t.tar/one.gz"));
+        assert_eq!(r[3].info.unpacking.extracted, 0);
+    }
+
+    #[test]
+    fn hostile_names_are_findings_and_never_paths() {
+        for (raw, problem) in [
+            ("../../etc/passwd", "climbs out"),
+            ("/etc/shadow", "absolute path"),
+            ("C:\\Windows\\evil.exe", "drive letter"),
+            ("a\0b.exe", "NUL"),
+        ] {
+            let (shown, problems) = child_name(raw, "p.zip", 1);
+            assert!(
+                problems.iter().any(|p| p.contains(problem)),
+                "{raw}: {problems:?}"
+            );
+            assert!(!shown.contains('\0'));
+        }
+        assert_eq!(child_name("", "a.txt.gz", 1).0, "a.txt");
+        assert_eq!(child_name("", "a.tgz", 1).0, "a.tar");
+        assert_eq!(child_name("", "blob", 3).0, "3");
+    }
+
+    #[test]
+    fn a_panicking_handler_is_a_warning() {
+        let r = guarded(|| -> u8 { panic!("boom") });
+        assert_eq!(r.unwrap_err(), "panic: boom");
     }
 
     #[test]
     fn failure_report_still_hashes_and_says_why() {
-        let p = temp_file("bad", b"abc");
+        let p = std::env::temp_dir().join(format!("assay-an-{}-bad", std::process::id()));
+        std::fs::write(&p, b"abc").unwrap();
         let r = failure_report(&p, "bad.bin", "handler panicked");
         std::fs::remove_file(&p).unwrap();
         assert_eq!(
@@ -211,5 +795,16 @@ mod tests {
         assert_eq!(r[0].info.unpacking.status, UnpackStatus::Failed);
         assert!(r[0].info.unpacking.warnings[0].contains("handler panicked"));
         assert!(!r[0].classification.scan_results.is_empty());
+    }
+
+    #[test]
+    fn large_files_skip_fuzzy_hashes_and_say_so() {
+        let limits = Limits {
+            fuzzy_max_bytes: 10,
+            ..Limits::default()
+        };
+        let r = analyze_bytes(b"more than ten bytes here", "t.txt", &limits);
+        assert_eq!(r[0].info.file.hashes.len(), 4);
+        assert_eq!(r[0].info.file.hashes_skipped[0].name, "ssdeep");
     }
 }

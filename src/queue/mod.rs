@@ -82,6 +82,7 @@ pub struct WorkerContext {
     pub store: Arc<Store>,
     pub stats: Arc<Stats>,
     pub spool_dir: PathBuf,
+    pub limits: crate::analysis::Limits,
 }
 
 /// The running pool.
@@ -187,7 +188,7 @@ fn process(ctx: &WorkerContext, id: i64, slot: &AtomicI64) -> Result<(), crate::
     let path = ctx.spool_dir.join(&claimed.spool_file);
     let started = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        analysis::analyze_file(&path, &claimed.file_name)
+        analysis::analyze_file(&path, &claimed.file_name, &ctx.limits)
     }));
     let (state, entries, error) = match outcome {
         Ok(Ok(entries)) => (TaskState::Done, entries, None),
@@ -204,17 +205,26 @@ fn process(ctx: &WorkerContext, id: i64, slot: &AtomicI64) -> Result<(), crate::
     };
     let report = serde_json::to_vec(&entries).unwrap_or_else(|_| b"[]".to_vec());
     let t = now();
+    // Counted before the result becomes visible, so a client that sees the task done also sees
+    // it in the statistics.
+    if state == TaskState::Done {
+        ctx.stats.add("files_processed", 1.0, t);
+        ctx.stats.add("bytes_processed", claimed.size as f64, t);
+        let children = entries.get(1..).unwrap_or_default();
+        ctx.stats.add("files_unpacked", children.len() as f64, t);
+        ctx.stats.add(
+            "bytes_unpacked",
+            children.iter().map(|e| e.info.file.size as f64).sum(),
+            t,
+        );
+    } else {
+        ctx.stats.add("file_processing_failure", 1.0, t);
+    }
     let finished = ctx.store.finish(id, state, &report, error.as_deref(), t);
     // Only the thread that finished the task deletes its sample: a task returned to the queue at
     // shutdown keeps it, and a deleted task's sample was removed by the delete.
     if matches!(finished, Ok(true)) {
         remove_sample(&path);
-        if state == TaskState::Done {
-            ctx.stats.add("files_processed", 1.0, t);
-            ctx.stats.add("bytes_processed", claimed.size as f64, t);
-        } else {
-            ctx.stats.add("file_processing_failure", 1.0, t);
-        }
         log!(
             "task {id} {} in {} ms ({} bytes)",
             state.as_str(),

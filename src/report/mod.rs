@@ -38,6 +38,16 @@ pub struct FileInfo {
     /// Shannon entropy in bits per byte, 0–8.
     pub entropy: f64,
     pub hashes: Vec<Hash>,
+    /// Hashes that were not computed, and why (fuzzy hashes above `fuzzy_max_bytes`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub hashes_skipped: Vec<SkippedHash>,
+}
+
+/// A hash that was not computed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SkippedHash {
+    pub name: String,
+    pub reason: String,
 }
 
 /// One named digest.
@@ -84,6 +94,20 @@ pub struct IdentificationCount {
 pub struct Unpacking {
     pub status: UnpackStatus,
     pub warnings: Vec<String>,
+    /// Every budget that stopped work on this file (`depth`, `files`, `bytes`, `ratio`, `time`,
+    /// `password`), with what it stopped.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub limits: Vec<LimitFinding>,
+    /// How many files were extracted from this one (direct children).
+    #[serde(default)]
+    pub extracted: u64,
+}
+
+/// One budget that stopped work.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LimitFinding {
+    pub limit: String,
+    pub detail: String,
 }
 
 /// Outcome of unpacking one file.

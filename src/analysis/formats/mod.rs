@@ -1,0 +1,463 @@
+//! Container formats: one file per format, each a pure `unpack(&[u8], &mut Out)` that finds the
+//! members of a container and hands them to [`Out`]. Nothing here touches the file system: a
+//! member's name is a label from the container, never a path we open.
+//!
+//! [`Out`] carries the task's remaining budget down to the parser. Parsers ask it how many bytes a
+//! member may decode to *before* decoding ([`Out::member_cap`]), and stop as soon as it says the
+//! walk is over ([`Out::stopped`]), so a bomb is cut off while it inflates, not after.
+
+pub mod ar;
+pub mod binhex;
+pub mod chm;
+pub mod cpio;
+pub mod iso9660;
+pub mod mime;
+pub mod ole2;
+pub mod pdf;
+pub mod pe;
+pub mod rtf;
+pub mod stream;
+pub mod szdd;
+pub mod tar;
+pub mod tnef;
+pub mod unarc;
+pub mod uuencode;
+pub mod zip;
+
+use std::borrow::Cow;
+use std::io::{self, Read};
+use std::time::Instant;
+
+/// A container format: what [`crate::analysis::identify`] says a file is, when it has members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Container {
+    Zip,
+    Gzip,
+    Bzip2,
+    Xz,
+    Lzma,
+    Zstd,
+    /// 7z, RAR, CAB, ARJ, LHA, ACE, ZOO and compress (.Z), through the `unarc-rs` crate.
+    Unarc,
+    Tar,
+    Cpio,
+    Ar,
+    Iso9660,
+    Chm,
+    Szdd,
+    Ole2,
+    Rtf,
+    Pdf,
+    Mime,
+    Mbox,
+    Uuencode,
+    BinHex,
+    Tnef,
+    /// PE overlays, resources and UPX-packed images.
+    Pe,
+}
+
+/// Takes a container apart: finds its members and hands them to [`Out`].
+pub type Handler = for<'a> fn(&'a [u8], &mut Out<'a>);
+
+/// Every container handler, in one list. A format without an entry here is identified but not
+/// unpacked, and the report says so.
+pub const HANDLERS: &[(Container, Handler)] = &[
+    (Container::Zip, zip::unpack),
+    (Container::Gzip, stream::gunzip),
+    (Container::Bzip2, stream::bunzip2),
+    (Container::Xz, stream::unxz),
+    (Container::Lzma, stream::unlzma),
+    (Container::Zstd, stream::unzstd),
+    (Container::Unarc, unarc::unpack),
+    (Container::Tar, tar::unpack),
+    (Container::Cpio, cpio::unpack),
+    (Container::Ar, ar::unpack),
+    (Container::Iso9660, iso9660::unpack),
+    (Container::Chm, chm::unpack),
+    (Container::Szdd, szdd::unpack),
+    (Container::Ole2, ole2::unpack),
+    (Container::Rtf, rtf::unpack),
+    (Container::Pdf, pdf::unpack),
+    (Container::Mime, mime::unpack),
+    (Container::Mbox, mime::unpack_mbox),
+    (Container::Uuencode, uuencode::unpack),
+    (Container::BinHex, binhex::unpack),
+    (Container::Tnef, tnef::unpack),
+    (Container::Pe, pe::unpack),
+];
+
+/// The handler of a container format.
+pub fn handler(container: Container) -> Option<Handler> {
+    HANDLERS
+        .iter()
+        .find(|(c, _)| *c == container)
+        .map(|(_, h)| *h)
+}
+
+/// Bytes any member may decode to regardless of its compression ratio: small, highly repetitive
+/// files (logs, zero-filled images) are legitimate.
+pub const RATIO_ALLOWANCE: u64 = 1024 * 1024;
+
+/// Chunk size of [`Out::read_member`]: the deadline is checked between chunks.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Which budget stopped work. Each one appears in `info.unpacking` and as an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// Nesting deeper than `max_depth`.
+    Depth,
+    /// More files than `max_files` in one task.
+    Files,
+    /// More unpacked bytes than `max_total_bytes` in one task.
+    Bytes,
+    /// One member decoding to more than `max_ratio` times its packed size.
+    Ratio,
+    /// The task ran past `max_seconds`.
+    Time,
+    /// An encrypted member none of the configured passwords opened.
+    Password,
+}
+
+impl Limit {
+    /// The stable name used in reports (`"limit exceeded: ratio ..."`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Depth => "depth",
+            Limit::Files => "files",
+            Limit::Bytes => "bytes",
+            Limit::Ratio => "ratio",
+            Limit::Time => "time",
+            Limit::Password => "password",
+        }
+    }
+}
+
+/// A limit that stopped work, with what it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitHit {
+    pub limit: Limit,
+    pub detail: String,
+}
+
+/// One file found inside a container.
+#[derive(Debug, Clone)]
+pub struct Member<'a> {
+    /// The name as the container gives it: possibly empty, `../` laden or otherwise hostile.
+    /// The engine sanitises it for the report; it never becomes a path.
+    pub name: String,
+    pub data: Cow<'a, [u8]>,
+}
+
+/// The remaining budget of the task, as seen by one container.
+#[derive(Debug, Clone)]
+pub struct Caps {
+    /// Most bytes all members of this container may decode to.
+    pub max_output: u64,
+    /// Most members this container may yield.
+    pub max_members: usize,
+    /// Most output bytes per packed byte of one member, beyond [`RATIO_ALLOWANCE`].
+    pub max_ratio: u64,
+    /// When work must stop.
+    pub deadline: Instant,
+    /// Passwords to try on encrypted members, in order.
+    pub passwords: Vec<String>,
+}
+
+impl Caps {
+    /// Caps with no practical limit and no passwords: for unit tests of parsers.
+    #[cfg(test)]
+    pub fn unlimited() -> Caps {
+        Caps {
+            max_output: u64::MAX,
+            max_members: usize::MAX,
+            max_ratio: u64::MAX,
+            deadline: Instant::now() + std::time::Duration::from_secs(3600),
+            passwords: Vec::new(),
+        }
+    }
+}
+
+/// Why [`Out::read_member`] gave up on a member.
+#[derive(Debug)]
+pub enum ReadStop {
+    /// A budget ran out; it has been recorded in [`Out`].
+    Limit,
+    /// The decoder failed (corrupt or truncated data). The bytes decoded so far come along.
+    Corrupt(io::Error, Vec<u8>),
+}
+
+/// What a parser produced: members, warnings about the container, and limits that stopped it.
+#[derive(Debug)]
+pub struct Out<'a> {
+    caps: Caps,
+    used: u64,
+    pub members: Vec<Member<'a>>,
+    pub warnings: Vec<String>,
+    pub limits: Vec<LimitHit>,
+    stopped: bool,
+}
+
+impl<'a> Out<'a> {
+    pub fn new(caps: Caps) -> Out<'a> {
+        Out {
+            caps,
+            used: 0,
+            members: Vec::new(),
+            warnings: Vec::new(),
+            limits: Vec::new(),
+            stopped: false,
+        }
+    }
+
+    pub fn caps(&self) -> &Caps {
+        &self.caps
+    }
+
+    /// True once a budget or the deadline has run out: the parser should return what it has.
+    /// Checks the clock, so call it in every loop that walks entries or decodes data.
+    pub fn stopped(&mut self) -> bool {
+        if !self.stopped && Instant::now() >= self.caps.deadline {
+            self.limit(
+                Limit::Time,
+                "the time budget ran out while unpacking".to_string(),
+            );
+        }
+        self.stopped
+    }
+
+    /// Records a limit that stopped work. Files, Bytes and Time stop the whole container; Ratio and
+    /// Password only skip one member.
+    pub fn limit(&mut self, limit: Limit, detail: String) {
+        if matches!(
+            limit,
+            Limit::Files | Limit::Bytes | Limit::Time | Limit::Depth
+        ) {
+            self.stopped = true;
+        }
+        self.limits.push(LimitHit { limit, detail });
+    }
+
+    /// Records a problem with the container that did not stop the walk (corrupt entry, bad CRC).
+    pub fn warn(&mut self, warning: impl Into<String>) {
+        self.warnings.push(warning.into());
+    }
+
+    /// Bytes left in the output budget.
+    pub fn room(&self) -> u64 {
+        self.caps.max_output.saturating_sub(self.used)
+    }
+
+    /// The most bytes one member with `packed` input bytes may decode to: the smaller of the
+    /// output budget left and the ratio cap. A decoder stops once it produced more than this.
+    pub fn member_cap(&self, packed: u64) -> u64 {
+        let ratio_cap = packed
+            .saturating_mul(self.caps.max_ratio)
+            .max(RATIO_ALLOWANCE);
+        self.room().min(ratio_cap)
+    }
+
+    /// Checks a size a header declares before decoding anything: records the limit and returns
+    /// false when the member would be over budget (`name` is for the finding).
+    pub fn admit(&mut self, name: &str, packed: u64, declared: u64) -> bool {
+        if declared <= self.member_cap(packed) {
+            return true;
+        }
+        self.over_cap(name, packed, declared);
+        false
+    }
+
+    /// Records which budget a member of `size` bytes (or more) broke.
+    pub fn over_cap(&mut self, name: &str, packed: u64, size: u64) {
+        let name = printable(name);
+        if size > self.room() {
+            self.limit(
+                Limit::Bytes,
+                format!(
+                    "{name}: unpacking would exceed the task's byte budget ({} bytes left)",
+                    self.room()
+                ),
+            );
+        } else {
+            self.limit(
+                Limit::Ratio,
+                format!(
+                    "{name}: {packed} packed bytes expand to more than {size} bytes \
+                     (ratio above {})",
+                    self.caps.max_ratio
+                ),
+            );
+        }
+    }
+
+    /// Adds a member. Returns false (and records the limit) when the container's member or byte
+    /// budget is spent; the parser should then stop.
+    pub fn add(&mut self, name: impl Into<String>, data: Cow<'a, [u8]>) -> bool {
+        let name = name.into();
+        if self.stopped() {
+            return false;
+        }
+        if self.members.len() >= self.caps.max_members {
+            self.limit(
+                Limit::Files,
+                format!("the task's file budget ran out before {}", printable(&name)),
+            );
+            return false;
+        }
+        let len = data.len() as u64;
+        if len > self.room() {
+            self.over_cap(&name, len, len);
+            return false;
+        }
+        self.used += len;
+        self.members.push(Member { name, data });
+        true
+    }
+
+    /// Reads a decoder to its end, stopping as soon as its output passes the member's cap
+    /// (`packed` is the member's packed size, for the ratio) or the deadline passes.
+    pub fn read_member(
+        &mut self,
+        name: &str,
+        packed: u64,
+        reader: &mut dyn Read,
+    ) -> Result<Vec<u8>, ReadStop> {
+        let cap = self.member_cap(packed);
+        let mut data = Vec::new();
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            if self.stopped() {
+                return Err(ReadStop::Limit);
+            }
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => return Ok(data),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ReadStop::Corrupt(e, data)),
+            };
+            if (data.len() + n) as u64 > cap {
+                self.over_cap(name, packed, (data.len() + n) as u64);
+                return Err(ReadStop::Limit);
+            }
+            data.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Lines of `data` from an offset: (start, line without `\n` or `\r\n`, start of the next line).
+/// Shared by the text formats (mail, uuencode).
+pub struct Lines<'d> {
+    data: &'d [u8],
+    pos: usize,
+}
+
+impl<'d> Lines<'d> {
+    pub fn new(data: &'d [u8], pos: usize) -> Lines<'d> {
+        Lines { data, pos }
+    }
+}
+
+impl<'d> Iterator for Lines<'d> {
+    type Item = (usize, &'d [u8], usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.data.get(self.pos..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        let start = self.pos;
+        let (mut line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], start + i + 1),
+            None => (rest, self.data.len()),
+        };
+        if let Some(stripped) = line.strip_suffix(b"\r") {
+            line = stripped;
+        }
+        self.pos = next;
+        Some((start, line, next))
+    }
+}
+
+/// A name made safe to print in a finding: control characters escaped, length bounded.
+pub fn printable(name: &str) -> String {
+    const MAX: usize = 200;
+    let mut s = String::new();
+    for c in name.chars() {
+        if s.len() >= MAX {
+            s.push('…');
+            break;
+        }
+        if c.is_control() {
+            s.extend(c.escape_default());
+        } else {
+            s.push(c);
+        }
+    }
+    if s.is_empty() {
+        s.push_str("(unnamed)");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(max_output: u64, max_members: usize, max_ratio: u64) -> Caps {
+        Caps {
+            max_output,
+            max_members,
+            max_ratio,
+            ..Caps::unlimited()
+        }
+    }
+
+    #[test]
+    fn add_stops_at_the_member_budget() {
+        let mut out = Out::new(caps(1000, 2, 100));
+        assert!(out.add("a", Cow::Borrowed(b"1")));
+        assert!(out.add("b", Cow::Borrowed(b"2")));
+        assert!(!out.add("c", Cow::Borrowed(b"3")));
+        assert_eq!(out.limits[0].limit, Limit::Files);
+        assert!(out.stopped());
+    }
+
+    #[test]
+    fn read_member_cuts_a_bomb_off_at_the_ratio_cap() {
+        let mut out = Out::new(caps(u64::MAX, 10, 100));
+        let mut zeros = io::repeat(0).take(50 * 1024 * 1024);
+        match out.read_member("bomb", 1000, &mut zeros) {
+            Err(ReadStop::Limit) => {}
+            other => panic!("expected a limit, got {other:?}"),
+        }
+        assert_eq!(out.limits[0].limit, Limit::Ratio);
+        // A ratio hit skips one member; the container goes on.
+        assert!(!out.stopped());
+    }
+
+    #[test]
+    fn read_member_stops_at_the_byte_budget() {
+        let mut out = Out::new(caps(2 * 1024 * 1024, 10, u64::MAX));
+        let mut zeros = io::repeat(0).take(3 * 1024 * 1024);
+        assert!(matches!(
+            out.read_member("big", 3 * 1024 * 1024, &mut zeros),
+            Err(ReadStop::Limit)
+        ));
+        assert_eq!(out.limits[0].limit, Limit::Bytes);
+        assert!(out.stopped());
+    }
+
+    #[test]
+    fn admit_checks_declared_sizes_before_decoding() {
+        let mut out = Out::new(caps(u64::MAX, 10, 100));
+        assert!(out.admit("ok", 100_000, 5_000_000));
+        assert!(!out.admit("bomb", 1000, 1 << 30));
+        assert_eq!(out.limits[0].limit, Limit::Ratio);
+    }
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable("a\0b\n"), "a\\u{0}b\\n");
+        assert_eq!(printable(""), "(unnamed)");
+    }
+}

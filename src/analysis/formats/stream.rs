@@ -1,0 +1,250 @@
+//! Single-stream compressors: gzip (RFC 1952, every member of a multi-member file), bzip2, xz,
+//! lzma_alone and zstd. Each yields one member, the decompressed stream, named by the gzip header's
+//! FNAME when there is one and otherwise left unnamed (the engine derives a name from the parent).
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use super::{Out, ReadStop};
+
+/// Most memory a decoder's dictionary or window may take: a 13-byte header may otherwise ask for
+/// gigabytes before producing a byte. `xz -9` needs 64 MiB, `zstd --ultra -22` 128 MiB.
+const MAX_WINDOW_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Longest FNAME field read from a gzip header.
+const MAX_GZIP_NAME: usize = 1024;
+
+/// Hands the decoder's output to `out` as one member; corrupt or truncated streams keep what
+/// decoded, with a warning.
+fn one_member<'a>(
+    out: &mut Out<'a>,
+    format: &str,
+    name: String,
+    packed: u64,
+    reader: &mut dyn Read,
+) {
+    match out.read_member(&name, packed, reader) {
+        Ok(data) => {
+            out.add(name, Cow::Owned(data));
+        }
+        Err(ReadStop::Limit) => {}
+        Err(ReadStop::Corrupt(e, partial)) => {
+            out.warn(format!(
+                "the {format} stream is corrupt or truncated after {} bytes: {e}",
+                partial.len()
+            ));
+            if !partial.is_empty() {
+                out.add(name, Cow::Owned(partial));
+            }
+        }
+    }
+}
+
+/// The FNAME field of a gzip header, if set.
+fn gzip_name(data: &[u8]) -> Option<String> {
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    let flags = *data.get(3)?;
+    if flags & FNAME == 0 {
+        return None;
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let xlen = u16::from_le_bytes([*data.get(10)?, *data.get(11)?]) as usize;
+        at = 12 + xlen;
+    }
+    let rest = data.get(at..)?;
+    let end = memchr::memchr(0, &rest[..rest.len().min(MAX_GZIP_NAME)])?;
+    // FNAME is ISO 8859-1 by the RFC; UTF-8 in practice. Keep whatever is valid.
+    Some(String::from_utf8_lossy(&rest[..end]).into_owned())
+}
+
+pub fn gunzip<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    let name = gzip_name(data).unwrap_or_default();
+    let mut reader = flate2::read::MultiGzDecoder::new(data);
+    one_member(out, "gzip", name, data.len() as u64, &mut reader);
+}
+
+pub fn bunzip2<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    let mut reader = bzip2::read::MultiBzDecoder::new(data);
+    one_member(out, "bzip2", String::new(), data.len() as u64, &mut reader);
+}
+
+fn window_kib(out: &Out) -> u32 {
+    (out.room().min(MAX_WINDOW_BYTES) / 1024).max(64 * 1024) as u32
+}
+
+pub fn unxz<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    let mut reader = lzma_rust2::XzReader::new_mem_limit(data, true, window_kib(out));
+    one_member(out, "xz", String::new(), data.len() as u64, &mut reader);
+}
+
+pub fn unlzma<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    match lzma_rust2::LzmaReader::new_mem_limit(data, window_kib(out), None) {
+        Ok(mut reader) => one_member(out, "lzma", String::new(), data.len() as u64, &mut reader),
+        Err(e) => out.warn(format!("the lzma header is not usable: {e}")),
+    }
+}
+
+pub fn unzstd<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    // Frames follow each other; the streaming decoder reads one, so loop over them.
+    let mut rest: &[u8] = data;
+    let mut whole = Vec::new();
+    let mut frames = 0;
+    while !rest.is_empty() && !out.stopped() {
+        let before = rest.len();
+        let mut decoder = match ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
+            &mut rest,
+            MAX_WINDOW_BYTES,
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                if frames == 0 {
+                    out.warn(format!("the zstd frame header is not usable: {e}"));
+                } else {
+                    out.warn(format!(
+                        "data after zstd frame {frames} is not a frame: {e}"
+                    ));
+                }
+                break;
+            }
+        };
+        let packed = before as u64;
+        match out.read_member("", packed, &mut decoder) {
+            Ok(d) => whole.extend_from_slice(&d),
+            Err(ReadStop::Limit) => return,
+            Err(ReadStop::Corrupt(e, partial)) => {
+                whole.extend_from_slice(&partial);
+                out.warn(format!(
+                    "zstd frame {} is corrupt or truncated: {e}",
+                    frames + 1
+                ));
+                break;
+            }
+        }
+        drop(decoder);
+        frames += 1;
+        if rest.len() == before {
+            break;
+        }
+    }
+    if !whole.is_empty() || frames > 0 {
+        out.add(String::new(), Cow::Owned(whole));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Caps, Limit};
+    use super::*;
+    use std::io::Write;
+
+    type Outcome = (Vec<(String, Vec<u8>)>, Vec<String>, Vec<Limit>);
+
+    fn run(f: for<'a> fn(&'a [u8], &mut Out<'a>), data: &[u8], caps: Caps) -> Outcome {
+        let mut out = Out::new(caps);
+        f(data, &mut out);
+        (
+            out.members
+                .iter()
+                .map(|m| (m.name.clone(), m.data.to_vec()))
+                .collect(),
+            out.warnings.clone(),
+            out.limits.iter().map(|l| l.limit).collect(),
+        )
+    }
+
+    fn gzip(name: Option<&str>, payload: &[u8]) -> Vec<u8> {
+        let mut b = flate2::GzBuilder::new();
+        if let Some(n) = name {
+            b = b.filename(n);
+        }
+        let mut w = b.write(Vec::new(), flate2::Compression::default());
+        w.write_all(payload).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_member_carries_its_header_name() {
+        let (m, w, _) = run(
+            gunzip,
+            &gzip(Some("eicar.com"), b"hello"),
+            Caps::unlimited(),
+        );
+        assert_eq!(m, [("eicar.com".to_string(), b"hello".to_vec())]);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn gzip_members_are_concatenated() {
+        let mut two = gzip(None, b"ab");
+        two.extend(gzip(None, b"cd"));
+        let (m, _, _) = run(gunzip, &two, Caps::unlimited());
+        assert_eq!(m[0].1, b"abcd");
+    }
+
+    #[test]
+    fn truncated_gzip_keeps_what_decoded() {
+        let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let gz = gzip(None, &payload);
+        let (m, w, _) = run(gunzip, &gz[..gz.len() / 2], Caps::unlimited());
+        assert!(w[0].contains("corrupt or truncated"), "{w:?}");
+        assert!(!m[0].1.is_empty() && payload.starts_with(&m[0].1));
+    }
+
+    #[test]
+    fn gzip_bomb_stops_at_the_ratio() {
+        let gz = gzip(None, &vec![0u8; 64 * 1024 * 1024]);
+        let caps = Caps {
+            max_ratio: 100,
+            ..Caps::unlimited()
+        };
+        let (m, _, l) = run(gunzip, &gz, caps);
+        assert!(m.is_empty());
+        assert_eq!(l, [Limit::Ratio]);
+    }
+
+    #[test]
+    fn bzip2_xz_lzma_zstd_round_trip() {
+        let payload = b"the quick brown fox jumps over the lazy dog".repeat(100);
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        bz.write_all(&payload).unwrap();
+        let (m, _, _) = run(bunzip2, &bz.finish().unwrap(), Caps::unlimited());
+        assert_eq!(m[0].1, payload);
+
+        let mut xz =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(6)).unwrap();
+        xz.write_all(&payload).unwrap();
+        let (m, _, _) = run(unxz, &xz.finish().unwrap(), Caps::unlimited());
+        assert_eq!(m[0].1, payload);
+
+        let mut lz = lzma_rust2::LzmaWriter::new_use_header(
+            Vec::new(),
+            &lzma_rust2::LzmaOptions::with_preset(6),
+            Some(payload.len() as u64),
+        )
+        .unwrap();
+        lz.write_all(&payload).unwrap();
+        let (m, _, _) = run(unlzma, &lz.finish().unwrap(), Caps::unlimited());
+        assert_eq!(m[0].1, payload);
+
+        // A zstd frame of one raw block, written by hand (RFC 8878): magic, frame header
+        // descriptor with single-segment and a 1-byte content size, then a last raw block.
+        let mut zst = b"\x28\xb5\x2f\xfd".to_vec();
+        zst.push(0x20);
+        zst.push(5);
+        let block_header: u32 = 1 | (5 << 3);
+        zst.extend_from_slice(&block_header.to_le_bytes()[..3]);
+        zst.extend_from_slice(b"hello");
+        let (m, w, _) = run(unzstd, &zst, Caps::unlimited());
+        assert_eq!(m[0].1, b"hello", "{w:?}");
+    }
+
+    #[test]
+    fn garbage_is_a_warning_not_a_failure() {
+        for f in [gunzip, bunzip2, unxz, unlzma, unzstd] {
+            let (_, w, _) = run(f, b"\x1f\x8b\x08garbage", Caps::unlimited());
+            assert!(!w.is_empty());
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! ZIP (PKWARE APPNOTE 6.3) and everything built on it: JAR, APK, OOXML, ODF, XPI, wheels.
+//!
+//! The `zip` crate reads the central directory and decodes stored, deflate, deflate64, bzip2,
+//! lzma, xz, ppmd and the legacy shrink/reduce/implode methods, and decrypts ZipCrypto and WinZip
+//! AES. Zstandard members (method 93) are decoded here from the raw data. Encrypted members are
+//! tried with each configured password. When the central directory is missing or broken, the
+//! local file headers are walked instead, so a truncated download still yields its first files.
+
+use std::borrow::Cow;
+use std::io::Cursor;
+
+use zip::result::ZipError;
+use zip::ZipArchive;
+
+use super::{printable, Limit, Out, ReadStop};
+
+/// The zip method number of Zstandard (APPNOTE 4.4.5).
+const METHOD_ZSTD: u16 = 93;
+
+/// Most local headers the fallback scan walks.
+const MAX_LOCAL_HEADERS: usize = 1_000_000;
+
+pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    let mut archive = match ZipArchive::new(Cursor::new(data)) {
+        Ok(a) => a,
+        Err(e) => {
+            out.warn(format!(
+                "the central directory is unreadable ({e}); local file headers were walked instead"
+            ));
+            local_scan(data, out);
+            return;
+        }
+    };
+    if let Some(declared) = declared_entries(data) {
+        if declared > archive.len() as u64 {
+            out.warn(format!(
+                "the central directory lists {declared} entries but only {} have distinct names; \
+                 entries sharing a name were not all unpacked",
+                archive.len()
+            ));
+        }
+    }
+    for i in 0..archive.len() {
+        if out.stopped() {
+            return;
+        }
+        let (name, encrypted, packed, size, is_dir, method) = match archive.by_index_raw(i) {
+            Ok(f) => (
+                match f.name() {
+                    Ok(n) => n.into_owned(),
+                    Err(_) => String::from_utf8_lossy(f.name_raw()).into_owned(),
+                },
+                f.encrypted(),
+                f.compressed_size(),
+                f.size(),
+                f.is_dir(),
+                f.compression(),
+            ),
+            Err(e) => {
+                out.warn(format!("entry {i} is unreadable: {e}"));
+                continue;
+            }
+        };
+        if is_dir && size == 0 {
+            continue;
+        }
+        if !out.admit(&name, packed, size) {
+            continue;
+        }
+        #[allow(deprecated)]
+        let zstd = method.to_u16() == METHOD_ZSTD;
+        let result = if zstd && !encrypted {
+            read_zstd(&mut archive, i, &name, packed, out)
+        } else if encrypted {
+            read_encrypted(&mut archive, i, &name, packed, out)
+        } else {
+            match archive.by_index(i) {
+                Ok(mut f) => Some(out.read_member(&name, packed, &mut f)),
+                Err(e) => {
+                    out.warn(format!("{}: {e}", printable(&name)));
+                    None
+                }
+            }
+        };
+        match result {
+            Some(Ok(bytes)) => {
+                if !out.add(name, Cow::Owned(bytes)) {
+                    return;
+                }
+            }
+            Some(Err(ReadStop::Limit)) | None => {}
+            Some(Err(ReadStop::Corrupt(e, partial))) => {
+                out.warn(format!(
+                    "{} is corrupt: {e} (after {} bytes)",
+                    printable(&name),
+                    partial.len()
+                ));
+                if !partial.is_empty() && !out.add(name, Cow::Owned(partial)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The entry count the end-of-central-directory record declares.
+fn declared_entries(data: &[u8]) -> Option<u64> {
+    let tail = &data[data.len().saturating_sub(65_557)..];
+    let at = memchr::memmem::rfind(tail, b"PK\x05\x06")?;
+    let n = u16::from_le_bytes(tail.get(at + 10..at + 12)?.try_into().ok()?);
+    // 0xFFFF means the count is in the zip64 record; trust the crate then.
+    (n != 0xffff).then_some(n as u64)
+}
+
+fn read_zstd(
+    archive: &mut ZipArchive<Cursor<&[u8]>>,
+    i: usize,
+    name: &str,
+    packed: u64,
+    out: &mut Out,
+) -> Option<Result<Vec<u8>, ReadStop>> {
+    let raw = match archive.by_index_raw(i) {
+        Ok(f) => f,
+        Err(e) => {
+            out.warn(format!("{}: {e}", printable(name)));
+            return None;
+        }
+    };
+    match ruzstd::decoding::StreamingDecoder::new(raw) {
+        Ok(mut d) => Some(out.read_member(name, packed, &mut d)),
+        Err(e) => {
+            out.warn(format!("{}: zstd data is unusable: {e}", printable(name)));
+            None
+        }
+    }
+}
+
+/// Tries every configured password. A wrong ZipCrypto password passes the header check once in
+/// 256 tries and then fails its CRC, so a corrupt read moves on to the next password too.
+fn read_encrypted(
+    archive: &mut ZipArchive<Cursor<&[u8]>>,
+    i: usize,
+    name: &str,
+    packed: u64,
+    out: &mut Out,
+) -> Option<Result<Vec<u8>, ReadStop>> {
+    let passwords = out.caps().passwords.clone();
+    for password in &passwords {
+        let result = match archive.by_index_decrypt(i, password.as_bytes()) {
+            Ok(mut f) => out.read_member(name, packed, &mut f),
+            Err(ZipError::InvalidPassword) => continue,
+            Err(e) => {
+                out.warn(format!("{}: {e}", printable(name)));
+                return None;
+            }
+        };
+        match result {
+            Ok(bytes) => return Some(Ok(bytes)),
+            Err(ReadStop::Limit) => return Some(Err(ReadStop::Limit)),
+            Err(ReadStop::Corrupt(..)) => continue,
+        }
+    }
+    out.limit(
+        Limit::Password,
+        format!(
+            "{} is encrypted and none of the {} configured passwords opened it",
+            printable(name),
+            passwords.len()
+        ),
+    );
+    None
+}
+
+/// Walks local file headers front to back: the fallback for archives without a usable central
+/// directory. Handles stored and deflated members, with or without a data descriptor.
+fn local_scan<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    let finder = memchr::memmem::Finder::new(b"PK\x03\x04");
+    let mut pos = 0;
+    let mut seen = 0;
+    while let Some(found) = finder.find(&data[pos..]) {
+        if out.stopped() || seen >= MAX_LOCAL_HEADERS {
+            return;
+        }
+        seen += 1;
+        let at = pos + found;
+        pos = at + 4;
+        let Some(h) = data.get(at..at + 30) else {
+            out.warn("the last local header is truncated");
+            return;
+        };
+        let le16 = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]);
+        let le32 = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+        let (flags, method) = (le16(6), le16(8));
+        let (csize, usize_) = (le32(18) as u64, le32(22) as u64);
+        let (name_len, extra_len) = (le16(26) as usize, le16(28) as usize);
+        let name_end = at + 30 + name_len;
+        let Some(raw_name) = data.get(at + 30..name_end) else {
+            out.warn("a local header's name runs past the end of the file");
+            return;
+        };
+        let name = String::from_utf8_lossy(raw_name).into_owned();
+        let start = name_end + extra_len;
+        if start > data.len() {
+            out.warn(format!("{} is truncated", printable(&name)));
+            return;
+        }
+        if flags & 1 != 0 {
+            out.warn(format!(
+                "{} is encrypted; without a central directory it was not decrypted",
+                printable(&name)
+            ));
+            continue;
+        }
+        let descriptor = flags & 8 != 0 && csize == 0;
+        let body = &data[start..];
+        match method {
+            0 => {
+                let len = if descriptor {
+                    finder.find(body).unwrap_or(body.len())
+                } else {
+                    (csize as usize).min(body.len())
+                };
+                if (len as u64) < csize {
+                    out.warn(format!("{} is truncated", printable(&name)));
+                }
+                if name.ends_with('/') && len == 0 {
+                    continue;
+                }
+                if !out.add(name, Cow::Borrowed(&body[..len])) {
+                    return;
+                }
+                pos = start + len;
+            }
+            8 => {
+                let packed = if descriptor { body.len() as u64 } else { csize };
+                if !descriptor && !out.admit(&name, csize, usize_) {
+                    continue;
+                }
+                let input = &body[..(packed as usize).min(body.len())];
+                let mut decoder = flate2::read::DeflateDecoder::new(input);
+                match out.read_member(&name, packed, &mut decoder) {
+                    Ok(bytes) => {
+                        let consumed = decoder.total_in() as usize;
+                        if !out.add(name, Cow::Owned(bytes)) {
+                            return;
+                        }
+                        pos = start + consumed;
+                    }
+                    Err(ReadStop::Limit) => {}
+                    Err(ReadStop::Corrupt(e, partial)) => {
+                        out.warn(format!("{} is corrupt: {e}", printable(&name)));
+                        if !partial.is_empty() && !out.add(name, Cow::Owned(partial)) {
+                            return;
+                        }
+                    }
+                }
+            }
+            m => out.warn(format!(
+                "{}: compression method {m} is not supported without a central directory",
+                printable(&name)
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Caps;
+    use super::*;
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    use zip::CompressionMethod;
+
+    pub(crate) fn make_zip(entries: &[(&str, &[u8], CompressionMethod, Option<&str>)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data, method, password) in entries {
+            let mut opts = SimpleFileOptions::default().compression_method(*method);
+            if let Some(p) = password {
+                use zip::unstable::write::FileOptionsExt;
+                opts = opts.with_deprecated_encryption(p.as_bytes()).unwrap();
+            }
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn run(data: &[u8], caps: Caps) -> Out<'_> {
+        let mut out = Out::new(caps);
+        unpack(data, &mut out);
+        out
+    }
+
+    #[test]
+    fn stored_and_deflated_members() {
+        let z = make_zip(&[
+            ("a.txt", b"alpha", CompressionMethod::Stored, None),
+            ("dir/b.bin", &[7u8; 5000], CompressionMethod::Deflated, None),
+        ]);
+        let out = run(&z, Caps::unlimited());
+        assert_eq!(out.members.len(), 2);
+        assert_eq!(out.members[0].name, "a.txt");
+        assert_eq!(&*out.members[1].data, &[7u8; 5000][..]);
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    }
+
+    #[test]
+    fn zipcrypto_opens_with_a_configured_password() {
+        let z = make_zip(&[(
+            "x.txt",
+            b"secret",
+            CompressionMethod::Deflated,
+            Some("infected"),
+        )]);
+        let caps = Caps {
+            passwords: vec!["wrong".into(), "infected".into()],
+            ..Caps::unlimited()
+        };
+        let out = run(&z, caps);
+        assert_eq!(&*out.members[0].data, b"secret");
+        let out = run(&z, Caps::unlimited());
+        assert!(out.members.is_empty());
+        assert_eq!(out.limits[0].limit, Limit::Password);
+    }
+
+    #[test]
+    fn a_declared_bomb_is_refused_before_decoding() {
+        let z = make_zip(&[(
+            "zeros",
+            &vec![0u8; 20 << 20],
+            CompressionMethod::Deflated,
+            None,
+        )]);
+        let caps = Caps {
+            max_ratio: 100,
+            ..Caps::unlimited()
+        };
+        let out = run(&z, caps);
+        assert!(out.members.is_empty());
+        assert_eq!(out.limits[0].limit, Limit::Ratio);
+    }
+
+    #[test]
+    fn a_broken_central_directory_falls_back_to_local_headers() {
+        let z = make_zip(&[
+            ("one", b"first file", CompressionMethod::Deflated, None),
+            ("two", b"second file", CompressionMethod::Stored, None),
+        ]);
+        // Cut off the central directory.
+        let cd = memchr::memmem::find(&z, b"PK\x01\x02").unwrap();
+        let out = run(&z[..cd], Caps::unlimited());
+        let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["one", "two"]);
+        assert_eq!(&*out.members[0].data, b"first file");
+        assert!(out.warnings[0].contains("central directory"));
+        // Truncated inside the second member: the first is kept.
+        let out = run(&z[..cd - 5], Caps::unlimited());
+        assert_eq!(&*out.members[0].data, b"first file");
+    }
+
+    #[test]
+    fn garbage_yields_a_warning() {
+        let out = run(b"PK\x03\x04garbage", Caps::unlimited());
+        assert!(out.members.is_empty());
+        assert!(!out.warnings.is_empty());
+        let out = run(b"", Caps::unlimited());
+        assert!(!out.warnings.is_empty());
+    }
+}
