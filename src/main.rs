@@ -3,19 +3,7 @@
 //! Start-up order: args -> Config -> Store -> recovery -> queue and analysis pool -> HTTP threads
 //! -> READY=1 -> wait for SIGTERM -> ordered shutdown (stop HTTP, drain or return analyses, flush).
 
-mod analysis;
-mod config;
-mod host;
-mod http;
-mod license;
-mod log;
-mod queue;
-mod report;
-mod scan;
-mod stats;
-mod store;
-mod systemd;
-mod time;
+use assay::{analysis, config, host, http, log, queue, scan, stats, store, systemd, time};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,12 +18,14 @@ use queue::{housekeeper, Queue, WorkerContext};
 const USAGE: &str = "\
 usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR]
        assay scan [--config FILE] [--pretty] PATH...
+       assay digest FILE...
        assay --version
 
   serve       run the server (embedded defaults: listen 127.0.0.1:8080, data in ./assay-data)
   scan        analyse files and directories offline; one JSON report per line on stdout;
               exit 0 clean, 1 suspicious or malicious found, 2 a file could not be read
   --pretty    indent the JSON
+  digest      print md5, sha1 and sha256 of each file (one pass), like md5sum
   --config    TOML configuration file (see README.md for every key)
   --listen    address to listen on, overrides `listen` (port 0 picks a free port)
   --data-dir  data directory, overrides `data_dir`";
@@ -54,6 +44,10 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
         Some("serve") => {}
         Some("scan") => {
             let code = scan_command(&args[1..])?;
+            std::process::exit(code);
+        }
+        Some("digest") => {
+            let code = digest_command(&args[1..]);
             std::process::exit(code);
         }
         Some("--version" | "-V" | "version") => {
@@ -86,6 +80,33 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
         }
     }
     Ok(Some(out))
+}
+
+/// `assay digest`: `md5 sha1 sha256  path` per file; exit 2 if a file could not be read.
+fn digest_command(paths: &[String]) -> i32 {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut code = 0;
+    for path in paths {
+        let result =
+            std::fs::File::open(path).and_then(|mut f| analysis::hashes::md5_sha1_sha256(&mut f));
+        match result {
+            Ok([md5, sha1, sha256]) => {
+                let _ = writeln!(out, "{md5} {sha1} {sha256}  {path}");
+            }
+            Err(e) => {
+                eprintln!("assay: {path}: {e}");
+                code = 2;
+            }
+        }
+    }
+    let _ = out.flush();
+    if paths.is_empty() {
+        eprintln!("assay: digest needs at least one file\n{USAGE}");
+        code = 2;
+    }
+    code
 }
 
 /// `assay scan`: returns the exit code.

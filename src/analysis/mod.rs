@@ -65,8 +65,9 @@ impl Default for Limits {
             max_depth: 64,
             max_files: 10_000,
             max_total_bytes: 1024 * 1024 * 1024,
-            // Deflate tops out near 1032:1; real files rarely pass 100:1.
-            max_ratio: 250,
+            // Deflate tops out near 1032:1; real files rarely pass 100:1. The ratio cap also
+            // bounds the memory a lying bomb takes before it is stopped (100 x its packed size).
+            max_ratio: 100,
             max_time: Duration::from_secs(60),
             passwords: ["infected", "malware", "virus", "password", "1234"]
                 .map(String::from)
@@ -172,10 +173,30 @@ impl Walk<'_> {
         parent: Option<usize>,
     ) -> usize {
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
-        let digests = match self.map.filter(|_| depth == 0 && !fuzzy) {
+        let mut digests = match self.map.filter(|_| depth == 0 && !fuzzy) {
             Some(map) => hash_releasing(data, map),
-            None => Digests::of(data, fuzzy),
+            None => Digests::of(data, false),
         };
+        let duplicate_of = self.seen.get(&digests.sha256).copied();
+        if let Some(first) = duplicate_of {
+            // The fuzzy hashes are the costly part: copy them from the first copy.
+            let first = &self.entries[first].info.file.hashes;
+            let copy = |name: &str| {
+                first
+                    .iter()
+                    .find(|h| h.name == name)
+                    .map(|h| h.value.clone())
+            };
+            digests.ssdeep = copy("ssdeep");
+            digests.tlsh = copy("tlsh");
+            digests.fuzzy = if fuzzy {
+                FuzzyState::Computed
+            } else {
+                FuzzyState::SkippedSize
+            };
+        } else if fuzzy {
+            digests.add_fuzzy(data);
+        }
         let kind = identify::identify(data, &name);
         let imphash = if kind.file_type.starts_with("PE") {
             guarded(|| imphash(data)).ok().flatten()
@@ -195,7 +216,6 @@ impl Walk<'_> {
             }
         }
         let index = self.entries.len();
-        let duplicate_of = self.seen.get(&digests.sha256).copied();
         self.entries.push(e);
         self.parents.push(parent);
         if let Some(first) = duplicate_of {
@@ -774,6 +794,19 @@ mod tests {
         assert_eq!(child_name("", "a.txt.gz", 1).0, "a.txt");
         assert_eq!(child_name("", "a.tgz", 1).0, "a.tar");
         assert_eq!(child_name("", "blob", 3).0, "3");
+    }
+
+    #[test]
+    fn the_time_budget_is_a_finding() {
+        let data = gzip("inner.txt", b"payload");
+        let limits = Limits {
+            max_time: Duration::ZERO,
+            ..Limits::default()
+        };
+        let r = analyze_bytes(&data, "t.gz", &limits);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].info.unpacking.limits[0].limit, "time");
+        assert!(r[0].indicators[0].description.contains("time"));
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub const EICAR_SHA1: &str = "3395856ce81f2b7382dee72602f798b642f14140";
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
     pub fn new(tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -1,8 +1,10 @@
-//! End-to-end tests: the real `assay` binary on 127.0.0.1:0, driven through HTTP.
+//! End-to-end tests: the real `assay` binary on 127.0.0.1:0, driven through HTTP, and `assay scan`
+//! over the format fixtures and hostile archives.
 
 mod common;
 
 mod api;
+mod formats;
 mod lifecycle;
 mod service;
 mod upload;

@@ -61,6 +61,14 @@ fn gzip_name(data: &[u8]) -> Option<String> {
 
 pub fn gunzip<'a>(data: &'a [u8], out: &mut Out<'a>) {
     let name = gzip_name(data).unwrap_or_default();
+    // The trailer's ISIZE (size mod 2^32) of a single-member file lets a bomb be refused before
+    // inflating anything. It may lie; the cap while inflating still holds then.
+    if let Some(isize) = data.len().checked_sub(4).and_then(|at| data.get(at..)) {
+        let isize = u32::from_le_bytes(isize.try_into().unwrap_or([0; 4])) as u64;
+        if !out.admit(&name, data.len() as u64, isize) {
+            return;
+        }
+    }
     let mut reader = flate2::read::MultiGzDecoder::new(data);
     one_member(out, "gzip", name, data.len() as u64, &mut reader);
 }
@@ -190,6 +198,20 @@ mod tests {
         let (m, w, _) = run(gunzip, &gz[..gz.len() / 2], Caps::unlimited());
         assert!(w[0].contains("corrupt or truncated"), "{w:?}");
         assert!(!m[0].1.is_empty() && payload.starts_with(&m[0].1));
+    }
+
+    #[test]
+    fn gzip_bomb_with_a_lying_trailer_still_stops_at_the_ratio() {
+        let mut gz = gzip(None, &vec![0u8; 64 * 1024 * 1024]);
+        let n = gz.len();
+        gz[n - 4..].copy_from_slice(&10u32.to_le_bytes());
+        let caps = Caps {
+            max_ratio: 100,
+            ..Caps::unlimited()
+        };
+        let (m, _, l) = run(gunzip, &gz, caps);
+        assert!(m.is_empty());
+        assert_eq!(l, [Limit::Ratio]);
     }
 
     #[test]

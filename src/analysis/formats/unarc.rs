@@ -51,7 +51,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
         if entry.kind() != ArchiveEntryKind::File {
             continue;
         }
-        let name = entry.name().to_string();
+        // compress (.Z) stores no name; unarc calls the member "compressed". Leave it unnamed so
+        // the engine names it after the parent (`a.txt.Z` -> `a.txt`).
+        let name = if format == ArchiveFormat::Z {
+            String::new()
+        } else {
+            entry.name().to_string()
+        };
         let packed = entry.compressed_size();
         if !out.admit(&name, packed, entry.original_size()) {
             if let Err(e) = archive.skip(&entry) {
@@ -63,7 +69,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
         let cap = out.member_cap(packed);
         let plain = ArchiveOptions::new().with_max_entry_size(Some(cap));
         let mut result = archive.read_with_options(&entry, &plain);
-        if entry.is_encrypted() || matches!(result, Err(ref e) if needs_password(e)) {
+        let encrypted = entry.is_encrypted() || matches!(result, Err(ref e) if needs_password(e));
+        if encrypted && result.is_err() {
+            // A wrong password shows up as anything from "invalid password" to a corrupt LZMA
+            // stream; only a size limit ends the search early.
             result = Err(ArchiveError::EncryptionRequired {
                 entry: name.clone(),
                 format: format.name().to_string(),
@@ -71,12 +80,15 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
             for password in out.caps().passwords.clone() {
                 let opts = plain.clone().with_password(password);
                 match archive.read_with_options(&entry, &opts) {
-                    Err(e)
-                        if needs_password(&e) || matches!(e, ArchiveError::CrcMismatch { .. }) => {}
-                    other => {
-                        result = other;
+                    Ok(bytes) => {
+                        result = Ok(bytes);
                         break;
                     }
+                    Err(e @ ArchiveError::SizeLimitExceeded { .. }) => {
+                        result = Err(e);
+                        break;
+                    }
+                    Err(_) => {}
                 }
             }
         }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Benchmark of the analysis engine offline: `assay scan` over a directory.
+#
+#   scripts/bench-scan.sh DIR [--config FILE]
+#
+# Prints files/s, MB/s (wall), MB per CPU-second (user+sys), peak RSS, the same with the fuzzy
+# hashes switched off, and md5+sha1+sha256 by `assay digest` against `openssl dgst` computing the
+# same three over the same files. Then times the hostile archives of scripts/make-bombs.py.
+# Runs on one core's worth of work: `assay scan` is single-threaded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { echo "usage: $0 DIR [--config FILE]" >&2; exit 2; }
+dir=$1
+shift
+cargo build --release --quiet
+bin=target/release/assay
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Regular files only, no symlinks; sizes summed once.
+find "$dir" -type f -print0 > "$work/files"
+count=$(tr -cd '\0' < "$work/files" | wc -c)
+bytes=$(xargs -0 -r stat -c %s < "$work/files" | awk '{s+=$1} END {print s+0}')
+mb=$(awk -v b="$bytes" 'BEGIN {printf "%.1f", b / 1e6}')
+echo "corpus: $dir, $count files, $mb MB"
+
+# Runs a command, printing "label: files/s, MB/s, MB per CPU-second, peak RSS".
+measure() {
+    local label=$1
+    shift
+    /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
+    read -r wall user sys rss < "$work/time"
+    awk -v l="$label" -v n="$count" -v b="$bytes" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
+        cpu = u + s; if (w <= 0) w = 0.001; if (cpu <= 0) cpu = 0.001;
+        printf "%-34s %8.0f files/s %8.1f MB/s %8.1f MB/CPU-s  %6.1f s  peak RSS %.1f MiB\n",
+            l, n / w, b / 1e6 / w, b / 1e6 / cpu, w, r / 1024 }'
+}
+
+# One scan process over every file (xargs may split very long lists; peak RSS is per process).
+measure "assay scan (all hashes, unpacking)" sh -c "xargs -0 $bin scan ${*:-} < '$work/files'"
+printf '[unpacking]\nfuzzy_max_bytes = 0\n' > "$work/nofuzzy.toml"
+measure "assay scan, no ssdeep/TLSH" sh -c "xargs -0 $bin scan --config '$work/nofuzzy.toml' < '$work/files'"
+measure "assay digest (md5+sha1+sha256)" sh -c "xargs -0 $bin digest < '$work/files'"
+measure "openssl dgst md5, sha1, sha256" sh -c "
+    xargs -0 openssl dgst -md5 < '$work/files' > /dev/null
+    xargs -0 openssl dgst -sha1 < '$work/files' > /dev/null
+    xargs -0 openssl dgst -sha256 < '$work/files' > /dev/null"
+
+echo
+echo "hostile archives (scripts/make-bombs.py):"
+python3 scripts/make-bombs.py "$work/bombs"
+for f in "$work"/bombs/*; do
+    /usr/bin/time -f "%e %M" -o "$work/time" "$bin" scan "$f" > "$work/out" || true
+    read -r wall rss < "$work/time"
+    entries=$(python3 -c 'import json,sys; print(len(json.loads(open(sys.argv[1]).readline())["tc_report"]))' "$work/out")
+    printf '  %-20s %6.2f s  peak RSS %6.1f MiB  %6d report entries\n' "$(basename "$f")" "$wall" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$entries"
+done
+printf '[unpacking]\nmax_files = 200000\n' > "$work/many.toml"
+/usr/bin/time -f "%e %M" -o "$work/time" "$bin" scan --config "$work/many.toml" "$work/bombs/many-100k.zip" > "$work/out" || true
+read -r wall rss < "$work/time"
+printf '  %-20s %6.2f s  peak RSS %6.1f MiB  (max_files = 200000: every entry analysed)\n' "many-100k.zip" "$wall" "$(awk -v r="$rss" 'BEGIN{print r/1024}')"

@@ -1,0 +1,361 @@
+//! The analysis engine through `assay scan`: every committed format fixture (tests/data/formats,
+//! made by scripts/make-fixtures.sh, listed in its MANIFEST.json) and the hostile archives that
+//! scripts/make-bombs.py writes. Each budget and each hostile name is asserted as an explicit
+//! finding in the report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::common::{bin, TempDir};
+
+const EICAR_SHA256: &str = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Scan {
+    code: i32,
+    /// One report (or error) per scanned file, by file name.
+    files: BTreeMap<String, Value>,
+}
+
+impl Scan {
+    fn report(&self, name: &str) -> &Vec<Value> {
+        self.files[name]["tc_report"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no report for {name}: {}", self.files[name]))
+    }
+}
+
+/// Runs `assay scan` over `paths` with an optional `[unpacking]` TOML section, from `cwd`.
+fn scan_in(cwd: &Path, paths: &[PathBuf], unpacking: Option<&str>) -> Scan {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(cwd).arg("scan");
+    if let Some(section) = unpacking {
+        let config = cwd.join("scan.toml");
+        std::fs::write(&config, format!("[unpacking]\n{section}\n")).unwrap();
+        cmd.arg("--config").arg(&config);
+    }
+    let out = cmd.args(paths).output().expect("run assay scan");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let files = stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let name = Path::new(v["file"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, v)
+        })
+        .collect();
+    Scan {
+        code: out.status.code().unwrap_or(-1),
+        files,
+    }
+}
+
+fn scan(paths: &[PathBuf], unpacking: Option<&str>) -> Scan {
+    let dir = TempDir::new("scan");
+    scan_in(dir.path(), paths, unpacking)
+}
+
+fn sha256(entry: &Value) -> &str {
+    entry["info"]["file"]["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "sha256")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+}
+
+fn limits(entry: &Value) -> Vec<String> {
+    entry["info"]["unpacking"]["limits"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| l["limit"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn indicators(entry: &Value) -> Vec<String> {
+    entry["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["description"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_format_fixture_yields_its_payload_with_its_lineage() {
+    let dir = repo().join("tests/data/formats");
+    let manifest: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("MANIFEST.json")).unwrap()).unwrap();
+    assert!(
+        manifest.len() >= 40,
+        "the manifest lists {} fixtures",
+        manifest.len()
+    );
+    // Fixtures that need no configuration are scanned in one run; the others one by one.
+    let plain: Vec<PathBuf> = manifest
+        .iter()
+        .filter(|m| m.get("config").is_none())
+        .map(|m| dir.join(m["file"].as_str().unwrap()))
+        .collect();
+    let mut results = scan(&plain, None).files;
+    for m in manifest.iter().filter(|m| m.get("config").is_some()) {
+        let section: String = m["config"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
+        let one = scan(&[dir.join(m["file"].as_str().unwrap())], Some(&section));
+        results.extend(one.files);
+    }
+    let mut failures = Vec::new();
+    for m in &manifest {
+        let file = m["file"].as_str().unwrap();
+        let Some(report) = results[file]["tc_report"].as_array() else {
+            failures.push(format!("{file}: no report: {}", results[file]));
+            continue;
+        };
+        let ident = report[0]["info"]["identification"]["name"]
+            .as_str()
+            .unwrap();
+        if ident != m["identification"] {
+            failures.push(format!(
+                "{file}: identified as {ident:?}, expected {}",
+                m["identification"]
+            ));
+        }
+        if let Some(expected) = m["payload_path"].as_str() {
+            let found: Vec<&str> = report
+                .iter()
+                .filter(|e| sha256(e) == EICAR_SHA256)
+                .map(|e| e["info"]["file"]["file_path"].as_str().unwrap())
+                .collect();
+            if !found.contains(&expected) {
+                failures.push(format!(
+                    "{file}: payload expected at {expected:?}, found at {found:?}; warnings: {}",
+                    report
+                        .iter()
+                        .map(|e| e["info"]["unpacking"]["warnings"].to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} fixtures failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The hostile archives, generated once per test run.
+fn bombs() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("assay-bombs-{}", std::process::id()));
+        let status = Command::new("python3")
+            .arg(repo().join("scripts/make-bombs.py"))
+            .arg(&dir)
+            .status()
+            .expect("python3 runs scripts/make-bombs.py");
+        assert!(status.success());
+        dir
+    })
+}
+
+#[test]
+fn a_zip_bomb_is_refused_by_its_ratio_before_inflating() {
+    let s = scan(
+        &[bombs().join("bomb-1g.zip"), bombs().join("bomb-1g.gz")],
+        None,
+    );
+    assert_eq!(s.code, 0);
+    for name in ["bomb-1g.zip", "bomb-1g.gz"] {
+        let r = s.report(name);
+        assert_eq!(r.len(), 1, "{name}: nothing is extracted");
+        assert_eq!(limits(&r[0]), ["ratio"], "{name}");
+        assert!(indicators(&r[0])[0].contains("ratio"), "{name}");
+        assert!(r[0]["story"].as_str().unwrap().contains("limit"));
+    }
+}
+
+#[test]
+fn a_bomb_lying_about_its_size_is_stopped_while_inflating() {
+    let s = scan(&[bombs().join("bomb-lying.zip")], None);
+    let r = s.report("bomb-lying.zip");
+    assert_eq!(r.len(), 1);
+    let u = &r[0]["info"]["unpacking"];
+    assert_eq!(u["status"], "failed");
+    assert!(
+        !limits(&r[0]).is_empty() || u["warnings"].to_string().contains("declared"),
+        "{u}"
+    );
+}
+
+#[test]
+fn layers_like_42_zip_end_at_the_ratio_and_identical_layers_are_analysed_once() {
+    let s = scan(&[bombs().join("layers-42.zip")], None);
+    let r = s.report("layers-42.zip");
+    assert!(r.len() < 100, "{} entries", r.len());
+    let duplicates = r
+        .iter()
+        .filter(|e| {
+            e["info"]["unpacking"]["warnings"]
+                .to_string()
+                .contains("same sha256")
+        })
+        .count();
+    assert!(duplicates >= 15, "{duplicates} duplicates noted");
+    assert!(r.iter().any(|e| limits(e).contains(&"ratio".to_string())));
+}
+
+#[test]
+fn a_zip_with_100k_entries_stops_at_the_file_budget_and_says_so() {
+    let s = scan(&[bombs().join("many-100k.zip")], None);
+    let r = s.report("many-100k.zip");
+    assert_eq!(r.len(), 10_001, "entry 0 and the default 10,000 files");
+    assert_eq!(limits(&r[0]), ["files"]);
+    assert!(r[0]["info"]["unpacking"]["limits"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("f10000.txt"));
+    let s = scan(&[bombs().join("many-100k.zip")], Some("max_files = 20"));
+    assert_eq!(s.report("many-100k.zip").len(), 21);
+}
+
+#[test]
+fn hostile_member_names_are_findings_and_never_touch_the_disk() {
+    let cwd = TempDir::new("hostile");
+    let s = scan_in(cwd.path(), &[bombs().join("hostile-names.zip")], None);
+    assert_eq!(s.code, 0);
+    let r = s.report("hostile-names.zip");
+    assert_eq!(r.len(), 5);
+    let found = indicators(&r[0]).join("\n");
+    for expected in ["climbs out", "absolute path", "drive letter", "NUL byte"] {
+        assert!(found.contains(expected), "{expected} missing from {found}");
+    }
+    let names: Vec<&str> = r[1..]
+        .iter()
+        .map(|e| e["info"]["file"]["file_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "../../evil.txt",
+            "/etc/evil.txt",
+            "C:\\evil.txt",
+            "nul\\u{0}byte.txt"
+        ]
+    );
+    // Nothing was written next to the scan or above it.
+    let written: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().collect();
+    assert!(written.is_empty(), "{written:?}");
+    assert!(!cwd.path().parent().unwrap().join("evil.txt").exists());
+    assert!(!Path::new("/etc/evil.txt").exists());
+}
+
+fn nested_fixture() -> PathBuf {
+    repo().join("tests/data/formats/nested-50.zip")
+}
+
+#[test]
+fn the_depth_budget_stops_nesting_and_can_make_the_file_suspicious() {
+    let s = scan(&[nested_fixture()], Some("max_depth = 5"));
+    assert_eq!(s.code, 0, "a limit alone is a finding, not a verdict");
+    let r = s.report("nested-50.zip");
+    assert_eq!(r.len(), 6);
+    assert_eq!(limits(&r[5]), ["depth"]);
+    assert!(indicators(&r[5])[0].contains("depth"));
+    assert_eq!(r[0]["classification"]["classification"], 0);
+
+    let s = scan(
+        &[nested_fixture()],
+        Some("max_depth = 5\nalert_exceeds_max = true"),
+    );
+    assert_eq!(s.code, 1, "suspicious: exit code 1");
+    let r = s.report("nested-50.zip");
+    assert_eq!(r[5]["classification"]["classification"], 2);
+    assert_eq!(r[0]["classification"]["classification"], 2);
+    assert_eq!(r[0]["classification"]["propagated"], true);
+    assert_eq!(
+        r[0]["classification"]["propagation_source"],
+        r[5]["info"]["file"]["file_path"]
+    );
+    assert!(r[0]["classification"]["scan_results"][0]["name"].is_string());
+}
+
+#[test]
+fn the_file_and_byte_budgets_are_findings() {
+    let s = scan(&[nested_fixture()], Some("max_files = 3"));
+    let r = s.report("nested-50.zip");
+    assert_eq!(r.len(), 4);
+    assert!(r.iter().any(|e| limits(e) == ["files"]));
+    let s = scan(
+        &[bombs().join("many-100k.zip")],
+        Some("max_total_bytes = 100"),
+    );
+    let r = s.report("many-100k.zip");
+    assert_eq!(limits(&r[0]), ["bytes"]);
+    let total: u64 = r[1..]
+        .iter()
+        .map(|e| e["info"]["file"]["size"].as_u64().unwrap())
+        .sum();
+    assert!(total <= 100, "{total} bytes unpacked");
+}
+
+#[test]
+fn an_encrypted_member_without_a_matching_password_is_a_finding() {
+    let dir = repo().join("tests/data/formats");
+    let manifest: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("MANIFEST.json")).unwrap()).unwrap();
+    let encrypted: Vec<PathBuf> = manifest
+        .iter()
+        .map(|m| m["file"].as_str().unwrap())
+        .filter(|f| f.contains("zipcrypto") || f.contains("aes"))
+        .map(|f| dir.join(f))
+        .collect();
+    assert!(encrypted.len() >= 2, "{encrypted:?}");
+    let s = scan(&encrypted, Some("passwords = [\"not-it\"]"));
+    for (name, v) in &s.files {
+        let r = v["tc_report"].as_array().unwrap();
+        assert!(
+            r.iter()
+                .any(|e| limits(e).contains(&"password".to_string())),
+            "{name}: {}",
+            r[0]["info"]["unpacking"]
+        );
+        assert!(r.iter().all(|e| sha256(e) != EICAR_SHA256), "{name}");
+    }
+}
+
+#[test]
+fn scan_exit_codes_and_directory_walk() {
+    let dir = TempDir::new("walk");
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/a.txt"), b"plain text\n").unwrap();
+    std::fs::write(dir.path().join("b.bin"), [0u8, 1, 2, 3]).unwrap();
+    let s = scan(&[dir.path().to_path_buf()], None);
+    assert_eq!(s.code, 0);
+    assert_eq!(s.files.len(), 2);
+    let s = scan(&[dir.path().join("missing")], None);
+    assert_eq!(s.code, 2);
+    assert!(s.files["missing"]["error"].is_string());
+}
