@@ -122,7 +122,7 @@ impl Digests {
 impl Summary {
     /// Adds ssdeep and TLSH of `data` (the bytes this summary was computed over).
     pub fn add_fuzzy(&mut self, data: &[u8]) {
-        self.ssdeep = Some(fuzzyhash::FuzzyHash::new(data).to_string());
+        self.ssdeep = Some(super::ssdeep::hash(data));
         match tlsh::hash_buf(data) {
             Ok(t) => {
                 self.tlsh = Some(t.to_string());

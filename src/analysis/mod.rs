@@ -11,6 +11,7 @@ pub mod formats;
 pub mod hashes;
 pub mod identify;
 mod mapped;
+pub mod ssdeep;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -85,8 +86,7 @@ pub fn analyze_file(path: &Path, file_name: &str, limits: &Limits) -> io::Result
     Ok(analyze(map.bytes(), file_name, limits, Some(&map)))
 }
 
-/// Analyses bytes already in memory.
-#[cfg(test)]
+/// Analyses bytes already in memory (tests and the fuzz targets).
 pub fn analyze_bytes(data: &[u8], file_name: &str, limits: &Limits) -> Vec<Entry> {
     analyze(data, file_name, limits, None)
 }

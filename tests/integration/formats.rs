@@ -359,3 +359,45 @@ fn scan_exit_codes_and_directory_walk() {
     assert_eq!(s.code, 2);
     assert!(s.files["missing"]["error"].is_string());
 }
+
+#[test]
+fn an_upload_through_the_server_reports_every_level_with_its_lineage() {
+    let dir = TempDir::new("nested-http");
+    let s = crate::common::Server::start(&dir, "");
+    let fixture = std::fs::read(repo().join("tests/data/formats/nested.tgz")).unwrap();
+    let id = s.upload_ok("nested.tgz", &fixture);
+    let v = s.wait_processed(id, std::time::Duration::from_secs(30));
+    let r = v["tc_report"].as_array().unwrap();
+    let paths: Vec<&str> = r
+        .iter()
+        .map(|e| e["info"]["file"]["file_path"].as_str().unwrap())
+        .collect();
+    let eicar = r
+        .iter()
+        .find(|e| sha256(e) == EICAR_SHA256)
+        .expect("payload reported");
+    let lineage = eicar["info"]["file"]["file_path"].as_str().unwrap();
+    assert_eq!(lineage.matches('/').count(), 4, "{paths:?}");
+    // Every ancestor in the lineage has its own entry, before the payload (depth first).
+    let at = paths.iter().position(|p| *p == lineage).unwrap();
+    let mut prefix = String::new();
+    for part in lineage.split('/').take(4) {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        let i = paths
+            .iter()
+            .position(|p| *p == prefix)
+            .unwrap_or_else(|| panic!("{prefix} in {paths:?}"));
+        assert!(i < at);
+    }
+    let stats = &r[0]["info"]["statistics"]["file_stats"];
+    let counted: u64 = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted as usize, r.len());
+}

@@ -87,6 +87,24 @@ pub const HANDLERS: &[(Container, Handler)] = &[
     (Container::Pe, pe::unpack),
 ];
 
+/// Runs one container handler over arbitrary bytes under fixed budgets and checks what it
+/// returns stays inside them: the body of every fuzz target under `fuzz/`.
+pub fn fuzz_one(container: Container, data: &[u8]) {
+    const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+    let handler = handler(container).expect("every container has a handler");
+    let mut out = Out::new(Caps {
+        max_output: MAX_OUTPUT,
+        max_members: 10_000,
+        max_ratio: 100,
+        deadline: Instant::now() + std::time::Duration::from_secs(10),
+        passwords: vec!["infected".into()],
+    });
+    handler(data, &mut out);
+    let total: u64 = out.members.iter().map(|m| m.data.len() as u64).sum();
+    assert!(total <= MAX_OUTPUT, "{container:?} yielded {total} bytes");
+    assert!(out.members.len() <= 10_000);
+}
+
 /// The handler of a container format.
 pub fn handler(container: Container) -> Option<Handler> {
     HANDLERS
@@ -166,7 +184,6 @@ pub struct Caps {
 
 impl Caps {
     /// Caps with no practical limit and no passwords: for unit tests of parsers.
-    #[cfg(test)]
     pub fn unlimited() -> Caps {
         Caps {
             max_output: u64::MAX,
