@@ -401,3 +401,42 @@ fn an_upload_through_the_server_reports_every_level_with_its_lineage() {
         .sum();
     assert_eq!(counted as usize, r.len());
 }
+
+#[test]
+fn truncated_containers_yield_what_could_be_read_with_a_warning() {
+    let dir = repo().join("tests/data/formats");
+    let manifest: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("MANIFEST.json")).unwrap()).unwrap();
+    let work = TempDir::new("truncated");
+    let mut paths = Vec::new();
+    for m in manifest.iter().filter(|m| m.get("config").is_none()) {
+        let file = m["file"].as_str().unwrap();
+        let data = std::fs::read(dir.join(file)).unwrap();
+        // Cut inside the payload's container data, keeping the format's magic.
+        let cut = work.path().join(format!("cut-{file}"));
+        std::fs::write(&cut, &data[..data.len() * 2 / 3]).unwrap();
+        paths.push(cut);
+    }
+    let s = scan(&paths, None);
+    assert_eq!(s.code, 0, "a truncated file is a finding, not an error");
+    assert_eq!(s.files.len(), paths.len());
+    let mut silent = Vec::new();
+    for (name, v) in &s.files {
+        let r = v["tc_report"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {v}"));
+        let u = &r[0]["info"]["unpacking"];
+        // A container that lost members must say something was wrong somewhere in its tree.
+        let said = r.iter().any(|e| {
+            let u = &e["info"]["unpacking"];
+            !u["warnings"].as_array().unwrap().is_empty() || u.get("limits").is_some()
+        });
+        if u["status"] != "not_applicable" && !said && r.len() == 1 {
+            silent.push(name.clone());
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "truncated containers with no members and no warning: {silent:?}"
+    );
+}

@@ -11,6 +11,9 @@ use super::{Out, ReadStop};
 /// gigabytes before producing a byte. `xz -9` needs 64 MiB, `zstd --ultra -22` 128 MiB.
 const MAX_WINDOW_BYTES: u64 = 256 * 1024 * 1024;
 
+/// Deflate's largest possible expansion (258 bytes from about 2 bits).
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// Longest FNAME field read from a gzip header.
 const MAX_GZIP_NAME: usize = 1024;
 
@@ -62,10 +65,13 @@ fn gzip_name(data: &[u8]) -> Option<String> {
 pub fn gunzip<'a>(data: &'a [u8], out: &mut Out<'a>) {
     let name = gzip_name(data).unwrap_or_default();
     // The trailer's ISIZE (size mod 2^32) of a single-member file lets a bomb be refused before
-    // inflating anything. It may lie; the cap while inflating still holds then.
+    // inflating anything. Deflate cannot expand more than 1032:1, so a larger ISIZE is not a
+    // size but a truncated or doctored trailer, and is ignored. Either way the cap while
+    // inflating still holds.
     if let Some(isize) = data.len().checked_sub(4).and_then(|at| data.get(at..)) {
         let isize = u32::from_le_bytes(isize.try_into().unwrap_or([0; 4])) as u64;
-        if !out.admit(&name, data.len() as u64, isize) {
+        let packed = data.len() as u64;
+        if isize <= packed.saturating_mul(MAX_DEFLATE_RATIO) && !out.admit(&name, packed, isize) {
             return;
         }
     }
@@ -189,6 +195,15 @@ mod tests {
         two.extend(gzip(None, b"cd"));
         let (m, _, _) = run(gunzip, &two, Caps::unlimited());
         assert_eq!(m[0].1, b"abcd");
+    }
+
+    #[test]
+    fn a_truncated_gzip_is_corrupt_not_a_bomb() {
+        // Cut off, the last four bytes are compressed data, read as an absurd ISIZE.
+        let gz = gzip(Some("a.txt"), &[b'x'; 100]);
+        let (_, w, l) = run(gunzip, &gz[..gz.len() - 6], Caps::unlimited());
+        assert!(l.is_empty(), "{l:?}");
+        assert!(w[0].contains("corrupt or truncated"), "{w:?}");
     }
 
     #[test]
