@@ -406,8 +406,24 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     }) || memmem::find(&data[..data.len().min(4096)], b"UPX!").is_some();
     if upx {
         kind.packer = Some("UPX");
+    } else {
+        kind.packer = installer(data);
     }
     Some(kind)
+}
+
+/// Self-extracting installers, by the markers their stubs look for in the overlay.
+fn installer(data: &[u8]) -> Option<&'static str> {
+    const MARKERS: &[(&[u8], &str)] = &[
+        (b"\xef\xbe\xad\xdeNullsoftInst", "NSIS installer"),
+        (b"Inno Setup Setup Data", "Inno Setup installer"),
+        (b";!@Install@!UTF-8!", "7-Zip self-extractor"),
+        (b".wixburn", "WiX Burn bundle"),
+    ];
+    MARKERS
+        .iter()
+        .find(|(marker, _)| memmem::find(data, marker).is_some())
+        .map(|(_, name)| *name)
 }
 
 fn elf(data: &[u8]) -> FileKind {
@@ -723,6 +739,12 @@ mod tests {
         assert_eq!(
             id(&upx).display_name().as_deref(),
             Some("PE32 executable (UPX)")
+        );
+        let mut nsis = pe_image(0x0102, 0x10b, 2);
+        nsis.extend_from_slice(b"\0\0\0\0\xef\xbe\xad\xdeNullsoftInst\0");
+        assert_eq!(
+            id(&nsis).display_name().as_deref(),
+            Some("PE32 executable (NSIS installer)")
         );
     }
 

@@ -318,7 +318,19 @@ impl Walk<'_> {
             }
         }
         let parent_name = name;
+        let count = members.len();
         for (i, member) in members.into_iter().enumerate() {
+            if Instant::now() >= self.deadline {
+                if !self.time_reported {
+                    self.time_reported = true;
+                    self.hit(index, Limit::Time, format!(
+                        "the task's time budget ({} s) ran out: {} of {count} extracted files were not analysed",
+                        self.limits.max_time.as_secs(),
+                        count - i
+                    ));
+                }
+                break;
+            }
             let (child_name, problems) = child_name(&member.name, &parent_name, i + 1);
             for problem in problems {
                 self.entries[index].indicators.push(Indicator {

@@ -242,6 +242,24 @@ fn a_zip_with_100k_entries_stops_at_the_file_budget_and_says_so() {
 }
 
 #[test]
+fn the_time_budget_stops_the_walk_and_says_how_much_was_left() {
+    // 100,000 files take several seconds to analyse; the budget is one.
+    let s = scan(
+        &[bombs().join("many-100k.zip")],
+        Some("max_files = 200000\nmax_seconds = 1"),
+    );
+    let r = s.report("many-100k.zip");
+    assert_eq!(limits(&r[0]), ["time"]);
+    assert!(r.len() < 100_001, "{} entries", r.len());
+    let detail = r[0]["info"]["unpacking"]["limits"][0]["detail"]
+        .as_str()
+        .unwrap();
+    // Cut off while the zip was read, or while its members were analysed.
+    assert!(detail.contains("time budget"), "{detail}");
+    assert!(indicators(&r[0]).iter().any(|i| i.contains("(time)")));
+}
+
+#[test]
 fn hostile_member_names_are_findings_and_never_touch_the_disk() {
     let cwd = TempDir::new("hostile");
     let s = scan_in(cwd.path(), &[bombs().join("hostile-names.zip")], None);

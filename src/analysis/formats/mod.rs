@@ -235,10 +235,11 @@ impl<'a> Out<'a> {
     /// Checks the clock, so call it in every loop that walks entries or decodes data.
     pub fn stopped(&mut self) -> bool {
         if !self.stopped && Instant::now() >= self.caps.deadline {
-            self.limit(
-                Limit::Time,
-                "the time budget ran out while unpacking".to_string(),
+            let detail = format!(
+                "the time budget ran out while unpacking, after {} members",
+                self.members.len()
             );
+            self.limit(Limit::Time, detail);
         }
         self.stopped
     }
