@@ -151,8 +151,7 @@ fn magic(data: &[u8], head: &[u8]) -> Option<FileKind> {
         } else {
             archive("AR").unpacked_by(C::Ar)
         }
-    } else if at(data, 0x8001, b"CD001") || at(data, 0x8801, b"CD001") || at(data, 0x9001, b"CD001")
-    {
+    } else if formats::iso9660::detect(data) {
         FileKind::known("Binary", "DiskImage", "ISO 9660").unpacked_by(C::Iso9660)
     } else if at(head, 0, b"ITSF") {
         FileKind::known("Document", "CHM", "CHM").unpacked_by(C::Chm)
