@@ -124,6 +124,7 @@ fn overlay<'a>(data: &'a [u8], h: &Headers, out: &mut Out<'a>) {
     if let Some((at, size)) = h.security {
         let (at, size) = (at as usize, size as usize);
         if at >= end as usize
+            && at <= stop
             && at
                 .checked_add(size)
                 .is_some_and(|e| e >= stop.saturating_sub(8))
@@ -349,6 +350,18 @@ pub(crate) mod tests {
         let mut out = Out::new(Caps::unlimited());
         unpack(b"MZ", &mut out);
         assert!(out.warnings[0].contains("malformed"));
+    }
+
+    #[test]
+    fn a_certificate_table_pointing_past_the_end_is_ignored() {
+        // Found by the pe fuzz target: the security directory's offset was used to slice.
+        let mut pe = pe_with(b"resource payload", b"overlay payload");
+        let opt = 0x98;
+        pe[opt + 96 + 32..opt + 96 + 36].copy_from_slice(&0x2d44_0000u32.to_le_bytes());
+        pe[opt + 96 + 36..opt + 96 + 40].copy_from_slice(&0x10u32.to_le_bytes());
+        let mut out = Out::new(Caps::unlimited());
+        unpack(&pe, &mut out);
+        assert_eq!(&*out.members[1].data, b"overlay payload");
     }
 
     #[test]
