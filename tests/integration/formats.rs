@@ -458,3 +458,20 @@ fn truncated_containers_yield_what_could_be_read_with_a_warning() {
         "truncated containers with no members and no warning: {silent:?}"
     );
 }
+
+#[test]
+fn a_panicking_decoder_becomes_a_warning_and_the_task_completes() {
+    let s = scan(
+        &[repo().join("tests/data/hostile/lha-delharc-panic.lzh")],
+        None,
+    );
+    assert_eq!(s.code, 0);
+    let r = s.report("lha-delharc-panic.lzh");
+    assert_eq!(r[0]["info"]["identification"]["name"], "LHA");
+    let warnings = r[0]["info"]["unpacking"]["warnings"].to_string();
+    assert!(warnings.contains("unpacker failed (panic"), "{warnings}");
+    assert!(!r[0]["classification"]["scan_results"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
