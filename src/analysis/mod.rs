@@ -253,17 +253,14 @@ impl Walk<'_> {
             return index;
         }
         if Instant::now() >= self.deadline {
-            if !self.time_reported {
-                self.time_reported = true;
-                self.hit(
-                    index,
-                    Limit::Time,
-                    format!(
-                        "the task's time budget ({} s) ran out before this file was unpacked",
-                        self.limits.max_time.as_secs()
-                    ),
-                );
-            }
+            self.hit(
+                index,
+                Limit::Time,
+                format!(
+                    "the task's time budget ({} s) ran out before this file was unpacked",
+                    self.limits.max_time.as_secs()
+                ),
+            );
             return index;
         }
         let caps = Caps {
@@ -288,12 +285,6 @@ impl Walk<'_> {
             e.info.unpacking.extracted = out.members.len() as u64;
         }
         for hit in std::mem::take(&mut out.limits) {
-            if hit.limit == Limit::Time {
-                if self.time_reported {
-                    continue;
-                }
-                self.time_reported = true;
-            }
             self.hit(index, hit.limit, hit.detail);
         }
         let members = std::mem::take(&mut out.members);
@@ -321,14 +312,12 @@ impl Walk<'_> {
         let count = members.len();
         for (i, member) in members.into_iter().enumerate() {
             if Instant::now() >= self.deadline {
-                if !self.time_reported {
-                    self.time_reported = true;
-                    self.hit(index, Limit::Time, format!(
-                        "the task's time budget ({} s) ran out: {} of {count} extracted files were not analysed",
-                        self.limits.max_time.as_secs(),
-                        count - i
-                    ));
-                }
+                let detail = format!(
+                    "the task's time budget ({} s) ran out: {} of {count} extracted files were not analysed",
+                    self.limits.max_time.as_secs(),
+                    count - i
+                );
+                self.hit(index, Limit::Time, detail);
                 break;
             }
             let (child_name, problems) = child_name(&member.name, &parent_name, i + 1);
@@ -350,7 +339,14 @@ impl Walk<'_> {
 
     /// Records a limit that stopped work on node `index`: in `info.unpacking`, as an indicator,
     /// and (with `alert_exceeds_max`) as a suspicious verdict.
+    /// The time limit is recorded once per task, on the node where it struck first.
     fn hit(&mut self, index: usize, limit: Limit, detail: String) {
+        if limit == Limit::Time {
+            if self.time_reported {
+                return;
+            }
+            self.time_reported = true;
+        }
         let alert = self.limits.alert_exceeds_max;
         let e = &mut self.entries[index];
         e.info.unpacking.limits.push(LimitFinding {
