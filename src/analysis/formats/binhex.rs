@@ -422,6 +422,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::super::{Caps, Limit};
     use super::*;
 
@@ -502,9 +503,7 @@ mod tests {
     }
 
     fn run(data: &[u8]) -> Out<'_> {
-        let mut out = Out::new(Caps::unlimited());
-        unpack(data, &mut out);
-        out
+        testing::run(unpack, data)
     }
 
     #[test]

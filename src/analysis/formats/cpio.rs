@@ -316,6 +316,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{self, names_and_data};
     use super::super::{Caps, Limit};
     use super::*;
 
@@ -409,16 +410,7 @@ mod tests {
     }
 
     fn run(data: &[u8]) -> Out<'_> {
-        let mut out = Out::new(Caps::unlimited());
-        unpack(data, &mut out);
-        out
-    }
-
-    fn names_and_data(out: &Out<'_>) -> Vec<(String, Vec<u8>)> {
-        out.members
-            .iter()
-            .map(|m| (m.name.clone(), m.data.to_vec()))
-            .collect()
+        testing::run(unpack, data)
     }
 
     fn newc_sample(magic: &str) -> Vec<u8> {

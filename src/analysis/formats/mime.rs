@@ -985,13 +985,12 @@ fn trim_end(s: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::super::{Caps, Limit};
     use super::*;
 
     fn run(data: &[u8]) -> Out<'_> {
-        let mut out = Out::new(Caps::unlimited());
-        unpack(data, &mut out);
-        out
+        testing::run(unpack, data)
     }
 
     fn names(out: &Out) -> Vec<String> {

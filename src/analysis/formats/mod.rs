@@ -105,6 +105,27 @@ pub fn fuzz_one(container: Container, data: &[u8]) {
     assert!(out.members.len() <= 10_000);
 }
 
+/// Helpers shared by the parsers' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Caps, Handler, Out};
+
+    /// Runs `handler` over `data` with no practical budget.
+    pub fn run(handler: Handler, data: &[u8]) -> Out<'_> {
+        let mut out = Out::new(Caps::unlimited());
+        handler(data, &mut out);
+        out
+    }
+
+    /// Every member as (name, bytes), for comparing with what a test put in.
+    pub fn names_and_data(out: &Out<'_>) -> Vec<(String, Vec<u8>)> {
+        out.members
+            .iter()
+            .map(|m| (m.name.clone(), m.data.to_vec()))
+            .collect()
+    }
+}
+
 /// The handler of a container format.
 pub fn handler(container: Container) -> Option<Handler> {
     HANDLERS

@@ -444,6 +444,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::super::{Caps, Limit};
     use super::*;
     use std::io::Write;
@@ -525,9 +526,7 @@ mod tests {
     }
 
     fn run(data: &[u8]) -> Out<'_> {
-        let mut out = Out::new(Caps::unlimited());
-        unpack(data, &mut out);
-        out
+        testing::run(unpack, data)
     }
 
     const TEXT: &[u8] = b"Hello hello hello, this is a test of the SZDD format.    \

@@ -587,6 +587,7 @@ fn rtf_crc(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::super::{Caps, Limit};
     use super::*;
 
@@ -728,9 +729,7 @@ mod tests {
     }
 
     fn run(data: &[u8]) -> Out<'_> {
-        let mut out = Out::new(Caps::unlimited());
-        unpack(data, &mut out);
-        out
+        testing::run(unpack, data)
     }
 
     #[test]
