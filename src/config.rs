@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::analysis::Limits;
+use crate::analysis::inspect::strings::Options as StringOptions;
+use crate::analysis::{Engine, Limits};
 
 /// Why the configuration could not be used. Printed at start-up; the server does not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,24 @@ struct RawConfig {
     license: RawLicense,
     #[serde(default)]
     unpacking: RawUnpacking,
+    #[serde(default)]
+    strings: RawStrings,
+    #[serde(default)]
+    verdicts: RawVerdicts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStrings {
+    min_length: Option<usize>,
+    max_per_category: Option<usize>,
+    max_listed: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerdicts {
+    hash_lists: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,6 +154,10 @@ pub struct Config {
     pub enforce_license: bool,
     /// Budgets of the analysis engine.
     pub unpacking: Limits,
+    /// What string extraction keeps.
+    pub strings: StringOptions,
+    /// Directory of known-bad / known-good hash lists (default `<data_dir>/hash-lists`).
+    pub hash_lists: PathBuf,
 }
 
 /// HTTP front end.
@@ -222,8 +245,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Only the analysis budgets, for `assay scan`: no data directory is needed or created.
-    pub fn load_limits(path: Option<&Path>) -> Result<Limits, ConfigError> {
+    /// Only the analysis engine, for `assay scan`: no data directory is needed or created, and
+    /// hash lists are used only when `verdicts.hash_lists` names them.
+    pub fn load_engine(path: Option<&Path>) -> Result<Engine, ConfigError> {
         let raw = match path {
             None => RawConfig::default(),
             Some(path) => {
@@ -237,7 +261,11 @@ impl Config {
                 })?
             }
         };
-        limits(raw.unpacking)
+        Ok(Engine::new(
+            limits(raw.unpacking)?,
+            strings(raw.strings)?,
+            raw.verdicts.hash_lists,
+        ))
     }
 
     /// Parses TOML text without touching the file system (data_dir is not checked).
@@ -346,7 +374,6 @@ impl Config {
 
         Ok(Config {
             listen,
-            data_dir,
             public_url,
             http,
             analysis,
@@ -355,7 +382,22 @@ impl Config {
             max_disk_used_percent,
             enforce_license: raw.license.enforce.unwrap_or(false),
             unpacking: limits(raw.unpacking)?,
+            strings: strings(raw.strings)?,
+            hash_lists: raw
+                .verdicts
+                .hash_lists
+                .unwrap_or_else(|| data_dir.join("hash-lists")),
+            data_dir,
         })
+    }
+
+    /// The analysis engine this configuration describes.
+    pub fn engine(&self) -> Engine {
+        Engine::new(
+            self.unpacking.clone(),
+            self.strings.clone(),
+            Some(self.hash_lists.clone()),
+        )
     }
 
     /// Creates the data directory if needed and proves it writable.
@@ -403,6 +445,15 @@ fn limits(raw: RawUnpacking) -> Result<Limits, ConfigError> {
         ));
     }
     Ok(limits)
+}
+
+fn strings(raw: RawStrings) -> Result<StringOptions, ConfigError> {
+    let d = StringOptions::default();
+    Ok(StringOptions {
+        min_length: positive("strings.min_length", raw.min_length, d.min_length)?,
+        max_per_category: raw.max_per_category.unwrap_or(d.max_per_category),
+        max_listed: raw.max_listed.unwrap_or(d.max_listed),
+    })
 }
 
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
@@ -481,7 +532,15 @@ impl fmt::Display for Config {
         writeln!(f, "unpacking.max_seconds = {}", u.max_time.as_secs())?;
         writeln!(f, "unpacking.passwords = {} configured", u.passwords.len())?;
         writeln!(f, "unpacking.alert_exceeds_max = {}", u.alert_exceeds_max)?;
-        write!(f, "unpacking.fuzzy_max_bytes = {}", u.fuzzy_max_bytes)
+        writeln!(f, "unpacking.fuzzy_max_bytes = {}", u.fuzzy_max_bytes)?;
+        writeln!(f, "strings.min_length = {}", self.strings.min_length)?;
+        writeln!(
+            f,
+            "strings.max_per_category = {}",
+            self.strings.max_per_category
+        )?;
+        writeln!(f, "strings.max_listed = {}", self.strings.max_listed)?;
+        write!(f, "verdicts.hash_lists = {}", self.hash_lists.display())
     }
 }
 

@@ -132,10 +132,10 @@ fn scan_command(args: &[String]) -> anyhow::Result<i32> {
     if paths.is_empty() {
         bail!("scan needs at least one path\n{USAGE}");
     }
-    let limits = Config::load_limits(config.as_deref())?;
+    let engine = Config::load_engine(config.as_deref())?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let outcome = scan::run(&paths, &limits, pretty, &mut out)?;
+    let outcome = scan::run(&paths, &engine, pretty, &mut out)?;
     std::io::Write::flush(&mut out)?;
     Ok(outcome.exit_code())
 }
@@ -176,7 +176,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: store.clone(),
         stats: stats.clone(),
         spool_dir: spool_dir.clone(),
-        limits: config.unpacking.clone(),
+        engine: config.engine(),
     });
     // Cancel what waited past the queue timeout while we were down, then recover the rest.
     housekeeper::maintain(&ctx, &config, time::now());

@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{self, Limits, SUSPICIOUS};
+use crate::analysis::{Engine, SUSPICIOUS};
 
 /// What a scan found, as an exit code.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,20 +31,20 @@ impl Outcome {
 /// Scans every path (files, and directories recursively), writing one line per file to `out`.
 pub fn run(
     paths: &[PathBuf],
-    limits: &Limits,
+    engine: &Engine,
     pretty: bool,
     out: &mut dyn Write,
 ) -> io::Result<Outcome> {
     let mut outcome = Outcome::default();
     for path in paths {
-        walk(path, limits, pretty, out, &mut outcome)?;
+        walk(path, engine, pretty, out, &mut outcome)?;
     }
     Ok(outcome)
 }
 
 fn walk(
     path: &Path,
-    limits: &Limits,
+    engine: &Engine,
     pretty: bool,
     out: &mut dyn Write,
     outcome: &mut Outcome,
@@ -60,7 +60,7 @@ fn walk(
         };
         children.sort();
         for child in children {
-            walk(&child, limits, pretty, out, outcome)?;
+            walk(&child, engine, pretty, out, outcome)?;
         }
         return Ok(());
     }
@@ -77,7 +77,7 @@ fn walk(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    match analysis::analyze_file(path, &name, limits) {
+    match engine.analyze_file(path, &name) {
         Ok(entries) => {
             outcome.files += 1;
             if entries
@@ -132,7 +132,7 @@ mod tests {
         let mut buf = Vec::new();
         let o = run(
             std::slice::from_ref(&dir),
-            &Limits::default(),
+            &Engine::default(),
             false,
             &mut buf,
         )
@@ -147,7 +147,7 @@ mod tests {
         assert_eq!(lines[1]["tc_report"][0]["info"]["file"]["size"], 5);
 
         let mut buf = Vec::new();
-        let o = run(&[dir.join("missing")], &Limits::default(), false, &mut buf).unwrap();
+        let o = run(&[dir.join("missing")], &Engine::default(), false, &mut buf).unwrap();
         assert_eq!(o.exit_code(), 2);
         assert!(String::from_utf8(buf).unwrap().contains("\"error\""));
         std::fs::remove_dir_all(&dir).unwrap();

@@ -9,31 +9,36 @@
 
 pub mod formats;
 pub mod hashes;
+pub mod hashlist;
 pub mod identify;
+pub mod inspect;
 mod mapped;
 pub mod ssdeep;
+pub mod verdict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use formats::{Caps, Limit, Out};
 use hashes::{Digests, FuzzyState};
 use identify::FileKind;
+use inspect::strings;
+use verdict::Vote;
 
 use crate::report::{
     Classification, Entry, FileInfo, FileStat, Hash, Identification, IdentificationCount,
-    Indicator, Info, LimitFinding, ScanResult, ScanType, SkippedHash, Statistics, Tags,
-    UnpackStatus, Unpacking, UNKNOWN,
+    Indicator, Info, LimitFinding, ScanType, SkippedHash, Statistics, Tags, UnpackStatus,
+    Unpacking, RELEVANCE_INFO, RELEVANCE_VOTES, UNKNOWN,
 };
 
 /// Name of the scan result every report carries for the built-in engine.
 pub const ENGINE_NAME: &str = "assay";
 
-/// Verdict levels (DECISIONS.md).
-pub const SUSPICIOUS: u8 = 2;
+pub use crate::report::SUSPICIOUS;
 
 /// Threat name given when a limit stopped work and `alert_exceeds_max` is on.
 pub const LIMIT_THREAT: &str = "Archive.Suspicious.LimitsExceeded";
@@ -79,37 +84,66 @@ impl Default for Limits {
     }
 }
 
-/// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the content
-/// decides). The file is memory-mapped, so a large upload costs page cache, not heap.
-pub fn analyze_file(path: &Path, file_name: &str, limits: &Limits) -> io::Result<Vec<Entry>> {
-    let map = mapped::Mapped::open(path)?;
-    Ok(analyze(map.bytes(), file_name, limits, Some(&map)))
+/// Everything an analysis needs besides the file: budgets, string options and verdict sources.
+/// Shared by the analysis threads (`Arc<Engine>`); what reloads (hash lists) swaps inside.
+#[derive(Debug)]
+pub struct Engine {
+    pub limits: Limits,
+    pub strings: strings::Options,
+    lists: hashlist::Watched,
 }
 
-/// Analyses bytes already in memory (tests and the fuzz targets).
-pub fn analyze_bytes(data: &[u8], file_name: &str, limits: &Limits) -> Vec<Entry> {
-    analyze(data, file_name, limits, None)
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(Limits::default(), strings::Options::default(), None)
+    }
 }
 
-fn analyze(
-    data: &[u8],
-    file_name: &str,
-    limits: &Limits,
-    map: Option<&mapped::Mapped>,
-) -> Vec<Entry> {
-    let mut walk = Walk {
-        map,
-        limits,
-        deadline: Instant::now() + limits.max_time,
-        files: 0,
-        bytes: 0,
-        seen: HashMap::new(),
-        entries: Vec::new(),
-        parents: Vec::new(),
-        time_reported: false,
-    };
-    walk.node(data, file_name.to_string(), file_name.to_string(), 0, None);
-    walk.finish()
+impl Engine {
+    /// An engine with these budgets and string options, and the hash lists of `hash_lists`
+    /// (a directory with `known-bad/` and `known-good/`), if any.
+    pub fn new(limits: Limits, strings: strings::Options, hash_lists: Option<PathBuf>) -> Engine {
+        Engine {
+            limits,
+            strings,
+            lists: hashlist::Watched::new(hash_lists),
+        }
+    }
+
+    /// Default options with these budgets.
+    pub fn with_limits(limits: Limits) -> Engine {
+        Engine::new(limits, strings::Options::default(), None)
+    }
+
+    /// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the
+    /// content decides). The file is memory-mapped, so a large upload costs page cache, not heap.
+    pub fn analyze_file(&self, path: &Path, file_name: &str) -> io::Result<Vec<Entry>> {
+        let map = mapped::Mapped::open(path)?;
+        Ok(self.analyze(map.bytes(), file_name, Some(&map)))
+    }
+
+    /// Analyses bytes already in memory (tests and the fuzz targets).
+    pub fn analyze_bytes(&self, data: &[u8], file_name: &str) -> Vec<Entry> {
+        self.analyze(data, file_name, None)
+    }
+
+    fn analyze(&self, data: &[u8], file_name: &str, map: Option<&mapped::Mapped>) -> Vec<Entry> {
+        let mut walk = Walk {
+            map,
+            engine: self,
+            limits: &self.limits,
+            lists: self.lists.current(),
+            deadline: Instant::now() + self.limits.max_time,
+            files: 0,
+            bytes: 0,
+            seen: HashMap::new(),
+            entries: Vec::new(),
+            nodes: Vec::new(),
+            time_reported: false,
+        };
+        walk.node(data, file_name.to_string(), file_name.to_string(), 0, None);
+        walk.finish()
+    }
 }
 
 /// The report of a file whose analysis failed: whatever could be hashed, and why it failed.
@@ -151,16 +185,35 @@ pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> 
 struct Walk<'l> {
     /// The upload's mapping, whose pages are released as hashing passes them.
     map: Option<&'l mapped::Mapped>,
+    engine: &'l Engine,
     limits: &'l Limits,
+    /// The hash lists as they were when the task started.
+    lists: Arc<hashlist::Lists>,
     deadline: Instant,
     files: usize,
     bytes: u64,
     /// sha256 -> entry index of the first node with that content.
     seen: HashMap<String, usize>,
     entries: Vec<Entry>,
-    parents: Vec<Option<usize>>,
+    /// What the walk keeps about each entry until [`Walk::finish`], same indices.
+    nodes: Vec<Node>,
     time_reported: bool,
 }
+
+/// The walk's notes on one entry.
+#[derive(Default)]
+struct Node {
+    parent: Option<usize>,
+    /// Every source's vote on this file itself (its children's come in `finish`).
+    votes: Vec<Vote>,
+    /// Sentences for the story, from the metadata readers.
+    facts: Vec<String>,
+    /// The entry this one is byte-identical to, which was analysed in its place.
+    duplicate_of: Option<usize>,
+}
+
+/// Name of the heuristics' vote in `scan_results`.
+pub const HEURISTICS_NAME: &str = "assay-heuristics";
 
 impl Walk<'_> {
     /// Analyses one node and, depth first, its children. Returns its entry index.
@@ -215,19 +268,25 @@ impl Walk<'_> {
                 });
             }
         }
-        let index = self.entries.len();
-        self.entries.push(e);
-        self.parents.push(parent);
+        let mut node = Node {
+            parent,
+            duplicate_of,
+            ..Node::default()
+        };
         if let Some(first) = duplicate_of {
-            let first_path = self.entries[first].info.file.file_path.clone();
-            let verdict = self.entries[first].classification.clone();
-            let e = &mut self.entries[index];
+            let first_path = &self.entries[first].info.file.file_path;
             e.info.unpacking.warnings.push(format!(
                 "identical to {first_path} (same sha256), which was analysed; not unpacked again"
             ));
-            e.classification = verdict;
-            e.classification.propagated = false;
-            e.classification.propagation_source = None;
+            node.votes = self.nodes[first].votes.clone();
+        } else {
+            let release = self.map.filter(|_| depth == 0 && !fuzzy);
+            self.examine(data, &kind, &digests, release, &mut e, &mut node);
+        }
+        let index = self.entries.len();
+        self.entries.push(e);
+        self.nodes.push(node);
+        if duplicate_of.is_some() {
             return index;
         }
         self.seen.insert(digests.sha256.clone(), index);
@@ -329,6 +388,9 @@ impl Walk<'_> {
                         "A member name {problem}: {} (it is only a label here; nothing is written to disk)",
                         formats::printable(&member.name)
                     ),
+                    id: "unpacking-hostile-name".into(),
+                    relevance: RELEVANCE_INFO,
+                    reasons: vec![format!("member {}: {problem}", i + 1)],
                 });
             }
             let child_path = format!("{path}/{child_name}");
@@ -365,15 +427,19 @@ impl Walk<'_> {
             priority: if alert { 6 } else { 3 },
             category: "unpacking".into(),
             description: format!("{what} ({}): {detail}", limit.name()),
+            id: format!("unpacking-limit-{}", limit.name()),
+            relevance: if alert {
+                RELEVANCE_VOTES
+            } else {
+                RELEVANCE_INFO
+            },
+            reasons: vec![detail],
         });
-        if alert && e.classification.classification < SUSPICIOUS {
-            e.classification.classification = SUSPICIOUS;
-            e.classification.factor = 5;
-            e.classification.result = Some(LIMIT_THREAT.into());
-        }
-        if alert {
-            e.classification.scan_results.push(ScanResult {
-                name: format!("{ENGINE_NAME}-limits"),
+        let votes = &mut self.nodes[index].votes;
+        let name = format!("{ENGINE_NAME}-limits");
+        if alert && !votes.iter().any(|v| v.name == name) {
+            votes.push(Vote {
+                name,
                 kind: ScanType::Unpacker,
                 classification: SUSPICIOUS,
                 factor: 5,
@@ -382,22 +448,128 @@ impl Walk<'_> {
         }
     }
 
-    /// Propagates verdicts up the tree, counts file types for entry 0, and writes the stories.
+    /// Everything but unpacking, on a node seen for the first time: signatures, hash lists,
+    /// metadata and heuristics, strings. `release` is the upload's mapping when its pages should
+    /// be released as the string scan passes them.
+    fn examine(
+        &self,
+        data: &[u8],
+        kind: &FileKind,
+        digests: &hashes::Summary,
+        release: Option<&mapped::Mapped>,
+        e: &mut Entry,
+        node: &mut Node,
+    ) {
+        node.votes.extend(verdict::signatures(data));
+        node.votes.extend(
+            self.lists
+                .votes(&[&digests.md5, &digests.sha1, &digests.sha256]),
+        );
+        let found = inspect::inspect(data, kind);
+        let mut worst: Option<&inspect::HeuristicVerdict> = None;
+        for f in &found.findings {
+            let h = f.heuristic;
+            if let Some(v) = &h.verdict {
+                if worst.is_none_or(|w| (v.classification, v.factor) > (w.classification, w.factor))
+                {
+                    worst = Some(v);
+                }
+            }
+            e.indicators.push(Indicator {
+                priority: h.priority,
+                category: h.category.into(),
+                description: h.description.into(),
+                id: h.id.into(),
+                relevance: if h.verdict.is_some() {
+                    RELEVANCE_VOTES
+                } else {
+                    RELEVANCE_INFO
+                },
+                reasons: f.reasons.clone(),
+            });
+        }
+        if let Some(w) = worst {
+            node.votes.push(Vote {
+                name: HEURISTICS_NAME.into(),
+                kind: ScanType::Internal,
+                classification: w.classification,
+                factor: w.factor,
+                result: w.threat.into(),
+            });
+        }
+        e.tags.ticore.extend(found.tags);
+        e.metadata = found.metadata;
+        if !found.warnings.is_empty() {
+            e.metadata.insert("warnings".into(), found.warnings.into());
+        }
+        node.facts = found.facts;
+        // A large upload's pages are released as the scan passes them, as hashing does.
+        let s = strings::scan_releasing(data, &self.engine.strings, |done| {
+            if let Some(map) = release {
+                map.release_before(done);
+            }
+        });
+        e.interesting_strings = s.interesting;
+        let listed: Vec<serde_json::Value> = s
+            .listed
+            .into_iter()
+            .map(|f| {
+                serde_json::json!({
+                    "offset": f.offset,
+                    "encoding": f.encoding.name(),
+                    "value": f.value,
+                })
+            })
+            .collect();
+        e.metadata.insert(
+            "strings".into(),
+            serde_json::json!({ "total": s.total, "listed": listed }),
+        );
+    }
+
+    /// Adds up each file's votes, propagates verdicts up the tree, tags containers by what they
+    /// hold, counts file types for entry 0, and writes the stories.
     fn finish(mut self) -> Vec<Entry> {
+        for (e, node) in self.entries.iter_mut().zip(&self.nodes) {
+            e.classification = verdict::classify(node.votes.clone());
+        }
         // Children come after their parents, so one backwards pass sees every subtree.
         for i in (1..self.entries.len()).rev() {
-            let Some(p) = self.parents[i] else { continue };
-            let child = self.entries[i].classification.clone();
-            let child_path = self.entries[i].info.file.file_path.clone();
-            let parent = &mut self.entries[p].classification;
-            if child.classification > parent.classification && child.classification >= SUSPICIOUS {
-                parent.classification = child.classification;
-                parent.factor = child.factor;
-                parent.result = child.result.clone();
-                parent.propagated = true;
-                parent.propagation_source =
-                    Some(child.propagation_source.clone().unwrap_or(child_path));
+            self.raise_parent(i);
+        }
+        // A copy that was not unpacked again holds what its first copy holds.
+        for i in 0..self.entries.len() {
+            let Some(first) = self.nodes[i].duplicate_of else {
+                continue;
+            };
+            let theirs = self.entries[first].classification.clone();
+            if theirs.classification >= SUSPICIOUS
+                && theirs.classification > self.entries[i].classification.classification
+            {
+                let source = self.entries[first].info.file.file_path.clone();
+                adopt(&mut self.entries[i].classification, &theirs, source);
+                let mut at = i;
+                while self.nodes[at].parent.is_some() && self.raise_parent(at) {
+                    at = self.nodes[at].parent.unwrap_or(0);
+                }
             }
+        }
+        for i in 1..self.entries.len() {
+            let tag = match self.entries[i].info.file.file_type.as_str() {
+                t if t.starts_with("PE") => "contains-pe",
+                "ELF" => "contains-elf",
+                "MachO" => "contains-macho",
+                _ => continue,
+            };
+            let mut at = self.nodes[i].parent;
+            while let Some(p) = at {
+                self.entries[p].tags.ticore.push(tag.to_string());
+                at = self.nodes[p].parent;
+            }
+        }
+        for e in &mut self.entries {
+            e.tags.ticore.sort();
+            e.tags.ticore.dedup();
         }
         let mut stats: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
         for e in &self.entries {
@@ -417,9 +589,10 @@ impl Walk<'_> {
             .iter()
             .map(|e| e.info.unpacking.limits.len())
             .sum();
-        for (i, e) in self.entries.iter_mut().enumerate() {
+        for (i, (e, node)) in self.entries.iter_mut().zip(&self.nodes).enumerate() {
             e.story = story(
                 e,
+                &node.facts,
                 if i == 0 {
                     Some((total, limits_hit))
                 } else {
@@ -447,6 +620,37 @@ impl Walk<'_> {
     }
 }
 
+impl Walk<'_> {
+    /// Gives entry `child`'s parent the child's verdict when it is suspicious or malicious and
+    /// worse than the parent's. Returns whether the parent changed.
+    fn raise_parent(&mut self, child: usize) -> bool {
+        let Some(p) = self.nodes[child].parent else {
+            return false;
+        };
+        let theirs = self.entries[child].classification.clone();
+        let ours = &self.entries[p].classification;
+        if theirs.classification < SUSPICIOUS || theirs.classification <= ours.classification {
+            return false;
+        }
+        let source = theirs
+            .propagation_source
+            .clone()
+            .unwrap_or_else(|| self.entries[child].info.file.file_path.clone());
+        adopt(&mut self.entries[p].classification, &theirs, source);
+        true
+    }
+}
+
+/// Takes over a verdict found in `source`, keeping our own scan results (they say what voted on
+/// this file itself).
+fn adopt(ours: &mut Classification, theirs: &Classification, source: String) {
+    ours.classification = theirs.classification;
+    ours.factor = theirs.factor;
+    ours.result = theirs.result.clone();
+    ours.propagated = true;
+    ours.propagation_source = Some(source);
+}
+
 /// Hashes the mapped upload in chunks, releasing each chunk's pages once hashed.
 fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::Summary {
     const CHUNK: usize = 8 * 1024 * 1024;
@@ -461,7 +665,7 @@ fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::Summary {
 }
 
 /// Runs `f`, turning a panic into an error message.
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
@@ -595,20 +799,7 @@ fn entry(
                 extracted: 0,
             },
         },
-        classification: Classification {
-            classification: UNKNOWN,
-            factor: 0,
-            result: None,
-            propagated: false,
-            propagation_source: None,
-            scan_results: vec![ScanResult {
-                name: ENGINE_NAME.to_string(),
-                kind: ScanType::Internal,
-                classification: UNKNOWN,
-                factor: 0,
-                result: String::new(),
-            }],
-        },
+        classification: verdict::classify(Vec::new()),
         indicators: Vec::new(),
         interesting_strings: Vec::new(),
         story: String::new(),
@@ -618,7 +809,7 @@ fn entry(
 }
 
 /// A few plain sentences about one entry; entry 0 also sums up the tree.
-fn story(e: &Entry, tree: Option<(usize, usize)>) -> String {
+fn story(e: &Entry, facts: &[String], tree: Option<(usize, usize)>) -> String {
     let f = &e.info.file;
     let what = if e.info.identification.success {
         format!("identified as {}", e.info.identification.name)
@@ -630,6 +821,10 @@ fn story(e: &Entry, tree: Option<(usize, usize)>) -> String {
         display_name(&f.file_name),
         f.size
     );
+    for fact in facts.iter().take(3) {
+        s.push(' ');
+        s.push_str(fact);
+    }
     let u = &e.info.unpacking;
     if u.extracted > 0 {
         s.push_str(&format!(" {} files were extracted from it.", u.extracted));
@@ -652,7 +847,12 @@ fn story(e: &Entry, tree: Option<(usize, usize)>) -> String {
     let c = &e.classification;
     match c.classification {
         UNKNOWN => s.push_str(" No detection source flagged it, so it is not classified."),
-        1 => s.push_str(" It is known good."),
+        1 => s.push_str(&format!(
+            " It is known good according to {}.",
+            c.scan_results
+                .first()
+                .map_or(ENGINE_NAME, |r| r.name.as_str())
+        )),
         level => {
             let word = if level >= 3 {
                 "malicious"
@@ -664,7 +864,12 @@ fn story(e: &Entry, tree: Option<(usize, usize)>) -> String {
                 Some(src) if c.propagated => s.push_str(&format!(
                     " It is classified {word} ({name}) because of {src}."
                 )),
-                _ => s.push_str(&format!(" It is classified {word} ({name}).")),
+                _ => s.push_str(&format!(
+                    " It is classified {word} ({name}) by {}.",
+                    c.scan_results
+                        .first()
+                        .map_or(ENGINE_NAME, |r| r.name.as_str())
+                )),
             }
         }
     }
@@ -676,7 +881,11 @@ mod tests {
     use super::*;
 
     fn analyze(data: &[u8], name: &str) -> Vec<Entry> {
-        analyze_bytes(data, name, &Limits::default())
+        Engine::default().analyze_bytes(data, name)
+    }
+
+    fn analyze_bytes(data: &[u8], name: &str, limits: &Limits) -> Vec<Entry> {
+        Engine::with_limits(limits.clone()).analyze_bytes(data, name)
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct WorkerContext {
     pub store: Arc<Store>,
     pub stats: Arc<Stats>,
     pub spool_dir: PathBuf,
-    pub limits: crate::analysis::Limits,
+    pub engine: crate::analysis::Engine,
 }
 
 /// The running pool.
@@ -188,7 +188,7 @@ fn process(ctx: &WorkerContext, id: i64, slot: &AtomicI64) -> Result<(), crate::
     let path = ctx.spool_dir.join(&claimed.spool_file);
     let started = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        analysis::analyze_file(&path, &claimed.file_name, &ctx.limits)
+        ctx.engine.analyze_file(&path, &claimed.file_name)
     }));
     let (state, entries, error) = match outcome {
         Ok(Ok(entries)) => (TaskState::Done, entries, None),

@@ -126,6 +126,12 @@ pub enum UnpackStatus {
 
 /// Verdict level 0 (the others: 1 goodware, 2 suspicious, 3 malicious) as an integer on the wire.
 pub const UNKNOWN: u8 = 0;
+/// Verdict level 1: known good.
+pub const GOODWARE: u8 = 1;
+/// Verdict level 2.
+pub const SUSPICIOUS: u8 = 2;
+/// Verdict level 3.
+pub const MALICIOUS: u8 = 3;
 
 /// `classification`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -172,13 +178,27 @@ pub enum ScanType {
     NextGenAv,
 }
 
-/// One indicator.
+/// One indicator: something noteworthy about a file, with why it was raised. The summary form
+/// is `{priority, category, description}`; the large form adds `id`, `relevance` and `reasons`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Indicator {
+    /// 0 (informational) to 10 (act on it).
     pub priority: u8,
     pub category: String,
     pub description: String,
+    /// Stable name of the check that raised it (e.g. `pe-wx-section`), for rules and allow-lists.
+    pub id: String,
+    /// How it bears on the verdict: [`RELEVANCE_INFO`] or [`RELEVANCE_VOTES`].
+    pub relevance: u8,
+    /// The evidence: what in the file made the check fire.
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
+
+/// An indicator that describes the file but cannot change its verdict.
+pub const RELEVANCE_INFO: u8 = 0;
+/// An indicator whose check votes for a verdict (see `classification.scan_results`).
+pub const RELEVANCE_VOTES: u8 = 1;
 
 /// Strings of one category.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

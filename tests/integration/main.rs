@@ -8,3 +8,4 @@ mod formats;
 mod lifecycle;
 mod service;
 mod upload;
+mod verdicts;

@@ -1,0 +1,186 @@
+//! What a file says about itself beyond its type: per-format metadata (`metadata.*`), the
+//! heuristics that fired on it, `tags.ticore`, facts for its story, and its strings.
+//!
+//! Each format's inspector is a pure function over the bytes, registered in [`INSPECTORS`].
+//! Every heuristic an inspector can raise is declared once in [`HEURISTICS`] with its id,
+//! priority, description and (for the few that vote) the verdict it votes for, so a verdict can
+//! always be explained and a test can prove each one fires.
+
+pub mod strings;
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::identify::FileKind;
+use crate::report::SUSPICIOUS;
+
+/// A check with a stable id. Most only describe (an indicator); those with a `verdict` also vote.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Heuristic {
+    /// Stable name, e.g. `pe-wx-section`.
+    pub id: &'static str,
+    /// 0 (informational) to 10.
+    pub priority: u8,
+    /// Indicator category, e.g. `anomaly`, `evasion`, `execution`, `network`.
+    pub category: &'static str,
+    /// What it means, for a person.
+    pub description: &'static str,
+    /// The verdict it votes for when it fires, if any.
+    pub verdict: Option<HeuristicVerdict>,
+}
+
+/// The vote of a heuristic: classification, factor and threat name (`Platform.Type.Family`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct HeuristicVerdict {
+    pub classification: u8,
+    pub factor: u8,
+    pub threat: &'static str,
+}
+
+/// A heuristic that fired, with the evidence.
+#[derive(Debug)]
+pub struct Finding {
+    pub heuristic: &'static Heuristic,
+    pub reasons: Vec<String>,
+}
+
+/// What the inspectors found in one file.
+#[derive(Debug, Default)]
+pub struct Inspection {
+    /// Merged into the entry's `metadata` (e.g. `{"application": {"elf": {...}}}`).
+    pub metadata: Map<String, Value>,
+    pub findings: Vec<Finding>,
+    pub tags: BTreeSet<String>,
+    /// Plain sentences for the story, most important first.
+    pub facts: Vec<String>,
+    /// Problems reading the format's metadata (truncated tables and such).
+    pub warnings: Vec<String>,
+}
+
+impl Inspection {
+    /// Records that `heuristic` fired, with what made it fire.
+    pub fn fire(&mut self, heuristic: &'static Heuristic, reasons: Vec<String>) {
+        self.findings.push(Finding { heuristic, reasons });
+    }
+
+    pub fn tag(&mut self, tag: impl Into<String>) {
+        self.tags.insert(tag.into());
+    }
+
+    /// Sets `metadata.<path>` (e.g. `["application", "elf"]`) to `value`.
+    pub fn set_metadata(&mut self, path: &[&str], value: Value) {
+        let Some((last, parents)) = path.split_last() else {
+            return;
+        };
+        let mut map = &mut self.metadata;
+        for key in parents {
+            let slot = map
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            map = slot.as_object_mut().expect("made an object just above");
+        }
+        map.insert(last.to_string(), value);
+    }
+}
+
+/// Reads one format's metadata and raises its heuristics.
+pub type Inspector = fn(&[u8], &FileKind, &mut Inspection);
+
+/// One registered inspector.
+pub struct Registered {
+    /// Format name, for warnings.
+    pub name: &'static str,
+    /// Whether it reads files of this kind.
+    pub takes: fn(&FileKind) -> bool,
+    pub inspector: Inspector,
+}
+
+/// Every format inspector, in one list.
+pub const INSPECTORS: &[Registered] = &[];
+
+/// Every heuristic, in one list.
+pub const HEURISTICS: &[&Heuristic] = &[];
+
+/// The vote of a heuristic that only suspects; the built-in threat names are `Platform.Type.Family`.
+pub const fn suspicious(factor: u8, threat: &'static str) -> Option<HeuristicVerdict> {
+    Some(HeuristicVerdict {
+        classification: SUSPICIOUS,
+        factor,
+        threat,
+    })
+}
+
+/// Runs every inspector that takes `kind` over `data`. A panicking inspector becomes a warning.
+pub fn inspect(data: &[u8], kind: &FileKind) -> Inspection {
+    let mut found = Inspection::default();
+    for r in INSPECTORS {
+        if !(r.takes)(kind) {
+            continue;
+        }
+        let name = r.name;
+        let mut one = Inspection::default();
+        match super::guarded(|| (r.inspector)(data, kind, &mut one)) {
+            Ok(()) => merge(&mut found, one),
+            Err(why) => found
+                .warnings
+                .push(format!("the {name} metadata reader failed ({why})")),
+        }
+    }
+    found
+}
+
+fn merge(into: &mut Inspection, from: Inspection) {
+    merge_maps(&mut into.metadata, from.metadata);
+    into.findings.extend(from.findings);
+    into.tags.extend(from.tags);
+    into.facts.extend(from.facts);
+    into.warnings.extend(from.warnings);
+}
+
+/// Merges `from` into `into`, object by object (two inspectors may both fill `application`).
+fn merge_maps(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(Value::Object(a)), Value::Object(b)) => merge_maps(a, b),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heuristic_ids_are_unique_and_named_plainly() {
+        let mut seen = BTreeSet::new();
+        for h in HEURISTICS {
+            assert!(seen.insert(h.id), "duplicate heuristic id {}", h.id);
+            assert!(
+                h.id.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
+                "{}",
+                h.id
+            );
+            assert!(h.priority <= 10);
+            assert!(!h.description.is_empty());
+        }
+    }
+
+    #[test]
+    fn metadata_paths_nest() {
+        let mut i = Inspection::default();
+        i.set_metadata(&["application", "elf"], Value::from(1));
+        i.set_metadata(&["application", "macho"], Value::from(2));
+        assert_eq!(
+            Value::Object(i.metadata),
+            serde_json::json!({"application": {"elf": 1, "macho": 2}})
+        );
+    }
+}
