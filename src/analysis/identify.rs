@@ -368,9 +368,7 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     if data.get(pe_at..pe_at.checked_add(4)?)? != b"PE\0\0" {
         return None;
     }
-    let sections = u16_le(data, pe_at + 6)? as usize;
     let characteristics = u16_le(data, pe_at + 22)?;
-    let opt_size = u16_le(data, pe_at + 20)? as usize;
     let opt = pe_at + 24;
     let plus = match u16_le(data, opt)? {
         0x10b => false,
@@ -397,13 +395,9 @@ fn pe(data: &[u8]) -> Option<FileKind> {
         (false, _, true, false) => ("Exe", "PE32+ executable"),
     };
     let mut kind = FileKind::known(file_type, subtype, name).unpacked_by(Container::Pe);
-    // UPX names its sections UPX0/UPX1 (or leaves "UPX!" before the packed data).
-    let table = opt + opt_size;
-    let upx = (0..sections.min(96)).any(|i| {
-        data.get(table + i * 40..table + i * 40 + 4)
-            .is_some_and(|n| n == b"UPX0" || n == b"UPX1")
-    }) || memmem::find(&data[..data.len().min(4096)], b"UPX!").is_some();
-    if upx {
+    // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; the
+    // PE handler hands such files to the UPX decompressor.
+    if formats::upx::detect(data) {
         kind.packer = Some("UPX");
     } else {
         kind.packer = installer(data);
@@ -449,7 +443,9 @@ fn elf(data: &[u8]) -> FileKind {
         _ => ("None", "ELF"),
     };
     let mut kind = FileKind::known("ELF", subtype, name);
-    if memmem::find(&data[..data.len().min(4096)], b"UPX!").is_some() {
+    // UPX leaves its pack header at the end of the file (found even with its magic wiped).
+    if formats::upx::detect(data) {
+        kind = kind.unpacked_by(Container::Upx);
         kind.packer = Some("UPX");
     }
     kind

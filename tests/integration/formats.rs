@@ -505,3 +505,53 @@ fn a_panicking_decoder_becomes_a_warning_and_the_task_completes() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn upx_packed_executables_are_restored() {
+    let dir = repo().join("tests/data/upx");
+    let expected = std::fs::read_to_string(dir.join("EXPECTED")).unwrap();
+    let list: Vec<(String, String)> = expected
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect();
+    assert!(list.len() >= 40);
+    let paths: Vec<PathBuf> = list.iter().map(|(f, _)| dir.join(f)).collect();
+    let s = scan(&paths, None);
+    let mut failures = Vec::new();
+    for (file, restored) in &list {
+        let r = s.report(file);
+        let ident = r[0]["info"]["identification"]["name"].as_str().unwrap();
+        let child = &r[1]["info"]["file"];
+        let ext = file
+            .rsplit('.')
+            .next()
+            .filter(|e| ["exe", "dll"].contains(e));
+        let want_path = match ext {
+            Some(ext) => format!("{file}/unpacked.{ext}"),
+            None => format!("{file}/unpacked"),
+        };
+        if !ident.ends_with("(UPX)") || child["file_path"] != want_path.as_str() {
+            failures.push(format!(
+                "{file}: {ident}, first child {}",
+                child["file_path"]
+            ));
+        }
+        if sha256(&r[1]) != restored {
+            failures.push(format!("{file}: restored file differs from EXPECTED"));
+        }
+        // The pe* programs carry EICAR as RCDATA 100: found in the restored file's resources.
+        if ext.is_some() && file.starts_with("pe") {
+            let payload = format!("{want_path}/resources/RCDATA/100/1033");
+            let found = r.iter().any(|e| {
+                e["info"]["file"]["file_path"] == payload.as_str() && sha256(e) == EICAR_SHA256
+            });
+            if !found || r[0]["classification"]["propagation_source"] != payload.as_str() {
+                failures.push(format!("{file}: no EICAR at {payload}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

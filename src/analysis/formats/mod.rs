@@ -21,6 +21,7 @@ pub mod szdd;
 pub mod tar;
 pub mod tnef;
 pub mod unarc;
+pub mod upx;
 pub mod uuencode;
 pub mod zip;
 
@@ -55,6 +56,8 @@ pub enum Container {
     Tnef,
     /// PE overlays, resources and UPX-packed images.
     Pe,
+    /// UPX-packed ELF executables and libraries (UPX-packed PE files go through [`Container::Pe`]).
+    Upx,
 }
 
 /// Takes a container apart: finds its members and hands them to [`Out`].
@@ -85,6 +88,7 @@ pub const HANDLERS: &[(Container, Handler)] = &[
     (Container::BinHex, binhex::unpack),
     (Container::Tnef, tnef::unpack),
     (Container::Pe, pe::unpack),
+    (Container::Upx, upx::unpack),
 ];
 
 /// Runs one container handler over arbitrary bytes under fixed budgets and checks what it

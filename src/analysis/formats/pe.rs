@@ -94,6 +94,14 @@ impl Headers {
 }
 
 pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    // A UPX-packed file yields its original; that child's resources and overlay are the real
+    // ones (the packed file's are compressed or copies).
+    if super::upx::detect(data) {
+        super::upx::unpack(data, out);
+        if !out.members.is_empty() {
+            return;
+        }
+    }
     let Some(h) = headers(data) else {
         out.warn("the PE headers are truncated or malformed");
         return;
