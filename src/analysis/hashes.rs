@@ -82,24 +82,7 @@ impl Digests {
         self.sha1.update(data);
         self.sha256.update(data);
         self.sha512.update(data);
-        // Four tables break the store-to-load dependency when neighbouring bytes repeat.
-        let mut h = [[0u32; 256]; 4];
-        for block in data.chunks(1 << 24) {
-            let mut quads = block.chunks_exact(4);
-            for q in &mut quads {
-                h[0][q[0] as usize] += 1;
-                h[1][q[1] as usize] += 1;
-                h[2][q[2] as usize] += 1;
-                h[3][q[3] as usize] += 1;
-            }
-            for &b in quads.remainder() {
-                h[0][b as usize] += 1;
-            }
-            for (i, total) in self.histogram.iter_mut().enumerate() {
-                *total += (h[0][i] + h[1][i] + h[2][i] + h[3][i]) as u64;
-            }
-            h = [[0u32; 256]; 4];
-        }
+        count_bytes(&mut self.histogram, data);
         self.len += data.len() as u64;
     }
 
@@ -183,6 +166,35 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
+}
+
+/// Shannon entropy of `data` in bits per byte, rounded to 4 decimals (sections, resources).
+pub fn entropy_of(data: &[u8]) -> f64 {
+    let mut histogram = [0u64; 256];
+    count_bytes(&mut histogram, data);
+    entropy(&histogram, data.len() as u64)
+}
+
+/// Adds the byte counts of `data` to `histogram`.
+fn count_bytes(histogram: &mut [u64; 256], data: &[u8]) {
+    // Four tables break the store-to-load dependency when neighbouring bytes repeat.
+    let mut h = [[0u32; 256]; 4];
+    for block in data.chunks(1 << 24) {
+        let mut quads = block.chunks_exact(4);
+        for q in &mut quads {
+            h[0][q[0] as usize] += 1;
+            h[1][q[1] as usize] += 1;
+            h[2][q[2] as usize] += 1;
+            h[3][q[3] as usize] += 1;
+        }
+        for &b in quads.remainder() {
+            h[0][b as usize] += 1;
+        }
+        for (i, total) in histogram.iter_mut().enumerate() {
+            *total += (h[0][i] + h[1][i] + h[2][i] + h[3][i]) as u64;
+        }
+        h = [[0u32; 256]; 4];
+    }
 }
 
 /// Shannon entropy in bits per byte, rounded to 4 decimals so reports are stable.

@@ -6,6 +6,8 @@
 //! priority, description and (for the few that vote) the verdict it votes for, so a verdict can
 //! always be explained and a test can prove each one fires.
 
+pub mod elf;
+pub mod macho;
 pub mod strings;
 
 use std::collections::BTreeSet;
@@ -100,10 +102,21 @@ pub struct Registered {
 }
 
 /// Every format inspector, in one list.
-pub const INSPECTORS: &[Registered] = &[];
+pub const INSPECTORS: &[Registered] = &[
+    Registered {
+        name: "ELF",
+        takes: elf::takes,
+        inspector: elf::inspect,
+    },
+    Registered {
+        name: "Mach-O",
+        takes: macho::takes,
+        inspector: macho::inspect,
+    },
+];
 
 /// Every heuristic, in one list.
-pub const HEURISTICS: &[&Heuristic] = &[];
+pub const HEURISTICS: &[&Heuristic] = &[elf::RWX_SEGMENT, elf::NO_SECTIONS, elf::EXECUTABLE_STACK];
 
 /// The vote of a heuristic that only suspects; the built-in threat names are `Platform.Type.Family`.
 pub const fn suspicious(factor: u8, threat: &'static str) -> Option<HeuristicVerdict> {

@@ -252,24 +252,23 @@ fn masks(data: &[u8], at: usize) -> (u64, u64) {
 /// Only those ends (rare) are visited byte by byte, to find their start.
 fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str)) {
     let valid_pair = |q: usize| q + 1 < data.len() && printable(data[q]) && data[q + 1] == 0;
+    let mut text = String::new();
     let ascii_emit = |f: &mut dyn FnMut(usize, Encoding, &str), end: usize| {
         let mut start = end;
         while start > 0 && printable(data[start - 1]) {
             start -= 1;
         }
-        ascii_runs(&data[start..end], min, |at, s| {
-            f(start + at, Encoding::Ascii, s)
+        emit_ascii(data, start, end, min, &mut |at, s| {
+            f(at, Encoding::Ascii, s)
         });
     };
-    let utf16_emit = |f: &mut dyn FnMut(usize, Encoding, &str), end: usize| {
+    let mut utf16_emit = |f: &mut dyn FnMut(usize, Encoding, &str), end: usize| {
         let mut start = end;
         while start >= 2 && valid_pair(start - 2) {
             start -= 2;
         }
-        utf16_runs(&data[start..end], min, |at, s| {
-            if at % 2 == 0 {
-                f(start + at, Encoding::Utf16le, s)
-            }
+        emit_utf16(data, start, end, min, &mut text, &mut |at, s| {
+            f(at, Encoding::Utf16le, s)
         });
     };
     let (mut prev_p, mut prev_v) = (0u64, 0u64);
@@ -313,21 +312,44 @@ fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str))
 
 /// Calls `f(offset, text)` for every run of at least `min` printable ASCII bytes.
 fn ascii_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &str)) {
-    let mut emit = |start: usize, end: usize| {
-        let mut at = start;
-        while end - at >= min {
-            let stop = end.min(at + MAX_STRING);
-            // Printable ASCII is valid UTF-8.
-            if let Ok(s) = std::str::from_utf8(&data[at..stop]) {
-                f(at, s);
-            }
-            at = stop;
-        }
-    };
     let mut from = 0;
     while let Some((start, end)) = next_run(data, from, min, 1) {
-        emit(start, end);
+        emit_ascii(data, start, end, min, &mut f);
         from = end;
+    }
+}
+
+/// Hands the printable run `data[start..end]` to `f`, cut into pieces of at most [`MAX_STRING`]
+/// (a last piece shorter than `min` is dropped).
+fn emit_ascii(data: &[u8], start: usize, end: usize, min: usize, f: &mut impl FnMut(usize, &str)) {
+    let mut at = start;
+    while end - at >= min {
+        let stop = end.min(at + MAX_STRING);
+        // Printable ASCII is valid UTF-8.
+        if let Ok(s) = std::str::from_utf8(&data[at..stop]) {
+            f(at, s);
+        }
+        at = stop;
+    }
+}
+
+/// Hands the UTF-16LE run `data[start..end]` (printable characters each followed by a zero
+/// byte) to `f` as text, cut like [`emit_ascii`].
+fn emit_utf16(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    min: usize,
+    text: &mut String,
+    f: &mut impl FnMut(usize, &str),
+) {
+    let mut at = start;
+    while (end - at) / 2 >= min {
+        let stop = end.min(at + MAX_STRING * 2);
+        text.clear();
+        text.extend(data[at..stop].iter().step_by(2).map(|&b| b as char));
+        f(at, text);
+        at = stop;
     }
 }
 
@@ -366,21 +388,10 @@ fn next_run(data: &[u8], from: usize, min: usize, width: usize) -> Option<(usize
 /// UTF-16LE (each followed by a zero byte), at either byte alignment.
 fn utf16_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &str)) {
     let mut text = String::new();
-    let mut emit = |start: usize, chars: usize| {
-        let mut at = start;
-        let end = start + chars * 2;
-        while (end - at) / 2 >= min {
-            let stop = end.min(at + MAX_STRING * 2);
-            text.clear();
-            text.extend(data[at..stop].iter().step_by(2).map(|&b| b as char));
-            f(at, &text);
-            at = stop;
-        }
-    };
     for align in 0..2 {
         let mut from = align;
         while let Some((start, end)) = next_run(data, from, min, 2) {
-            emit(start, (end - start) / 2);
+            emit_utf16(data, start, end, min, &mut text, &mut f);
             from = end;
         }
     }
@@ -524,16 +535,22 @@ fn emails(s: &str, sink: &mut Sink, taken: &mut Vec<(usize, usize)>) {
 fn dotted(s: &str, sink: &mut Sink, taken: &[(usize, usize)]) {
     let b = s.as_bytes();
     let is_token = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_';
-    let mut i = 0;
-    while i < b.len() {
-        if !is_token(b[i]) {
-            i += 1;
+    // Only tokens holding a dot matter: start from each dot (found with memchr) rather than
+    // walking every word of a long text line.
+    let mut next = 0;
+    for dot in memchr::memchr_iter(b'.', b) {
+        if dot < next {
             continue;
         }
-        let start = i;
+        let mut start = dot;
+        while start > 0 && is_token(b[start - 1]) {
+            start -= 1;
+        }
+        let mut i = dot + 1;
         while i < b.len() && is_token(b[i]) {
             i += 1;
         }
+        next = i;
         if taken.iter().any(|&(a, z)| start < z && i > a) {
             continue;
         }
@@ -561,9 +578,8 @@ fn dotted(s: &str, sink: &mut Sink, taken: &[(usize, usize)]) {
 
 /// Four decimal octets, each at most 255 without leading zeros.
 fn ipv4_valid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 4
-        && parts.iter().all(|p| {
+    s.split('.').count() == 4
+        && s.split('.').all(|p| {
             !p.is_empty()
                 && p.len() <= 3
                 && p.bytes().all(|c| c.is_ascii_digit())
