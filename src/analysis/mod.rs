@@ -347,7 +347,13 @@ impl Walk<'_> {
             self.hit(index, hit.limit, hit.detail);
         }
         let members = std::mem::take(&mut out.members);
+        let listing = archive_listing(&kind, &mut out, &members);
         drop(out);
+        if let Some(listing) = listing {
+            self.entries[index]
+                .metadata
+                .insert("archive".into(), listing);
+        }
         self.files += members.len();
         self.bytes += members.iter().map(|m| m.data.len() as u64).sum::<u64>();
         {
@@ -649,6 +655,35 @@ fn adopt(ours: &mut Classification, theirs: &Classification, source: String) {
     ours.result = theirs.result.clone();
     ours.propagated = true;
     ours.propagation_source = Some(source);
+}
+
+/// `metadata.archive` of a container: its directory as the parser read it (names, sizes,
+/// methods, encryption, including entries that were not extracted), or for archives without
+/// one, the names and sizes of what was extracted.
+fn archive_listing(
+    kind: &FileKind,
+    out: &mut Out<'_>,
+    members: &[formats::Member<'_>],
+) -> Option<serde_json::Value> {
+    let (entries, count) = if !out.entries.is_empty() {
+        (std::mem::take(&mut out.entries), out.entry_count)
+    } else if kind.file_subtype == "Archive" && !members.is_empty() {
+        let listed = members
+            .iter()
+            .take(formats::MAX_LISTED_ENTRIES)
+            .map(|m| formats::EntryInfo {
+                name: m.name.clone(),
+                size: m.data.len() as u64,
+                packed_size: None,
+                method: None,
+                encrypted: false,
+            })
+            .collect();
+        (listed, members.len() as u64)
+    } else {
+        return None;
+    };
+    Some(serde_json::json!({ "count": count, "entries": entries }))
 }
 
 /// Hashes the mapped upload in chunks, releasing each chunk's pages once hashed.

@@ -555,3 +555,30 @@ fn upx_packed_executables_are_restored() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn archive_directories_are_listed_with_methods_and_encryption() {
+    let dir = repo().join("tests/data/formats");
+    let s = scan(
+        &[
+            dir.join("zip-aes256.zip"),
+            dir.join("7z-aes.7z"),
+            dir.join("tar-pax-path.tar"),
+        ],
+        None,
+    );
+    let entries = |name: &str| s.report(name)[0]["metadata"]["archive"]["entries"].clone();
+    let zip = entries("zip-aes256.zip");
+    assert_eq!(zip[0]["name"], "dir/eicar.com");
+    assert_eq!(zip[0]["size"], 68);
+    assert_eq!(zip[0]["encrypted"], true);
+    assert_eq!(zip[0]["method"], "deflate");
+    assert_eq!(entries("7z-aes.7z")[0]["encrypted"], true);
+    // tar has no directory of its own: what was extracted is listed.
+    let tar = entries("tar-pax-path.tar");
+    assert_eq!(tar[0]["size"], 68, "{tar}");
+    assert_eq!(
+        s.report("tar-pax-path.tar")[0]["metadata"]["archive"]["count"],
+        1
+    );
+}

@@ -192,6 +192,23 @@ pub struct Member<'a> {
     pub data: Cow<'a, [u8]>,
 }
 
+/// What a container's directory says about one entry, whether or not it was extracted: the
+/// `metadata.archive.entries` of the container.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EntryInfo {
+    pub name: String,
+    /// Size once unpacked, as declared.
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packed_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    pub encrypted: bool,
+}
+
+/// Most entries listed per container (all are still counted).
+pub const MAX_LISTED_ENTRIES: usize = 1000;
+
 /// The remaining budget of the task, as seen by one container.
 #[derive(Debug, Clone)]
 pub struct Caps {
@@ -237,6 +254,10 @@ pub struct Out<'a> {
     pub members: Vec<Member<'a>>,
     pub warnings: Vec<String>,
     pub limits: Vec<LimitHit>,
+    /// The directory of an archive, for parsers that read one ([`Out::entry`]).
+    pub entries: Vec<EntryInfo>,
+    /// Entries seen, listed or not.
+    pub entry_count: u64,
     stopped: bool,
 }
 
@@ -248,7 +269,17 @@ impl<'a> Out<'a> {
             members: Vec::new(),
             warnings: Vec::new(),
             limits: Vec::new(),
+            entries: Vec::new(),
+            entry_count: 0,
             stopped: false,
+        }
+    }
+
+    /// Records an entry of the archive's directory (listed up to [`MAX_LISTED_ENTRIES`]).
+    pub fn entry(&mut self, info: EntryInfo) {
+        self.entry_count += 1;
+        if self.entries.len() < MAX_LISTED_ENTRIES {
+            self.entries.push(info);
         }
     }
 

@@ -9,7 +9,7 @@ use std::io::Cursor;
 use unarc_rs::unified::{ArchiveEntryKind, ArchiveFormat, ArchiveOptions};
 use unarc_rs::ArchiveError;
 
-use super::{printable, Limit, Out};
+use super::{printable, EntryInfo, Limit, Out};
 
 /// Most entries read from one archive, including directories and links.
 const MAX_ENTRIES: usize = 1_000_000;
@@ -67,6 +67,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
             entry.name().to_string()
         };
         let packed = entry.compressed_size();
+        out.entry(EntryInfo {
+            name: name.clone(),
+            size: entry.original_size(),
+            packed_size: Some(packed),
+            method: Some(entry.compression_method().to_string()).filter(|m| !m.is_empty()),
+            encrypted: entry.is_encrypted(),
+        });
         if !out.admit(&name, packed, entry.original_size()) {
             if let Err(e) = archive.skip(&entry) {
                 out.warn(format!("{}: {e}", printable(&name)));

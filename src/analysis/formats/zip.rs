@@ -12,13 +12,32 @@ use std::io::Cursor;
 use zip::result::ZipError;
 use zip::ZipArchive;
 
-use super::{printable, Limit, Out, ReadStop};
+use super::{printable, EntryInfo, Limit, Out, ReadStop};
 
 /// The zip method number of Zstandard (APPNOTE 4.4.5).
 const METHOD_ZSTD: u16 = 93;
 
 /// Most local headers the fallback scan walks.
 const MAX_LOCAL_HEADERS: usize = 1_000_000;
+
+/// The name of a ZIP compression method (APPNOTE 4.4.5).
+fn method_name(id: u16) -> String {
+    match id {
+        0 => "stored".into(),
+        1 => "shrink".into(),
+        2..=5 => "reduce".into(),
+        6 => "implode".into(),
+        8 => "deflate".into(),
+        9 => "deflate64".into(),
+        12 => "bzip2".into(),
+        14 => "lzma".into(),
+        93 => "zstd".into(),
+        95 => "xz".into(),
+        98 => "ppmd".into(),
+        99 => "aes".into(),
+        other => format!("method {other}"),
+    }
+}
 
 pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
     let mut archive = match ZipArchive::new(Cursor::new(data)) {
@@ -64,11 +83,19 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
         if is_dir && size == 0 {
             continue;
         }
+        #[allow(deprecated)]
+        let method_id = method.to_u16();
+        out.entry(EntryInfo {
+            name: name.clone(),
+            size,
+            packed_size: Some(packed),
+            method: Some(method_name(method_id)),
+            encrypted,
+        });
         if !out.admit(&name, packed, size) {
             continue;
         }
-        #[allow(deprecated)]
-        let zstd = method.to_u16() == METHOD_ZSTD;
+        let zstd = method_id == METHOD_ZSTD;
         let result = if zstd && !encrypted {
             read_zstd(&mut archive, i, &name, packed, out)
         } else if encrypted {
