@@ -211,7 +211,8 @@ fn entropy(histogram: &[u64; 256], len: u64) -> f64 {
             -p * p.log2()
         })
         .sum();
-    (h * 10_000.0).round() / 10_000.0
+    // `+ 0.0` turns the -0.0 of a single-valued input into 0.0 (JSON would show "-0.0").
+    (h * 10_000.0).round() / 10_000.0 + 0.0
 }
 
 #[cfg(test)]
@@ -299,6 +300,7 @@ mod tests {
     fn entropy_bounds() {
         assert_eq!(digest(b"").entropy, 0.0);
         assert_eq!(digest(&[7u8; 1000]).entropy, 0.0);
+        assert!(digest(&[7u8; 1000]).entropy.is_sign_positive());
         let all: Vec<u8> = (0..=255u8).collect();
         assert_eq!(digest(&all).entropy, 8.0);
         assert_eq!(digest(b"abab").entropy, 1.0);

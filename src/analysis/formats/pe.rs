@@ -146,7 +146,8 @@ fn overlay<'a>(data: &'a [u8], h: &Headers, out: &mut Out<'a>) {
     }
 }
 
-fn type_name(id: u32) -> Cow<'static, str> {
+/// The name of a predefined resource type (`RT_*`), or the number.
+pub fn type_name(id: u32) -> Cow<'static, str> {
     const NAMES: &[(u32, &str)] = &[
         (1, "CURSOR"),
         (2, "BITMAP"),

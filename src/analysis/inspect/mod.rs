@@ -6,8 +6,11 @@
 //! priority, description and (for the few that vote) the verdict it votes for, so a verdict can
 //! always be explained and a test can prove each one fires.
 
+pub mod authenticode;
+pub mod dotnet;
 pub mod elf;
 pub mod macho;
+pub mod pe;
 pub mod strings;
 
 use std::collections::BTreeSet;
@@ -112,6 +115,11 @@ pub const INSPECTORS: &[Registered] = &[
         name: "Mach-O",
         takes: macho::takes,
         inspector: macho::inspect,
+    },
+    Registered {
+        name: "PE",
+        takes: pe::takes,
+        inspector: pe::inspect,
     },
 ];
 
