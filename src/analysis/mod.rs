@@ -516,21 +516,24 @@ impl Walk<'_> {
             }
         });
         e.interesting_strings = s.interesting;
-        let listed: Vec<serde_json::Value> = s
-            .listed
-            .into_iter()
-            .map(|f| {
-                serde_json::json!({
-                    "offset": f.offset,
-                    "encoding": f.encoding.name(),
-                    "value": f.value,
+        // A text file's strings are its lines: listing them would copy the file into the report.
+        if kind.file_type != "Text" {
+            let listed: Vec<serde_json::Value> = s
+                .listed
+                .into_iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "offset": f.offset,
+                        "encoding": f.encoding.name(),
+                        "value": f.value,
+                    })
                 })
-            })
-            .collect();
-        e.metadata.insert(
-            "strings".into(),
-            serde_json::json!({ "total": s.total, "listed": listed }),
-        );
+                .collect();
+            e.metadata.insert(
+                "strings".into(),
+                serde_json::json!({ "total": s.total, "listed": listed }),
+            );
+        }
     }
 
     /// Adds up each file's votes, propagates verdicts up the tree, tags containers by what they
@@ -921,6 +924,26 @@ mod tests {
 
     fn analyze_bytes(data: &[u8], name: &str, limits: &Limits) -> Vec<Entry> {
         Engine::with_limits(limits.clone()).analyze_bytes(data, name)
+    }
+
+    #[test]
+    fn strings_are_listed_for_binaries_and_sorted_for_everything() {
+        let mut bin = vec![0u8, 1, 2, 0xff];
+        bin.extend(b"GET http://c2.example.net/beacon HTTP/1.1");
+        bin.extend([0u8, 0xfe, 3]);
+        let r = analyze(&bin, "blob.bin");
+        let listed = &r[0].metadata["strings"]["listed"];
+        assert_eq!(listed[0]["offset"], 4);
+        assert_eq!(listed[0]["encoding"], "ascii");
+        assert_eq!(r[0].interesting_strings[0].category, "http");
+        assert_eq!(
+            r[0].interesting_strings[0].values,
+            ["http://c2.example.net/beacon"]
+        );
+        // A text file's strings are its lines: sorted, not listed again.
+        let r = analyze(b"see https://docs.example.org/x for details\n", "notes.txt");
+        assert!(r[0].metadata.get("strings").is_none());
+        assert_eq!(r[0].interesting_strings[0].category, "https");
     }
 
     #[test]
