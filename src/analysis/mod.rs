@@ -865,16 +865,27 @@ fn story(e: &Entry, facts: &[String], tree: Option<(usize, usize)>) -> String {
     }
     let u = &e.info.unpacking;
     if u.extracted > 0 {
-        s.push_str(&format!(" {} files were extracted from it.", u.extracted));
+        s.push_str(&match u.extracted {
+            1 => " 1 file was extracted from it.".to_string(),
+            n => format!(" {n} files were extracted from it."),
+        });
     }
     if let Some((total, limits)) = tree {
         if total > 1 {
-            s.push_str(&format!(" The whole upload holds {} files.", total - 1));
+            s.push_str(&match total - 1 {
+                1 => " The whole upload holds 1 file.".to_string(),
+                n => format!(" The whole upload holds {n} files."),
+            });
         }
         if limits > 0 {
-            s.push_str(&format!(
-                " {limits} unpacking limits stopped work, so not everything inside was examined."
-            ));
+            s.push_str(&if limits == 1 {
+                " An unpacking limit stopped work, so not everything inside was examined."
+                    .to_string()
+            } else {
+                format!(
+                    " {limits} unpacking limits stopped work, so not everything inside was examined."
+                )
+            });
         }
     } else if !u.limits.is_empty() {
         s.push_str(" A limit stopped unpacking it, so not everything inside was examined.");

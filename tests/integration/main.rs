@@ -5,6 +5,7 @@ mod common;
 
 mod api;
 mod formats;
+mod golden;
 mod lifecycle;
 mod service;
 mod upload;
