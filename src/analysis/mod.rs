@@ -13,6 +13,7 @@ pub mod hashlist;
 pub mod identify;
 pub mod inspect;
 mod mapped;
+mod ordinals;
 pub mod ssdeep;
 pub mod verdict;
 
@@ -764,8 +765,8 @@ fn child_name(raw: &str, parent: &str, index: usize) -> (String, Vec<&'static st
 }
 
 /// The imphash of a PE: md5 over its imports as `dll.function`, lower case, comma separated, in
-/// import-table order (the definition pefile and VirusTotal use). Imports by ordinal are
-/// `dll.ordN`; pefile's ordinal-to-name tables for ws2_32/oleaut32 are not applied.
+/// import-table order (the definition pefile and VirusTotal use). Imports by ordinal are named
+/// from pefile's tables for oleaut32, ws2_32 and wsock32 ([`ordinals`]), else `dll.ordN`.
 fn imphash(data: &[u8]) -> Option<String> {
     use md5::{Digest, Md5};
     let pe = goblin::pe::PE::parse(data).ok()?;
@@ -781,7 +782,10 @@ fn imphash(data: &[u8]) -> Option<String> {
             .unwrap_or(&dll)
             .to_string();
         let func = if import.name.starts_with("ORDINAL ") {
-            format!("ord{}", import.ordinal)
+            match ordinals::name(&dll, import.ordinal) {
+                Some(name) => name.to_ascii_lowercase(),
+                None => format!("ord{}", import.ordinal),
+            }
         } else {
             import.name.to_ascii_lowercase()
         };
@@ -955,6 +959,22 @@ mod tests {
         let r = analyze(b"see https://docs.example.org/x for details\n", "notes.txt");
         assert!(r[0].metadata.get("strings").is_none());
         assert_eq!(r[0].interesting_strings[0].category, "https");
+    }
+
+    #[test]
+    fn imphash_matches_pefile() {
+        // Values computed by pefile 2024.8.26 (`PE(path).get_imphash()`); app32.exe imports
+        // ws2_32 by ordinal, which pefile names from its ordlookup tables.
+        for (file, want) in [
+            ("pe/app32.exe", "d1c425b216e743e8bc46a9215a0608fc"),
+            ("pe/lib64.dll", "df00652ad3e78ba777ba702462655cf8"),
+            ("pe/dropper.exe", "600640efb39476e5a0b5ce1922ff7d7a"),
+            ("upx/pe32.exe", "862f01a05ec7195ed2403c45c69aa81f"),
+        ] {
+            let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+            let data = std::fs::read(&path).unwrap();
+            assert_eq!(imphash(&data).as_deref(), Some(want), "{file}");
+        }
     }
 
     #[test]
