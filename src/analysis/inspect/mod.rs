@@ -9,8 +9,13 @@
 pub mod authenticode;
 pub mod dotnet;
 pub mod elf;
+pub mod email;
 pub mod macho;
+pub mod ole;
+pub mod ooxml;
+pub mod pdf;
 pub mod pe;
+pub mod rtf;
 pub mod strings;
 
 use std::collections::BTreeSet;
@@ -66,6 +71,12 @@ pub struct Inspection {
 impl Inspection {
     /// Records that `heuristic` fired, with what made it fire.
     pub fn fire(&mut self, heuristic: &'static Heuristic, reasons: Vec<String>) {
+        // Every heuristic is declared in HEURISTICS; the readers' tests fire each one.
+        debug_assert!(
+            HEURISTICS.iter().any(|h| h.id == heuristic.id),
+            "heuristic {} is missing from HEURISTICS",
+            heuristic.id
+        );
         self.findings.push(Finding { heuristic, reasons });
     }
 
@@ -121,10 +132,80 @@ pub const INSPECTORS: &[Registered] = &[
         takes: pe::takes,
         inspector: pe::inspect,
     },
+    Registered {
+        name: "OLE2 document",
+        takes: ole::takes,
+        inspector: ole::inspect,
+    },
+    Registered {
+        name: "Office Open XML",
+        takes: ooxml::takes,
+        inspector: ooxml::inspect,
+    },
+    Registered {
+        name: "PDF",
+        takes: pdf::takes,
+        inspector: pdf::inspect,
+    },
+    Registered {
+        name: "RTF",
+        takes: rtf::takes,
+        inspector: rtf::inspect,
+    },
+    Registered {
+        name: "email",
+        takes: email::takes,
+        inspector: email::inspect,
+    },
 ];
 
 /// Every heuristic, in one list.
-pub const HEURISTICS: &[&Heuristic] = &[elf::RWX_SEGMENT, elf::NO_SECTIONS, elf::EXECUTABLE_STACK];
+pub const HEURISTICS: &[&Heuristic] = &[
+    elf::RWX_SEGMENT,
+    elf::NO_SECTIONS,
+    elf::EXECUTABLE_STACK,
+    macho::NO_SIGNATURE,
+    macho::WX_SEGMENT,
+    pe::ENTRY_OUTSIDE_SECTIONS,
+    pe::WX_SECTION,
+    pe::ZERO_TIMESTAMP,
+    pe::CHECKSUM_MISMATCH,
+    pe::FEW_IMPORTS_HIGH_ENTROPY,
+    pe::PACKER_SECTION,
+    pe::PE_IN_RESOURCE,
+    pe::PE_IN_OVERLAY,
+    pe::DIGEST_MISMATCH,
+    pe::SELF_SIGNED,
+    pe::TLS_CALLBACKS,
+    pe::RUNTIME_IMPORTS_ONLY,
+    pe::NO_IMPORTS,
+    pe::PROCESS_INJECTION,
+    pe::INJECTOR_WITH_PAYLOAD,
+    pe::TRUNCATED,
+    ole::MACROS,
+    ole::AUTO_EXEC,
+    ole::SUSPICIOUS_KEYWORDS,
+    ole::AUTO_EXEC_LAUNCHER,
+    ole::ENCRYPTED,
+    ooxml::MACROS,
+    ooxml::REMOTE_TEMPLATE,
+    ooxml::DDE,
+    ooxml::DDE_COMMAND,
+    pdf::JAVASCRIPT,
+    pdf::AUTO_JAVASCRIPT,
+    pdf::OBFUSCATED_AUTO_JAVASCRIPT,
+    pdf::LAUNCH,
+    pdf::OBFUSCATED_NAMES,
+    pdf::EMBEDDED_FILE,
+    pdf::ENCRYPTED,
+    rtf::OBJECT,
+    rtf::EQUATION_EDITOR,
+    rtf::PACKAGE,
+    rtf::PACKAGED_EXECUTABLE,
+    email::EXECUTABLE_ATTACHMENT,
+    email::DOUBLE_EXTENSION,
+    email::RETURN_PATH_MISMATCH,
+];
 
 /// The vote of a heuristic that only suspects; the built-in threat names are `Platform.Type.Family`.
 pub const fn suspicious(factor: u8, threat: &'static str) -> Option<HeuristicVerdict> {

@@ -1,0 +1,951 @@
+//! Internet mail (`metadata.email`): the header fields a reader checks first (RFC 5322 3.6:
+//! from, to, cc, subject, date, message-id, reply-to, return-path, the Received chain, the
+//! mailer), with RFC 2047 encoded words decoded, and the list of attachments found by walking
+//! the MIME structure (RFC 2046 multiparts, RFC 2183 Content-Disposition, RFC 2231 parameter
+//! values). The attachments themselves are unpacked by `formats::mime`; this module only
+//! describes them and raises the mail heuristics.
+
+use serde::Serialize;
+
+use super::{suspicious, Heuristic, Inspection};
+use crate::analysis::formats::uuencode::decode_base64;
+use crate::analysis::formats::{Container, Lines};
+use crate::analysis::identify::FileKind;
+
+/// Deepest multipart nesting walked.
+const MAX_DEPTH: usize = 20;
+/// Most MIME parts walked.
+const MAX_PARTS: usize = 1000;
+/// Most attachments listed.
+const MAX_ATTACHMENTS: usize = 256;
+/// Most Received fields listed.
+const MAX_RECEIVED: usize = 100;
+/// Longest header value kept, in characters.
+const MAX_VALUE: usize = 4096;
+/// Most header lines read in one header block.
+const MAX_HEADER_LINES: usize = 10_000;
+
+/// Extensions of files Windows runs or opens as code when double-clicked.
+const EXECUTABLE_EXTENSIONS: &[&str] = &[
+    "exe",
+    "scr",
+    "com",
+    "pif",
+    "bat",
+    "cmd",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "hta",
+    "ps1",
+    "lnk",
+    "msi",
+    "jar",
+    "cpl",
+    "reg",
+    "dll",
+    "msc",
+    "application",
+];
+
+/// Extensions a double-extension name pretends to be.
+const DECOY_EXTENSIONS: &[&str] = &[
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "rtf", "txt", "jpg", "jpeg", "png", "gif",
+    "zip", "rar", "htm", "html", "csv", "odt", "mp3", "mp4", "avi",
+];
+
+pub const EXECUTABLE_ATTACHMENT: &Heuristic = &Heuristic {
+    id: "mail-executable-attachment",
+    priority: 4,
+    category: "execution",
+    description: "The message carries an attachment whose name makes Windows run it when \
+                  opened (.exe, .scr, .js, .vbs, .lnk and the like).",
+    verdict: None,
+};
+
+pub const DOUBLE_EXTENSION: &Heuristic = &Heuristic {
+    id: "mail-double-extension",
+    priority: 7,
+    category: "evasion",
+    description: "An attachment's name hides an executable behind a document extension \
+                  (invoice.pdf.exe, padding before the real extension, or a right-to-left \
+                  override character).",
+    verdict: suspicious(5, "Email.Suspicious.DoubleExtension"),
+};
+
+pub const RETURN_PATH_MISMATCH: &Heuristic = &Heuristic {
+    id: "mail-return-path-mismatch",
+    priority: 1,
+    category: "anomaly",
+    description: "The From domain differs from the Return-Path (envelope sender) domain. \
+                  Mailing lists and bulk senders do this; so does spoofed mail.",
+    verdict: None,
+};
+
+/// Whether this inspector reads `kind`.
+pub fn takes(kind: &FileKind) -> bool {
+    kind.file_subtype == "Email" && kind.container == Some(Container::Mime)
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+struct Attachment {
+    name: String,
+    content_type: String,
+    /// Size once its transfer encoding is undone (base64 and quoted-printable are estimated
+    /// from the encoded text, within a few bytes).
+    size: usize,
+}
+
+#[derive(Serialize, Default)]
+struct Email {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<String>,
+    /// The Date field as ISO 8601, when it parses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    return_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x_mailer: Option<String>,
+    /// Received fields, newest (topmost) first.
+    received: Vec<String>,
+    parts: usize,
+    attachments: Vec<Attachment>,
+}
+
+/// One header block: (lower-case field name, raw unfolded value) in order, and where the body
+/// starts (None when no blank line ends the block).
+struct Header {
+    fields: Vec<(String, Vec<u8>)>,
+    body_at: Option<usize>,
+}
+
+impl Header {
+    fn parse(ent: &[u8]) -> Header {
+        let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut body_at = None;
+        for (i, (start, line, next)) in Lines::new(ent, 0).enumerate() {
+            if line.is_empty() {
+                body_at = Some(next);
+                break;
+            }
+            if i >= MAX_HEADER_LINES {
+                body_at = Some(start);
+                break;
+            }
+            // An mbox separator line before the header.
+            if i == 0 && line.starts_with(b"From ") {
+                continue;
+            }
+            if matches!(line[0], b' ' | b'\t') {
+                if let Some((_, value)) = fields.last_mut() {
+                    if value.len() < MAX_VALUE * 4 {
+                        value.extend_from_slice(line);
+                    }
+                }
+                continue;
+            }
+            let Some(colon) = line.iter().position(|&c| c == b':') else {
+                // Broken mail omits the blank line: the body starts at the first non-field.
+                body_at = Some(start);
+                break;
+            };
+            let name = String::from_utf8_lossy(&line[..colon])
+                .trim()
+                .to_ascii_lowercase();
+            fields.push((name, line[colon + 1..].to_vec()));
+        }
+        Header { fields, body_at }
+    }
+
+    fn raw(&self, name: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// A field's value with encoded words decoded, trimmed and bounded.
+    fn text(&self, name: &str) -> Option<String> {
+        let v = decode_words(self.raw(name)?);
+        let v: String = v.trim().chars().take(MAX_VALUE).collect();
+        (!v.is_empty()).then_some(v)
+    }
+}
+
+/// A Content-Type or Content-Disposition value: the lower-case main value and parameters
+/// (lower-case names, values unquoted).
+struct Structured {
+    value: String,
+    params: Vec<(String, Vec<u8>)>,
+}
+
+impl Structured {
+    fn parse(raw: &[u8]) -> Structured {
+        let mut pieces: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut quoted = false;
+        let mut i = 0;
+        while i < raw.len() {
+            let c = raw[i];
+            match c {
+                b'"' => quoted = !quoted,
+                b'\\' if quoted => {
+                    if let Some(&n) = raw.get(i + 1) {
+                        if let Some(p) = pieces.last_mut() {
+                            p.push(n);
+                        }
+                        i += 2;
+                        continue;
+                    }
+                }
+                b';' if !quoted => pieces.push(Vec::new()),
+                _ => {
+                    if let Some(p) = pieces.last_mut() {
+                        p.push(c);
+                    }
+                }
+            }
+            i += 1;
+        }
+        let value = String::from_utf8_lossy(&pieces[0])
+            .trim()
+            .to_ascii_lowercase();
+        let params = pieces[1..]
+            .iter()
+            .filter_map(|p| {
+                let eq = p.iter().position(|&c| c == b'=')?;
+                let name = String::from_utf8_lossy(&p[..eq])
+                    .trim()
+                    .to_ascii_lowercase();
+                Some((name, trim(&p[eq + 1..]).to_vec()))
+            })
+            .collect();
+        Structured { value, params }
+    }
+
+    fn raw(&self, name: &str) -> Option<&[u8]> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// A parameter as text: RFC 2231 `name*` or `name*0*`, `name*1`... sections when present,
+    /// else the plain value with encoded words decoded (mailers put them in file names).
+    fn text(&self, name: &str) -> Option<String> {
+        let mut sections: Vec<(u32, bool, &[u8])> = Vec::new();
+        for (n, v) in &self.params {
+            let Some(rest) = n.strip_prefix(name).and_then(|r| r.strip_prefix('*')) else {
+                continue;
+            };
+            if rest.is_empty() {
+                sections.push((0, true, v));
+                continue;
+            }
+            let (digits, extended) = match rest.strip_suffix('*') {
+                Some(d) => (d, true),
+                None => (rest, false),
+            };
+            if let Ok(k) = digits.parse::<u32>() {
+                sections.push((k, extended, v));
+            }
+        }
+        if sections.is_empty() {
+            return self.raw(name).map(decode_words);
+        }
+        sections.sort_by_key(|s| s.0);
+        let mut bytes = Vec::new();
+        let mut charset = String::new();
+        for (k, extended, v) in sections {
+            if !extended {
+                bytes.extend_from_slice(v);
+                continue;
+            }
+            let mut v = v;
+            if k == 0 {
+                // charset'language'value
+                let mut parts = v.splitn(3, |&c| c == b'\'');
+                if let (Some(cs), Some(_), Some(rest)) = (parts.next(), parts.next(), parts.next())
+                {
+                    charset = String::from_utf8_lossy(cs).to_ascii_lowercase();
+                    v = rest;
+                }
+            }
+            bytes.extend(percent_decode(v));
+        }
+        Some(decode_charset(&bytes, &charset))
+    }
+}
+
+fn percent_decode(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                v.get(i + 1).and_then(|&c| hex(c)),
+                v.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let s = &s[start..];
+    let end = s.len()
+        - s.iter()
+            .rev()
+            .take_while(|c| c.is_ascii_whitespace())
+            .count();
+    &s[..end]
+}
+
+/// Bytes in a named charset: UTF-8, ASCII, Latin-1 and Windows-1252 exactly; anything else as
+/// UTF-8 with replacement characters.
+fn decode_charset(bytes: &[u8], charset: &str) -> String {
+    match charset.trim() {
+        "iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" | "windows-1252" | "cp1252" => {
+            bytes.iter().map(|&b| char::from(b)).collect()
+        }
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// Raw header text outside encoded words: UTF-8 when valid (RFC 6532), else Latin-1.
+fn header_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// Decodes RFC 2047 encoded words (`=?charset?B?...?=`, `=?charset?Q?...?=`); whitespace
+/// between two encoded words is dropped (RFC 2047 6.2).
+fn decode_words(input: &[u8]) -> String {
+    let mut out = String::new();
+    let mut literal = 0usize;
+    let mut i = 0;
+    let mut after_word = false;
+    while i + 1 < input.len() {
+        if input[i] == b'=' && input[i + 1] == b'?' {
+            if let Some((text, end)) = encoded_word(input, i) {
+                let between = &input[literal..i];
+                if !(after_word && between.iter().all(u8::is_ascii_whitespace)) {
+                    out.push_str(&header_text(between));
+                }
+                out.push_str(&text);
+                i = end;
+                literal = end;
+                after_word = true;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&header_text(&input[literal.min(input.len())..]));
+    out.trim().to_string()
+}
+
+/// One encoded word at `at`: its text and where it ends.
+fn encoded_word(input: &[u8], at: usize) -> Option<(String, usize)> {
+    /// An encoded word is at most 75 characters (RFC 2047 2); some mailers write longer.
+    const MAX_WORD: usize = 1024;
+    let window = &input[at..input.len().min(at + MAX_WORD)];
+    let q1 = 2 + window.get(2..)?.iter().position(|&c| c == b'?')?;
+    let charset = String::from_utf8_lossy(&window[2..q1]).to_ascii_lowercase();
+    let charset = charset.split('*').next().unwrap_or("").to_string();
+    let encoding = window.get(q1 + 1)?.to_ascii_uppercase();
+    if window.get(q1 + 2) != Some(&b'?') || charset.is_empty() {
+        return None;
+    }
+    let start = q1 + 3;
+    let len = window.get(start..)?.windows(2).position(|w| w == b"?=")?;
+    let text = &window[start..start + len];
+    let bytes = match encoding {
+        b'B' => decode_base64(text, MAX_WORD as u64).data,
+        b'Q' => {
+            let mut out = Vec::with_capacity(text.len());
+            let mut j = 0;
+            while j < text.len() {
+                match text[j] {
+                    b'_' => out.push(b' '),
+                    b'=' => {
+                        if let (Some(h), Some(l)) = (
+                            text.get(j + 1).and_then(|&c| hex(c)),
+                            text.get(j + 2).and_then(|&c| hex(c)),
+                        ) {
+                            out.push(h << 4 | l);
+                            j += 3;
+                            continue;
+                        }
+                        out.push(b'=');
+                    }
+                    c => out.push(c),
+                }
+                j += 1;
+            }
+            out
+        }
+        _ => return None,
+    };
+    Some((decode_charset(&bytes, &charset), at + start + len + 2))
+}
+
+/// The decoded size of a body in a transfer encoding, without decoding it.
+fn decoded_size(body: &[u8], encoding: &str) -> usize {
+    match encoding {
+        "base64" => {
+            let chars = body
+                .iter()
+                .filter(|&&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+                .count();
+            chars * 3 / 4
+        }
+        "quoted-printable" => {
+            let escapes = memchr::memchr_iter(b'=', body).count();
+            body.len().saturating_sub(escapes * 2)
+        }
+        _ => body.len(),
+    }
+}
+
+/// Walks the MIME structure, listing attachments.
+struct Walker<'w> {
+    parts: usize,
+    attachments: Vec<Attachment>,
+    warnings: &'w mut Vec<String>,
+    capped: bool,
+}
+
+impl Walker<'_> {
+    fn entity(&mut self, ent: &[u8], header: &Header, depth: usize) {
+        self.parts += 1;
+        if self.parts > MAX_PARTS {
+            if !self.capped {
+                self.capped = true;
+                self.warnings.push(format!(
+                    "email: more than {MAX_PARTS} MIME parts: the rest were not listed"
+                ));
+            }
+            return;
+        }
+        let body = header.body_at.and_then(|at| ent.get(at..)).unwrap_or(&[]);
+        let ct = Structured::parse(header.raw("content-type").unwrap_or(b"text/plain"));
+        if ct.value.starts_with("multipart/") {
+            self.multipart(&ct, body, depth);
+            return;
+        }
+        let disposition = header.raw("content-disposition").map(Structured::parse);
+        let name = disposition
+            .as_ref()
+            .and_then(|d| d.text("filename"))
+            .or_else(|| ct.text("name"))
+            .map(|n| n.trim().chars().take(MAX_VALUE).collect::<String>())
+            .filter(|n| !n.is_empty());
+        let is_attachment = disposition
+            .as_ref()
+            .is_some_and(|d| d.value == "attachment")
+            || name.is_some()
+            || ct.value.starts_with("message/");
+        if !is_attachment || depth == 0 && name.is_none() {
+            return;
+        }
+        if self.attachments.len() >= MAX_ATTACHMENTS {
+            return;
+        }
+        let encoding = header
+            .raw("content-transfer-encoding")
+            .map(|e| String::from_utf8_lossy(trim(e)).to_ascii_lowercase())
+            .unwrap_or_default();
+        self.attachments.push(Attachment {
+            name: name.unwrap_or_else(|| format!("part-{}", self.parts)),
+            content_type: if ct.value.is_empty() {
+                "text/plain".to_string()
+            } else {
+                ct.value
+            },
+            size: decoded_size(body, &encoding),
+        });
+    }
+
+    fn multipart(&mut self, ct: &Structured, body: &[u8], depth: usize) {
+        let Some(boundary) = ct.raw("boundary").filter(|b| !b.is_empty()) else {
+            self.warnings.push(format!(
+                "email: a {} part has no boundary parameter",
+                ct.value
+            ));
+            return;
+        };
+        if depth >= MAX_DEPTH {
+            self.warnings.push(format!(
+                "email: multiparts nest deeper than {MAX_DEPTH} levels: the rest were not listed"
+            ));
+            return;
+        }
+        let mut delimiter = b"--".to_vec();
+        delimiter.extend_from_slice(boundary);
+        let mut start: Option<usize> = None;
+        let mut closed = false;
+        let mut parts: Vec<&[u8]> = Vec::new();
+        for (at, line, next) in Lines::new(body, 0) {
+            let Some(rest) = line.strip_prefix(delimiter.as_slice()) else {
+                continue;
+            };
+            let close = rest.starts_with(b"--");
+            if !trim(rest.strip_prefix(b"--").unwrap_or(rest)).is_empty() {
+                continue;
+            }
+            if let Some(s) = start.take() {
+                // The line break before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
+                let part = &body[s..at.max(s)];
+                let part = part
+                    .strip_suffix(b"\r\n")
+                    .or_else(|| part.strip_suffix(b"\n"))
+                    .unwrap_or(part);
+                parts.push(part);
+            }
+            if close {
+                closed = true;
+                break;
+            }
+            start = Some(next);
+            if parts.len() >= MAX_PARTS {
+                break;
+            }
+        }
+        if let Some(s) = start {
+            parts.push(&body[s.min(body.len())..]);
+        }
+        if parts.is_empty() {
+            self.warnings.push(format!(
+                "email: a {} body has no delimiter line for its boundary",
+                ct.value
+            ));
+        } else if !closed {
+            self.warnings.push(format!(
+                "email: a {} body is truncated: its closing boundary is missing",
+                ct.value
+            ));
+        }
+        for part in parts {
+            if self.capped {
+                return;
+            }
+            let header = Header::parse(part);
+            self.entity(part, &header, depth + 1);
+        }
+    }
+}
+
+/// The domain of the first address in a field (`Name <user@host>` or `user@host`).
+fn domain(field: &str) -> Option<String> {
+    let addr = match (field.rfind('<'), field.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &field[a + 1..b],
+        _ => field,
+    };
+    let host = addr.rsplit_once('@')?.1;
+    let host = host
+        .trim()
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// The last two labels of a host: close enough to "the same organisation" for an
+/// informational check (`mail.example.com` and `example.com` agree).
+fn organisation(host: &str) -> String {
+    let labels: Vec<&str> = host.rsplit('.').take(2).collect();
+    labels.into_iter().rev().collect::<Vec<_>>().join(".")
+}
+
+/// The file extension of `name` (lower case) and the name without it.
+fn split_extension(name: &str) -> Option<(&str, String)> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    Some((stem, ext.trim().to_ascii_lowercase()))
+}
+
+/// Why an attachment name disguises an executable, if it does.
+fn disguise(name: &str) -> Option<String> {
+    if name.contains('\u{202e}') {
+        return Some(format!(
+            "{} uses a right-to-left override to reverse its extension",
+            name.replace('\u{202e}', "<RLO>")
+        ));
+    }
+    let (stem, ext) = split_extension(name)?;
+    if !EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) {
+        return None;
+    }
+    if stem.ends_with("    ") || stem.ends_with("\t") {
+        return Some(format!("{name} pads its name to hide the .{ext} extension"));
+    }
+    let (_, decoy) = split_extension(stem)?;
+    DECOY_EXTENSIONS
+        .contains(&decoy.as_str())
+        .then(|| format!("{name} looks like a .{decoy} but is a .{ext}"))
+}
+
+/// RFC 5322 3.3 date-time (`Wed, 1 May 2024 10:00:00 +0200`) as ISO 8601.
+fn parse_date(text: &str) -> Option<String> {
+    let t = text.split_once(',').map_or(text, |(_, rest)| rest);
+    let mut words = t.split_whitespace();
+    let day: u32 = words.next()?.parse().ok()?;
+    let month = words.next()?.to_ascii_lowercase();
+    let month = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ]
+    .iter()
+    .position(|m| month.starts_with(m))?
+        + 1;
+    let mut year: u32 = words.next()?.parse().ok()?;
+    // Obsolete two-digit years (RFC 5322 4.3).
+    if year < 50 {
+        year += 2000;
+    } else if year < 1000 {
+        year += 1900;
+    }
+    let time = words.next()?;
+    let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (
+        hms.next()??,
+        hms.next()??,
+        hms.next().flatten().unwrap_or(0),
+    );
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let zone = match words.next() {
+        Some(z) if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
+            format!("{}:{}", &z[..3], &z[3..])
+        }
+        _ => "Z".to_string(),
+    };
+    let zone = if zone == "+00:00" {
+        "Z".to_string()
+    } else {
+        zone
+    };
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{zone}"
+    ))
+}
+
+pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
+    let header = Header::parse(data);
+    if header.fields.is_empty() {
+        found
+            .warnings
+            .push("email: no header fields found".to_string());
+        return;
+    }
+    if header.body_at.is_none() {
+        found.warnings.push(
+            "email: the header is not followed by a blank line: the message has no body"
+                .to_string(),
+        );
+    }
+    let mut mail = Email {
+        from: header.text("from"),
+        to: header.text("to"),
+        cc: header.text("cc"),
+        subject: header.text("subject"),
+        date: header.text("date"),
+        message_id: header.text("message-id"),
+        reply_to: header.text("reply-to"),
+        return_path: header.text("return-path"),
+        x_mailer: header
+            .text("x-mailer")
+            .or_else(|| header.text("user-agent")),
+        received: header
+            .fields
+            .iter()
+            .filter(|(n, _)| n == "received")
+            .take(MAX_RECEIVED)
+            .map(|(_, v)| {
+                let v = header_text(v);
+                v.split_whitespace().collect::<Vec<_>>().join(" ")
+            })
+            .collect(),
+        ..Email::default()
+    };
+    mail.sent = mail.date.as_deref().and_then(parse_date);
+    let mut walker = Walker {
+        parts: 0,
+        attachments: Vec::new(),
+        warnings: &mut found.warnings,
+        capped: false,
+    };
+    walker.entity(data, &header, 0);
+    mail.parts = walker.parts.min(MAX_PARTS);
+    mail.attachments = walker.attachments;
+
+    let executables: Vec<&str> = mail
+        .attachments
+        .iter()
+        .filter(|a| {
+            split_extension(&a.name)
+                .is_some_and(|(_, ext)| EXECUTABLE_EXTENSIONS.contains(&ext.as_str()))
+        })
+        .map(|a| a.name.as_str())
+        .collect();
+    if !executables.is_empty() {
+        found.tag("executable-attachment");
+        found.fire(
+            EXECUTABLE_ATTACHMENT,
+            executables.iter().map(|n| n.to_string()).collect(),
+        );
+    }
+    let disguised: Vec<String> = mail
+        .attachments
+        .iter()
+        .filter_map(|a| disguise(&a.name))
+        .collect();
+    if !disguised.is_empty() {
+        found.tag("double-extension");
+        found.fire(DOUBLE_EXTENSION, disguised);
+    }
+    if let (Some(from), Some(rp)) = (&mail.from, &mail.return_path) {
+        if let (Some(a), Some(b)) = (domain(from), domain(rp)) {
+            if organisation(&a) != organisation(&b) {
+                found.fire(
+                    RETURN_PATH_MISMATCH,
+                    vec![format!("From is at {a}, Return-Path at {b}")],
+                );
+            }
+        }
+    }
+
+    let mut fact = "It is an email".to_string();
+    if let Some(from) = &mail.from {
+        fact.push_str(&format!(" from {from}"));
+    }
+    if let Some(to) = &mail.to {
+        fact.push_str(&format!(" to {to}"));
+    }
+    if let Some(sent) = &mail.sent {
+        fact.push_str(&format!(", sent {}", sent.get(..10).unwrap_or(sent)));
+    }
+    if let Some(subject) = &mail.subject {
+        fact.push_str(&format!(", subject \u{201c}{subject}\u{201d}"));
+    }
+    match mail.attachments.len() {
+        0 => {}
+        n => {
+            let names: Vec<&str> = mail
+                .attachments
+                .iter()
+                .take(5)
+                .map(|a| a.name.as_str())
+                .collect();
+            fact.push_str(&format!(
+                ", with {n} attachment{} ({}{})",
+                if n == 1 { "" } else { "s" },
+                names.join(", "),
+                if n > 5 { ", ..." } else { "" }
+            ));
+        }
+    }
+    fact.push('.');
+    found.facts.push(fact);
+    if let Ok(value) = serde_json::to_value(&mail) {
+        found.set_metadata(&["email"], value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::identify::identify;
+
+    fn run(data: &[u8]) -> Inspection {
+        let mut found = Inspection::default();
+        let kind = identify(data, "x");
+        assert!(takes(&kind), "{kind:?}");
+        inspect(data, &kind, &mut found);
+        found
+    }
+
+    fn fired(found: &Inspection) -> Vec<&'static str> {
+        found.findings.iter().map(|f| f.heuristic.id).collect()
+    }
+
+    fn message(from: &str, return_path: &str, attachment: &str) -> Vec<u8> {
+        format!(
+            "Return-Path: <{return_path}>\r\n\
+             Received: from mx.example.net (mx.example.net [192.0.2.1])\r\n\
+             \tby mail.example.com; Wed, 1 May 2024 10:00:05 +0200\r\n\
+             Received: from sender.example.org by mx.example.net; Wed, 1 May 2024 10:00:01 +0200\r\n\
+             From: =?utf-8?Q?Alice_Ex=C3=A4mple?= <{from}>\r\n\
+             To: bob@example.com\r\n\
+             Subject: =?utf-8?B?SW52b2ljZQ==?= =?utf-8?Q?_May?=\r\n\
+             Date: Wed, 1 May 2024 10:00:00 +0200\r\n\
+             Message-ID: <1@example.org>\r\n\
+             X-Mailer: Test 1.0\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\r\n\
+             \r\n\
+             preamble\r\n\
+             --b1\r\n\
+             Content-Type: text/plain\r\n\
+             \r\n\
+             Hello\r\n\
+             --b1\r\n\
+             Content-Type: application/octet-stream; name=\"{attachment}\"\r\n\
+             Content-Disposition: attachment; filename=\"{attachment}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             \r\n\
+             TVqQAAMAAAAEAAAA\r\n\
+             --b1\r\n\
+             Content-Type: text/plain\r\n\
+             Content-Disposition: attachment;\r\n\
+             \tfilename*=utf-8''r%C3%A9sum%C3%A9.txt\r\n\
+             \r\n\
+             text\r\n\
+             --b1--\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn headers_and_attachments() {
+        let found = run(&message(
+            "alice@example.org",
+            "bounce@example.org",
+            "report.pdf",
+        ));
+        let m = &found.metadata["email"];
+        assert_eq!(m["from"], "Alice Ex\u{e4}mple <alice@example.org>");
+        assert_eq!(m["to"], "bob@example.com");
+        assert_eq!(m["subject"], "Invoice May");
+        assert_eq!(m["date"], "Wed, 1 May 2024 10:00:00 +0200");
+        assert_eq!(m["sent"], "2024-05-01T10:00:00+02:00");
+        assert_eq!(m["message_id"], "<1@example.org>");
+        assert_eq!(m["return_path"], "<bounce@example.org>");
+        assert_eq!(m["x_mailer"], "Test 1.0");
+        assert_eq!(m["received"].as_array().unwrap().len(), 2);
+        assert!(m["received"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("from mx.example.net (mx.example.net [192.0.2.1]) by mail"));
+        assert_eq!(m["parts"], 4);
+        assert_eq!(
+            m["attachments"],
+            serde_json::json!([
+                {"name": "report.pdf", "content_type": "application/octet-stream", "size": 12},
+                {"name": "r\u{e9}sum\u{e9}.txt", "content_type": "text/plain", "size": 4},
+            ])
+        );
+        assert!(fired(&found).is_empty(), "{:?}", fired(&found));
+        assert_eq!(
+            found.facts,
+            [
+                "It is an email from Alice Ex\u{e4}mple <alice@example.org> to bob@example.com, \
+              sent 2024-05-01, subject \u{201c}Invoice May\u{201d}, with 2 attachments \
+              (report.pdf, r\u{e9}sum\u{e9}.txt)."
+            ]
+        );
+        assert!(found.warnings.is_empty(), "{:?}", found.warnings);
+    }
+
+    #[test]
+    fn a_double_extension_votes_and_a_mismatch_is_noted() {
+        let found = run(&message(
+            "alice@example.org",
+            "x@mailer.example.net",
+            "invoice.pdf.exe",
+        ));
+        assert_eq!(
+            fired(&found),
+            [
+                EXECUTABLE_ATTACHMENT.id,
+                DOUBLE_EXTENSION.id,
+                RETURN_PATH_MISMATCH.id
+            ]
+        );
+        assert!(found.findings[1].reasons[0].contains("looks like a .pdf but is a .exe"));
+        assert!(found.tags.contains("double-extension"));
+        // A plain executable is noted, not voted on.
+        let found = run(&message("a@example.org", "b@mx.example.org", "setup.exe"));
+        assert_eq!(fired(&found), [EXECUTABLE_ATTACHMENT.id]);
+        assert!(disguise("photo\u{202e}gpj.exe").is_some());
+        assert!(disguise("notes.txt                  .scr").is_some());
+        assert!(disguise("archive.tar.gz").is_none());
+    }
+
+    #[test]
+    fn header_only_and_broken_mail_give_warnings() {
+        let found = run(b"From: a@example.com\r\nSubject: hi\r\n");
+        assert!(
+            found.warnings[0].contains("no body"),
+            "{:?}",
+            found.warnings
+        );
+        assert_eq!(found.metadata["email"]["subject"], "hi");
+        let found = run(b"From: a@example.com\nContent-Type: multipart/mixed\n\nbody");
+        assert!(found.warnings[0].contains("no boundary"));
+        let found = run(
+            b"From: a@example.com\nContent-Type: multipart/mixed; boundary=x\n\n--x\n\
+              Content-Type: text/plain; name=a.txt\n\nabc",
+        );
+        assert!(found.warnings[0].contains("truncated"));
+        assert_eq!(found.metadata["email"]["attachments"][0]["name"], "a.txt");
+        let found =
+            run(b"From: a@example.com\nContent-Type: multipart/mixed; boundary=x\n\nno parts");
+        assert!(found.warnings[0].contains("no delimiter"));
+        // Every prefix of a good message reads without panicking.
+        let good = message("a@example.org", "a@example.org", "a.pdf");
+        for cut in 1..good.len() {
+            let mut f = Inspection::default();
+            inspect(&good[..cut], &identify(&good, "x"), &mut f);
+        }
+    }
+
+    #[test]
+    fn encoded_words_and_dates() {
+        assert_eq!(decode_words(b"=?iso-8859-1?q?caf=E9?= ok"), "caf\u{e9} ok");
+        assert_eq!(decode_words(b"=?utf-8?B?YQ==?=  =?utf-8?B?Yg==?="), "ab");
+        assert_eq!(decode_words(b"=?broken"), "=?broken");
+        assert_eq!(
+            parse_date("1 Jan 99 23:59 -0000"),
+            Some("1999-01-01T23:59:00-00:00".to_string())
+        );
+        assert_eq!(parse_date("someday"), None);
+        assert_eq!(
+            domain("Bob <bob@Mail.Example.com>"),
+            Some("mail.example.com".into())
+        );
+        assert_eq!(organisation("mail.example.com"), "example.com");
+    }
+}

@@ -1,0 +1,667 @@
+//! RTF documents (`metadata.document.rtf_objects`): the embedded OLE objects, one per
+//! `\objdata` destination (RTF 1.9.1 "Objects": `\object`, `\objclass`, `\objupdate`,
+//! `\objdata`, `\bin`), with the OLE1 header inside ([MS-OLEDS] 2.2.4 ObjectHeader, 2.2.5
+//! EmbeddedObject) and, for an OLE Package, the name of the file it carries. The objects
+//! themselves are extracted by `formats::rtf`; this module describes them and raises the RTF
+//! heuristics.
+//!
+//! Like the extractor this scans for control words rather than parsing RTF: exploit documents
+//! are built to confuse parsers (missing `\object`, junk control words inside the hex,
+//! unbalanced groups), while Word reads them.
+
+use memchr::memmem;
+use serde::Serialize;
+
+use super::{suspicious, Heuristic, Inspection};
+use crate::analysis::identify::FileKind;
+
+/// Most objects listed.
+const MAX_OBJECTS: usize = 1000;
+/// Most bytes of an object decoded to read its OLE1 header and package names.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// How far before `\objdata` the object's `\object` and `\objclass` are looked for.
+const MAX_LOOKBACK: usize = 64 * 1024;
+/// Longest class or file name kept.
+const MAX_NAME: usize = 1024;
+
+/// OLE1 FormatID values ([MS-OLEDS] 2.2.4).
+const FORMAT_LINKED: u32 = 1;
+const FORMAT_EMBEDDED: u32 = 2;
+
+/// Extensions of files Windows runs when a packaged object is double-clicked.
+const EXECUTABLE_EXTENSIONS: &[&str] = &[
+    "exe", "scr", "com", "pif", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta",
+    "ps1", "lnk", "dll", "cpl", "sct", "inf", "reg", "jar",
+];
+
+pub const OBJECT: &Heuristic = &Heuristic {
+    id: "rtf-embedded-object",
+    priority: 2,
+    category: "anomaly",
+    description: "The RTF document embeds OLE objects.",
+    verdict: None,
+};
+
+pub const EQUATION_EDITOR: &Heuristic = &Heuristic {
+    id: "rtf-equation-editor-object",
+    priority: 8,
+    category: "execution",
+    description: "The RTF document embeds an Equation Editor 3.0 object (Equation.3), whose \
+                  parser has memory-corruption flaws exploited in the wild (CVE-2017-11882, \
+                  CVE-2018-0802); Office dropped the component in 2018.",
+    verdict: suspicious(6, "Document.Suspicious.EquationEditor"),
+};
+
+pub const PACKAGE: &Heuristic = &Heuristic {
+    id: "rtf-ole-package",
+    priority: 4,
+    category: "execution",
+    description: "The RTF document embeds a file through an OLE Package object; the user is \
+                  one double-click away from opening it.",
+    verdict: None,
+};
+
+pub const PACKAGED_EXECUTABLE: &Heuristic = &Heuristic {
+    id: "rtf-packaged-executable",
+    priority: 7,
+    category: "execution",
+    description: "An OLE Package object in the RTF document carries a program or script \
+                  (.exe, .js, .vbs, .hta, .sct and the like).",
+    verdict: suspicious(5, "Document.Suspicious.EmbeddedExecutable"),
+};
+
+/// Whether this inspector reads `kind`.
+pub fn takes(kind: &FileKind) -> bool {
+    kind.file_type == "Document" && kind.file_subtype == "RTF"
+}
+
+#[derive(Serialize, Debug, Default, PartialEq)]
+struct Package {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temp_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u32>,
+}
+
+#[derive(Serialize, Debug, Default)]
+struct Object {
+    /// Offset of the `\objdata` control word.
+    offset: usize,
+    /// The `\objclass` text, as the RTF claims it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    objclass: Option<String>,
+    /// The class in the OLE1 header, which is what Word activates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<String>,
+    /// `embedded`, `linked`, or `raw` when the data is not an OLE1 object.
+    format: &'static str,
+    /// Decoded bytes of the objdata.
+    size: usize,
+    /// `\objupdate`: Word loads the object when the document opens.
+    auto_update: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package: Option<Package>,
+}
+
+#[derive(Serialize)]
+struct Document {
+    format: &'static str,
+    rtf_objects: Vec<Object>,
+}
+
+/// Position after the control word `word` (with its backslash) at or after `from`, skipping
+/// escaped backslashes and longer words; and where it started.
+fn find_word(data: &[u8], word: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut pos = from;
+    loop {
+        let at = pos + memmem::find(data.get(pos..)?, word)?;
+        pos = at + 1;
+        let run = data[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+        if run % 2 == 1
+            || data
+                .get(at + word.len())
+                .is_some_and(u8::is_ascii_alphabetic)
+        {
+            continue;
+        }
+        let mut end = at + word.len();
+        if data.get(end) == Some(&b'-') {
+            end += 1;
+        }
+        while data.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        if data.get(end) == Some(&b' ') {
+            end += 1;
+        }
+        return Some((at, end));
+    }
+}
+
+/// Decodes the hex of a destination from `start` to the brace closing its group. Returns (up
+/// to [`MAX_HEADER_BYTES`] decoded bytes, the full decoded size, whether the group closed).
+fn collect_hex(data: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
+    let mut bytes = Vec::new();
+    let mut size = 0usize;
+    let mut nibble: Option<u8> = None;
+    let mut depth = 1usize;
+    let mut pos = start;
+    let push = |b: u8, bytes: &mut Vec<u8>, size: &mut usize| {
+        *size += 1;
+        if bytes.len() < MAX_HEADER_BYTES {
+            bytes.push(b);
+        }
+    };
+    while let Some(&c) = data.get(pos) {
+        pos += 1;
+        match c {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (bytes, size, true);
+                }
+            }
+            b'\\' => {
+                // A control word (skipped: junk words inside the hex are an evasion trick),
+                // an escaped symbol, or `\binN` followed by N raw bytes.
+                let word_start = pos;
+                while data.get(pos).is_some_and(u8::is_ascii_alphabetic) {
+                    pos += 1;
+                }
+                let word = &data[word_start..pos];
+                if word.is_empty() {
+                    pos += 1;
+                    continue;
+                }
+                let digits_start = pos;
+                if data.get(pos) == Some(&b'-') {
+                    pos += 1;
+                }
+                while data.get(pos).is_some_and(u8::is_ascii_digit) {
+                    pos += 1;
+                }
+                let param: usize = std::str::from_utf8(&data[digits_start..pos])
+                    .ok()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                if data.get(pos) == Some(&b' ') {
+                    pos += 1;
+                }
+                if word == b"bin" {
+                    let end = pos.saturating_add(param).min(data.len());
+                    for &b in &data[pos..end] {
+                        push(b, &mut bytes, &mut size);
+                    }
+                    pos = end;
+                }
+            }
+            _ => {
+                let Some(v) = hex(c) else { continue };
+                match nibble.take() {
+                    Some(h) => push(h << 4 | v, &mut bytes, &mut size),
+                    None => nibble = Some(v),
+                }
+            }
+        }
+    }
+    (bytes, size, false)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A little-endian reader that never reads past its data.
+struct Reader<'b> {
+    data: &'b [u8],
+    pos: usize,
+}
+
+impl<'b> Reader<'b> {
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.data.get(self.pos..self.pos + 2)?;
+        self.pos += 2;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.data.get(self.pos..self.pos + 4)?;
+        self.pos += 4;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A NUL-terminated string (to the end when unterminated).
+    fn cstr(&mut self) -> &'b [u8] {
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        self.pos += (len + 1).min(rest.len());
+        &rest[..len]
+    }
+
+    /// An OLE1 LengthPrefixedAnsiString; None when its length runs past the data.
+    fn ole1_string(&mut self) -> Option<&'b [u8]> {
+        let len = self.u32()? as usize;
+        let s = self.data.get(self.pos..self.pos.checked_add(len)?)?;
+        self.pos += len;
+        Some(s.split(|&b| b == 0).next().unwrap_or(&[]))
+    }
+}
+
+fn name(bytes: &[u8]) -> Option<String> {
+    let s: String = String::from_utf8_lossy(bytes)
+        .trim()
+        .chars()
+        .take(MAX_NAME)
+        .collect();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Reads the OLE1 header (and package names) of a decoded objdata into `obj`.
+fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) {
+    let mut r = Reader {
+        data: decoded,
+        pos: 0,
+    };
+    let header = (|| {
+        let _version = r.u32()?;
+        let format = r.u32()?;
+        Some((format, r.ole1_string()?))
+    })();
+    let (format, class) = match header {
+        Some((f @ (FORMAT_LINKED | FORMAT_EMBEDDED), class)) => (f, class),
+        _ => {
+            obj.format = "raw";
+            return;
+        }
+    };
+    obj.class = name(class);
+    if format == FORMAT_LINKED {
+        obj.format = "linked";
+        return;
+    }
+    obj.format = "embedded";
+    if !obj
+        .class
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("package"))
+    {
+        return;
+    }
+    // Topic and item names, then the native data size ([MS-OLEDS] 2.2.5).
+    let native = (|| {
+        r.ole1_string()?;
+        r.ole1_string()?;
+        r.u32()?;
+        Some(())
+    })();
+    if native.is_none() {
+        found.warnings.push(format!(
+            "rtf: object {index}: the OLE1 header of its Package ends early"
+        ));
+        return;
+    }
+    // Packager native data: u16 signature, label, source path, u16, u16 type, u32 + temporary
+    // path, u32 size, file data.
+    let mut package = Package::default();
+    if r.u16().is_some() {
+        package.label = name(r.cstr());
+        package.source_path = name(r.cstr());
+        if let (Some(_), Some(_), Some(len)) = (r.u16(), r.u16(), r.u32()) {
+            let end = r.pos.saturating_add(len as usize).min(decoded.len());
+            package.temp_path = name(decoded[r.pos..end].split(|&b| b == 0).next().unwrap_or(&[]));
+            r.pos = end;
+            package.size = r.u32();
+        }
+    }
+    if package.size.is_none() {
+        found.warnings.push(format!(
+            "rtf: object {index}: its Package data is truncated (read up to {} bytes)",
+            decoded.len()
+        ));
+    }
+    obj.package = Some(package);
+}
+
+/// The `\objclass` text and the `\object` control words between `from` and `to`.
+fn object_words(data: &[u8], from: usize, to: usize) -> (Option<String>, bool) {
+    let window = &data[from..to];
+    let class = find_word(window, b"\\objclass", 0).map(|(_, end)| {
+        let rest = &window[end..];
+        let len = rest
+            .iter()
+            .position(|&b| b == b'}' || b == b'\\' || b == b'{')
+            .unwrap_or(rest.len());
+        name(&rest[..len])
+    });
+    let update = find_word(window, b"\\objupdate", 0).is_some();
+    (class.flatten(), update)
+}
+
+/// The extension of a file name or Windows path, lower case.
+fn extension(path: &str) -> Option<String> {
+    let base = path.rsplit(['\\', '/']).next()?;
+    Some(base.rsplit_once('.')?.1.trim().to_ascii_lowercase())
+}
+
+pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
+    let mut objects: Vec<Object> = Vec::new();
+    let mut pos = 0usize;
+    let mut previous_end = 0usize;
+    while let Some((at, start)) = find_word(data, b"\\objdata", pos) {
+        if objects.len() >= MAX_OBJECTS {
+            found.warnings.push(format!(
+                "rtf: more than {MAX_OBJECTS} objects: the rest were not listed"
+            ));
+            break;
+        }
+        let index = objects.len() + 1;
+        let (decoded, size, closed) = collect_hex(data, start);
+        if !closed {
+            found.warnings.push(format!(
+                "rtf: object {index}: the group holding its objdata is not closed"
+            ));
+        }
+        // The object's own control words come before its data, within its group.
+        let from = previous_end.max(at.saturating_sub(MAX_LOOKBACK));
+        let (objclass, auto_update) = object_words(data, from, at);
+        let mut obj = Object {
+            offset: at,
+            objclass,
+            size,
+            auto_update,
+            format: "raw",
+            ..Object::default()
+        };
+        ole1(&decoded, &mut obj, index, found);
+        objects.push(obj);
+        pos = start.max(at + 1);
+        previous_end = pos;
+    }
+    if !data.starts_with(b"{\\rt") {
+        found
+            .warnings
+            .push("rtf: the file does not start with {\\rtf".to_string());
+    }
+
+    if !objects.is_empty() {
+        found.tag("rtf-object");
+        let classes: Vec<String> = objects
+            .iter()
+            .map(|o| {
+                o.class
+                    .clone()
+                    .or_else(|| o.objclass.clone())
+                    .unwrap_or_else(|| "unknown class".to_string())
+            })
+            .collect();
+        found.fire(
+            OBJECT,
+            vec![format!(
+                "{} object(s): {}",
+                objects.len(),
+                classes.join(", ")
+            )],
+        );
+    }
+    let equations: Vec<String> = objects
+        .iter()
+        .filter(|o| {
+            [&o.class, &o.objclass].iter().any(|c| {
+                c.as_deref()
+                    .is_some_and(|c| c.to_ascii_lowercase().starts_with("equation.3"))
+            })
+        })
+        .map(|o| format!("Equation.3 object at offset {}", o.offset))
+        .collect();
+    if !equations.is_empty() {
+        found.tag("cve-2017-11882");
+        found.fire(EQUATION_EDITOR, equations);
+    }
+    let packages: Vec<(&Object, String)> = objects
+        .iter()
+        .filter_map(|o| {
+            let p = o.package.as_ref()?;
+            let shown = p
+                .label
+                .clone()
+                .or_else(|| p.temp_path.clone())
+                .or_else(|| p.source_path.clone())
+                .unwrap_or_else(|| "(unnamed)".to_string());
+            Some((o, shown))
+        })
+        .collect();
+    if !packages.is_empty() {
+        found.tag("ole-package");
+        found.fire(
+            PACKAGE,
+            packages
+                .iter()
+                .map(|(_, n)| format!("package {n}"))
+                .collect(),
+        );
+    }
+    let executables: Vec<String> = packages
+        .iter()
+        .filter_map(|(o, shown)| {
+            let p = o.package.as_ref()?;
+            let hit = [&p.label, &p.temp_path, &p.source_path]
+                .iter()
+                .filter_map(|n| n.as_deref().and_then(extension))
+                .find(|e| EXECUTABLE_EXTENSIONS.contains(&e.as_str()))?;
+            Some(format!("package {shown} is a .{hit} file"))
+        })
+        .collect();
+    if !executables.is_empty() {
+        found.fire(PACKAGED_EXECUTABLE, executables);
+    }
+
+    let fact = match objects.len() {
+        0 => "It is an RTF document with no embedded objects.".to_string(),
+        n => {
+            let mut classes: Vec<&str> = objects
+                .iter()
+                .filter_map(|o| o.class.as_deref().or(o.objclass.as_deref()))
+                .collect();
+            classes.dedup();
+            format!(
+                "It is an RTF document with {n} embedded object{}{}.",
+                if n == 1 { "" } else { "s" },
+                if classes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", classes.join(", "))
+                }
+            )
+        }
+    };
+    found.facts.push(fact);
+    let doc = Document {
+        format: "RTF",
+        rtf_objects: objects,
+    };
+    if let Ok(value) = serde_json::to_value(&doc) {
+        found.set_metadata(&["document"], value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::identify::identify;
+
+    fn run(data: &[u8]) -> Inspection {
+        let mut found = Inspection::default();
+        let kind = identify(data, "x");
+        assert!(takes(&kind), "{kind:?}");
+        inspect(data, &kind, &mut found);
+        found
+    }
+
+    fn fired(found: &Inspection) -> Vec<&'static str> {
+        found.findings.iter().map(|f| f.heuristic.id).collect()
+    }
+
+    fn ole1_string(s: &[u8]) -> Vec<u8> {
+        let mut v = ((s.len() + 1) as u32).to_le_bytes().to_vec();
+        v.extend_from_slice(s);
+        v.push(0);
+        v
+    }
+
+    fn ole1(class: &[u8], native: &[u8]) -> Vec<u8> {
+        let mut v = 0x0501u32.to_le_bytes().to_vec();
+        v.extend(FORMAT_EMBEDDED.to_le_bytes());
+        v.extend(ole1_string(class));
+        v.extend(0u32.to_le_bytes());
+        v.extend(0u32.to_le_bytes());
+        v.extend((native.len() as u32).to_le_bytes());
+        v.extend_from_slice(native);
+        v
+    }
+
+    fn package(label: &[u8], content: &[u8]) -> Vec<u8> {
+        let mut p = 2u16.to_le_bytes().to_vec();
+        p.extend_from_slice(label);
+        p.push(0);
+        p.extend_from_slice(b"C:\\src\\");
+        p.extend_from_slice(label);
+        p.push(0);
+        p.extend(0u16.to_le_bytes());
+        p.extend(3u16.to_le_bytes());
+        let temp = [b"C:\\Temp\\".as_slice(), label, b"\0"].concat();
+        p.extend((temp.len() as u32).to_le_bytes());
+        p.extend(temp);
+        p.extend((content.len() as u32).to_le_bytes());
+        p.extend_from_slice(content);
+        p
+    }
+
+    fn hex_of(data: &[u8]) -> String {
+        data.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn rtf(objects: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut s = String::from("{\\rtf1\\ansi Hello ");
+        for (class, data) in objects {
+            s.push_str(&format!(
+                "{{\\object\\objemb\\objupdate{{\\*\\objclass {class}}}\\objw100\\objh100\
+                 {{\\*\\objdata {}}}}}",
+                hex_of(data)
+            ));
+        }
+        s.push('}');
+        s.into_bytes()
+    }
+
+    #[test]
+    fn a_plain_rtf_has_no_objects() {
+        let found = run(b"{\\rtf1\\ansi Hello \\\\objdata is text}");
+        assert_eq!(
+            found.metadata["document"]["rtf_objects"],
+            serde_json::json!([])
+        );
+        assert!(fired(&found).is_empty());
+        assert_eq!(
+            found.facts,
+            ["It is an RTF document with no embedded objects."]
+        );
+    }
+
+    #[test]
+    fn equation_objects_vote_and_other_classes_do_not() {
+        let found = run(&rtf(&[("Equation.3", ole1(b"Equation.3", b"\x1c\x00eqn"))]));
+        let o = &found.metadata["document"]["rtf_objects"][0];
+        assert_eq!(o["class"], "Equation.3");
+        assert_eq!(o["objclass"], "Equation.3");
+        assert_eq!(o["format"], "embedded");
+        assert_eq!(o["auto_update"], true);
+        assert_eq!(fired(&found), [OBJECT.id, EQUATION_EDITOR.id]);
+        // A lying \objclass does not hide the OLE1 class.
+        let found = run(&rtf(&[("Word.Document.8", ole1(b"EQuATioN.3", b"x"))]));
+        assert_eq!(fired(&found), [OBJECT.id, EQUATION_EDITOR.id]);
+        let found = run(&rtf(&[("Excel.Sheet.8", ole1(b"Excel.Sheet.8", b"x"))]));
+        assert_eq!(fired(&found), [OBJECT.id]);
+        assert!(found.facts[0].contains("1 embedded object (Excel.Sheet.8)"));
+    }
+
+    #[test]
+    fn packages_are_named_and_executables_vote() {
+        let found = run(&rtf(&[(
+            "Package",
+            ole1(b"Package", &package(b"invoice.hta", b"<script>")),
+        )]));
+        let p = &found.metadata["document"]["rtf_objects"][0]["package"];
+        assert_eq!(p["label"], "invoice.hta");
+        assert_eq!(p["temp_path"], "C:\\Temp\\invoice.hta");
+        assert_eq!(p["size"], 8);
+        assert_eq!(
+            fired(&found),
+            [OBJECT.id, PACKAGE.id, PACKAGED_EXECUTABLE.id]
+        );
+        let found = run(&rtf(&[(
+            "Package",
+            ole1(b"Package", &package(b"notes.txt", b"hello")),
+        )]));
+        assert_eq!(fired(&found), [OBJECT.id, PACKAGE.id]);
+    }
+
+    #[test]
+    fn obfuscated_hex_and_bin_are_read() {
+        let data = ole1(b"Equation.3", b"abc");
+        let h = hex_of(&data);
+        let (a, b) = h.split_at(9);
+        let s = format!("{{\\rtf1{{\\object{{\\*\\objdata \\junk12 {a}\r\n{{\\*\\x}}{b}}}}}}}");
+        let found = run(s.as_bytes());
+        assert_eq!(
+            found.metadata["document"]["rtf_objects"][0]["class"],
+            "Equation.3"
+        );
+        let mut raw = b"{\\rtf1{\\object{\\*\\objdata \\bin".to_vec();
+        raw.extend(format!("{} ", data.len()).as_bytes());
+        raw.extend(&data);
+        raw.extend(b"}}}");
+        let found = run(&raw);
+        assert_eq!(
+            found.metadata["document"]["rtf_objects"][0]["size"],
+            data.len()
+        );
+        assert_eq!(fired(&found), [OBJECT.id, EQUATION_EDITOR.id]);
+    }
+
+    #[test]
+    fn broken_objects_give_warnings() {
+        // Unterminated group; OLE1 package cut short; data that is not OLE1.
+        let pkg = ole1(b"Package", &package(b"a.exe", b"MZ"));
+        let s = format!("{{\\rtf1{{\\object{{\\*\\objdata {}", hex_of(&pkg[..40]));
+        let found = run(s.as_bytes());
+        let w = found.warnings.join("\n");
+        assert!(w.contains("not closed"), "{w}");
+        assert!(w.contains("truncated"), "{w}");
+        let found = run(b"{\\rtf1{\\object{\\*\\objdata 0102}}}");
+        assert_eq!(
+            found.metadata["document"]["rtf_objects"][0]["format"],
+            "raw"
+        );
+        for cut in 0..pkg.len() {
+            let s = format!(
+                "{{\\rtf1{{\\object{{\\*\\objdata {}}}}}",
+                hex_of(&pkg[..cut])
+            );
+            let mut f = Inspection::default();
+            inspect(s.as_bytes(), &identify(b"{\\rtf1", "x"), &mut f);
+        }
+        // A huge \bin count is clipped to the data.
+        let found = run(b"{\\rtf1{\\object{\\*\\objdata \\bin99999999999 ab}}}");
+        assert_eq!(found.metadata["document"]["rtf_objects"][0]["size"], 5);
+    }
+}
