@@ -252,13 +252,13 @@ fn field_name(line: &[u8]) -> Option<&[u8]> {
 
 /// A parsed Content-Type or Content-Disposition value: the lower-cased main value and the
 /// parameters (lower-cased names, raw values with quotes removed).
-struct Structured {
-    value: String,
-    params: Vec<(String, Vec<u8>)>,
+pub(crate) struct Structured {
+    pub(crate) value: String,
+    pub(crate) params: Vec<(String, Vec<u8>)>,
 }
 
 impl Structured {
-    fn parse(raw: &[u8]) -> Structured {
+    pub(crate) fn parse(raw: &[u8]) -> Structured {
         let mut i = 0;
         let mut main = Vec::new();
         let mut depth = 0usize;
@@ -319,7 +319,7 @@ impl Structured {
         }
     }
 
-    fn raw(&self, name: &str) -> Option<&[u8]> {
+    pub(crate) fn raw(&self, name: &str) -> Option<&[u8]> {
         self.params
             .iter()
             .find(|(n, _)| n == name)
@@ -329,7 +329,7 @@ impl Structured {
     /// A parameter as text: the RFC 2231 extended form (`name*`, or `name*0`, `name*1*`, ...)
     /// when present, else the plain form with RFC 2047 encoded words decoded (Outlook and
     /// others put encoded words in quoted file names although RFC 2047 forbids it).
-    fn text(&self, name: &str) -> Option<String> {
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
         if let Some(v) = self.raw(&format!("{name}*")) {
             return Some(decode_extended(v, true).0);
         }
@@ -425,7 +425,7 @@ fn decode_extended_bytes(v: &[u8], first: bool) -> (Vec<u8>, String) {
 /// Decodes RFC 2047 encoded words (`=?charset?B?...?=`, `=?charset?Q?...?=`) in a header
 /// value. Whitespace between adjacent encoded words is dropped, and adjacent words in the same
 /// charset are decoded together (encoders split multi-byte characters across words).
-fn decode_words(input: &[u8]) -> String {
+pub(crate) fn decode_words(input: &[u8]) -> String {
     let mut out = String::new();
     let mut pending: Option<(String, Vec<u8>)> = None;
     let mut literal_start = 0;
@@ -562,7 +562,7 @@ fn parse_word(
 /// Decodes bytes in a named charset. UTF-8, ASCII, Latin-1 and Windows-1252 are exact; any
 /// other charset is decoded as UTF-8 with replacement characters (names stay readable in the
 /// common case of ASCII file names in an exotic charset).
-fn decode_charset(bytes: &[u8], charset: &str) -> String {
+pub(crate) fn decode_charset(bytes: &[u8], charset: &str) -> String {
     match charset.trim().to_ascii_lowercase().as_str() {
         "iso-8859-1" | "iso8859-1" | "iso_8859-1" | "latin1" | "latin-1" | "l1" | "iso-ir-100"
         | "cp819" | "ibm819" => bytes.iter().map(|&b| char::from(b)).collect(),
@@ -573,7 +573,7 @@ fn decode_charset(bytes: &[u8], charset: &str) -> String {
 
 /// Raw header bytes outside encoded words: UTF-8 when valid (RFC 6532), else Latin-1 (the most
 /// common legacy 8-bit header charset).
-fn header_text(bytes: &[u8]) -> String {
+pub(crate) fn header_text(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),
         Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
@@ -965,7 +965,7 @@ fn unescape_from(msg: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-fn trim(s: &[u8]) -> &[u8] {
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
     trim_end(trim_start(s))
 }
 

@@ -341,16 +341,10 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::identify::identify;
+    use crate::analysis::inspect::testing::{self, fired};
 
     fn run(data: &[u8]) -> Inspection {
-        let mut found = Inspection::default();
-        inspect(data, &identify(data, "x"), &mut found);
-        found
-    }
-
-    fn fired(found: &Inspection) -> Vec<&'static str> {
-        found.findings.iter().map(|f| f.heuristic.id).collect()
+        testing::run_unchecked(inspect, data)
     }
 
     /// A minimal 64-bit little-endian x86-64 executable: header, one PT_LOAD with `flags`, a

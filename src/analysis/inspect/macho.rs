@@ -304,16 +304,10 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::identify::identify;
+    use crate::analysis::inspect::testing::{self, fired};
 
     fn run(data: &[u8]) -> Inspection {
-        let mut found = Inspection::default();
-        inspect(data, &identify(data, "x"), &mut found);
-        found
-    }
-
-    fn fired(found: &Inspection) -> Vec<&'static str> {
-        found.findings.iter().map(|f| f.heuristic.id).collect()
+        testing::run_unchecked(inspect, data)
     }
 
     /// A 64-bit x86-64 executable: one __TEXT segment with protection `prot`, a dylib, and a

@@ -255,6 +255,34 @@ fn merge_maps(into: &mut Map<String, Value>, from: Map<String, Value>) {
     }
 }
 
+/// Helpers shared by the readers' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Inspection, Inspector};
+    use crate::analysis::identify::{identify, FileKind};
+
+    /// Identifies `data` (named `x`), checks the reader takes it, and runs the reader.
+    pub fn run(takes: fn(&FileKind) -> bool, inspector: Inspector, data: &[u8]) -> Inspection {
+        let kind = identify(data, "x");
+        assert!(takes(&kind), "{kind:?}");
+        let mut found = Inspection::default();
+        inspector(data, &kind, &mut found);
+        found
+    }
+
+    /// Runs the reader on `data` whatever it is identified as (for damaged inputs).
+    pub fn run_unchecked(inspector: Inspector, data: &[u8]) -> Inspection {
+        let mut found = Inspection::default();
+        inspector(data, &identify(data, "x"), &mut found);
+        found
+    }
+
+    /// The ids of the heuristics that fired, in order.
+    pub fn fired(found: &Inspection) -> Vec<&'static str> {
+        found.findings.iter().map(|f| f.heuristic.id).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

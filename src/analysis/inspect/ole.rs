@@ -1109,18 +1109,11 @@ fn count_calls(hay: &[u8], f: &[u8]) -> usize {
 mod tests {
     use super::*;
     use crate::analysis::identify::identify;
+    use crate::analysis::inspect::testing::{self, fired};
     use std::io::Write;
 
     fn run(data: &[u8]) -> Inspection {
-        let mut found = Inspection::default();
-        let kind = identify(data, "x");
-        assert!(takes(&kind), "{kind:?}");
-        inspect(data, &kind, &mut found);
-        found
-    }
-
-    fn fired(found: &Inspection) -> Vec<&'static str> {
-        found.findings.iter().map(|f| f.heuristic.id).collect()
+        testing::run(takes, inspect, data)
     }
 
     /// [MS-OVBA] 2.4.1 compression without copy tokens (valid, just not smaller). A full

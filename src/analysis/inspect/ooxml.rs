@@ -587,19 +587,12 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
 mod tests {
     use super::*;
     use crate::analysis::identify::identify;
+    use crate::analysis::inspect::testing::{self, fired};
     use std::io::Write;
     use zip::write::SimpleFileOptions;
 
     fn run(data: &[u8]) -> Inspection {
-        let mut found = Inspection::default();
-        let kind = identify(data, "x");
-        assert!(takes(&kind), "{kind:?}");
-        inspect(data, &kind, &mut found);
-        found
-    }
-
-    fn fired(found: &Inspection) -> Vec<&'static str> {
-        found.findings.iter().map(|f| f.heuristic.id).collect()
+        testing::run(takes, inspect, data)
     }
 
     fn package(parts: &[(&str, &str)]) -> Vec<u8> {

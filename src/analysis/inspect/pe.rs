@@ -2028,7 +2028,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::analysis::identify::identify;
+    use crate::analysis::inspect::testing::{self, fired};
 
     /// The fixtures of `tests/data/pe` (made by `scripts/make-pe-fixtures.sh`, see the README).
     fn sample(name: &str) -> Vec<u8> {
@@ -2037,17 +2037,11 @@ mod tests {
     }
 
     fn run(data: &[u8]) -> Inspection {
-        let mut found = Inspection::default();
-        inspect(data, &identify(data, "x"), &mut found);
-        found
+        testing::run_unchecked(inspect, data)
     }
 
     fn pe(found: &Inspection) -> &Value {
         &found.metadata["application"]["pe"]
-    }
-
-    fn fired(found: &Inspection) -> Vec<&'static str> {
-        found.findings.iter().map(|f| f.heuristic.id).collect()
     }
 
     fn put32(d: &mut [u8], at: usize, v: u32) {
