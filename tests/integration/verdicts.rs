@@ -105,3 +105,29 @@ fn known_good_silences_a_file_but_never_hides_a_malicious_child() {
     );
     assert_eq!(s.code, 1);
 }
+
+#[test]
+fn the_server_reloads_hash_lists_without_a_restart() {
+    let dir = TempDir::new("lists-server");
+    let s = crate::common::Server::start(&dir, "");
+    let data = b"a file that a feed will call bad a moment later".to_vec();
+    let id = s.upload_ok("later.bin", &data);
+    let v = s.wait_processed(id, std::time::Duration::from_secs(30));
+    assert_eq!(v["tc_report"][0]["classification"]["classification"], 0);
+    // The default directory: <data_dir>/hash-lists/known-bad/.
+    let bad = s.data_dir.join("hash-lists/known-bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("feed.txt"),
+        format!("{} Win32.Trojan.Later\n", sha256_hex(&data)),
+    )
+    .unwrap();
+    // The directory is checked for changes every 2 seconds.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let id = s.upload_ok("later.bin", &data);
+    let v = s.wait_processed(id, std::time::Duration::from_secs(30));
+    let c = &v["tc_report"][0]["classification"];
+    assert_eq!(c["classification"], 3, "{c}");
+    assert_eq!(c["result"], "Win32.Trojan.Later");
+    assert_eq!(c["scan_results"][0]["name"], "hash-list:known-bad/feed.txt");
+}
