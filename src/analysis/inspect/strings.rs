@@ -251,26 +251,14 @@ fn masks(data: &[u8], at: usize) -> (u64, u64) {
 /// are printable and which are zero, and shifted ANDs of them find where a long enough run ends.
 /// Only those ends (rare) are visited byte by byte, to find their start.
 fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str)) {
-    let valid_pair = |q: usize| q + 1 < data.len() && printable(data[q]) && data[q + 1] == 0;
+    /// Bits of even and of odd positions: UTF-16 runs at either byte alignment.
+    const PARITY: [u64; 2] = [0x5555_5555_5555_5555, 0xaaaa_aaaa_aaaa_aaaa];
     let mut text = String::new();
-    let ascii_emit = |f: &mut dyn FnMut(usize, Encoding, &str), end: usize| {
-        let mut start = end;
-        while start > 0 && printable(data[start - 1]) {
-            start -= 1;
-        }
-        emit_ascii(data, start, end, min, &mut |at, s| {
-            f(at, Encoding::Ascii, s)
-        });
-    };
-    let mut utf16_emit = |f: &mut dyn FnMut(usize, Encoding, &str), end: usize| {
-        let mut start = end;
-        while start >= 2 && valid_pair(start - 2) {
-            start -= 2;
-        }
-        emit_utf16(data, start, end, min, &mut text, &mut |at, s| {
-            f(at, Encoding::Utf16le, s)
-        });
-    };
+    // Where the current run began: after the last byte that broke it (ASCII), and after the last
+    // pair that broke it at each alignment (UTF-16). Kept from block to block, so a run's start
+    // is known when its end is found, without walking back over it.
+    let mut ascii_start = 0usize;
+    let mut utf16_start = [0usize, 1];
     let (mut prev_p, mut prev_v) = (0u64, 0u64);
     let (mut p, mut z) = masks(data, 0);
     let mut at = 0;
@@ -292,22 +280,61 @@ fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str))
             rp &= wp << k;
             rv &= wv << (2 * k);
         }
-        let mut ends = !p & ((rp >> 64) as u64) & in_range;
+        let breaks = !p & in_range;
+        let mut ends = breaks & ((rp >> 64) as u64);
         while ends != 0 {
-            ascii_emit(f, at + ends.trailing_zeros() as usize);
+            let j = ends.trailing_zeros() as usize;
+            let before = breaks & ((1u64 << j) - 1);
+            let start = if before == 0 {
+                ascii_start
+            } else {
+                at + 64 - before.leading_zeros() as usize
+            };
+            emit_ascii(data, start, at + j, min, &mut |o, s| {
+                f(o, Encoding::Ascii, s)
+            });
             ends &= ends - 1;
         }
-        let mut ends = !v & ((rv >> 64) as u64) & in_range;
+        let pair_breaks = !v & in_range;
+        let mut ends = pair_breaks & ((rv >> 64) as u64);
         while ends != 0 {
-            utf16_emit(f, at + ends.trailing_zeros() as usize);
+            let j = ends.trailing_zeros() as usize;
+            let before = pair_breaks & PARITY[j & 1] & ((1u64 << j) - 1);
+            let start = if before == 0 {
+                utf16_start[j & 1]
+            } else {
+                at + 65 - before.leading_zeros() as usize
+            };
+            emit_utf16(data, start, at + j, min, &mut text, &mut |o, s| {
+                f(o, Encoding::Utf16le, s)
+            });
             ends &= ends - 1;
+        }
+        if breaks != 0 {
+            ascii_start = at + 64 - breaks.leading_zeros() as usize;
+        }
+        for (parity, start) in utf16_start.iter_mut().enumerate() {
+            let last = pair_breaks & PARITY[parity];
+            if last != 0 {
+                *start = at + 65 - last.leading_zeros() as usize;
+            }
         }
         (prev_p, prev_v, p, z) = (p, v, next_p, next_z);
         at += 64;
     }
     // Runs that reach the end of the data.
-    ascii_emit(f, data.len());
-    utf16_emit(f, data.len());
+    let end = data.len();
+    if end > ascii_start {
+        emit_ascii(data, ascii_start, end, min, &mut |o, s| {
+            f(o, Encoding::Ascii, s)
+        });
+    }
+    let start = utf16_start[end & 1];
+    if end > start {
+        emit_utf16(data, start, end, min, &mut text, &mut |o, s| {
+            f(o, Encoding::Utf16le, s)
+        });
+    }
 }
 
 /// Calls `f(offset, text)` for every run of at least `min` printable ASCII bytes.
@@ -813,6 +840,14 @@ mod tests {
                 }
             })
             .collect();
+        // Runs longer than a 64-byte block, at both alignments, and one past MAX_STRING.
+        data.extend(b"x".repeat(300));
+        data.push(0xff);
+        data.extend(utf16(&"w".repeat(150)));
+        data.extend([0xff, 0xff, 0x01]);
+        data.extend(utf16(&"v".repeat(90)));
+        data.extend(b"y".repeat(MAX_STRING + 77));
+        data.push(0x02);
         data.extend(utf16("a wide tail"));
         data.extend(b"and a narrow one");
         for min in [1, 2, 4, 5, 8, 20, 32] {
