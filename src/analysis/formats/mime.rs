@@ -408,8 +408,8 @@ fn decode_extended_bytes(v: &[u8], first: bool) -> (Vec<u8>, String) {
     while i < rest.len() {
         if rest[i] == b'%' {
             if let (Some(h), Some(l)) = (
-                rest.get(i + 1).and_then(|&c| hex(c)),
-                rest.get(i + 2).and_then(|&c| hex(c)),
+                rest.get(i + 1).and_then(|&c| super::hex_digit(c)),
+                rest.get(i + 2).and_then(|&c| super::hex_digit(c)),
             ) {
                 out.push(h << 4 | l);
                 i += 3;
@@ -538,8 +538,8 @@ fn parse_word(
                 b'_' => out.push(b' '),
                 b'=' => {
                     if let (Some(h), Some(l)) = (
-                        text.get(i + 1).and_then(|&c| hex(c)),
-                        text.get(i + 2).and_then(|&c| hex(c)),
+                        text.get(i + 1).and_then(|&c| super::hex_digit(c)),
+                        text.get(i + 2).and_then(|&c| super::hex_digit(c)),
                     ) {
                         out.push(h << 4 | l);
                         i += 3;
@@ -580,7 +580,7 @@ pub(crate) fn header_text(bytes: &[u8]) -> String {
     }
 }
 
-fn cp1252(b: u8) -> char {
+pub(crate) fn cp1252(b: u8) -> char {
     const HIGH: [u16; 32] = [
         0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
         0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
@@ -589,15 +589,6 @@ fn cp1252(b: u8) -> char {
     match b {
         0x80..=0x9F => char::from_u32(u32::from(HIGH[usize::from(b - 0x80)])).unwrap_or('\u{FFFD}'),
         _ => char::from(b),
-    }
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -611,8 +602,8 @@ fn decode_qp(input: &[u8], cap: u64) -> Option<Vec<u8>> {
         let c = input[i];
         if c == b'=' {
             if let (Some(h), Some(l)) = (
-                input.get(i + 1).and_then(|&c| hex(c)),
-                input.get(i + 2).and_then(|&c| hex(c)),
+                input.get(i + 1).and_then(|&c| super::hex_digit(c)),
+                input.get(i + 2).and_then(|&c| super::hex_digit(c)),
             ) {
                 out.push(h << 4 | l);
                 i += 3;

@@ -452,6 +452,16 @@ impl<'d> Iterator for Lines<'d> {
     }
 }
 
+/// The value of one hexadecimal digit (`0-9`, `a-f`, `A-F`).
+pub fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// A name made safe to print in a finding: control characters escaped, length bounded.
 pub fn printable(name: &str) -> String {
     const MAX: usize = 200;

@@ -351,8 +351,8 @@ impl<'s> Lexer<'s> {
         while let Some(&b) = tok.get(i) {
             if b == b'#' {
                 if let (Some(h), Some(l)) = (
-                    tok.get(i + 1).and_then(|&c| hex_value(c)),
-                    tok.get(i + 2).and_then(|&c| hex_value(c)),
+                    tok.get(i + 1).and_then(|&c| super::hex_digit(c)),
+                    tok.get(i + 2).and_then(|&c| super::hex_digit(c)),
                 ) {
                     name.push(h << 4 | l);
                     i += 3;
@@ -422,7 +422,7 @@ impl<'s> Lexer<'s> {
             if b == b'>' {
                 break;
             }
-            if let Some(x) = hex_value(b) {
+            if let Some(x) = super::hex_digit(b) {
                 match hi.take() {
                     Some(h) => v.push(h << 4 | x),
                     None => hi = Some(x),
@@ -501,15 +501,6 @@ impl<'s> Lexer<'s> {
             }
         }
         v
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
@@ -1510,7 +1501,7 @@ fn ascii_hex(input: &[u8], cap: u64) -> Result<Decoded, u64> {
         if is_ws(b) {
             continue;
         }
-        let Some(v) = hex_value(b) else {
+        let Some(v) = super::hex_digit(b) else {
             problem = Some(format!("invalid character 0x{b:02x} at offset {i}"));
             break;
         };

@@ -229,7 +229,7 @@ fn collect_hex(
                 None => {}
             },
             b' ' | b'\t' | b'\r' | b'\n' | 0 => {}
-            _ => match hex_value(b) {
+            _ => match super::hex_digit(b) {
                 Some(v) => match nibble.take() {
                     Some(hi) => bytes.push(hi << 4 | v),
                     None => nibble = Some(v),
@@ -264,15 +264,6 @@ fn collect_hex(
         ));
     }
     Some((bytes, pos))
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A little-endian reader over a byte slice that never panics.

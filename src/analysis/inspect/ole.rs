@@ -10,6 +10,7 @@ use std::io::{Cursor, Read};
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
+use crate::analysis::formats::mime::cp1252;
 use crate::analysis::formats::Container;
 use crate::analysis::identify::FileKind;
 use crate::time::format_utc;
@@ -569,18 +570,6 @@ fn utf16(bytes: &[u8]) -> String {
 fn clean(s: &str) -> String {
     let s = s.split('\0').next().unwrap_or("").trim();
     s.chars().take(MAX_STRING).collect()
-}
-
-fn cp1252(b: u8) -> char {
-    const HIGH: [u16; 32] = [
-        0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-        0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
-    ];
-    match b {
-        0x80..=0x9F => char::from_u32(u32::from(HIGH[usize::from(b - 0x80)])).unwrap_or('\u{FFFD}'),
-        _ => char::from(b),
-    }
 }
 
 /// A FILETIME as `YYYY-MM-DDTHH:MM:SSZ`; None for zero (unset).

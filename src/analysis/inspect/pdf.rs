@@ -19,6 +19,7 @@ use memchr::memmem;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
+use crate::analysis::formats::hex_digit;
 use crate::analysis::identify::FileKind;
 
 /// Most bytes one object stream decompresses to.
@@ -190,15 +191,6 @@ fn is_delim(b: u8) -> bool {
     )
 }
 
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Tokens of PDF syntax from a position; never fails (junk becomes [`Token::Punct`]).
 struct Lexer<'d> {
     data: &'d [u8],
@@ -254,8 +246,8 @@ impl<'d> Lexer<'d> {
             self.pos += 1;
             if c == b'#' {
                 if let (Some(h), Some(l)) = (
-                    d.get(self.pos).and_then(|&c| hex(c)),
-                    d.get(self.pos + 1).and_then(|&c| hex(c)),
+                    d.get(self.pos).and_then(|&c| hex_digit(c)),
+                    d.get(self.pos + 1).and_then(|&c| hex_digit(c)),
                 ) {
                     let v = h << 4 | l;
                     needless |= v.is_ascii_alphanumeric();
@@ -339,7 +331,7 @@ impl<'d> Lexer<'d> {
             if c == b'>' {
                 break;
             }
-            let Some(v) = hex(c) else { continue };
+            let Some(v) = hex_digit(c) else { continue };
             match high.take() {
                 Some(h) => {
                     if out.len() < MAX_STRING {

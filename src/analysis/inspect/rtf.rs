@@ -13,6 +13,7 @@ use memchr::memmem;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
+use crate::analysis::formats::hex_digit;
 use crate::analysis::identify::FileKind;
 
 /// Most objects listed.
@@ -201,7 +202,7 @@ fn collect_hex(data: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
                 }
             }
             _ => {
-                let Some(v) = hex(c) else { continue };
+                let Some(v) = hex_digit(c) else { continue };
                 match nibble.take() {
                     Some(h) => push(h << 4 | v, &mut bytes, &mut size),
                     None => nibble = Some(v),
@@ -210,15 +211,6 @@ fn collect_hex(data: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
         }
     }
     (bytes, size, false)
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A little-endian reader that never reads past its data.
