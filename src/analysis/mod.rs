@@ -510,15 +510,24 @@ impl Walk<'_> {
             e.metadata.insert("warnings".into(), found.warnings.into());
         }
         node.facts = found.facts;
+        // A text file's strings are its lines: listing them would copy the file into the report.
+        let text = kind.file_type == "Text";
+        let opts = strings::Options {
+            max_listed: if text {
+                0
+            } else {
+                self.engine.strings.max_listed
+            },
+            ..self.engine.strings.clone()
+        };
         // A large upload's pages are released as the scan passes them, as hashing does.
-        let s = strings::scan_releasing(data, &self.engine.strings, |done| {
+        let s = strings::scan_releasing(data, &opts, |done| {
             if let Some(map) = release {
                 map.release_before(done);
             }
         });
         e.interesting_strings = s.interesting;
-        // A text file's strings are its lines: listing them would copy the file into the report.
-        if kind.file_type != "Text" {
+        if !text {
             let listed: Vec<serde_json::Value> = s
                 .listed
                 .into_iter()

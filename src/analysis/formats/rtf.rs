@@ -73,10 +73,7 @@ fn find_objdata(data: &[u8], from: usize) -> Option<usize> {
     const WORD: &[u8] = b"\\objdata";
     let mut pos = from;
     while pos < data.len() {
-        let rel = data
-            .get(pos..)?
-            .windows(WORD.len())
-            .position(|w| w == WORD)?;
+        let rel = memchr::memmem::find(data.get(pos..)?, WORD)?;
         let at = pos + rel;
         pos = at + 1;
         // An even run of backslashes before the word means its backslash is escaped.

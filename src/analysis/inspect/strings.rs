@@ -9,7 +9,8 @@
 //! file extension (`setup.py`, `libc.so`) only counts inside a URL or an address, or with three
 //! labels or more.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv6Addr;
 use std::sync::OnceLock;
 
@@ -88,18 +89,49 @@ const CATEGORIES: [&str; 9] = [
     "registry",
 ];
 
-/// Collects values per category, de-duplicated and capped.
+/// Indices into [`CATEGORIES`].
+const HTTP: usize = 0;
+const HTTPS: usize = 1;
+const FTP: usize = 2;
+const MAILTO: usize = 3;
+const IPV4: usize = 4;
+const IPV6: usize = 5;
+const DOMAIN: usize = 6;
+const FILE_PATH: usize = 7;
+const REGISTRY: usize = 8;
+
+/// FNV-1a: the sink hashes short strings, where SipHash's set-up dominates. The sets are capped
+/// (`max_per_category`), so colliding values from a hostile file cost little.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Collects values per category, de-duplicated and capped: the first `max` distinct values
+/// found are kept.
 struct Sink {
-    sets: [BTreeSet<String>; CATEGORIES.len()],
+    sets: [HashSet<String, BuildHasherDefault<Fnv>>; CATEGORIES.len()],
     max: usize,
 }
 
 impl Sink {
-    fn add(&mut self, category: &str, value: &str) {
-        let Some(i) = CATEGORIES.iter().position(|c| *c == category) else {
-            return;
-        };
-        let set = &mut self.sets[i];
+    fn add(&mut self, category: usize, value: &str) {
+        let set = &mut self.sets[category];
         if set.len() < self.max && !set.contains(value) {
             set.insert(value.to_string());
         }
@@ -136,18 +168,48 @@ pub fn scan_releasing(data: &[u8], opts: &Options, mut done: impl FnMut(usize)) 
             .position(|&b| !printable(b) && b != 0)
             .map_or(nominal, |i| nominal + i + 1);
         let chunk = &data[start..end];
-        let mut take = |offset: usize, encoding: Encoding, value: &str| {
+        // ASCII strings separated only by line breaks (a text file's lines) are classified as
+        // one block of up to BLOCK bytes: every parser stops at a line break as at a string's
+        // end, and a call per block costs less than a call per line.
+        let mut block: Option<(usize, usize)> = None;
+        // Strings are printable ASCII (UTF-16 ones narrowed to it), so valid UTF-8; they are
+        // checked and turned into `str` only where needed (blocks, listed strings, paths).
+        let mut take = |offset: usize, encoding: Encoding, value: &[u8]| {
             out.total += 1;
             if out.listed.len() < opts.max_listed {
                 out.listed.push(Found {
                     offset: (start + offset) as u64,
                     encoding,
-                    value: value.to_string(),
+                    value: String::from_utf8_lossy(value).into_owned(),
                 });
             }
-            classify(value, &mut sink);
+            if encoding == Encoding::Utf16le {
+                if let Ok(text) = std::str::from_utf8(value) {
+                    classify(text, &mut sink);
+                }
+                return;
+            }
+            if value.first() == Some(&b'/') {
+                if let Ok(text) = std::str::from_utf8(value) {
+                    unix_path_string(text, &mut sink);
+                }
+            }
+            let end = offset + value.len();
+            block = match block {
+                Some((from, to)) if end - from <= BLOCK && line_breaks(&chunk[to..offset]) => {
+                    Some((from, end))
+                }
+                Some((from, to)) => {
+                    classify_block(&chunk[from..to], &mut sink);
+                    Some((offset, end))
+                }
+                None => Some((offset, end)),
+            };
         };
         runs(chunk, min, &mut take);
+        if let Some((from, to)) = block {
+            classify_block(&chunk[from..to], &mut sink);
+        }
         done(end);
         start = end;
     }
@@ -155,9 +217,13 @@ pub fn scan_releasing(data: &[u8], opts: &Options, mut done: impl FnMut(usize)) 
         .iter()
         .zip(sink.sets)
         .filter(|(_, set)| !set.is_empty())
-        .map(|(category, set)| InterestingStrings {
-            category: category.to_string(),
-            values: set.into_iter().collect(),
+        .map(|(category, set)| {
+            let mut values: Vec<String> = set.into_iter().collect();
+            values.sort_unstable();
+            InterestingStrings {
+                category: category.to_string(),
+                values,
+            }
         })
         .collect();
     out
@@ -184,7 +250,7 @@ fn printable(b: u8) -> bool {
 // branch on every byte of machine code mispredicts about every other byte.
 
 /// Calls `f(offset, encoding, text)` for every ASCII and UTF-16LE string of `data`.
-fn runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str)) {
+fn runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &[u8])) {
     if min <= MAX_FAST_MIN {
         fast_runs(data, min, f);
     } else {
@@ -247,13 +313,30 @@ fn masks(data: &[u8], at: usize) -> (u64, u64) {
     (printable, zero)
 }
 
+/// Bit j of the result is set when the `n` bits of `w` before it, every `stride`-th one, are
+/// all set: `w << stride & w << 2 * stride & ... & w << n * stride`, in about log2(n) steps.
+fn ones_before(w: u128, n: usize, stride: usize) -> u128 {
+    // `acc` is the AND of the shifts by 1..=len strides.
+    let mut acc = w << stride;
+    let mut len = 1;
+    while len * 2 <= n {
+        acc &= acc << (len * stride);
+        len *= 2;
+    }
+    if len < n {
+        // The shifts by (n - len + 1)..=n strides; they overlap 1..=len since n < 2 * len.
+        acc &= acc << ((n - len) * stride);
+    }
+    acc
+}
+
 /// [`ascii_runs`] and [`utf16_runs`] in one pass, 64 bytes at a time: bit masks say which bytes
 /// are printable and which are zero, and shifted ANDs of them find where a long enough run ends.
 /// Only those ends (rare) are visited byte by byte, to find their start.
-fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str)) {
+fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &[u8])) {
     /// Bits of even and of odd positions: UTF-16 runs at either byte alignment.
     const PARITY: [u64; 2] = [0x5555_5555_5555_5555, 0xaaaa_aaaa_aaaa_aaaa];
-    let mut text = String::new();
+    let mut text = Vec::new();
     // Where the current run began: after the last byte that broke it (ASCII), and after the last
     // pair that broke it at each alignment (UTF-16). Kept from block to block, so a run's start
     // is known when its end is found, without walking back over it.
@@ -275,11 +358,7 @@ fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str))
             ((p as u128) << 64) | prev_p as u128,
             ((v as u128) << 64) | prev_v as u128,
         );
-        let (mut rp, mut rv) = (u128::MAX, u128::MAX);
-        for k in 1..=min {
-            rp &= wp << k;
-            rv &= wv << (2 * k);
-        }
+        let (rp, rv) = (ones_before(wp, min, 1), ones_before(wv, min, 2));
         let breaks = !p & in_range;
         let mut ends = breaks & ((rp >> 64) as u64);
         while ends != 0 {
@@ -338,7 +417,7 @@ fn fast_runs(data: &[u8], min: usize, f: &mut impl FnMut(usize, Encoding, &str))
 }
 
 /// Calls `f(offset, text)` for every run of at least `min` printable ASCII bytes.
-fn ascii_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &str)) {
+fn ascii_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &[u8])) {
     let mut from = 0;
     while let Some((start, end)) = next_run(data, from, min, 1) {
         emit_ascii(data, start, end, min, &mut f);
@@ -348,14 +427,11 @@ fn ascii_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &str)) {
 
 /// Hands the printable run `data[start..end]` to `f`, cut into pieces of at most [`MAX_STRING`]
 /// (a last piece shorter than `min` is dropped).
-fn emit_ascii(data: &[u8], start: usize, end: usize, min: usize, f: &mut impl FnMut(usize, &str)) {
+fn emit_ascii(data: &[u8], start: usize, end: usize, min: usize, f: &mut impl FnMut(usize, &[u8])) {
     let mut at = start;
     while end - at >= min {
         let stop = end.min(at + MAX_STRING);
-        // Printable ASCII is valid UTF-8.
-        if let Ok(s) = std::str::from_utf8(&data[at..stop]) {
-            f(at, s);
-        }
+        f(at, &data[at..stop]);
         at = stop;
     }
 }
@@ -367,14 +443,14 @@ fn emit_utf16(
     start: usize,
     end: usize,
     min: usize,
-    text: &mut String,
-    f: &mut impl FnMut(usize, &str),
+    text: &mut Vec<u8>,
+    f: &mut impl FnMut(usize, &[u8]),
 ) {
     let mut at = start;
     while (end - at) / 2 >= min {
         let stop = end.min(at + MAX_STRING * 2);
         text.clear();
-        text.extend(data[at..stop].iter().step_by(2).map(|&b| b as char));
+        text.extend(data[at..stop].iter().step_by(2));
         f(at, text);
         at = stop;
     }
@@ -413,8 +489,8 @@ fn next_run(data: &[u8], from: usize, min: usize, width: usize) -> Option<(usize
 
 /// Calls `f(offset, text)` for every run of at least `min` printable ASCII characters stored as
 /// UTF-16LE (each followed by a zero byte), at either byte alignment.
-fn utf16_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &str)) {
-    let mut text = String::new();
+fn utf16_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &[u8])) {
+    let mut text = Vec::new();
     for align in 0..2 {
         let mut from = align;
         while let Some((start, end)) = next_run(data, from, min, 2) {
@@ -424,10 +500,38 @@ fn utf16_runs(data: &[u8], min: usize, mut f: impl FnMut(usize, &str)) {
     }
 }
 
-/// Top-level domains, from `tlds.txt`.
-fn tlds() -> &'static HashSet<&'static str> {
-    static TLDS: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    TLDS.get_or_init(|| include_str!("tlds.txt").lines().collect())
+/// Top-level domains from `tlds.txt` as [`tld_key`]s, sorted for binary search (only the
+/// all-letter ones: a candidate TLD must be letters).
+fn tlds() -> &'static [u128] {
+    static TLDS: OnceLock<Vec<u128>> = OnceLock::new();
+    TLDS.get_or_init(|| {
+        let mut keys: Vec<u128> = include_str!("tlds.txt")
+            .lines()
+            .filter_map(|l| tld_key(l.as_bytes()))
+            .collect();
+        keys.sort_unstable();
+        keys
+    })
+}
+
+/// Longest TLD [`tld_key`] packs (the longest in the list has 18 letters).
+const MAX_TLD: usize = 24;
+
+/// A TLD of 2 to [`MAX_TLD`] ASCII letters packed five bits a letter, case folded: comparing
+/// numbers is much cheaper than hashing or comparing strings, and this runs for every dotted
+/// token of every file.
+fn tld_key(tld: &[u8]) -> Option<u128> {
+    if tld.len() < 2 || tld.len() > MAX_TLD {
+        return None;
+    }
+    let mut key = 0u128;
+    for &c in tld {
+        if !c.is_ascii_alphabetic() {
+            return None;
+        }
+        key = (key << 5) | u128::from(c.to_ascii_lowercase() - b'a' + 1);
+    }
+    Some(key)
 }
 
 /// TLDs that are also common file extensions or code tokens: a name ending in one needs more
@@ -454,17 +558,58 @@ static MARKS: [u8; 256] = {
     t
 };
 
+// The parsers below run on every string of every file, so they work on bytes and find their
+// anchors (`:`, `@`, `.`, `\`) with memchr: `str` searches by `char` call `memcmp` for each
+// match, which dominated the profile on text.
+
+/// Most bytes of ASCII strings classified in one call (see [`scan_releasing`]).
+const BLOCK: usize = 4096;
+
+/// True when `gap` is one or more line breaks (CR, LF) and nothing else.
+fn line_breaks(gap: &[u8]) -> bool {
+    !gap.is_empty() && gap.iter().all(|&c| c == b'\n' || c == b'\r')
+}
+
+/// Classifies a block of ASCII strings joined by line breaks: printable ASCII, tab, CR and LF.
+fn classify_block(block: &[u8], sink: &mut Sink) {
+    if let Ok(text) = std::str::from_utf8(block) {
+        classify_text(text, sink);
+    }
+}
+
 /// Sorts the interesting parts of one string into the sink.
 fn classify(s: &str, sink: &mut Sink) {
+    classify_text(s, sink);
+    unix_path_string(s, sink);
+}
+
+/// A string that is an absolute Unix path (one holding a backslash is taken for Windows).
+fn unix_path_string(s: &str, sink: &mut Sink) {
+    if s.starts_with('/') && memchr::memchr(b'\\', s.as_bytes()).is_none() {
+        unix_path(s, sink);
+    }
+}
+
+/// Sorts the interesting parts of `s`, one string or a block of lines, into the sink; a line
+/// break ends every kind of token. Unix paths are found per string, by [`unix_path_string`].
+fn classify_text(s: &str, sink: &mut Sink) {
     let bytes = s.as_bytes();
-    // One pass decides which parsers can match at all; most strings in a binary need none.
-    let marks = bytes.iter().fold(0u8, |m, &c| m | MARKS[c as usize]);
+    // Which parsers can match at all: most strings in a binary need none. A pass over a short
+    // string; memchr for each mark in a long block of text, where that is much faster.
+    let marks = if bytes.len() < 256 {
+        bytes.iter().fold(0u8, |m, &c| m | MARKS[c as usize])
+    } else {
+        [b'.', b':', b'@', b'\\', b'/']
+            .into_iter()
+            .filter(|&c| memchr::memchr(c, bytes).is_some())
+            .fold(0u8, |m, c| m | MARKS[c as usize])
+    };
     if marks == 0 {
         return;
     }
     // Spans already taken by URLs and addresses, so their hosts are not counted twice.
     let mut taken: Vec<(usize, usize)> = Vec::new();
-    if marks & (COLON | SLASH) == COLON | SLASH && s.contains("://") {
+    if marks & (COLON | SLASH) == COLON | SLASH {
         urls(s, sink, &mut taken);
     }
     if marks & (AT | DOT) == AT | DOT {
@@ -473,77 +618,94 @@ fn classify(s: &str, sink: &mut Sink) {
     if marks & DOT != 0 {
         dotted(s, sink, &taken);
     }
-    if marks & COLON != 0 && bytes.iter().filter(|&&b| b == b':').nth(1).is_some() {
+    if marks & COLON != 0 && memchr::memchr_iter(b':', bytes).nth(1).is_some() {
         ipv6(s, sink, &taken);
     }
     if marks & BACKSLASH != 0 {
         windows_paths(s, sink);
         registry(s, sink);
-    } else if bytes.first() == Some(&b'/') {
-        unix_path(s, sink);
     }
 }
 
-/// Characters that end a URL in running text.
+/// Characters a URL in running text is made of.
 fn url_char(c: u8) -> bool {
-    c.is_ascii_graphic() && !b"\"'<>`{}|\\^".contains(&c)
+    c.is_ascii_graphic()
+        && !matches!(
+            c,
+            b'"' | b'\'' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'\\' | b'^'
+        )
 }
 
+/// `http://`, `https://` and `ftp://` URLs with a real host, found from each `://`.
 fn urls(s: &str, sink: &mut Sink, taken: &mut Vec<(usize, usize)>) {
-    let lower = s.to_ascii_lowercase();
-    for (scheme, category) in [
-        ("http://", "http"),
-        ("https://", "https"),
-        ("ftp://", "ftp"),
-    ] {
-        let mut from = 0;
-        while let Some(pos) = lower[from..].find(scheme) {
-            let start = from + pos;
-            let mut end = start + scheme.len();
-            while end < s.len() && url_char(s.as_bytes()[end]) {
-                end += 1;
+    let b = s.as_bytes();
+    let scheme_before = |colon: usize, scheme: &[u8]| {
+        colon >= scheme.len() && b[colon - scheme.len()..colon].eq_ignore_ascii_case(scheme)
+    };
+    for colon in memchr::memchr_iter(b':', b) {
+        if !b[colon + 1..].starts_with(b"//") {
+            continue;
+        }
+        let (scheme, category) = if scheme_before(colon, b"https") {
+            (5, HTTPS)
+        } else if scheme_before(colon, b"http") {
+            (4, HTTP)
+        } else if scheme_before(colon, b"ftp") {
+            (3, FTP)
+        } else {
+            continue;
+        };
+        let start = colon - scheme;
+        let mut end = colon + 3;
+        while end < b.len() && url_char(b[end]) {
+            end += 1;
+        }
+        let url = s[start..end].trim_end_matches(['.', ',', ';', ':', ')', ']', '!', '?']);
+        // The delimiters are ASCII, so every index below is a character boundary.
+        let upto = |s: &str, stop: Option<usize>| -> usize { stop.unwrap_or(s.len()) };
+        let rest = &url[scheme + 3..];
+        let authority = &rest[..upto(rest, memchr::memchr3(b'/', b'?', b'#', rest.as_bytes()))];
+        let host_port = memchr::memrchr(b'@', authority.as_bytes())
+            .map_or(authority, |at| &authority[at + 1..]);
+        let bracketed = host_port.starts_with('[');
+        let host = if bracketed {
+            let v6 = &host_port[1..];
+            &v6[..upto(v6, memchr::memchr(b']', v6.as_bytes()))]
+        } else {
+            &host_port[..upto(host_port, memchr::memchr(b':', host_port.as_bytes()))]
+        };
+        let domain = !bracketed && domain_valid(host, true);
+        let ipv4 = !bracketed && ipv4_valid(host.as_bytes());
+        let valid = if bracketed {
+            host.parse::<Ipv6Addr>().is_ok()
+        } else {
+            ipv4 || domain || host.eq_ignore_ascii_case("localhost")
+        };
+        if valid {
+            sink.add(category, url);
+            if domain {
+                sink.add(DOMAIN, &host.to_ascii_lowercase());
+            } else if ipv4 {
+                sink.add(IPV4, host);
             }
-            let url = s[start..end].trim_end_matches(['.', ',', ';', ':', ')', ']', '!', '?']);
-            from = start + scheme.len();
-            let rest = &url[scheme.len()..];
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let host_port = authority.rsplit('@').next().unwrap_or("");
-            let host = if let Some(v6) = host_port.strip_prefix('[') {
-                v6.split(']').next().unwrap_or("")
-            } else {
-                host_port.split(':').next().unwrap_or("")
-            };
-            let valid = if host_port.starts_with('[') {
-                host.parse::<Ipv6Addr>().is_ok()
-            } else {
-                ipv4_valid(host)
-                    || domain_valid(host, true)
-                    || host.eq_ignore_ascii_case("localhost")
-            };
-            if valid {
-                sink.add(category, url);
-                if domain_valid(host, true) {
-                    sink.add("domain", &host.to_ascii_lowercase());
-                } else if ipv4_valid(host) {
-                    sink.add("ipv4", host);
-                }
-                taken.push((start, start + url.len()));
-            }
+            taken.push((start, start + url.len()));
         }
     }
 }
 
+/// Mail addresses, found from each `@`.
 fn emails(s: &str, sink: &mut Sink, taken: &mut Vec<(usize, usize)>) {
     let b = s.as_bytes();
-    for (at, _) in s.match_indices('@') {
+    for at in memchr::memchr_iter(b'@', b) {
         let mut start = at;
         while start > 0
-            && (b[start - 1].is_ascii_alphanumeric() || b"._%+-".contains(&b[start - 1]))
+            && (b[start - 1].is_ascii_alphanumeric()
+                || matches!(b[start - 1], b'.' | b'_' | b'%' | b'+' | b'-'))
         {
             start -= 1;
         }
         let mut end = at + 1;
-        while end < b.len() && (b[end].is_ascii_alphanumeric() || b".-".contains(&b[end])) {
+        while end < b.len() && (b[end].is_ascii_alphanumeric() || matches!(b[end], b'.' | b'-')) {
             end += 1;
         }
         let local = s[start..at].trim_start_matches('.');
@@ -551,19 +713,30 @@ fn emails(s: &str, sink: &mut Sink, taken: &mut Vec<(usize, usize)>) {
         if local.is_empty() || local.len() > 64 || !domain_valid(domain, true) {
             continue;
         }
-        let address = format!("{local}@{domain}");
-        sink.add("mailto", &address);
-        sink.add("domain", &domain.to_ascii_lowercase());
+        sink.add(MAILTO, &format!("{local}@{domain}"));
+        sink.add(DOMAIN, &domain.to_ascii_lowercase());
         taken.push((start, end));
     }
 }
 
+/// Bytes a dotted token is made of: letters, digits, `.`, `-` and `_` (a table, as it is
+/// consulted for every byte around every dot).
+static DOTTED_TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
+        c += 1;
+    }
+    t
+};
+
 /// Dotted tokens: IPv4 addresses and domain names outside URLs and addresses.
 fn dotted(s: &str, sink: &mut Sink, taken: &[(usize, usize)]) {
     let b = s.as_bytes();
-    let is_token = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_';
-    // Only tokens holding a dot matter: start from each dot (found with memchr) rather than
-    // walking every word of a long text line.
+    let is_token = |c: u8| DOTTED_TOKEN[c as usize];
+    // Only tokens holding a dot matter: start from each dot rather than walking every word.
     let mut next = 0;
     for dot in memchr::memchr_iter(b'.', b) {
         if dot < next {
@@ -582,90 +755,111 @@ fn dotted(s: &str, sink: &mut Sink, taken: &[(usize, usize)]) {
             continue;
         }
         let token = s[start..i].trim_matches(['.', '-']);
-        if !token.contains('.') {
+        let t = token.as_bytes();
+        if memchr::memchr(b'.', t).is_none() {
             continue;
         }
-        if token.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+        if t.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
             // Right after a letter ("v1.2.3.4") or the word version, it is a version number.
             let after_letter = start > 0 && b[start - 1].is_ascii_alphabetic();
             let versionish = || {
-                let before = &s.as_bytes()[start.saturating_sub(24)..start];
-                before
-                    .windows(7)
-                    .any(|w| w.eq_ignore_ascii_case(b"version"))
+                let before = &b[start.saturating_sub(24)..start];
+                // On the same line only.
+                let line = before
+                    .iter()
+                    .rposition(|&c| c == b'\n' || c == b'\r')
+                    .map_or(before, |at| &before[at + 1..]);
+                line.windows(7).any(|w| w.eq_ignore_ascii_case(b"version"))
             };
-            if ipv4_valid(token) && !after_letter && !token.starts_with("0.") && !versionish() {
-                sink.add("ipv4", token);
+            if ipv4_valid(t) && !after_letter && !t.starts_with(b"0.") && !versionish() {
+                sink.add(IPV4, token);
             }
-        } else if !token.contains('_') && domain_valid(token, false) {
-            sink.add("domain", &token.to_ascii_lowercase());
+        } else if memchr::memchr(b'_', t).is_none() && domain_valid(token, false) {
+            sink.add(DOMAIN, &token.to_ascii_lowercase());
         }
     }
 }
 
 /// Four decimal octets, each at most 255 without leading zeros.
-fn ipv4_valid(s: &str) -> bool {
-    s.split('.').count() == 4
-        && s.split('.').all(|p| {
-            !p.is_empty()
-                && p.len() <= 3
-                && p.bytes().all(|c| c.is_ascii_digit())
-                && (p.len() == 1 || !p.starts_with('0'))
-                && p.parse::<u16>().is_ok_and(|n| n <= 255)
-        })
+fn ipv4_valid(s: &[u8]) -> bool {
+    let mut octets = 0;
+    for part in s.split(|&c| c == b'.') {
+        octets += 1;
+        let valid = octets <= 4
+            && !part.is_empty()
+            && part.len() <= 3
+            && part.iter().all(u8::is_ascii_digit)
+            && (part.len() == 1 || part[0] != b'0')
+            && part.iter().fold(0u16, |n, &c| n * 10 + u16::from(c - b'0')) <= 255;
+        if !valid {
+            return false;
+        }
+    }
+    octets == 4
+}
+
+/// A DNS label as host names use it: letters, digits and inner hyphens, and not CamelCase
+/// (`System.IO` and `Microsoft.Win32` are identifiers, not host names).
+fn label_ok(l: &[u8]) -> bool {
+    if l.is_empty() || l.len() > 63 || l[0] == b'-' || l[l.len() - 1] == b'-' {
+        return false;
+    }
+    let (mut lower, mut upper) = (false, false);
+    for &c in l {
+        if c.is_ascii_lowercase() {
+            lower = true;
+        } else if c.is_ascii_uppercase() {
+            upper = true;
+        } else if !(c.is_ascii_digit() || c == b'-') {
+            return false;
+        }
+    }
+    !(lower && upper)
 }
 
 /// A host name with a real TLD. `strong` is set when the context (a URL, an address) already says
 /// it is a host, which lifts the extra demands on ambiguous TLDs.
 fn domain_valid(s: &str, strong: bool) -> bool {
-    if s.len() > 253 || s.len() < 4 {
+    let b = s.as_bytes();
+    if b.len() > 253 || b.len() < 4 {
         return false;
     }
     // The TLD first: it rejects nearly every dotted token of a binary.
-    let Some((rest, tld)) = s.rsplit_once('.') else {
+    let Some(dot) = memchr::memrchr(b'.', b) else {
         return false;
     };
-    let mut lower = [0u8; 24];
-    if tld.len() < 2 || tld.len() > lower.len() || !tld.bytes().all(|c| c.is_ascii_alphabetic()) {
+    let (rest, tld) = (&b[..dot], &b[dot + 1..]);
+    if tld_key(tld).is_none_or(|key| tlds().binary_search(&key).is_err()) {
         return false;
     }
-    lower[..tld.len()].copy_from_slice(tld.as_bytes());
-    lower[..tld.len()].make_ascii_lowercase();
-    let tld = std::str::from_utf8(&lower[..tld.len()]).unwrap_or("");
-    if !tlds().contains(tld) {
+    if !label_ok(tld) || !rest.split(|&c| c == b'.').all(label_ok) {
         return false;
     }
-    let label_ok = |l: &str| {
-        let lower = l.bytes().any(|c| c.is_ascii_lowercase());
-        let upper = l.bytes().any(|c| c.is_ascii_uppercase());
-        // CamelCase labels are identifiers (System.IO, Microsoft.Win32), not host names.
-        let camel = lower && upper;
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && !camel
-    };
-    if !rest.split('.').all(label_ok) || !label_ok(s.rsplit('.').next().unwrap_or("")) {
-        return false;
-    }
-    strong || rest.contains('.') || !AMBIGUOUS_TLDS.contains(&tld)
+    strong
+        || memchr::memchr(b'.', rest).is_some()
+        || !AMBIGUOUS_TLDS
+            .iter()
+            .any(|a| a.as_bytes().eq_ignore_ascii_case(tld))
 }
 
+/// IPv6 addresses, found from each `:`.
 fn ipv6(s: &str, sink: &mut Sink, taken: &[(usize, usize)]) {
     let b = s.as_bytes();
     let is_token = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
-    let mut i = 0;
-    while i < b.len() {
-        if !is_token(b[i]) {
-            i += 1;
+    let mut next = 0;
+    for colon in memchr::memchr_iter(b':', b) {
+        if colon < next {
             continue;
         }
-        let start = i;
+        let mut start = colon;
+        while start > 0 && is_token(b[start - 1]) {
+            start -= 1;
+        }
+        let mut i = colon + 1;
         while i < b.len() && is_token(b[i]) {
             i += 1;
         }
+        next = i;
         // Inside a longer word (e.g. "std::max") it is code, not an address.
         let glued = (start > 0 && b[start - 1].is_ascii_alphanumeric())
             || (i < b.len() && b[i].is_ascii_alphanumeric());
@@ -673,53 +867,68 @@ fn ipv6(s: &str, sink: &mut Sink, taken: &[(usize, usize)]) {
             continue;
         }
         let token = s[start..i].trim_end_matches('.');
-        let groups = token.split(':').filter(|g| !g.is_empty()).count();
+        let groups = token
+            .as_bytes()
+            .split(|&c| c == b':')
+            .filter(|g| !g.is_empty())
+            .count();
         if groups < 3 {
             continue;
         }
         if let Ok(addr) = token.parse::<Ipv6Addr>() {
             if !addr.is_unspecified() && !addr.is_loopback() {
-                sink.add("ipv6", &addr.to_string());
+                sink.add(IPV6, &addr.to_string());
             }
         }
     }
 }
 
 /// Characters that end a path in running text.
-fn path_end(c: char) -> bool {
-    c.is_control() || "\"<>|*?".contains(c)
+fn path_end(c: u8) -> bool {
+    c.is_ascii_control() || matches!(c, b'"' | b'<' | b'>' | b'|' | b'*' | b'?')
 }
 
-/// `C:\...`, `%APPDATA%\...` and `\\server\share\...` paths.
+/// Where the path starting at `from` ends (at a space too when `space_ends`).
+fn path_stop(b: &[u8], from: usize, space_ends: bool) -> usize {
+    b[from..]
+        .iter()
+        .position(|&c| path_end(c) || (space_ends && c == b' '))
+        .map_or(b.len(), |n| from + n)
+}
+
+/// `C:\...`, `%APPDATA%\...` and `\\server\share\...` paths, found from each backslash: a drive
+/// (`C:` before it), a variable (`%NAME%` before it) or a UNC prefix (a second one after it).
 fn windows_paths(s: &str, sink: &mut Sink) {
     let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let drive = i + 2 < b.len()
-            && b[i].is_ascii_alphabetic()
-            && b[i + 1] == b':'
-            && b[i + 2] == b'\\'
-            && (i == 0 || !b[i - 1].is_ascii_alphanumeric());
-        let env = b[i] == b'%'
-            && s[i + 1..].find("%\\").is_some_and(|n| {
-                n > 1
-                    && s[i + 1..i + 1 + n]
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || c == b'_')
-            });
-        let unc = b[i..].starts_with(b"\\\\")
-            && b.get(i + 2).is_some_and(|c| c.is_ascii_alphanumeric())
-            && (i == 0 || b[i - 1] != b'\\');
-        if !(drive || env || unc) {
-            i += 1;
-            continue;
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut next = 0;
+    for bs in memchr::memchr_iter(b'\\', b) {
+        let drive = (bs >= 2 && b[bs - 1] == b':' && b[bs - 2].is_ascii_alphabetic())
+            .then(|| bs - 2)
+            .filter(|&i| i == 0 || !b[i - 1].is_ascii_alphanumeric());
+        // `%NAME%\`: the opening `%` sits before a name of two word characters or more.
+        let env = (bs >= 1 && b[bs - 1] == b'%')
+            .then(|| {
+                let name = b[..bs - 1].iter().rev().take_while(|&&c| word(c)).count();
+                let open = (bs - 1).checked_sub(name + 1)?;
+                (name > 1 && b[open] == b'%').then_some(open)
+            })
+            .flatten();
+        let unc = (b[bs + 1..].starts_with(b"\\")
+            && b.get(bs + 2).is_some_and(u8::is_ascii_alphanumeric)
+            && (bs == 0 || b[bs - 1] != b'\\'))
+            .then_some(bs);
+        for start in [drive.or(env), unc].into_iter().flatten() {
+            if start < next {
+                continue;
+            }
+            let end = path_stop(b, start, false);
+            let path = s[start..end].trim_end_matches([' ', '.', ',', ';']);
+            if path.len() > 3 {
+                sink.add(FILE_PATH, path);
+            }
+            next = end.max(start + 1);
         }
-        let end = s[i..].find(path_end).map_or(s.len(), |n| i + n);
-        let path = s[i..end].trim_end_matches([' ', '.', ',', ';']);
-        if path.len() > 3 {
-            sink.add("file_path", path);
-        }
-        i = end.max(i + 1);
     }
 }
 
@@ -751,30 +960,34 @@ fn unix_path(s: &str, sink: &mut Sink) {
     if !ROOTS.iter().any(|r| s.starts_with(r)) {
         return;
     }
-    let end = s.find(|c: char| path_end(c) || c == ' ').unwrap_or(s.len());
+    let end = path_stop(s.as_bytes(), 0, true);
     let path = s[..end].trim_end_matches(['.', ',', ';', ':']);
     if path.len() > 5 {
-        sink.add("file_path", path);
+        sink.add(FILE_PATH, path);
     }
 }
 
-/// Registry keys: `HKEY_...`, `HKLM\...` and friends.
+/// Registry keys: `HKEY_...`, `HKLM\...` and friends, found from each `h`.
 fn registry(s: &str, sink: &mut Sink) {
-    const ROOTS: &[&str] = &["hkey_", "hklm\\", "hkcu\\", "hkcr\\", "hku\\", "hkcc\\"];
-    let lower = s.to_ascii_lowercase();
-    for root in ROOTS {
-        let mut from = 0;
-        while let Some(pos) = lower[from..].find(root) {
-            let start = from + pos;
-            from = start + root.len();
-            if start > 0 && lower.as_bytes()[start - 1].is_ascii_alphanumeric() {
-                continue;
-            }
-            let end = s[start..].find(path_end).map_or(s.len(), |n| start + n);
-            let key = s[start..end].trim_end_matches([' ', '.', ',', ';', '\\']);
-            if key.contains('\\') {
-                sink.add("registry", key);
-            }
+    const ROOTS: &[&[u8]] = &[
+        b"hkey_", b"hklm\\", b"hkcu\\", b"hkcr\\", b"hku\\", b"hkcc\\",
+    ];
+    let b = s.as_bytes();
+    for start in memchr::memchr2_iter(b'h', b'H', b) {
+        if start > 0 && b[start - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        let rest = &b[start..];
+        if !ROOTS
+            .iter()
+            .any(|r| rest.len() >= r.len() && rest[..r.len()].eq_ignore_ascii_case(r))
+        {
+            continue;
+        }
+        let end = path_stop(b, start, false);
+        let key = s[start..end].trim_end_matches([' ', '.', ',', ';', '\\']);
+        if key.contains('\\') {
+            sink.add(REGISTRY, key);
         }
     }
 }
@@ -852,14 +1065,12 @@ mod tests {
         data.extend(b"and a narrow one");
         for min in [1, 2, 4, 5, 8, 20, 32] {
             let mut fast = Vec::new();
-            fast_runs(&data, min, &mut |at, e, s: &str| {
-                fast.push((at, e.name(), s.to_string()))
+            fast_runs(&data, min, &mut |at, e, s: &[u8]| {
+                fast.push((at, e.name(), s.to_vec()))
             });
             let mut plain = Vec::new();
-            ascii_runs(&data, min, |at, s| plain.push((at, "ascii", s.to_string())));
-            utf16_runs(&data, min, |at, s| {
-                plain.push((at, "utf-16le", s.to_string()))
-            });
+            ascii_runs(&data, min, |at, s| plain.push((at, "ascii", s.to_vec())));
+            utf16_runs(&data, min, |at, s| plain.push((at, "utf-16le", s.to_vec())));
             fast.sort();
             plain.sort();
             assert_eq!(fast, plain, "min {min}");
@@ -878,6 +1089,38 @@ mod tests {
         assert_eq!(s.listed[0].offset, (CHUNK - 10) as u64);
         assert_eq!(released.last(), Some(&data.len()));
         assert!(released.len() >= 2);
+    }
+
+    #[test]
+    fn lines_of_text_are_classified_as_separate_strings_would_be() {
+        let text = b"Download http://dl.example.com/a.exe\r\n/etc/passwd is read, then\n\
+            mail admin@example.org or see [2001:db8::1]\nVersion\n10.1.2.3 answers at 10.9.8.7:\n\
+            C:\\Temp\\x.exe\nHKLM\\Software\\Run\n\nhttp\n://not.example.com/\n";
+        let joined = scan(text, &Options::default()).interesting;
+        let split: Vec<u8> = text
+            .iter()
+            .map(|&c| if c == b'\n' || c == b'\r' { 0xff } else { c })
+            .collect();
+        assert_eq!(joined, scan(&split, &Options::default()).interesting);
+        let values = |category: &str| {
+            joined
+                .iter()
+                .find(|i| i.category == category)
+                .map(|i| i.values.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(values("http"), ["http://dl.example.com/a.exe"]);
+        assert_eq!(values("file_path"), ["/etc/passwd", "C:\\Temp\\x.exe"]);
+        assert_eq!(values("mailto"), ["admin@example.org"]);
+        // "Version" on the line before does not make the next line's address a version.
+        assert_eq!(values("ipv4"), ["10.1.2.3", "10.9.8.7"]);
+        assert_eq!(values("registry"), ["HKLM\\Software\\Run"]);
+        assert_eq!(values("ipv6"), ["2001:db8::1"]);
+        // A scheme on the line before is not joined to the rest of a URL.
+        assert_eq!(
+            values("domain"),
+            ["dl.example.com", "example.org", "not.example.com"]
+        );
     }
 
     #[test]
@@ -989,7 +1232,7 @@ mod tests {
         let s = scan(&data, &opts);
         let http = s.interesting.iter().find(|i| i.category == "http").unwrap();
         assert_eq!(http.values.len(), 20);
-        let distinct: BTreeSet<_> = http.values.iter().collect();
+        let distinct: std::collections::BTreeSet<_> = http.values.iter().collect();
         assert_eq!(distinct.len(), 20);
     }
 
