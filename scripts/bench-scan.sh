@@ -2,11 +2,17 @@
 # Benchmark of the analysis engine offline: `assay scan` over a directory.
 #
 #   scripts/bench-scan.sh DIR [--config FILE]
+#   BASELINE=path/to/other/assay scripts/bench-scan.sh DIR
 #
 # Prints files/s, MB/s (wall), MB per CPU-second (user+sys), peak RSS, the same with the fuzzy
 # hashes switched off, and md5+sha1+sha256 by `assay digest` against `openssl dgst` computing the
 # same three over the same files. Then times the hostile archives of scripts/make-bombs.py.
 # Runs on one core's worth of work: `assay scan` is single-threaded.
+#
+# With BASELINE set (an `assay` built from another commit, e.g. in a git worktree), it first
+# compares the two: each scans DIR RUNS times (default 4), taking turns so that both see the same
+# background load, and the least CPU time of each is printed with their ratio. Single runs on a
+# shared machine vary by 20% or more; this is the figure to quote for "before and after".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: $0 DIR [--config FILE]" >&2; exit 2; }
@@ -35,6 +41,27 @@ measure() {
         printf "%-34s %8.0f files/s %8.1f MB/s %8.1f MB/CPU-s  %6.1f s  peak RSS %.1f MiB\n",
             l, n / w, b / 1e6 / w, b / 1e6 / cpu, w, r / 1024 }'
 }
+
+if [ -n "${BASELINE:-}" ]; then
+    # Least user+sys seconds of `$1 scan` over RUNS turns, taken alternately with the baseline.
+    best_base=; best_this=
+    for _ in $(seq "${RUNS:-4}"); do
+        for which in base this; do
+            b=$bin; [ "$which" = base ] && b=$BASELINE
+            /usr/bin/time -f "%U %S" -o "$work/time" sh -c "xargs -0 '$b' scan ${*:-} < '$work/files' > /dev/null" || true
+            t=$(awk '{print $1 + $2}' "$work/time")
+            if [ "$which" = base ]; then
+                best_base=$(awk -v a="${best_base:-1e9}" -v b="$t" 'BEGIN {print (b < a) ? b : a}')
+            else
+                best_this=$(awk -v a="${best_this:-1e9}" -v b="$t" 'BEGIN {print (b < a) ? b : a}')
+            fi
+        done
+    done
+    awk -v b="$best_base" -v t="$best_this" -v mb="$mb" 'BEGIN {
+        printf "baseline %.2f CPU-s (%.1f MB/CPU-s), this build %.2f CPU-s (%.1f MB/CPU-s): %+.0f%%\n",
+            b, mb / b, t, mb / t, (t / b - 1) * 100 }'
+    echo
+fi
 
 # One scan process over every file (xargs may split very long lists; peak RSS is per process).
 measure "assay scan (all hashes, unpacking)" sh -c "xargs -0 $bin scan ${*:-} < '$work/files'"
