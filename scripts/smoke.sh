@@ -477,11 +477,11 @@ expect 200 'is_int(d["revision"]) and all(r["errors"] for r in d["rulesets"])' \
 call curl -X POST \
    "$BASE/api/tiscale/v1/pull/all" \
    -H "Authorization: Token $USAGE_TOKEN"
-# The seed: 200 when sent, 417 when YARA synchronization is disabled (no rules directory here).
+# The seed: 200 when sent, 417 when YARA synchronization is disabled ([yara] sync = false).
 if [[ $STATUS == 200 ]]; then
     expect 200 'True' "POST /v1/pull/all: 200"
 else
-    expect 417 "$ERR" "POST /v1/pull/all: 417 (YARA synchronization disabled: no rules directory configured)"
+    expect 417 "$ERR" "POST /v1/pull/all: 417 (YARA synchronization disabled)"
 fi
 
 # ---------------------------------------------------------------------------------------------

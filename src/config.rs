@@ -6,11 +6,13 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::analysis::inspect::strings::Options as StringOptions;
+use crate::analysis::yara::{Options as YaraOptions, Rulesets};
 use crate::analysis::{Engine, Limits};
 
 /// Why the configuration could not be used. Printed at start-up; the server does not start.
@@ -55,6 +57,18 @@ struct RawConfig {
     strings: RawStrings,
     #[serde(default)]
     verdicts: RawVerdicts,
+    #[serde(default)]
+    yara: RawYara,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawYara {
+    rules_dir: Option<PathBuf>,
+    sync: Option<bool>,
+    poll_secs: Option<usize>,
+    scan_timeout_secs: Option<usize>,
+    max_strings: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +172,8 @@ pub struct Config {
     pub strings: StringOptions,
     /// Directory of known-bad / known-good hash lists (default `<data_dir>/hash-lists`).
     pub hash_lists: PathBuf,
+    /// YARA rulesets (default directory `<data_dir>/yara`).
+    pub yara: YaraOptions,
 }
 
 /// HTTP front end.
@@ -261,11 +277,18 @@ impl Config {
                 })?
             }
         };
+        // Offline scans use YARA rules only when a directory is configured.
+        let rules_dir = raw.yara.rules_dir.clone();
+        let yara = match rules_dir {
+            Some(dir) => Arc::new(Rulesets::load(yara(raw.yara, dir)?)),
+            None => Arc::new(Rulesets::none()),
+        };
         Ok(Engine::new(
             limits(raw.unpacking)?,
             strings(raw.strings)?,
             raw.verdicts.hash_lists,
-        ))
+        )
+        .with_yara(yara))
     }
 
     /// Parses TOML text without touching the file system (data_dir is not checked).
@@ -387,6 +410,7 @@ impl Config {
                 .verdicts
                 .hash_lists
                 .unwrap_or_else(|| data_dir.join("hash-lists")),
+            yara: yara(raw.yara, data_dir.join("yara"))?,
             data_dir,
         })
     }
@@ -453,6 +477,24 @@ fn strings(raw: RawStrings) -> Result<StringOptions, ConfigError> {
         min_length: positive("strings.min_length", raw.min_length, d.min_length)?,
         max_per_category: raw.max_per_category.unwrap_or(d.max_per_category),
         max_listed: raw.max_listed.unwrap_or(d.max_listed),
+    })
+}
+
+fn yara(raw: RawYara, default_dir: PathBuf) -> Result<YaraOptions, ConfigError> {
+    let d = YaraOptions::default();
+    let secs = |key: &str, value: Option<usize>, default: Duration| {
+        positive(key, value, default.as_secs() as usize).map(|s| Duration::from_secs(s as u64))
+    };
+    Ok(YaraOptions {
+        rules_dir: Some(raw.rules_dir.unwrap_or(default_dir)),
+        sync: raw.sync.unwrap_or(d.sync),
+        poll: secs("yara.poll_secs", raw.poll_secs, d.poll)?,
+        scan_timeout: secs(
+            "yara.scan_timeout_secs",
+            raw.scan_timeout_secs,
+            d.scan_timeout,
+        )?,
+        max_strings: raw.max_strings.unwrap_or(d.max_strings),
     })
 }
 
@@ -540,7 +582,15 @@ impl fmt::Display for Config {
             self.strings.max_per_category
         )?;
         writeln!(f, "strings.max_listed = {}", self.strings.max_listed)?;
-        write!(f, "verdicts.hash_lists = {}", self.hash_lists.display())
+        writeln!(f, "verdicts.hash_lists = {}", self.hash_lists.display())?;
+        let y = &self.yara;
+        if let Some(dir) = &y.rules_dir {
+            writeln!(f, "yara.rules_dir = {}", dir.display())?;
+        }
+        writeln!(f, "yara.sync = {}", y.sync)?;
+        writeln!(f, "yara.poll_secs = {}", y.poll.as_secs())?;
+        writeln!(f, "yara.scan_timeout_secs = {}", y.scan_timeout.as_secs())?;
+        write!(f, "yara.max_strings = {}", y.max_strings)
     }
 }
 

@@ -171,12 +171,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.listen = addr;
     }
 
+    // The rules compile before any analysis starts, so that no task is scanned without them.
+    let yara = Arc::new(analysis::yara::Rulesets::load(config.yara.clone()));
+    let yara_watch = {
+        let yara = yara.clone();
+        std::thread::Builder::new()
+            .name("yara".into())
+            .spawn(move || yara.watch())?
+    };
+
     let stats = Arc::new(stats::Stats::default());
     let ctx = Arc::new(WorkerContext {
         store: store.clone(),
         stats: stats.clone(),
         spool_dir: spool_dir.clone(),
-        engine: config.engine(),
+        engine: config.engine().with_yara(yara.clone()),
     });
     // Cancel what waited past the queue timeout while we were down, then recover the rest.
     housekeeper::maintain(&ctx, &config, time::now());
@@ -214,6 +223,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stats.clone(),
         queue,
         worker,
+        yara.clone(),
     )?);
     let http = http::start(server, app);
 
@@ -236,6 +246,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     pool.shutdown(&store, ANALYSIS_GRACE);
     let _ = feeder.join();
     let _ = keeper.join();
+    yara.stop();
+    let _ = yara_watch.join();
     log!("stopped");
     Ok(())
 }

@@ -16,6 +16,7 @@ mod mapped;
 mod ordinals;
 pub mod ssdeep;
 pub mod verdict;
+pub mod yara;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -92,6 +93,8 @@ pub struct Engine {
     pub limits: Limits,
     pub strings: strings::Options,
     lists: hashlist::Watched,
+    /// The YARA rulesets; the server's watcher thread keeps them current.
+    pub yara: Arc<yara::Rulesets>,
 }
 
 impl Default for Engine {
@@ -108,7 +111,14 @@ impl Engine {
             limits,
             strings,
             lists: hashlist::Watched::new(hash_lists),
+            yara: Arc::new(yara::Rulesets::none()),
         }
+    }
+
+    /// This engine with these YARA rulesets.
+    pub fn with_yara(mut self, yara: Arc<yara::Rulesets>) -> Engine {
+        self.yara = yara;
+        self
     }
 
     /// Default options with these budgets.
@@ -129,7 +139,10 @@ impl Engine {
     }
 
     fn analyze(&self, data: &[u8], file_name: &str, map: Option<&mapped::Mapped>) -> Vec<Entry> {
+        // The rules as they are now; a reload meanwhile does not reach this task.
+        let rules = self.yara.current();
         let mut walk = Walk {
+            yara: yara::TaskScanner::new(&rules, self.yara.options()),
             map,
             engine: self,
             limits: &self.limits,
@@ -199,6 +212,7 @@ struct Walk<'l> {
     /// What the walk keeps about each entry until [`Walk::finish`], same indices.
     nodes: Vec<Node>,
     time_reported: bool,
+    yara: yara::TaskScanner<'l>,
 }
 
 /// The walk's notes on one entry.
@@ -459,7 +473,7 @@ impl Walk<'_> {
     /// metadata and heuristics, strings. `release` is the upload's mapping when its pages should
     /// be released as the string scan passes them.
     fn examine(
-        &self,
+        &mut self,
         data: &[u8],
         kind: &FileKind,
         digests: &hashes::Summary,
@@ -510,6 +524,21 @@ impl Walk<'_> {
             e.metadata.insert("warnings".into(), found.warnings.into());
         }
         node.facts = found.facts;
+        let scanned = guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| yara::Scanned {
+            error: Some(format!("YARA scan failed: {panic}")),
+            ..yara::Scanned::default()
+        });
+        node.votes.extend(scanned.votes);
+        e.indicators.extend(scanned.indicators);
+        if !scanned.matches.is_empty() || scanned.error.is_some() {
+            let mut found = serde_json::Map::new();
+            found.insert("matches".into(), serde_json::json!(scanned.matches));
+            if let Some(error) = scanned.error {
+                e.info.unpacking.warnings.push(error.clone());
+                found.insert("error".into(), error.into());
+            }
+            e.metadata.insert("yara".into(), found.into());
+        }
         // A text file's strings are its lines: listing them would copy the file into the report.
         let text = kind.file_type == "Text";
         let opts = strings::Options {
@@ -549,6 +578,16 @@ impl Walk<'_> {
     /// Adds up each file's votes, propagates verdicts up the tree, tags containers by what they
     /// hold, counts file types for entry 0, and writes the stories.
     fn finish(mut self) -> Vec<Entry> {
+        // The report says which rules it was scanned with.
+        if let Some(root) = self.entries.first_mut() {
+            let yara = root
+                .metadata
+                .entry("yara".to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(yara) = yara.as_object_mut() {
+                yara.insert("ruleset_id".into(), self.yara.id().into());
+            }
+        }
         for (e, node) in self.entries.iter_mut().zip(&self.nodes) {
             e.classification = verdict::classify(node.votes.clone());
         }

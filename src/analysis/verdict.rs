@@ -49,7 +49,7 @@ pub fn signatures(data: &[u8]) -> Option<Vote> {
 }
 
 /// Which classification wins on one file (higher wins).
-fn rank(classification: u8) -> u8 {
+pub(crate) fn rank(classification: u8) -> u8 {
     match classification {
         MALICIOUS => 3,
         GOODWARE => 2,

@@ -1,6 +1,8 @@
 //! Task endpoints (list, get, delete, bulk delete), the YARA ruleset endpoints and the quota
 //! endpoints of the usage API.
 
+use std::time::Duration;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -158,29 +160,57 @@ pub fn delete_task(app: &App, id: &str) -> HandlerResult {
     }
 }
 
-/// The id of the rule set in force. No YARA rules are loaded yet (the YARA issue adds them), so
-/// this is the id of the empty rule set: sha1 of nothing.
-const EMPTY_RULESET_ID: &str = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
-
-/// `GET /api/tiscale/v1/yara`
-pub fn yara_id() -> HandlerResult {
-    Ok(Reply::json(&serde_json::json!({ "id": EMPTY_RULESET_ID })))
-}
-
-/// `GET /api/tiscale/v2/sync-status[?errorOnly=true]`
-pub fn sync_status(q: &Query) -> HandlerResult {
-    q.bool("errorOnly")?;
+/// `GET /api/tiscale/v1/yara`: the id of the active rules (sha1 over the active rulesets' keys
+/// and contents), which changes exactly when they change.
+pub fn yara_id(app: &App) -> HandlerResult {
     Ok(Reply::json(
-        &serde_json::json!({ "revision": 0, "rulesets": [] }),
+        &serde_json::json!({ "id": app.yara.current().id }),
     ))
 }
 
-/// `POST /api/tiscale/v1/pull/all`: 417 while there is no rule source to synchronise from.
-pub fn pull_all() -> HandlerResult {
-    Err(ApiError::new(
-        417,
-        "YARA synchronization is disabled: no rules directory is configured",
-    ))
+/// `GET /api/tiscale/v2/sync-status[?errorOnly=true]`: the global revision and every ruleset
+/// (or only those with errors), with its revision, key, hash, errors and warnings.
+pub fn sync_status(app: &App, q: &Query) -> HandlerResult {
+    let error_only = q.bool("errorOnly")?.unwrap_or(false);
+    let current = app.yara.current();
+    let rulesets: Vec<_> = current
+        .rulesets
+        .iter()
+        .filter(|r| !error_only || !r.errors.is_empty())
+        .collect();
+    Ok(Reply::json(&serde_json::json!({
+        "revision": current.revision,
+        "rulesets": rulesets,
+    })))
+}
+
+/// Longest `pull/all` waits for the recompile before answering.
+const PULL_WAIT: Duration = Duration::from_secs(120);
+
+/// `POST /api/tiscale/v1/pull/all`: re-reads and recompiles every ruleset now (on the watcher
+/// thread) and answers when the new rules are in force; 417 when synchronisation is disabled.
+pub fn pull_all(app: &App) -> HandlerResult {
+    let options = app.yara.options();
+    if !options.sync || options.rules_dir.is_none() {
+        return Err(ApiError::new(
+            417,
+            "YARA synchronization is disabled in the configuration ([yara] sync = false)",
+        ));
+    }
+    if !app.yara.reload_now(PULL_WAIT) {
+        return Err(ApiError::new(
+            417,
+            format!(
+                "the YARA rules did not finish compiling within {} s; the reload goes on",
+                PULL_WAIT.as_secs()
+            ),
+        ));
+    }
+    let current = app.yara.current();
+    Ok(Reply::json(&serde_json::json!({
+        "id": current.id,
+        "revision": current.revision,
+    })))
 }
 
 /// `GET /api/tiscale/v1/quota[/company]`: there is no cloud account.

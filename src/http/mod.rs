@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tiny_http::{Header, Request, Response, Server};
 
+use crate::analysis::yara::Rulesets;
 use crate::config::Config;
 use crate::log;
 use crate::queue::Queue;
@@ -41,6 +42,8 @@ pub struct App {
     pub worker: WorkerInfo,
     /// The operating mode; persisted in the store, cached here.
     pub paused: AtomicBool,
+    /// The YARA rulesets (the same the analysis threads use).
+    pub yara: Arc<Rulesets>,
 }
 
 const META_PAUSED: &str = "paused";
@@ -53,6 +56,7 @@ impl App {
         stats: Arc<Stats>,
         queue: Queue,
         worker: WorkerInfo,
+        yara: Arc<Rulesets>,
     ) -> Result<App, StoreError> {
         let paused = store.meta_get(META_PAUSED)?.as_deref() == Some("true");
         Ok(App {
@@ -62,6 +66,7 @@ impl App {
             queue,
             worker,
             paused: AtomicBool::new(paused),
+            yara,
         })
     }
 

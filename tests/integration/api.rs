@@ -209,9 +209,10 @@ fn yara_and_quota_endpoints() {
     let st = s.get("/api/tiscale/v2/sync-status?errorOnly=true").json();
     assert!(st["revision"].is_i64());
     assert!(st["rulesets"].is_array());
+    // Synchronisation is on by default, from <data_dir>/yara (empty here).
     let r = s.req("POST", "/api/tiscale/v1/pull/all").send();
-    assert_eq!(r.status, 417);
-    assert!(r.message().contains("disabled"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["id"], id.as_str());
     for path in ["/api/tiscale/v1/quota", "/api/tiscale/v1/quota/company"] {
         let r = s.get(path);
         assert_eq!(r.status, 503);

@@ -37,7 +37,9 @@ const FIXTURES: &[&str] = &[
 /// Most listed strings kept per entry in a golden file (the rest only bloats the diff).
 const GOLDEN_STRINGS: usize = 10;
 
-/// Trims what would make golden files large without saying more.
+/// Trims what would make golden files large without saying more, and sorts object keys: the
+/// order of keys in a JSON object carries no meaning (and serde_json keeps insertion order when a
+/// dependency turns on its `preserve_order` feature, as yara-x does).
 fn normalise(mut report: Value) -> Value {
     for entry in report.as_array_mut().into_iter().flatten() {
         if let Some(listed) = entry
@@ -47,7 +49,19 @@ fn normalise(mut report: Value) -> Value {
             listed.truncate(GOLDEN_STRINGS);
         }
     }
-    report
+    sorted(report)
+}
+
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 #[test]

@@ -10,3 +10,4 @@ mod lifecycle;
 mod service;
 mod upload;
 mod verdicts;
+mod yara;

@@ -1,0 +1,788 @@
+//! YARA rules on every node, with YARA-X.
+//!
+//! Every `.yar`/`.yara` file under the rules directory is a ruleset: its key is its path relative
+//! to the directory, and its rules live in a namespace of that name. All rulesets compile into
+//! one `yara_x::Rules`, shared read-only by the analysis threads (each task makes its own
+//! `Scanner`). A ruleset that does not compile is left out and its errors are reported by
+//! `GET /api/tiscale/v2/sync-status`; the others stay active.
+//!
+//! A watcher thread polls the directory and recompiles when a file changes (or when
+//! `POST /api/tiscale/v1/pull/all` asks), then swaps the new generation in: the compile happens
+//! off the request and analysis paths, and a task keeps the generation it started with.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use sha1::{Digest, Sha1};
+
+use super::verdict::{rank, Vote};
+use crate::report::{
+    Indicator, ScanType, GOODWARE, MALICIOUS, RELEVANCE_INFO, RELEVANCE_VOTES, SUSPICIOUS,
+};
+
+/// `[yara]` in the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Where the rulesets are; `None`: no YARA rules.
+    pub rules_dir: Option<PathBuf>,
+    /// Whether `POST /api/tiscale/v1/pull/all` may resynchronise (417 when not).
+    pub sync: bool,
+    /// How often the directory is checked for changes.
+    pub poll: Duration,
+    /// Longest a scan of one file may take.
+    pub scan_timeout: Duration,
+    /// Most matched-string offsets listed per rule and file.
+    pub max_strings: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rules_dir: None,
+            sync: true,
+            poll: Duration::from_secs(5),
+            scan_timeout: Duration::from_secs(10),
+            max_strings: 20,
+        }
+    }
+}
+
+/// Largest ruleset file read; a larger one is reported as an error.
+const MAX_RULESET_BYTES: u64 = 64 * 1024 * 1024;
+/// Deepest directory nesting walked under the rules directory.
+const MAX_DEPTH: usize = 16;
+/// Matches counted per pattern and file; YARA-X stops recording after this many.
+const MAX_MATCHES_PER_PATTERN: usize = 1000;
+/// Matched rules reported per file.
+const MAX_RULES_PER_FILE: usize = 100;
+
+/// The sha1 of no bytes: the id of an empty rule set.
+pub const EMPTY_ID: &str = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+
+/// One ruleset file, as `sync-status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ruleset {
+    /// The global revision at which this file last changed.
+    pub revision: u64,
+    /// Path relative to the rules directory, `/`-separated.
+    pub key: String,
+    /// sha1 of the file's bytes.
+    pub hash: String,
+    /// Compile errors (the ruleset is left out when there are any).
+    pub errors: Vec<String>,
+    /// Compile warnings (the ruleset stays active).
+    pub warnings: Vec<String>,
+}
+
+/// One compiled generation of the rules directory.
+pub struct Compiled {
+    /// sha1 over the keys and contents of the active rulesets, in key order: changes exactly
+    /// when the active rules change.
+    pub id: String,
+    /// Increases by one whenever a ruleset is added, removed or changed.
+    pub revision: u64,
+    /// Every ruleset file, active or not, in key order.
+    pub rulesets: Vec<Ruleset>,
+    /// The active rules; `None` when no ruleset compiled.
+    rules: Option<yara_x::Rules>,
+    stamp: Stamp,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("id", &self.id)
+            .field("revision", &self.revision)
+            .field("rulesets", &self.rulesets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Compiled {
+    fn empty() -> Compiled {
+        Compiled {
+            id: EMPTY_ID.into(),
+            revision: 0,
+            rulesets: Vec::new(),
+            rules: None,
+            stamp: Vec::new(),
+        }
+    }
+
+    /// How many rules are active.
+    pub fn rule_count(&self) -> usize {
+        self.rules.as_ref().map_or(0, |r| r.iter().len())
+    }
+}
+
+/// Paths, sizes and modification times of the ruleset files: what the watcher compares.
+type Stamp = Vec<(String, u64, Option<SystemTime>)>;
+
+/// The rulesets in force, and the machinery that keeps them current.
+#[derive(Debug)]
+pub struct Rulesets {
+    options: Options,
+    current: Mutex<Arc<Compiled>>,
+    control: Mutex<Control>,
+    wake: Condvar,
+}
+
+/// Requests to the watcher and its answers.
+#[derive(Debug, Default)]
+struct Control {
+    /// Forced reloads asked for (pull/all), and how many are done.
+    requested: u64,
+    done: u64,
+    stop: bool,
+}
+
+impl Rulesets {
+    /// No rules at all.
+    pub fn none() -> Rulesets {
+        Rulesets::with(Options::default(), Compiled::empty())
+    }
+
+    /// Compiles the rulesets of `options.rules_dir` now (creating the directory if needed).
+    pub fn load(options: Options) -> Rulesets {
+        let compiled = match &options.rules_dir {
+            Some(dir) => {
+                if let Err(e) = std::fs::create_dir_all(dir) {
+                    crate::log!("yara: cannot create {}: {e}", dir.display());
+                }
+                compile_logged(dir, &Compiled::empty())
+            }
+            None => Compiled::empty(),
+        };
+        Rulesets::with(options, compiled)
+    }
+
+    fn with(options: Options, compiled: Compiled) -> Rulesets {
+        Rulesets {
+            options,
+            current: Mutex::new(Arc::new(compiled)),
+            control: Mutex::new(Control::default()),
+            wake: Condvar::new(),
+        }
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The generation in force. A task takes it once and keeps it to the end.
+    pub fn current(&self) -> Arc<Compiled> {
+        lock(&self.current).clone()
+    }
+
+    /// Asks the watcher to re-read and recompile every ruleset, and waits up to `wait` for it.
+    /// Returns whether the reload finished in time (it goes on regardless).
+    pub fn reload_now(&self, wait: Duration) -> bool {
+        let mut control = lock(&self.control);
+        control.requested += 1;
+        let ticket = control.requested;
+        self.wake.notify_all();
+        let (control, _) = self
+            .wake
+            .wait_timeout_while(control, wait, |c| c.done < ticket && !c.stop)
+            .unwrap_or_else(|p| p.into_inner());
+        control.done >= ticket
+    }
+
+    /// Checks the directory every `poll` and recompiles what changed, and serves
+    /// [`Rulesets::reload_now`], until [`Rulesets::stop`]. Run on a thread of its own.
+    pub fn watch(&self) {
+        let Some(dir) = self.options.rules_dir.clone() else {
+            return;
+        };
+        let mut control = lock(&self.control);
+        loop {
+            if control.stop {
+                return;
+            }
+            let forced = control.requested;
+            let force = control.done < forced;
+            drop(control);
+            self.refresh(&dir, force);
+            control = lock(&self.control);
+            if force {
+                control.done = forced;
+                self.wake.notify_all();
+            }
+            if control.stop || control.done < control.requested {
+                continue;
+            }
+            control = self
+                .wake
+                .wait_timeout(control, self.options.poll)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Ends [`Rulesets::watch`].
+    pub fn stop(&self) {
+        lock(&self.control).stop = true;
+        self.wake.notify_all();
+    }
+
+    /// Recompiles when the files changed since the generation in force, or when `force`.
+    fn refresh(&self, dir: &Path, force: bool) {
+        let previous = self.current();
+        if !force && stamp(dir) == previous.stamp {
+            return;
+        }
+        let fresh = compile_logged(dir, &previous);
+        *lock(&self.current) = Arc::new(fresh);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Values are replaced whole, so a panic elsewhere cannot leave one half-written.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The ruleset files under `dir`, as (key, path), in key order.
+fn ruleset_files(dir: &Path) -> Vec<(String, PathBuf)> {
+    fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, PathBuf)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let key = format!("{prefix}{name}");
+            if kind.is_dir() && depth < MAX_DEPTH {
+                walk(&entry.path(), &format!("{key}/"), depth + 1, out);
+            } else if kind.is_file() {
+                let lower = name.to_ascii_lowercase();
+                if lower.ends_with(".yar") || lower.ends_with(".yara") {
+                    out.push((key, entry.path()));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", 0, &mut out);
+    out.sort();
+    out
+}
+
+fn stamp(dir: &Path) -> Stamp {
+    ruleset_files(dir)
+        .into_iter()
+        .map(|(key, path)| {
+            let meta = std::fs::metadata(&path).ok();
+            let size = meta.as_ref().map_or(0, |m| m.len());
+            (key, size, meta.and_then(|m| m.modified().ok()))
+        })
+        .collect()
+}
+
+fn hex_sha1(bytes: &[u8]) -> String {
+    Sha1::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn compile_logged(dir: &Path, previous: &Compiled) -> Compiled {
+    let started = std::time::Instant::now();
+    let compiled = compile(dir, previous);
+    let failed = compiled
+        .rulesets
+        .iter()
+        .filter(|r| !r.errors.is_empty())
+        .count();
+    crate::log!(
+        "yara: {} rules from {} rulesets in {} ({} left out with errors), id {}, revision {}, compiled in {:.1} s",
+        compiled.rule_count(),
+        compiled.rulesets.len() - failed,
+        dir.display(),
+        failed,
+        compiled.id,
+        compiled.revision,
+        started.elapsed().as_secs_f64()
+    );
+    compiled
+}
+
+/// Reads and compiles every ruleset of `dir`. Revisions carry on from `previous`.
+fn compile(dir: &Path, previous: &Compiled) -> Compiled {
+    let stamp = stamp(dir);
+    let mut sources: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut rulesets: Vec<Ruleset> = Vec::new();
+    for (key, path) in ruleset_files(dir) {
+        let read = std::fs::metadata(&path).and_then(|m| {
+            if m.len() > MAX_RULESET_BYTES {
+                Err(std::io::Error::other(format!(
+                    "the file is larger than {MAX_RULESET_BYTES} bytes"
+                )))
+            } else {
+                std::fs::read(&path)
+            }
+        });
+        let (hash, errors) = match &read {
+            Ok(bytes) => (hex_sha1(bytes), Vec::new()),
+            Err(e) => (String::new(), vec![format!("cannot read the file: {e}")]),
+        };
+        rulesets.push(Ruleset {
+            revision: 0,
+            key: key.clone(),
+            hash,
+            errors,
+            warnings: Vec::new(),
+        });
+        if let Ok(bytes) = read {
+            sources.push((key, bytes));
+        }
+    }
+
+    // Compile everything once, noting each file's errors and warnings; if any file failed,
+    // compile again without the failed ones, so that none of their rules stay in.
+    let (mut rules, report) = build(&sources);
+    let failed: Vec<&str> = report
+        .iter()
+        .filter(|(_, errors, _)| !errors.is_empty())
+        .map(|(key, _, _)| key.as_str())
+        .collect();
+    if !failed.is_empty() {
+        let good: Vec<(String, Vec<u8>)> = sources
+            .iter()
+            .filter(|(key, _)| !failed.contains(&key.as_str()))
+            .cloned()
+            .collect();
+        rules = build(&good).0;
+        sources = good;
+    }
+    for (key, errors, warnings) in report {
+        if let Some(r) = rulesets.iter_mut().find(|r| r.key == key) {
+            r.errors.extend(errors);
+            r.warnings = warnings;
+        }
+    }
+
+    // The id covers what is active: the keys and contents that compiled.
+    let mut id = Sha1::new();
+    for (key, bytes) in &sources {
+        id.update((key.len() as u64).to_le_bytes());
+        id.update(key.as_bytes());
+        id.update((bytes.len() as u64).to_le_bytes());
+        id.update(bytes);
+    }
+    let id = if sources.is_empty() {
+        EMPTY_ID.to_string()
+    } else {
+        id.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    };
+
+    // Revisions: the global one moves when any file's content or outcome changed; a file's is
+    // the global revision at which it last changed.
+    let old: BTreeMap<&str, &Ruleset> = previous
+        .rulesets
+        .iter()
+        .map(|r| (r.key.as_str(), r))
+        .collect();
+    let changed = rulesets.len() != previous.rulesets.len()
+        || rulesets.iter().any(|r| {
+            old.get(r.key.as_str())
+                .is_none_or(|o| o.hash != r.hash || o.errors != r.errors)
+        });
+    let revision = if changed {
+        previous.revision + 1
+    } else {
+        previous.revision
+    };
+    for r in &mut rulesets {
+        r.revision = match old.get(r.key.as_str()) {
+            Some(o) if o.hash == r.hash => o.revision,
+            _ => revision,
+        };
+    }
+    Compiled {
+        id,
+        revision,
+        rulesets,
+        rules: (!sources.is_empty()).then_some(rules),
+        stamp,
+    }
+}
+
+/// Per file: key, errors, warnings.
+type BuildReport = Vec<(String, Vec<String>, Vec<String>)>;
+
+/// Compiles `sources`, each in the namespace named by its key.
+fn build(sources: &[(String, Vec<u8>)]) -> (yara_x::Rules, BuildReport) {
+    let mut compiler = yara_x::Compiler::new();
+    // Rulesets come from a directory the operator fills; includes would reach outside it.
+    compiler.enable_includes(false);
+    let mut report = Vec::new();
+    for (key, bytes) in sources {
+        let (errors_before, warnings_before) = (compiler.errors().len(), compiler.warnings().len());
+        compiler.new_namespace(key);
+        let source = yara_x::SourceCode::from(bytes.as_slice()).with_origin(key.as_str());
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compiler.add_source(source).map(|_| ())
+        }));
+        let mut errors: Vec<String> = compiler.errors()[errors_before..]
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        match outcome {
+            Ok(Err(e)) if errors.is_empty() => errors.push(e.to_string()),
+            Err(_) => errors.push("the compiler failed on this file (panic)".into()),
+            _ => {}
+        }
+        let warnings = compiler.warnings()[warnings_before..]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        report.push((key.clone(), errors, warnings));
+    }
+    (compiler.build(), report)
+}
+
+/// One rule that matched a file, as `metadata.yara.matches` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleMatch {
+    pub ruleset: String,
+    pub namespace: String,
+    pub rule: String,
+    pub tags: Vec<String>,
+    pub meta: serde_json::Map<String, serde_json::Value>,
+    pub strings: Vec<MatchedString>,
+    /// More matched strings than `max_strings` were found.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub strings_truncated: bool,
+}
+
+/// Where a pattern of a rule matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchedString {
+    pub identifier: String,
+    pub offset: usize,
+    pub length: usize,
+}
+
+/// What scanning one file found.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub matches: Vec<RuleMatch>,
+    /// One vote per ruleset whose matched rules carry a verdict in their meta.
+    pub votes: Vec<Vote>,
+    pub indicators: Vec<Indicator>,
+    /// Why the scan stopped early (a timeout), if it did.
+    pub error: Option<String>,
+}
+
+/// Scans the nodes of one task with the generation it started with.
+pub struct TaskScanner<'r> {
+    compiled: &'r Compiled,
+    options: &'r Options,
+    scanner: Option<yara_x::Scanner<'r>>,
+}
+
+impl<'r> TaskScanner<'r> {
+    pub fn new(compiled: &'r Compiled, options: &'r Options) -> TaskScanner<'r> {
+        TaskScanner {
+            compiled,
+            options,
+            scanner: None,
+        }
+    }
+
+    /// The id of the rules this task is scanned with.
+    pub fn id(&self) -> &str {
+        &self.compiled.id
+    }
+
+    /// Scans one file. Nothing when no rules are active.
+    pub fn scan(&mut self, data: &[u8]) -> Scanned {
+        let Some(rules) = &self.compiled.rules else {
+            return Scanned::default();
+        };
+        let timeout = self.options.scan_timeout;
+        let scanner = self.scanner.get_or_insert_with(|| {
+            let mut s = yara_x::Scanner::new(rules);
+            s.set_timeout(timeout)
+                .max_matches_per_pattern(MAX_MATCHES_PER_PATTERN);
+            s
+        });
+        let mut out = Scanned::default();
+        let results = match scanner.scan(data) {
+            Ok(results) => results,
+            Err(yara_x::ScanError::Timeout) => {
+                out.error = Some(format!(
+                    "YARA scan stopped after {} s (scan_timeout); rules may have been missed",
+                    timeout.as_secs_f64()
+                ));
+                return out;
+            }
+            Err(e) => {
+                out.error = Some(format!("YARA scan failed: {e}"));
+                return out;
+            }
+        };
+        let mut worst: BTreeMap<String, Vote> = BTreeMap::new();
+        for rule in results.matching_rules().take(MAX_RULES_PER_FILE) {
+            let m = rule_match(&rule, self.options.max_strings);
+            let verdict = verdict_of(&m);
+            out.indicators.push(Indicator {
+                priority: match verdict.as_ref().map(|v| v.classification) {
+                    Some(MALICIOUS) => 8,
+                    Some(SUSPICIOUS) => 5,
+                    Some(_) => 1,
+                    None => 3,
+                },
+                category: "yara".into(),
+                description: describe(&m),
+                id: format!("yara:{}:{}", m.ruleset, m.rule),
+                relevance: if verdict.is_some() {
+                    RELEVANCE_VOTES
+                } else {
+                    RELEVANCE_INFO
+                },
+                reasons: m.strings.iter().map(|s| s.identifier.clone()).collect(),
+            });
+            if let Some(v) = verdict {
+                let slot = worst.entry(v.name.clone()).or_insert_with(|| v.clone());
+                if (rank(v.classification), v.factor) > (rank(slot.classification), slot.factor) {
+                    *slot = v;
+                }
+            }
+            out.matches.push(m);
+        }
+        out.votes = worst.into_values().collect();
+        out
+    }
+}
+
+fn rule_match(rule: &yara_x::Rule, max_strings: usize) -> RuleMatch {
+    let mut strings = Vec::new();
+    let mut truncated = false;
+    for pattern in rule.patterns() {
+        for m in pattern.matches() {
+            if strings.len() >= max_strings {
+                truncated = true;
+                break;
+            }
+            let range = m.range();
+            strings.push(MatchedString {
+                identifier: pattern.identifier().to_string(),
+                offset: range.start,
+                length: range.len(),
+            });
+        }
+    }
+    let meta = rule
+        .metadata()
+        .map(|(name, value)| {
+            let value = match value {
+                yara_x::MetaValue::Integer(i) => serde_json::Value::from(i),
+                yara_x::MetaValue::Float(f) => serde_json::Value::from(f),
+                yara_x::MetaValue::Bool(b) => serde_json::Value::from(b),
+                yara_x::MetaValue::String(s) => serde_json::Value::from(s),
+                yara_x::MetaValue::Bytes(b) => {
+                    serde_json::Value::from(String::from_utf8_lossy(b.as_ref()).into_owned())
+                }
+            };
+            (name.to_string(), value)
+        })
+        .collect();
+    RuleMatch {
+        ruleset: rule.namespace().to_string(),
+        namespace: rule.namespace().to_string(),
+        rule: rule.identifier().to_string(),
+        tags: rule.tags().map(|t| t.identifier().to_string()).collect(),
+        meta,
+        strings,
+        strings_truncated: truncated,
+    }
+}
+
+/// The verdict a match's meta carries: `classification` (`malicious`, `suspicious`,
+/// `goodware`), `threat_name`, and optionally `factor` (0-10).
+fn verdict_of(m: &RuleMatch) -> Option<Vote> {
+    let text = |key: &str| m.meta.get(key).and_then(|v| v.as_str());
+    let classification = match text("classification")?.trim().to_ascii_lowercase().as_str() {
+        "malicious" => MALICIOUS,
+        "suspicious" => SUSPICIOUS,
+        "goodware" => GOODWARE,
+        _ => return None,
+    };
+    let default_factor = match classification {
+        MALICIOUS => 5,
+        SUSPICIOUS => 3,
+        _ => 1,
+    };
+    let factor = match m.meta.get("factor") {
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .map_or(default_factor, |f| f.clamp(0, 10) as u8),
+        None => default_factor,
+    };
+    let result = text("threat_name")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("YARA.Rule.{}", m.rule));
+    Some(Vote {
+        name: format!("yara:{}", m.ruleset),
+        kind: ScanType::Internal,
+        classification,
+        factor,
+        result,
+    })
+}
+
+fn describe(m: &RuleMatch) -> String {
+    let mut text = format!("Matches YARA rule {} from ruleset {}", m.rule, m.ruleset);
+    if let Some(d) = m.meta.get("description").and_then(|v| v.as_str()) {
+        text.push_str(": ");
+        text.push_str(d);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("assay-yara-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        for (key, text) in files {
+            let path = d.join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        d
+    }
+
+    const GOOD: &str = "rule Good { strings: $a = \"needle\" condition: $a }";
+    const BROKEN: &str = "rule Broken {\n  condition:\n    nothing_here\n}\n";
+
+    fn scan(compiled: &Compiled, options: &Options, data: &[u8]) -> Scanned {
+        TaskScanner::new(compiled, options).scan(data)
+    }
+
+    #[test]
+    fn rulesets_are_the_yar_files_keyed_by_relative_path() {
+        let d = dir(
+            "keys",
+            &[
+                ("b.yara", GOOD),
+                ("sub/a.YAR", GOOD),
+                ("notes.txt", "not rules"),
+                (".hidden.yar", GOOD),
+            ],
+        );
+        let keys: Vec<String> = ruleset_files(&d).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["b.yara", "sub/a.YAR"]);
+    }
+
+    #[test]
+    fn a_broken_ruleset_is_left_out_with_its_errors_and_the_rest_compiles() {
+        let d = dir("broken", &[("a.yar", BROKEN), ("b.yar", GOOD)]);
+        let c = compile(&d, &Compiled::empty());
+        assert_eq!(c.rule_count(), 1);
+        assert_eq!(c.revision, 1);
+        let broken = &c.rulesets[0];
+        assert_eq!(broken.key, "a.yar");
+        assert!(broken.errors[0].contains("a.yar:3:"), "{:?}", broken.errors);
+        assert!(c.rulesets[1].errors.is_empty());
+        // The id covers the active ruleset only: the same as b.yar alone.
+        let alone = dir("broken-alone", &[("b.yar", GOOD)]);
+        assert_eq!(c.id, compile(&alone, &Compiled::empty()).id);
+        let found = scan(&c, &Options::default(), b"a needle in a haystack");
+        assert_eq!(found.matches[0].rule, "Good");
+        assert_eq!(found.matches[0].ruleset, "b.yar");
+    }
+
+    #[test]
+    fn includes_are_refused() {
+        let d = dir(
+            "include",
+            &[(
+                "a.yar",
+                "include \"/etc/passwd\"\nrule A { condition: true }",
+            )],
+        );
+        let c = compile(&d, &Compiled::empty());
+        assert!(!c.rulesets[0].errors.is_empty());
+        assert_eq!(c.rule_count(), 0);
+        assert_eq!(c.id, EMPTY_ID);
+    }
+
+    #[test]
+    fn revisions_move_only_with_changes() {
+        let d = dir("revisions", &[("a.yar", GOOD), ("b.yar", GOOD)]);
+        let first = compile(&d, &Compiled::empty());
+        let same = compile(&d, &first);
+        assert_eq!((same.revision, &same.id), (1, &first.id));
+        std::fs::write(
+            d.join("b.yar"),
+            "rule Other { strings: $a = \"pin\" condition: $a }",
+        )
+        .unwrap();
+        let changed = compile(&d, &same);
+        assert_eq!(changed.revision, 2);
+        assert_ne!(changed.id, first.id);
+        assert_eq!(changed.rulesets[0].revision, 1);
+        assert_eq!(changed.rulesets[1].revision, 2);
+        std::fs::remove_file(d.join("a.yar")).unwrap();
+        let removed = compile(&d, &changed);
+        assert_eq!(removed.revision, 3);
+        assert_eq!(removed.rulesets.len(), 1);
+    }
+
+    #[test]
+    fn meta_makes_a_verdict_and_matched_strings_are_capped() {
+        let d = dir(
+            "meta",
+            &[(
+                "v.yar",
+                r#"rule V : t1 {
+                    meta:
+                        classification = "Suspicious"
+                        factor = "42"
+                        author = "someone"
+                    strings: $a = "ab"
+                    condition: $a
+                }
+                rule Plain { strings: $b = "ab" condition: #b > 2 }"#,
+            )],
+        );
+        let c = compile(&d, &Compiled::empty());
+        let options = Options {
+            max_strings: 3,
+            ..Options::default()
+        };
+        let found = scan(&c, &options, &b"ab".repeat(10));
+        assert_eq!(found.matches.len(), 2);
+        let v = &found.matches[0];
+        assert_eq!((v.strings.len(), v.strings_truncated), (3, true));
+        assert_eq!(v.strings[1].offset, 2);
+        assert_eq!(v.tags, ["t1"]);
+        assert_eq!(found.votes.len(), 1);
+        let vote = &found.votes[0];
+        assert_eq!(vote.classification, SUSPICIOUS);
+        assert_eq!(vote.factor, 10, "a factor over 10 is clamped");
+        assert_eq!(vote.result, "YARA.Rule.V");
+        assert_eq!(vote.name, "yara:v.yar");
+        assert_eq!(found.indicators.len(), 2);
+        assert_eq!(found.indicators[1].relevance, RELEVANCE_INFO);
+    }
+
+    #[test]
+    fn no_rules_scan_nothing() {
+        let found = scan(&Compiled::empty(), &Options::default(), b"anything");
+        assert!(found.matches.is_empty() && found.votes.is_empty() && found.error.is_none());
+    }
+}
