@@ -280,7 +280,7 @@ impl Config {
         // Offline scans use YARA rules only when a directory is configured.
         let rules_dir = raw.yara.rules_dir.clone();
         let yara = match rules_dir {
-            Some(dir) => Arc::new(Rulesets::load(yara(raw.yara, dir)?)),
+            Some(dir) => Arc::new(Rulesets::load(yara(raw.yara, dir, None)?)),
             None => Arc::new(Rulesets::none()),
         };
         Ok(Engine::new(
@@ -410,7 +410,11 @@ impl Config {
                 .verdicts
                 .hash_lists
                 .unwrap_or_else(|| data_dir.join("hash-lists")),
-            yara: yara(raw.yara, data_dir.join("yara"))?,
+            yara: yara(
+                raw.yara,
+                data_dir.join("yara"),
+                Some(data_dir.join("yara-cache")),
+            )?,
             data_dir,
         })
     }
@@ -480,7 +484,12 @@ fn strings(raw: RawStrings) -> Result<StringOptions, ConfigError> {
     })
 }
 
-fn yara(raw: RawYara, default_dir: PathBuf) -> Result<YaraOptions, ConfigError> {
+/// `[yara]`; the server keeps compiled rules in `cache_dir`, `assay scan` does not.
+fn yara(
+    raw: RawYara,
+    default_dir: PathBuf,
+    cache_dir: Option<PathBuf>,
+) -> Result<YaraOptions, ConfigError> {
     let d = YaraOptions::default();
     let secs = |key: &str, value: Option<usize>, default: Duration| {
         positive(key, value, default.as_secs() as usize).map(|s| Duration::from_secs(s as u64))
@@ -495,6 +504,7 @@ fn yara(raw: RawYara, default_dir: PathBuf) -> Result<YaraOptions, ConfigError> 
             d.scan_timeout,
         )?,
         max_strings: raw.max_strings.unwrap_or(d.max_strings),
+        cache_dir,
     })
 }
 

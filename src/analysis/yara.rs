@@ -36,6 +36,8 @@ pub struct Options {
     pub scan_timeout: Duration,
     /// Most matched-string offsets listed per rule and file.
     pub max_strings: usize,
+    /// Where compiled rules are kept between runs (see [`cache`]); `None`: always compile.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             poll: Duration::from_secs(5),
             scan_timeout: Duration::from_secs(10),
             max_strings: 20,
+            cache_dir: None,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Compiled {
     /// The active rules; `None` when no ruleset compiled.
     rules: Option<yara_x::Rules>,
     stamp: Stamp,
+    /// Whether the rules came from the cache rather than the compiler.
+    pub from_cache: bool,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -109,6 +114,7 @@ impl Compiled {
             rulesets: Vec::new(),
             rules: None,
             stamp: Vec::new(),
+            from_cache: false,
         }
     }
 
@@ -152,7 +158,7 @@ impl Rulesets {
                 if let Err(e) = std::fs::create_dir_all(dir) {
                     crate::log!("yara: cannot create {}: {e}", dir.display());
                 }
-                compile_logged(dir, &Compiled::empty())
+                compile_logged(dir, options.cache_dir.as_deref(), &Compiled::empty())
             }
             None => Compiled::empty(),
         };
@@ -234,7 +240,7 @@ impl Rulesets {
         if !force && stamp(dir) == previous.stamp {
             return;
         }
-        let fresh = compile_logged(dir, &previous);
+        let fresh = compile_logged(dir, self.options.cache_dir.as_deref(), &previous);
         *lock(&self.current) = Arc::new(fresh);
     }
 }
@@ -293,29 +299,35 @@ fn hex_sha1(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn compile_logged(dir: &Path, previous: &Compiled) -> Compiled {
+fn compile_logged(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compiled {
     let started = std::time::Instant::now();
-    let compiled = compile(dir, previous);
+    let compiled = compile(dir, cache_dir, previous);
     let failed = compiled
         .rulesets
         .iter()
         .filter(|r| !r.errors.is_empty())
         .count();
     crate::log!(
-        "yara: {} rules from {} rulesets in {} ({} left out with errors), id {}, revision {}, compiled in {:.1} s",
+        "yara: {} rules from {} rulesets in {} ({} left out with errors), id {}, revision {}, {} in {:.1} s",
         compiled.rule_count(),
         compiled.rulesets.len() - failed,
         dir.display(),
         failed,
         compiled.id,
         compiled.revision,
+        if compiled.from_cache {
+            "loaded from the cache"
+        } else {
+            "compiled"
+        },
         started.elapsed().as_secs_f64()
     );
     compiled
 }
 
-/// Reads and compiles every ruleset of `dir`. Revisions carry on from `previous`.
-fn compile(dir: &Path, previous: &Compiled) -> Compiled {
+/// Reads and compiles every ruleset of `dir` (or loads what an earlier compile of the same files
+/// left in `cache_dir`). Revisions carry on from `previous`.
+fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compiled {
     let stamp = stamp(dir);
     let mut sources: Vec<(String, Vec<u8>)> = Vec::new();
     let mut rulesets: Vec<Ruleset> = Vec::new();
@@ -347,13 +359,19 @@ fn compile(dir: &Path, previous: &Compiled) -> Compiled {
 
     // Compile everything once, noting each file's errors and warnings; if any file failed,
     // compile again without the failed ones, so that none of their rules stay in.
-    let (mut rules, report) = build(&sources);
+    let cache = cache_dir.map(|d| cache::Cache::new(d, &sources));
+    let cached = cache.as_ref().and_then(cache::Cache::load);
+    let from_cache = cached.is_some();
+    let (mut rules, report) = match cached {
+        Some((rules, report)) => (rules, report),
+        None => build(&sources),
+    };
     let failed: Vec<&str> = report
         .iter()
         .filter(|(_, errors, _)| !errors.is_empty())
         .map(|(key, _, _)| key.as_str())
         .collect();
-    if !failed.is_empty() {
+    if !failed.is_empty() && !from_cache {
         let good: Vec<(String, Vec<u8>)> = sources
             .iter()
             .filter(|(key, _)| !failed.contains(&key.as_str()))
@@ -361,6 +379,11 @@ fn compile(dir: &Path, previous: &Compiled) -> Compiled {
             .collect();
         rules = build(&good).0;
         sources = good;
+    } else if !failed.is_empty() {
+        sources.retain(|(key, _)| !failed.contains(&key.as_str()));
+    }
+    if let (Some(cache), false) = (&cache, from_cache) {
+        cache.store(&rules, &report);
     }
     for (key, errors, warnings) in report {
         if let Some(r) = rulesets.iter_mut().find(|r| r.key == key) {
@@ -412,6 +435,7 @@ fn compile(dir: &Path, previous: &Compiled) -> Compiled {
         rulesets,
         rules: (!sources.is_empty()).then_some(rules),
         stamp,
+        from_cache,
     }
 }
 
@@ -650,6 +674,143 @@ fn describe(m: &RuleMatch) -> String {
     text
 }
 
+/// Compiled rules kept between runs, so that a restart with a large rule set does not compile
+/// again (5,000 rules take seconds). An entry is named by a digest of the sources (every
+/// ruleset's key and bytes, and this program's version) and holds each ruleset's errors and
+/// warnings beside the serialised rules. It is signed with HMAC-SHA256 under a key made for this
+/// installation (`<cache_dir>/key`, mode 0600), and an entry that does not verify is ignored:
+/// YARA-X warns that deserialising rules someone else wrote is unsafe.
+mod cache {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    use sha2::{Digest, Sha256};
+
+    use super::BuildReport;
+
+    const KEY_FILE: &str = "key";
+    const SUFFIX: &str = ".rules";
+
+    pub(super) struct Cache {
+        dir: PathBuf,
+        name: String,
+    }
+
+    impl Cache {
+        pub(super) fn new(dir: &Path, sources: &[(String, Vec<u8>)]) -> Cache {
+            let mut h = Sha256::new();
+            h.update(env!("CARGO_PKG_VERSION").as_bytes());
+            for (key, bytes) in sources {
+                h.update((key.len() as u64).to_le_bytes());
+                h.update(key.as_bytes());
+                h.update((bytes.len() as u64).to_le_bytes());
+                h.update(bytes);
+            }
+            let name = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            Cache {
+                dir: dir.to_path_buf(),
+                name,
+            }
+        }
+
+        fn path(&self) -> PathBuf {
+            self.dir.join(format!("{}{SUFFIX}", self.name))
+        }
+
+        /// The entry for these sources, if there is one this installation wrote.
+        pub(super) fn load(&self) -> Option<(yara_x::Rules, BuildReport)> {
+            let key = std::fs::read(self.dir.join(KEY_FILE)).ok()?;
+            let data = std::fs::read(self.path()).ok()?;
+            // mac (32) | report length (8) | report (JSON) | rules
+            let (mac, rest) = data.split_at_checked(32)?;
+            if hmac(&key, rest) != mac {
+                crate::log!(
+                    "yara: ignoring {}: its signature does not verify",
+                    self.path().display()
+                );
+                return None;
+            }
+            let (len, rest) = rest.split_at_checked(8)?;
+            let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
+            let (report, rules) = rest.split_at_checked(len)?;
+            let report: BuildReport = serde_json::from_slice(report).ok()?;
+            let rules = yara_x::Rules::deserialize(rules).ok()?;
+            Some((rules, report))
+        }
+
+        /// Writes the entry for these sources, replacing every other entry.
+        pub(super) fn store(&self, rules: &yara_x::Rules, report: &BuildReport) {
+            if let Err(e) = self.try_store(rules, report) {
+                crate::log!(
+                    "yara: cannot cache the compiled rules in {}: {e}",
+                    self.dir.display()
+                );
+            }
+        }
+
+        fn try_store(&self, rules: &yara_x::Rules, report: &BuildReport) -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let key = key(&self.dir)?;
+            let report = serde_json::to_vec(report)?;
+            let rules = rules.serialize().map_err(std::io::Error::other)?;
+            let mut body = Vec::with_capacity(8 + report.len() + rules.len());
+            body.extend((report.len() as u64).to_le_bytes());
+            body.extend(&report);
+            body.extend(&rules);
+            let tmp = self.dir.join(format!(".{}.tmp", self.name));
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&hmac(&key, &body))?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, self.path())?;
+            for entry in std::fs::read_dir(&self.dir)?.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(SUFFIX) && entry.path() != self.path() {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// This installation's key, made on first use from the system's random source.
+    fn key(dir: &Path) -> std::io::Result<Vec<u8>> {
+        let path = dir.join(KEY_FILE);
+        if let Ok(key) = std::fs::read(&path) {
+            if key.len() == 32 {
+                return Ok(key);
+            }
+        }
+        let mut key = vec![0u8; 32];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut key)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+        Ok(key)
+    }
+
+    /// HMAC-SHA256 (RFC 2104) of `data` under a key of at most 64 bytes.
+    fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut block = [0u8; 64];
+        block[..key.len().min(64)].copy_from_slice(&key[..key.len().min(64)]);
+        let mut inner = Sha256::new();
+        inner.update(block.map(|b| b ^ 0x36));
+        inner.update(data);
+        let mut outer = Sha256::new();
+        outer.update(block.map(|b| b ^ 0x5c));
+        outer.update(inner.finalize());
+        let mut mac = [0u8; 32];
+        mac.copy_from_slice(&outer.finalize());
+        mac
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,7 +851,7 @@ mod tests {
     #[test]
     fn a_broken_ruleset_is_left_out_with_its_errors_and_the_rest_compiles() {
         let d = dir("broken", &[("a.yar", BROKEN), ("b.yar", GOOD)]);
-        let c = compile(&d, &Compiled::empty());
+        let c = compile(&d, None, &Compiled::empty());
         assert_eq!(c.rule_count(), 1);
         assert_eq!(c.revision, 1);
         let broken = &c.rulesets[0];
@@ -699,7 +860,7 @@ mod tests {
         assert!(c.rulesets[1].errors.is_empty());
         // The id covers the active ruleset only: the same as b.yar alone.
         let alone = dir("broken-alone", &[("b.yar", GOOD)]);
-        assert_eq!(c.id, compile(&alone, &Compiled::empty()).id);
+        assert_eq!(c.id, compile(&alone, None, &Compiled::empty()).id);
         let found = scan(&c, &Options::default(), b"a needle in a haystack");
         assert_eq!(found.matches[0].rule, "Good");
         assert_eq!(found.matches[0].ruleset, "b.yar");
@@ -714,7 +875,7 @@ mod tests {
                 "include \"/etc/passwd\"\nrule A { condition: true }",
             )],
         );
-        let c = compile(&d, &Compiled::empty());
+        let c = compile(&d, None, &Compiled::empty());
         assert!(!c.rulesets[0].errors.is_empty());
         assert_eq!(c.rule_count(), 0);
         assert_eq!(c.id, EMPTY_ID);
@@ -723,21 +884,21 @@ mod tests {
     #[test]
     fn revisions_move_only_with_changes() {
         let d = dir("revisions", &[("a.yar", GOOD), ("b.yar", GOOD)]);
-        let first = compile(&d, &Compiled::empty());
-        let same = compile(&d, &first);
+        let first = compile(&d, None, &Compiled::empty());
+        let same = compile(&d, None, &first);
         assert_eq!((same.revision, &same.id), (1, &first.id));
         std::fs::write(
             d.join("b.yar"),
             "rule Other { strings: $a = \"pin\" condition: $a }",
         )
         .unwrap();
-        let changed = compile(&d, &same);
+        let changed = compile(&d, None, &same);
         assert_eq!(changed.revision, 2);
         assert_ne!(changed.id, first.id);
         assert_eq!(changed.rulesets[0].revision, 1);
         assert_eq!(changed.rulesets[1].revision, 2);
         std::fs::remove_file(d.join("a.yar")).unwrap();
-        let removed = compile(&d, &changed);
+        let removed = compile(&d, None, &changed);
         assert_eq!(removed.revision, 3);
         assert_eq!(removed.rulesets.len(), 1);
     }
@@ -759,7 +920,7 @@ mod tests {
                 rule Plain { strings: $b = "ab" condition: #b > 2 }"#,
             )],
         );
-        let c = compile(&d, &Compiled::empty());
+        let c = compile(&d, None, &Compiled::empty());
         let options = Options {
             max_strings: 3,
             ..Options::default()
@@ -778,6 +939,37 @@ mod tests {
         assert_eq!(vote.name, "yara:v.yar");
         assert_eq!(found.indicators.len(), 2);
         assert_eq!(found.indicators[1].relevance, RELEVANCE_INFO);
+    }
+
+    #[test]
+    fn compiled_rules_are_cached_and_a_tampered_entry_is_ignored() {
+        let d = dir("cache", &[("a.yar", GOOD), ("b.yar", BROKEN)]);
+        let cache = d.join("cache");
+        let first = compile(&d, Some(&cache), &Compiled::empty());
+        assert!(!first.from_cache);
+        let again = compile(&d, Some(&cache), &Compiled::empty());
+        assert!(again.from_cache);
+        assert_eq!(again.id, first.id);
+        assert_eq!(
+            again.rulesets, first.rulesets,
+            "errors come back from the cache too"
+        );
+        let found = scan(&again, &Options::default(), b"the needle");
+        assert_eq!(found.matches[0].rule, "Good");
+        // One flipped byte and the entry is not trusted: the rules are compiled again.
+        let entry = std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".rules"))
+            .unwrap()
+            .path();
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&entry, bytes).unwrap();
+        let tampered = compile(&d, Some(&cache), &Compiled::empty());
+        assert!(!tampered.from_cache);
+        assert_eq!(tampered.id, first.id);
     }
 
     #[test]
