@@ -973,6 +973,34 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_past_its_timeout_stops_and_says_so() {
+        // A loop of 10^11 steps over a 1 MB file: far longer than the one-second timeout.
+        let d = dir(
+            "timeout",
+            &[(
+                "slow.yar",
+                "rule Slow { condition: for any i in (0..filesize * 100000) : (i == -1) }",
+            )],
+        );
+        let c = compile(&d, None, &Compiled::empty());
+        assert!(
+            c.rulesets[0].errors.is_empty(),
+            "{:?}",
+            c.rulesets[0].errors
+        );
+        let options = Options {
+            scan_timeout: Duration::from_secs(1),
+            ..Options::default()
+        };
+        let started = std::time::Instant::now();
+        let found = scan(&c, &options, &vec![0u8; 1_000_000]);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let error = found.error.expect("the scan should time out");
+        assert!(error.contains("scan_timeout"), "{error}");
+        assert!(found.matches.is_empty());
+    }
+
+    #[test]
     fn no_rules_scan_nothing() {
         let found = scan(&Compiled::empty(), &Options::default(), b"anything");
         assert!(found.matches.is_empty() && found.votes.is_empty() && found.error.is_none());
