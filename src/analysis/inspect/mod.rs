@@ -56,6 +56,65 @@ pub struct Finding {
 }
 
 /// What the inspectors found in one file.
+/// The document properties OLE2 summary information, OOXML `docProps` and ODF `meta.xml` have
+/// in common; each format's `metadata.document` flattens them beside its own fields.
+#[derive(Debug, Default, serde::Serialize)]
+pub(crate) struct Properties {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keywords: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comments: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_author: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_printed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub characters: Option<i64>,
+}
+
+impl Properties {
+    /// " by AUTHOR, created DATE" for a story sentence, as far as they are known.
+    pub(crate) fn byline(&self) -> String {
+        let mut s = String::new();
+        if let Some(author) = &self.author {
+            s.push_str(&format!(" by {author}"));
+        }
+        if let Some(created) = &self.created {
+            s.push_str(&format!(
+                ", created {}",
+                created.get(..10).unwrap_or(created)
+            ));
+        }
+        s
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Inspection {
     /// Merged into the entry's `metadata` (e.g. `{"application": {"elf": {...}}}`).

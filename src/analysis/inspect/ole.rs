@@ -9,7 +9,7 @@ use std::io::{Cursor, Read};
 
 use serde::Serialize;
 
-use super::{suspicious, Heuristic, Inspection};
+use super::{suspicious, Heuristic, Inspection, Properties};
 use crate::analysis::formats::mime::cp1252;
 use crate::analysis::formats::Container;
 use crate::analysis::identify::FileKind;
@@ -186,42 +186,8 @@ struct Macros {
 #[derive(Serialize, Default)]
 struct Document {
     format: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    author: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    keywords: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comments: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    template: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_author: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revision: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    application: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    modified: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_printed: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pages: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    words: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    characters: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    company: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    manager: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<String>,
+    #[serde(flatten)]
+    properties: Properties,
     #[serde(skip_serializing_if = "Option::is_none")]
     code_page: Option<u16>,
     encrypted: bool,
@@ -322,15 +288,7 @@ fn facts(doc: &Document, kind: &FileKind) -> Vec<String> {
         _ => "an OLE2 compound file",
     };
     let mut s = format!("It is {what}");
-    if let Some(author) = &doc.author {
-        s.push_str(&format!(" by {author}"));
-    }
-    if let Some(created) = &doc.created {
-        s.push_str(&format!(
-            ", created {}",
-            created.get(..10).unwrap_or(created)
-        ));
-    }
+    s.push_str(&doc.properties.byline());
     if doc.encrypted {
         s.push_str(", encrypted");
     }
@@ -608,21 +566,21 @@ fn summary_information(stream: &[u8], doc: &mut Document, found: &mut Inspection
     for (id, v) in property_set(stream, "SummaryInformation", found) {
         match id {
             1 => doc.code_page = int(v).map(|cp| cp as u16),
-            2 => doc.title = text(v),
-            3 => doc.subject = text(v),
-            4 => doc.author = text(v),
-            5 => doc.keywords = text(v),
-            6 => doc.comments = text(v),
-            7 => doc.template = text(v),
-            8 => doc.last_author = text(v),
-            9 => doc.revision = text(v),
-            11 => doc.last_printed = time(v),
-            12 => doc.created = time(v),
-            13 => doc.modified = time(v),
-            14 => doc.pages = int(v),
-            15 => doc.words = int(v),
-            16 => doc.characters = int(v),
-            18 => doc.application = text(v),
+            2 => doc.properties.title = text(v),
+            3 => doc.properties.subject = text(v),
+            4 => doc.properties.author = text(v),
+            5 => doc.properties.keywords = text(v),
+            6 => doc.properties.comments = text(v),
+            7 => doc.properties.template = text(v),
+            8 => doc.properties.last_author = text(v),
+            9 => doc.properties.revision = text(v),
+            11 => doc.properties.last_printed = time(v),
+            12 => doc.properties.created = time(v),
+            13 => doc.properties.modified = time(v),
+            14 => doc.properties.pages = int(v),
+            15 => doc.properties.words = int(v),
+            16 => doc.properties.characters = int(v),
+            18 => doc.properties.application = text(v),
             // PIDSI_DOC_SECURITY bit 0: password protected.
             19 => doc.encrypted |= int(v).is_some_and(|s| s & 1 != 0),
             _ => {}
@@ -634,9 +592,9 @@ fn summary_information(stream: &[u8], doc: &mut Document, found: &mut Inspection
 fn document_summary_information(stream: &[u8], doc: &mut Document, found: &mut Inspection) {
     for (id, v) in property_set(stream, "DocumentSummaryInformation", found) {
         match id {
-            2 => doc.category = text(v),
-            14 => doc.manager = text(v),
-            15 => doc.company = text(v),
+            2 => doc.properties.category = text(v),
+            14 => doc.properties.manager = text(v),
+            15 => doc.properties.company = text(v),
             _ => {}
         }
     }

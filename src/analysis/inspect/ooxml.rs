@@ -13,7 +13,7 @@ use std::io::{Cursor, Read};
 use memchr::memmem;
 use serde::Serialize;
 
-use super::{suspicious, Heuristic, Inspection};
+use super::{suspicious, Heuristic, Inspection, Properties};
 use crate::analysis::formats::Container;
 use crate::analysis::identify::FileKind;
 
@@ -102,42 +102,8 @@ struct Relationship {
 #[derive(Serialize, Default)]
 struct Document {
     format: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    author: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    keywords: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comments: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_author: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revision: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    category: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    modified: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_printed: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    application: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    company: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    manager: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    template: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pages: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    words: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    characters: Option<i64>,
+    #[serde(flatten)]
+    properties: Properties,
     has_macros: bool,
     external_relationships: Vec<Relationship>,
     dde: Vec<String>,
@@ -255,7 +221,7 @@ fn start_tags<'x>(xml: &'x str, tag: &'x str) -> impl Iterator<Item = &'x str> +
 }
 
 /// Core properties (`docProps/core.xml`).
-fn core(xml: &str, doc: &mut Document) {
+fn core(xml: &str, doc: &mut Properties) {
     doc.title = element(xml, "dc:title");
     doc.subject = element(xml, "dc:subject");
     doc.author = element(xml, "dc:creator");
@@ -270,7 +236,7 @@ fn core(xml: &str, doc: &mut Document) {
 }
 
 /// Extended properties (`docProps/app.xml`; the elements are in the default namespace).
-fn app(xml: &str, doc: &mut Document) {
+fn app(xml: &str, doc: &mut Properties) {
     doc.application = element(xml, "Application");
     doc.company = element(xml, "Company");
     doc.manager = element(xml, "Manager");
@@ -282,7 +248,7 @@ fn app(xml: &str, doc: &mut Document) {
 }
 
 /// OpenDocument metadata (`meta.xml`).
-fn odf_meta(xml: &str, doc: &mut Document) {
+fn odf_meta(xml: &str, doc: &mut Properties) {
     doc.title = element(xml, "dc:title");
     doc.subject = element(xml, "dc:subject");
     doc.author = element(xml, "meta:initial-creator");
@@ -480,15 +446,15 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
         let lower = name.to_ascii_lowercase();
         if lower == "docprops/core.xml" {
             if let Some(xml) = read(&mut zip, name, found) {
-                core(&xml, &mut doc);
+                core(&xml, &mut doc.properties);
             }
         } else if lower == "docprops/app.xml" {
             if let Some(xml) = read(&mut zip, name, found) {
-                app(&xml, &mut doc);
+                app(&xml, &mut doc.properties);
             }
         } else if odf && lower == "meta.xml" {
             if let Some(xml) = read(&mut zip, name, found) {
-                odf_meta(&xml, &mut doc);
+                odf_meta(&xml, &mut doc.properties);
             }
         } else if lower.ends_with(".rels") {
             if let Some(xml) = read(&mut zip, name, found) {
@@ -556,15 +522,7 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
         _ => "an Office document",
     };
     let mut fact = format!("It is {what}");
-    if let Some(author) = &doc.author {
-        fact.push_str(&format!(" by {author}"));
-    }
-    if let Some(created) = &doc.created {
-        fact.push_str(&format!(
-            ", created {}",
-            created.get(..10).unwrap_or(created)
-        ));
-    }
+    fact.push_str(&doc.properties.byline());
     if doc.has_macros {
         fact.push_str(", with macros");
     }
