@@ -6,7 +6,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Engine, SUSPICIOUS};
+use crate::analysis::{yara, Engine, SUSPICIOUS};
 
 /// What a scan found, as an exit code.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +36,11 @@ pub fn run(
     out: &mut dyn Write,
 ) -> io::Result<Outcome> {
     let mut outcome = Outcome::default();
+    // One YARA scanner for the whole run: the rules do not change under a scan.
+    let rules = engine.yara.current();
+    let mut scanner = engine.scanner(&rules);
     for path in paths {
-        walk(path, engine, pretty, out, &mut outcome)?;
+        walk(path, engine, &mut scanner, pretty, out, &mut outcome)?;
     }
     Ok(outcome)
 }
@@ -45,6 +48,7 @@ pub fn run(
 fn walk(
     path: &Path,
     engine: &Engine,
+    scanner: &mut yara::Scanner,
     pretty: bool,
     out: &mut dyn Write,
     outcome: &mut Outcome,
@@ -60,7 +64,7 @@ fn walk(
         };
         children.sort();
         for child in children {
-            walk(&child, engine, pretty, out, outcome)?;
+            walk(&child, engine, scanner, pretty, out, outcome)?;
         }
         return Ok(());
     }
@@ -77,7 +81,7 @@ fn walk(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    match engine.analyze_file(path, &name) {
+    match engine.analyze_file_with(path, &name, scanner) {
         Ok(entries) => {
             outcome.files += 1;
             if entries

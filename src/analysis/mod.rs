@@ -129,20 +129,43 @@ impl Engine {
     /// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the
     /// content decides). The file is memory-mapped, so a large upload costs page cache, not heap.
     pub fn analyze_file(&self, path: &Path, file_name: &str) -> io::Result<Vec<Entry>> {
+        let rules = self.yara.current();
+        self.analyze_file_with(path, file_name, &mut self.scanner(&rules))
+    }
+
+    /// [`Engine::analyze_file`] with a YARA scanner the caller keeps across files (see
+    /// [`yara::Scanner`]). The task is scanned with the scanner's rules, even if a reload has
+    /// brought others meanwhile: callers check [`yara::Rulesets::is_current`] between tasks.
+    pub fn analyze_file_with(
+        &self,
+        path: &Path,
+        file_name: &str,
+        scanner: &mut yara::Scanner,
+    ) -> io::Result<Vec<Entry>> {
         let map = mapped::Mapped::open(path)?;
-        Ok(self.analyze(map.bytes(), file_name, Some(&map)))
+        Ok(self.analyze(map.bytes(), file_name, Some(&map), scanner))
     }
 
     /// Analyses bytes already in memory (tests and the fuzz targets).
     pub fn analyze_bytes(&self, data: &[u8], file_name: &str) -> Vec<Entry> {
-        self.analyze(data, file_name, None)
+        let rules = self.yara.current();
+        self.analyze(data, file_name, None, &mut self.scanner(&rules))
     }
 
-    fn analyze(&self, data: &[u8], file_name: &str, map: Option<&mapped::Mapped>) -> Vec<Entry> {
-        // The rules as they are now; a reload meanwhile does not reach this task.
-        let rules = self.yara.current();
+    /// A YARA scanner for `rules` (a generation taken from `self.yara`) with this engine's options.
+    pub fn scanner<'r>(&'r self, rules: &'r yara::Compiled) -> yara::Scanner<'r> {
+        yara::Scanner::new(rules, self.yara.options())
+    }
+
+    fn analyze(
+        &self,
+        data: &[u8],
+        file_name: &str,
+        map: Option<&mapped::Mapped>,
+        scanner: &mut yara::Scanner,
+    ) -> Vec<Entry> {
         let mut walk = Walk {
-            yara: yara::TaskScanner::new(&rules, self.yara.options()),
+            yara: scanner,
             map,
             engine: self,
             limits: &self.limits,
@@ -196,7 +219,7 @@ pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> 
     vec![e]
 }
 
-struct Walk<'l> {
+struct Walk<'l, 'r> {
     /// The upload's mapping, whose pages are released as hashing passes them.
     map: Option<&'l mapped::Mapped>,
     engine: &'l Engine,
@@ -212,7 +235,7 @@ struct Walk<'l> {
     /// What the walk keeps about each entry until [`Walk::finish`], same indices.
     nodes: Vec<Node>,
     time_reported: bool,
-    yara: yara::TaskScanner<'l>,
+    yara: &'l mut yara::Scanner<'r>,
 }
 
 /// The walk's notes on one entry.
@@ -230,7 +253,7 @@ struct Node {
 /// Name of the heuristics' vote in `scan_results`.
 pub const HEURISTICS_NAME: &str = "assay-heuristics";
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     /// Analyses one node and, depth first, its children. Returns its entry index.
     fn node(
         &mut self,
@@ -524,9 +547,12 @@ impl Walk<'_> {
             e.metadata.insert("warnings".into(), found.warnings.into());
         }
         node.facts = found.facts;
-        let scanned = guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| yara::Scanned {
-            error: Some(format!("YARA scan failed: {panic}")),
-            ..yara::Scanned::default()
+        let scanned = guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| {
+            self.yara.reset();
+            yara::Scanned {
+                error: Some(format!("YARA scan failed: {panic}")),
+                ..yara::Scanned::default()
+            }
         });
         node.votes.extend(scanned.votes);
         e.indicators.extend(scanned.indicators);
@@ -678,7 +704,7 @@ impl Walk<'_> {
     }
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     /// Gives entry `child`'s parent the child's verdict when it is suspicious or malicious and
     /// worse than the parent's. Returns whether the parent changed.
     fn raise_parent(&mut self, child: usize) -> bool {

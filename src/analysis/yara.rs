@@ -2,8 +2,8 @@
 //!
 //! Every `.yar`/`.yara` file under the rules directory is a ruleset: its key is its path relative
 //! to the directory, and its rules live in a namespace of that name. All rulesets compile into
-//! one `yara_x::Rules`, shared read-only by the analysis threads (each task makes its own
-//! `Scanner`). A ruleset that does not compile is left out and its errors are reported by
+//! one `yara_x::Rules`, shared read-only by the analysis threads (each thread keeps its own
+//! `Scanner` while the rules it was made for are current). A ruleset that does not compile is left out and its errors are reported by
 //! `GET /api/tiscale/v2/sync-status`; the others stay active.
 //!
 //! A watcher thread polls the directory and recompiles when a file changes (or when
@@ -181,6 +181,12 @@ impl Rulesets {
     /// The generation in force. A task takes it once and keeps it to the end.
     pub fn current(&self) -> Arc<Compiled> {
         lock(&self.current).clone()
+    }
+
+    /// Whether `compiled` is still the generation in force (a thread keeps its [`Scanner`] until
+    /// it is not).
+    pub fn is_current(&self, compiled: &Arc<Compiled>) -> bool {
+        Arc::ptr_eq(&lock(&self.current), compiled)
     }
 
     /// Asks the watcher to re-read and recompile every ruleset, and waits up to `wait` for it.
@@ -506,25 +512,33 @@ pub struct Scanned {
     pub error: Option<String>,
 }
 
-/// Scans the nodes of one task with the generation it started with.
-pub struct TaskScanner<'r> {
+/// Scans nodes with one generation of rules. An analysis thread keeps one across tasks for as
+/// long as its generation is current: making a YARA-X scanner instantiates its WebAssembly store,
+/// which costs milliseconds, more than scanning a small file.
+pub struct Scanner<'r> {
     compiled: &'r Compiled,
     options: &'r Options,
     scanner: Option<yara_x::Scanner<'r>>,
 }
 
-impl<'r> TaskScanner<'r> {
-    pub fn new(compiled: &'r Compiled, options: &'r Options) -> TaskScanner<'r> {
-        TaskScanner {
+impl<'r> Scanner<'r> {
+    pub fn new(compiled: &'r Compiled, options: &'r Options) -> Scanner<'r> {
+        Scanner {
             compiled,
             options,
             scanner: None,
         }
     }
 
-    /// The id of the rules this task is scanned with.
+    /// The id of the rules this scanner scans with.
     pub fn id(&self) -> &str {
         &self.compiled.id
+    }
+
+    /// Drops the YARA-X scanner, so the next scan starts from a new one (after a panic left it
+    /// in an unknown state).
+    pub fn reset(&mut self) {
+        self.scanner = None;
     }
 
     /// Scans one file. Nothing when no rules are active.
@@ -830,7 +844,7 @@ mod tests {
     const BROKEN: &str = "rule Broken {\n  condition:\n    nothing_here\n}\n";
 
     fn scan(compiled: &Compiled, options: &Options, data: &[u8]) -> Scanned {
-        TaskScanner::new(compiled, options).scan(data)
+        Scanner::new(compiled, options).scan(data)
     }
 
     #[test]

@@ -153,19 +153,38 @@ fn worker_loop(
     slot: &AtomicI64,
     stop: &AtomicBool,
 ) {
+    // The thread keeps one YARA scanner while its rules are current, and makes a new one for the
+    // first task after a reload; a task keeps the rules it started with.
+    let mut next = None;
     while !stop.load(Ordering::SeqCst) {
-        let id = match rx.recv_timeout(POLL) {
-            Ok(id) => id,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        if let Err(e) = process(ctx, id, slot) {
-            // The task is still queued or processing in the store; try again shortly rather than
-            // leaving it stranded until the next restart.
-            log!("task {id}: store error, will retry: {e}");
-            std::thread::sleep(Duration::from_secs(1));
-            let _ = queue.try_push(id);
+        let rules = ctx.engine.yara.current();
+        let mut scanner = ctx.engine.scanner(&rules);
+        while !stop.load(Ordering::SeqCst) {
+            let id = match next.take() {
+                Some(id) => id,
+                None => match rx.recv_timeout(POLL) {
+                    Ok(id) => id,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
+            };
+            if !ctx.engine.yara.is_current(&rules) {
+                next = Some(id);
+                break;
+            }
+            if let Err(e) = process(ctx, id, slot, &mut scanner) {
+                // The task is still queued or processing in the store; try again shortly rather
+                // than leaving it stranded until the next restart.
+                log!("task {id}: store error, will retry: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = queue.try_push(id);
+            }
         }
+    }
+    // A task taken from the channel but not started goes back to the queue (it is still
+    // queued in the store, so a restart would find it too).
+    if let Some(id) = next {
+        let _ = queue.try_push(id);
     }
 }
 
@@ -180,7 +199,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Analyses one task end to end. Errors are store errors only: analysis failures become a report.
-fn process(ctx: &WorkerContext, id: i64, slot: &AtomicI64) -> Result<(), crate::store::StoreError> {
+fn process(
+    ctx: &WorkerContext,
+    id: i64,
+    slot: &AtomicI64,
+    scanner: &mut crate::analysis::yara::Scanner,
+) -> Result<(), crate::store::StoreError> {
     let Some(claimed) = ctx.store.claim(id)? else {
         return Ok(()); // deleted or cancelled while waiting
     };
@@ -188,7 +212,8 @@ fn process(ctx: &WorkerContext, id: i64, slot: &AtomicI64) -> Result<(), crate::
     let path = ctx.spool_dir.join(&claimed.spool_file);
     let started = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        ctx.engine.analyze_file(&path, &claimed.file_name)
+        ctx.engine
+            .analyze_file_with(&path, &claimed.file_name, scanner)
     }));
     let (state, entries, error) = match outcome {
         Ok(Ok(entries)) => (TaskState::Done, entries, None),

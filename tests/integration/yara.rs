@@ -254,6 +254,8 @@ fn the_server_reports_rulesets_and_reloads_edits_without_a_restart() {
         v["tc_report"][0]["classification"]["result"],
         "Win32.Dropper.Marker"
     );
+    // The analysis thread made a new scanner for the new rules.
+    assert_eq!(v["tc_report"][0]["metadata"]["yara"]["ruleset_id"], new_id);
 
     // Removing every ruleset brings back the empty id.
     std::fs::remove_file(rules.join("broken.yar")).unwrap();
