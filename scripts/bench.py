@@ -2,11 +2,12 @@
 """Benchmarks a running assay release binary over loopback and prints the figures.
 
 Measures: upload rate and end-to-end (upload -> processed) rate for many small files, MB/s for
-1 MiB files, GET task latency, and the server's peak memory while a large file (2 GiB by default)
+1 MiB files, GET task latency (and, on one report of about 5 MB, in each report shape), and the server's peak memory while a large file (2 GiB by default)
 is streamed in. Standard library only. Run through scripts/bench.sh.
 """
 import argparse
 import http.client
+import io
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 
 BOUNDARY = "assayBenchBoundary9f8e7d"
 
@@ -119,6 +121,30 @@ def stream_large(port, mib):
         sys.exit(f"large upload failed: {r.status} {text!r}")
 
 
+def shaping(port, files):
+    """GET task on one large report (a zip of `files` small text files) in each shape."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(files):
+            text = f"file {i}: see http://host{i}.example.com/path?q={i} and mailto:user{i}@example.org\n"
+            z.writestr(f"dir{i % 50}/note{i}.txt", text * 20)
+    upload_many(port, [buf.getvalue()], 1)
+    wait_all(port, 1)
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/api/tiscale/v1/task")
+    task = json.loads(conn.getresponse().read())[0]["task_id"]
+    for query in ["report_type=large", "report_type=medium", "report_type=small",
+                  "report_type=large&view=flat", "view=extended&v13=true"]:
+        lat = []
+        for _ in range(30):
+            s = time.perf_counter()
+            conn.request("GET", f"/api/tiscale/v1/task/{task}?{query}")
+            body = conn.getresponse().read()
+            lat.append((time.perf_counter() - s) * 1000)
+        print(f"GET task, {files + 1}-entry report, {query}: {len(body) / 1e6:.2f} MB, "
+              f"p50 {statistics.median(lat):.1f} ms")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -126,6 +152,8 @@ def main():
     ap.add_argument("--medium", type=int, default=300, help="number of 1 MiB files")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--large-mib", type=int, default=2048)
+    ap.add_argument("--report-files", type=int, default=2000,
+                    help="files in the zip whose report GET task is timed in each shape")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as tmp:
@@ -161,6 +189,9 @@ def main():
                 lat.append((time.perf_counter() - s) * 1000)
             lat.sort()
             print(f"GET task (done): p50 {statistics.median(lat):.2f} ms, p99 {lat[int(len(lat)*0.99)]:.2f} ms")
+            delete_all(port)
+
+            shaping(port, args.report_files)
             delete_all(port)
 
             before = vm_hwm_mib(proc.pid)

@@ -439,18 +439,21 @@ expect 200 'd == []' "GET /task?age=500: empty list (every task is younger than 
 echo "# get task"
 # The seed's example (report_type=large&view=flat).
 call curl "$BASE/api/tiscale/v1/task/$T_PLAIN?report_type=large&view=flat" -H "Authorization: Token $USAGE_TOKEN"
-expect 200 'd["task_id"] == int(E["T"]) and d["processed"] and isinstance(d["tc_report"], list) and len(d["tc_report"]) >= 1' \
-    "GET /task/$T_PLAIN?report_type=large&view=flat: 200 with the report" T="$T_PLAIN"
-# report_type, view and the field filters are accepted now; the shapes themselves (medium summary,
-# flat keys) come with the report shaping issue, which adds their checks here.
+expect 200 'd["task_id"] == int(E["T"]) and d["processed"] and isinstance(d["tc_report"], list) and d["tc_report"][0]["info.file.file_name"] == "eicar.com" and "metadata.yara.ruleset_id" in d["tc_report"][0]' \
+    "GET /task/$T_PLAIN?report_type=large&view=flat: 200 with the whole report, flattened" T="$T_PLAIN"
 call curl "$BASE/api/tiscale/v1/task/$T_PLAIN" -H "$UA"
-expect 200 'd["processed"] and hashes(d["tc_report"][0])["sha1"] == E["EICAR_SHA1"]' \
-    "GET /task/$T_PLAIN (no parameters): 200 with the report"
+expect 200 'd["processed"] and hashes(d["tc_report"][0])["sha1"] == E["EICAR_SHA1"] and keys(d["tc_report"][0]) == {"info", "classification", "indicators", "interesting_strings", "story", "tags"}' \
+    "GET /task/$T_PLAIN (no parameters): 200 with the summary (medium) report"
+call curl "$BASE/api/tiscale/v1/task/$T_PLAIN?report_type=small" -H "$UA"
+expect 200 'keys(d["tc_report"][0]) == {"info", "classification"} and sorted(hashes(d["tc_report"][0])) == ["md5", "sha1", "sha256"]' \
+    "GET /task/$T_PLAIN?report_type=small: info.file with three hashes, and classification"
 call curl "$BASE/api/tiscale/v1/task/$T_PLAIN?full=maybe" -H "$UA"
 expect 400 "$ERR" "GET /task/$T_PLAIN?full=maybe: 400"
+call curl "$BASE/api/tiscale/v1/task/$T_PLAIN?report_type=huge" -H "$UA"
+expect 400 "$ERR and \"small, medium, large\" in d[\"message\"]" "GET /task/$T_PLAIN?report_type=huge: 400 naming the report types"
 call curl "$BASE/api/tiscale/v1/task/$T_PLAIN?full=true&v13=true" -H "$UA"
-expect 200 'd["processed"] and hashes(d["tc_report"][0])["sha1"] == E["EICAR_SHA1"]' \
-    "GET /task/$T_PLAIN?full=true&v13=true: 200 with the report"
+expect 200 'd["processed"] and hashes(d["tc_report"][0])["sha1"] == E["EICAR_SHA1"] and "metadata" in d["tc_report"][0] and all(isinstance(r["type"], int) for r in d["tc_report"][0]["classification"]["scan_results"])' \
+    "GET /task/$T_PLAIN?full=true&v13=true: 200 with the full report, scan result types as numbers"
 call curl "$BASE/api/tiscale/v1/task/999999" -H "$UA"
 expect 404 "$ERR" "GET /task/999999: 404"
 call curl -X POST "$BASE/api/tiscale/v1/task/$T_PLAIN" -H "$UA"

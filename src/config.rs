@@ -59,6 +59,14 @@ struct RawConfig {
     verdicts: RawVerdicts,
     #[serde(default)]
     yara: RawYara,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    types_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +182,8 @@ pub struct Config {
     pub hash_lists: PathBuf,
     /// YARA rulesets (default directory `<data_dir>/yara`).
     pub yara: YaraOptions,
+    /// Custom report types, one JSON file each (default `<data_dir>/report-types`).
+    pub report_types: PathBuf,
 }
 
 /// HTTP front end.
@@ -415,6 +425,10 @@ impl Config {
                 data_dir.join("yara"),
                 Some(data_dir.join("yara-cache")),
             )?,
+            report_types: raw
+                .reports
+                .types_dir
+                .unwrap_or_else(|| data_dir.join("report-types")),
             data_dir,
         })
     }
@@ -600,7 +614,8 @@ impl fmt::Display for Config {
         writeln!(f, "yara.sync = {}", y.sync)?;
         writeln!(f, "yara.poll_secs = {}", y.poll.as_secs())?;
         writeln!(f, "yara.scan_timeout_secs = {}", y.scan_timeout.as_secs())?;
-        write!(f, "yara.max_strings = {}", y.max_strings)
+        writeln!(f, "yara.max_strings = {}", y.max_strings)?;
+        write!(f, "reports.types_dir = {}", self.report_types.display())
     }
 }
 

@@ -8,6 +8,8 @@ use serde_json::value::RawValue;
 
 use super::query::{strip_token_prefix, Query};
 use super::{ApiError, App, HandlerResult, Reply};
+use crate::log;
+use crate::report::shape::{self, Params, Shape};
 use crate::store::TaskState;
 use crate::time::now;
 
@@ -95,25 +97,23 @@ struct TaskView<'a> {
     error: Option<&'a str>,
 }
 
-/// Checks the report-shaping parameters. Shaping itself is applied by the report shaping issue;
-/// until then the full report is returned whatever is asked.
-fn check_shaping_params(q: &Query) -> Result<(), ApiError> {
-    q.bool("full")?;
-    q.bool("v13")?;
-    for key in ["include_fields", "exclude_fields"] {
-        if let Some(v) = q.get(key) {
-            serde_json::from_str::<Vec<String>>(v).map_err(|e| {
-                ApiError::bad_request(format!("{key} must be a JSON array of strings: {e}"))
-            })?;
-        }
-    }
-    Ok(())
+/// The report shape a `GET task` asks for (400 on a malformed or unknown parameter).
+fn requested_shape(app: &App, q: &Query) -> Result<Shape, ApiError> {
+    let params = Params {
+        report_type: q.get("report_type"),
+        full: q.bool("full")?,
+        view: q.get("view"),
+        include_fields: q.get("include_fields"),
+        exclude_fields: q.get("exclude_fields"),
+        v13: q.bool("v13")?.unwrap_or(false),
+    };
+    shape::resolve(&params, &app.report_types.catalog()).map_err(ApiError::bad_request)
 }
 
 /// `GET /api/tiscale/v1/task/{id}`: 200 with nulls while pending, never 404 for a live task.
 pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
     let id = task_id(id)?;
-    check_shaping_params(q)?;
+    let shape = requested_shape(app, q)?;
     let task = app
         .store
         .get_task(id)?
@@ -131,10 +131,15 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
         worker: worker_fields(app),
         direct_sender: &task.direct_sender,
         forwarded_for: &task.forwarded_for,
-        tc_report: if processed {
-            task.report.and_then(raw)
-        } else {
-            None
+        tc_report: match task.report {
+            Some(report) if processed => {
+                let shaped = shape::shape(&report, &shape).map_err(|e| {
+                    log!("task {id}: {e}");
+                    ApiError::new(500, format!("task {id}: {e}"))
+                })?;
+                raw(shaped.into_owned())
+            }
+            _ => None,
         },
         custom_data: if processed {
             task.custom_data.map(String::into_bytes).and_then(raw)

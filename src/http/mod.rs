@@ -23,6 +23,7 @@ use crate::analysis::yara::Rulesets;
 use crate::config::Config;
 use crate::log;
 use crate::queue::Queue;
+use crate::report::types::ReportTypes;
 use crate::stats::Stats;
 use crate::store::{Store, StoreError};
 
@@ -44,6 +45,8 @@ pub struct App {
     pub paused: AtomicBool,
     /// The YARA rulesets (the same the analysis threads use).
     pub yara: Arc<Rulesets>,
+    /// Custom report types (`reports.types_dir`).
+    pub report_types: ReportTypes,
 }
 
 const META_PAUSED: &str = "paused";
@@ -59,7 +62,9 @@ impl App {
         yara: Arc<Rulesets>,
     ) -> Result<App, StoreError> {
         let paused = store.meta_get(META_PAUSED)?.as_deref() == Some("true");
+        let report_types = ReportTypes::load(config.report_types.clone());
         Ok(App {
+            report_types,
             config,
             store,
             stats,

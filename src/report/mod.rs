@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod shape;
+pub mod types;
+
 /// One entry of `tc_report`: the uploaded file (entry 0) or one extracted file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Entry {

@@ -174,11 +174,11 @@ impl Server {
         task_id(&r)
     }
 
-    /// Polls a task until processed, returning its JSON.
+    /// Polls a task until processed, returning its JSON with the large (full) report.
     pub fn wait_processed(&self, id: i64, limit: Duration) -> serde_json::Value {
         let started = Instant::now();
         loop {
-            let r = self.get(&format!("/api/tiscale/v1/task/{id}"));
+            let r = self.get(&format!("/api/tiscale/v1/task/{id}?report_type=large"));
             assert_eq!(r.status, 200, "{}", r.text());
             let v = r.json();
             if !v["processed"].is_null() {

@@ -2,6 +2,10 @@
 //! verdicts, strings, story), compared with `tests/golden/<fixture>.json`. A change in what the
 //! engine reports shows up as a diff of those files.
 //!
+//! Beside each, `tests/golden/shapes/<fixture>.json` holds that report in every shape a client
+//! can ask for (each report type with each view, field filters, v13), keyed by the query string,
+//! computed by the same function `GET task` uses.
+//!
 //! Regenerate with `ASSAY_UPDATE_GOLDEN=1 cargo test --test integration golden`, then review the
 //! diff before committing it.
 
@@ -42,14 +46,69 @@ const GOLDEN_STRINGS: usize = 10;
 /// dependency turns on its `preserve_order` feature, as yara-x does).
 fn normalise(mut report: Value) -> Value {
     for entry in report.as_array_mut().into_iter().flatten() {
-        if let Some(listed) = entry
-            .pointer_mut("/metadata/strings/listed")
-            .and_then(Value::as_array_mut)
-        {
-            listed.truncate(GOLDEN_STRINGS);
+        // Nested, or flattened by view=flat.
+        for pointer in ["/metadata/strings/listed", "/metadata.strings.listed"] {
+            if let Some(listed) = entry.pointer_mut(pointer).and_then(Value::as_array_mut) {
+                listed.truncate(GOLDEN_STRINGS);
+            }
         }
     }
     sorted(report)
+}
+
+/// The shapes kept in golden files, as `GET task` query strings. `report_type=large` with no view
+/// or with `view=extended` is the full report itself (asserted, not stored again).
+const SHAPES: &[&str] = &[
+    "report_type=small",
+    "report_type=small&view=flat",
+    "report_type=small&view=extended",
+    "report_type=medium",
+    "report_type=medium&view=flat",
+    "report_type=medium&view=extended",
+    "report_type=large&view=flat",
+    "report_type=small&v13=true",
+    r#"include_fields=["info.file.hashes.value","classification.scan_results.type","metadata.application.pe.sections.name"]"#,
+    r#"report_type=medium&exclude_fields=["interesting_strings","indicators.description","info.file.hashes"]"#,
+];
+
+/// `report` in every shape of [`SHAPES`], keyed by query.
+fn shapes(report: &Value) -> Value {
+    use assay::report::shape::{resolve, shape, Catalog, Params, Shape};
+    let stored = serde_json::to_vec(report).unwrap();
+    let same = |s: &Shape| serde_json::from_slice::<Value>(&shape(&stored, s).unwrap()).unwrap();
+    let catalog = Catalog::default();
+    for q in ["report_type=large", "full=true&view=extended"] {
+        let p = if q.contains("full") {
+            Params {
+                full: Some(true),
+                view: Some("extended"),
+                ..Params::default()
+            }
+        } else {
+            Params {
+                report_type: Some("large"),
+                ..Params::default()
+            }
+        };
+        assert_eq!(&same(&resolve(&p, &catalog).unwrap()), report, "{q}");
+    }
+    let mut out = serde_json::Map::new();
+    for q in SHAPES {
+        let mut p = Params::default();
+        for (k, v) in q.split('&').map(|kv| kv.split_once('=').unwrap()) {
+            match k {
+                "report_type" => p.report_type = Some(v),
+                "view" => p.view = Some(v),
+                "v13" => p.v13 = v == "true",
+                "include_fields" => p.include_fields = Some(v),
+                "exclude_fields" => p.exclude_fields = Some(v),
+                _ => unreachable!("{k}"),
+            }
+        }
+        let shaped = same(&resolve(&p, &catalog).unwrap());
+        out.insert(q.to_string(), normalise(shaped));
+    }
+    Value::Object(out)
 }
 
 fn sorted(value: Value) -> Value {
@@ -76,15 +135,20 @@ fn golden_reports() {
     let mut changed = Vec::new();
     for fixture in FIXTURES {
         let name = fixture.rsplit('/').next().unwrap();
-        let report = normalise(s.files[name]["tc_report"].clone());
-        assert!(report.is_array(), "{fixture}: {}", s.files[name]);
-        let text = serde_json::to_string_pretty(&report).unwrap() + "\n";
-        let golden = golden_dir.join(format!("{}.json", fixture.replace('/', "--")));
-        if update {
-            std::fs::create_dir_all(&golden_dir).unwrap();
-            std::fs::write(&golden, &text).unwrap();
-        } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(text.as_str()) {
-            changed.push(golden.display().to_string());
+        let full = s.files[name]["tc_report"].clone();
+        assert!(full.is_array(), "{fixture}: {}", s.files[name]);
+        let file = format!("{}.json", fixture.replace('/', "--"));
+        for (golden, value) in [
+            (golden_dir.join(&file), normalise(full.clone())),
+            (golden_dir.join("shapes").join(&file), shapes(&full)),
+        ] {
+            let text = serde_json::to_string_pretty(&value).unwrap() + "\n";
+            if update {
+                std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+                std::fs::write(&golden, &text).unwrap();
+            } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(text.as_str()) {
+                changed.push(golden.display().to_string());
+            }
         }
     }
     assert!(

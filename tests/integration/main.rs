@@ -8,6 +8,7 @@ mod formats;
 mod golden;
 mod lifecycle;
 mod service;
+mod shaping;
 mod upload;
 mod verdicts;
 mod yara;
