@@ -241,9 +241,9 @@ pub fn shape<'a>(report: &'a [u8], shape: &Shape) -> Result<Cow<'a, [u8]>, Strin
         .map(|e| shape_entry(e, shape))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("the stored report cannot be shaped: {e}"))?;
-    serde_json::to_vec(&shaped)
-        .map(Cow::Owned)
-        .map_err(|e| e.to_string())
+    let mut out = Vec::with_capacity(report.len());
+    serde_json::to_writer(&mut out, &shaped).map_err(|e| e.to_string())?;
+    Ok(Cow::Owned(out))
 }
 
 fn shape_entry<'a>(mut e: Entry<'a>, s: &Shape) -> serde_json::Result<Entry<'a>> {
@@ -344,27 +344,90 @@ struct Entry<'a> {
     fields: Vec<(String, Field<'a>)>,
 }
 
+/// A value of the stored report: still raw text, narrowed by field paths with the parts it keeps
+/// still raw, or parsed (to be changed).
 enum Field<'a> {
     Raw(&'a RawValue),
+    Object(Vec<(String, Field<'a>)>),
+    Array(Vec<Field<'a>>),
     Value(Value),
 }
 
 impl Field<'_> {
     fn into_value(self) -> serde_json::Result<Value> {
+        Ok(match self {
+            Field::Raw(raw) => serde_json::from_str(raw.get())?,
+            Field::Object(members) => Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, f)| Ok((k, f.into_value()?)))
+                    .collect::<serde_json::Result<_>>()?,
+            ),
+            Field::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(Field::into_value)
+                    .collect::<serde_json::Result<_>>()?,
+            ),
+            Field::Value(v) => v,
+        })
+    }
+
+    /// The member `key` of an object narrowed by `include`.
+    fn member_mut(&mut self, key: &str) -> Option<&mut Self> {
         match self {
-            Field::Raw(raw) => serde_json::from_str(raw.get()),
-            Field::Value(v) => Ok(v),
+            Field::Object(members) => members
+                .iter_mut()
+                .find_map(|(k, f)| (k == key).then_some(f)),
+            _ => None,
         }
     }
 
     fn value_mut(&mut self) -> serde_json::Result<&mut Value> {
-        if let Field::Raw(raw) = self {
-            *self = Field::Value(serde_json::from_str(raw.get())?);
+        if !matches!(self, Field::Value(_)) {
+            let field = std::mem::replace(self, Field::Value(Value::Null));
+            *self = Field::Value(field.into_value()?);
         }
         match self {
             Field::Value(v) => Ok(v),
-            Field::Raw(_) => unreachable!("parsed above"),
+            _ => unreachable!("parsed above"),
         }
+    }
+}
+
+/// What of `field` the `paths` name; `None` when nothing is. Raw text is read one level at a
+/// time, so what is kept whole is never parsed.
+fn select_field<'a>(field: Field<'a>, paths: &Paths) -> serde_json::Result<Option<Field<'a>>> {
+    if paths.whole {
+        return Ok(Some(field));
+    }
+    let Field::Raw(raw) = field else {
+        return Ok(select(field.into_value()?, paths).map(Field::Value));
+    };
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let RawMap(members) = serde_json::from_str(raw.get())?;
+            let mut kept = Vec::new();
+            for (key, member) in members {
+                if let Some(sub) = paths.children.get(&key) {
+                    if let Some(f) = select_field(Field::Raw(member), sub)? {
+                        kept.push((key, f));
+                    }
+                }
+            }
+            Ok((!kept.is_empty()).then_some(Field::Object(kept)))
+        }
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(raw.get())?;
+            let mut kept = Vec::with_capacity(items.len());
+            for item in items {
+                if let Some(f) = select_field(Field::Raw(item), paths)? {
+                    kept.push(f);
+                }
+            }
+            Ok(Some(Field::Array(kept)))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -397,10 +460,8 @@ impl<'a> Entry<'a> {
             let Some(sub) = paths.children.get(&key) else {
                 continue;
             };
-            if sub.whole {
-                kept.push((key, field));
-            } else if let Some(v) = select(field.into_value()?, sub) {
-                kept.push((key, Field::Value(v)));
+            if let Some(f) = select_field(field, sub)? {
+                kept.push((key, f));
             }
         }
         self.fields = kept;
@@ -421,9 +482,29 @@ impl<'a> Entry<'a> {
 
     /// Keeps only the named digests in `info.file.hashes`.
     fn keep_hashes(&mut self, names: &[&str]) -> serde_json::Result<()> {
+        #[derive(Deserialize)]
+        struct Named<'a> {
+            #[serde(borrow)]
+            name: Cow<'a, str>,
+        }
         let Some(info) = self.get_mut("info") else {
             return Ok(());
         };
+        // As `include` left it: objects of raw members. Only the hashes' names are read.
+        if let Some(Field::Raw(raw)) = info.member_mut("file").and_then(|f| f.member_mut("hashes"))
+        {
+            let mut kept = Vec::new();
+            for item in serde_json::from_str::<Vec<&RawValue>>(raw.get())? {
+                let named: Option<Named> = serde_json::from_str(item.get()).ok();
+                if named.is_some_and(|n| names.contains(&n.name.as_ref())) {
+                    kept.push(Field::Raw(item));
+                }
+            }
+            if let Some(hashes) = info.member_mut("file").and_then(|f| f.member_mut("hashes")) {
+                *hashes = Field::Array(kept);
+            }
+            return Ok(());
+        }
         if let Some(Value::Array(hashes)) = info.value_mut()?.pointer_mut("/file/hashes") {
             hashes.retain(|h| {
                 h.get("name")
@@ -519,38 +600,65 @@ fn flatten_into(prefix: &str, value: Value, out: &mut Map<String, Value>) {
     }
 }
 
-impl<'de> Deserialize<'de> for Entry<'de> {
+/// A JSON object's members in order, their values left raw.
+struct RawMap<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawMap<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> Visitor<'de> for Fields {
-            type Value = Entry<'de>;
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = RawMap<'de>;
 
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a report entry (a JSON object)")
+                f.write_str("a JSON object")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry<'de>, A::Error> {
-                let mut fields = Vec::new();
-                while let Some((key, raw)) = map.next_entry::<String, &'de RawValue>()? {
-                    fields.push((key, Field::Raw(raw)));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMap<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push(member);
                 }
-                Ok(Entry { fields })
+                Ok(RawMap(members))
             }
         }
-        d.deserialize_map(Fields)
+        d.deserialize_map(Members)
     }
+}
+
+impl<'de> Deserialize<'de> for Entry<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let RawMap(members) = RawMap::deserialize(d)?;
+        Ok(Entry {
+            fields: members
+                .into_iter()
+                .map(|(k, raw)| (k, Field::Raw(raw)))
+                .collect(),
+        })
+    }
+}
+
+fn serialize_members<S: Serializer>(members: &[(String, Field)], s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(members.len()))?;
+    for (key, field) in members {
+        map.serialize_entry(key, field)?;
+    }
+    map.end()
 }
 
 impl Serialize for Entry<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.fields.len()))?;
-        for (key, field) in &self.fields {
-            match field {
-                Field::Raw(raw) => map.serialize_entry(key, raw)?,
-                Field::Value(v) => map.serialize_entry(key, v)?,
-            }
+        serialize_members(&self.fields, s)
+    }
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Raw(raw) => raw.serialize(s),
+            Field::Object(members) => serialize_members(members, s),
+            Field::Array(items) => s.collect_seq(items),
+            Field::Value(v) => v.serialize(s),
         }
-        map.end()
     }
 }
 

@@ -20,9 +20,38 @@ pub enum StoreError {
     /// The database was written by a newer assay.
     #[error("database schema version {found} is newer than this program's ({supported})")]
     TooNew { found: i64, supported: i64 },
+    /// A stored report could not be decompressed.
+    #[error("task {id}: the stored report is damaged: {reason}")]
+    Damaged { id: i64, reason: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Reports are stored zlib-compressed (level 1): a report's JSON shrinks about five times, for
+/// about 10 ms per 3 MB written and read. A stored report that begins with `[` is plain JSON
+/// (rows written before compression; a zlib stream never begins with that byte).
+fn pack(report: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(report.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    z.write_all(report)
+        .and_then(|()| z.finish())
+        .expect("compressing into memory")
+}
+
+fn unpack(stored: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    if stored.first() == Some(&b'[') {
+        return Ok(stored);
+    }
+    let mut out = Vec::with_capacity(stored.len() * 5);
+    flate2::read::ZlibDecoder::new(&stored[..])
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
 
 const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = include_str!("schema.sql");
@@ -260,6 +289,7 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         debug_assert!(matches!(state, TaskState::Done | TaskState::Failed));
+        let report = pack(report);
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
@@ -324,6 +354,7 @@ impl Store {
 
     /// Stores the report of a task that was given up on during recovery.
     pub fn set_report(&self, id: i64, report: &[u8]) -> Result<()> {
+        let report = pack(report);
         let c = self.conn()?;
         c.execute(
             "UPDATE tasks SET report = ?2 WHERE id = ?1",
@@ -357,7 +388,14 @@ impl Store {
                 },
             )
             .optional()?;
-        Ok(task)
+        let Some(mut task) = task else {
+            return Ok(None);
+        };
+        if let Some(stored) = task.report.take() {
+            task.report =
+                Some(unpack(stored).map_err(|reason| StoreError::Damaged { id, reason })?);
+        }
+        Ok(Some(task))
     }
 
     /// Tasks submitted at or before `submitted_before` (all when `None`), with the given custom
@@ -649,6 +687,52 @@ mod tests {
         let tb = s.get_task(b).unwrap().unwrap();
         assert_eq!(tb.state, TaskState::Failed);
         assert!(tb.error.unwrap().contains("interrupted 4 times"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reports_are_stored_compressed_and_read_back_whole() {
+        let (s, dir) = temp_store();
+        let report =
+            serde_json::to_vec(&vec![serde_json::json!({"story": "x".repeat(100)}); 500]).unwrap();
+        let id = s.insert_task(&new_task(100, "a", None)).unwrap();
+        s.claim(id).unwrap().unwrap();
+        assert!(s.finish(id, TaskState::Done, &report, None, 105).unwrap());
+        assert_eq!(s.get_task(id).unwrap().unwrap().report.unwrap(), report);
+        let stored_len = |id: i64| -> i64 {
+            s.conn()
+                .unwrap()
+                .query_row(
+                    "SELECT length(report) FROM tasks WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert!(
+            stored_len(id) * 10 < report.len() as i64,
+            "{}",
+            stored_len(id)
+        );
+
+        // A row written before compression (plain JSON) reads as it is; a damaged one is an error.
+        let set_raw = |blob: &[u8]| {
+            s.conn()
+                .unwrap()
+                .execute(
+                    "UPDATE tasks SET report = ?2 WHERE id = ?1",
+                    params![id, blob],
+                )
+                .unwrap();
+        };
+        set_raw(b"[{\"story\": \"old\"}]");
+        assert_eq!(
+            s.get_task(id).unwrap().unwrap().report.unwrap(),
+            b"[{\"story\": \"old\"}]"
+        );
+        set_raw(&pack(&report)[..40]);
+        let err = s.get_task(id).unwrap_err().to_string();
+        assert!(err.contains("stored report is damaged"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -30,7 +30,8 @@ CREATE TABLE tasks (
     attempts      INTEGER NOT NULL DEFAULT 0,
     -- Why the task failed or was cancelled.
     error         TEXT,
-    -- The full report (JSON) once processed.
+    -- The full report once processed: JSON, zlib-compressed (plain JSON, beginning with '[', in
+    -- rows written before reports were compressed; both are read).
     report        BLOB
 ) STRICT;
 
