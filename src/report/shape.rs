@@ -41,17 +41,6 @@ pub enum ReportType {
     Custom(Arc<CustomType>),
 }
 
-impl ReportType {
-    pub fn name(&self) -> &str {
-        match self {
-            ReportType::Small => "small",
-            ReportType::Medium => "medium",
-            ReportType::Large => "large",
-            ReportType::Custom(t) => &t.name,
-        }
-    }
-}
-
 /// A view: a transformation applied after the report type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
