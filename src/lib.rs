@@ -15,3 +15,4 @@ pub mod stats;
 pub mod store;
 pub mod systemd;
 pub mod time;
+pub mod watched;

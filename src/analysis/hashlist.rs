@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::report::{ScanType, GOODWARE, MALICIOUS};
 
 use super::verdict::Vote;
+use crate::watched::Watched;
 
 /// How often the directory is checked for changes (on the next analysis after this).
 pub const RECHECK: Duration = Duration::from_secs(2);
@@ -144,75 +145,18 @@ fn list_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// What the directory looked like: every list file's path, size and modification time.
-fn stamp(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+/// Every list file of `dir`, sorted.
+fn list_files_of(dir: &Path) -> Vec<PathBuf> {
     ["known-bad", "known-good"]
         .iter()
         .flat_map(|sub| list_files(&dir.join(sub)))
-        .map(|p| {
-            let meta = std::fs::metadata(&p).ok();
-            let size = meta.as_ref().map_or(0, |m| m.len());
-            let modified = meta.and_then(|m| m.modified().ok());
-            (p, size, modified)
-        })
         .collect()
 }
 
-type Stamp = Vec<(PathBuf, u64, Option<SystemTime>)>;
-
-/// The lists of a directory, reloaded when it changes. Analysis threads take an `Arc` of the
-/// current lists; the lock is held only to swap that `Arc`, never while reading files.
-#[derive(Debug)]
-pub struct Watched {
-    dir: Option<PathBuf>,
-    recheck: Duration,
-    state: Mutex<(Instant, Stamp, Arc<Lists>)>,
-}
-
-impl Watched {
-    /// Loads the lists of `dir` (`None`: no lists).
-    pub fn new(dir: Option<PathBuf>) -> Watched {
-        let (stamp, lists) = match &dir {
-            Some(d) => (stamp(d), load_logged(d)),
-            None => (Vec::new(), Lists::default()),
-        };
-        Watched {
-            dir,
-            recheck: RECHECK,
-            state: Mutex::new((Instant::now(), stamp, Arc::new(lists))),
-        }
-    }
-
-    /// The current lists, reloaded first when the directory changed since the last check
-    /// (checked at most every [`RECHECK`]).
-    pub fn current(&self) -> Arc<Lists> {
-        let Some(dir) = &self.dir else {
-            return self.lock().2.clone();
-        };
-        let (known, lists) = {
-            let mut state = self.lock();
-            if state.0.elapsed() < self.recheck {
-                return state.2.clone();
-            }
-            // Claim this check so other threads keep using the current lists meanwhile.
-            state.0 = Instant::now();
-            (state.1.clone(), state.2.clone())
-        };
-        let now = stamp(dir);
-        if now == known {
-            return lists;
-        }
-        let fresh = Arc::new(load_logged(dir));
-        let mut state = self.lock();
-        state.1 = now;
-        state.2 = fresh.clone();
-        fresh
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Instant, Stamp, Arc<Lists>)> {
-        // The state is replaced whole, so a panic elsewhere cannot leave it half-written.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// The lists of `dir` (`None`: no lists), reloaded when they change (checked at most every
+/// [`RECHECK`]). Analysis threads take an `Arc` of the current lists.
+pub fn watch(dir: Option<PathBuf>) -> Watched<Lists> {
+    Watched::new(dir, RECHECK, list_files_of, load_logged)
 }
 
 fn load_logged(dir: &Path) -> Lists {
@@ -284,8 +228,7 @@ mod tests {
         let d = dir("reload");
         let feed = d.join("known-bad/feed.txt");
         std::fs::write(&feed, format!("{MD5} First.Name.One\n")).unwrap();
-        let mut w = Watched::new(Some(d.clone()));
-        w.recheck = Duration::ZERO;
+        let w = Watched::new(Some(d.clone()), Duration::ZERO, list_files_of, load_logged);
         assert_eq!(w.current().votes(&[MD5])[0].result, "First.Name.One");
         std::fs::write(&feed, format!("{MD5} Second.Name.Longer\n{SHA256}\n")).unwrap();
         assert_eq!(w.current().votes(&[MD5])[0].result, "Second.Name.Longer");
@@ -296,8 +239,8 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_no_lists() {
-        let w = Watched::new(Some(PathBuf::from("/nonexistent/assay-lists")));
+        let w = watch(Some(PathBuf::from("/nonexistent/assay-lists")));
         assert!(w.current().is_empty());
-        assert!(Watched::new(None).current().is_empty());
+        assert!(watch(None).current().is_empty());
     }
 }

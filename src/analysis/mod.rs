@@ -92,7 +92,7 @@ impl Default for Limits {
 pub struct Engine {
     pub limits: Limits,
     pub strings: strings::Options,
-    lists: hashlist::Watched,
+    lists: crate::watched::Watched<hashlist::Lists>,
     /// The YARA rulesets; the server's watcher thread keeps them current.
     pub yara: Arc<yara::Rulesets>,
 }
@@ -110,7 +110,7 @@ impl Engine {
         Engine {
             limits,
             strings,
-            lists: hashlist::Watched::new(hash_lists),
+            lists: hashlist::watch(hash_lists),
             yara: Arc::new(yara::Rulesets::none()),
         }
     }

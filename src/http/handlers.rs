@@ -107,7 +107,7 @@ fn requested_shape(app: &App, q: &Query) -> Result<Shape, ApiError> {
         exclude_fields: q.get("exclude_fields"),
         v13: q.bool("v13")?.unwrap_or(false),
     };
-    shape::resolve(&params, &app.report_types.catalog()).map_err(ApiError::bad_request)
+    shape::resolve(&params, &app.report_types.current()).map_err(ApiError::bad_request)
 }
 
 /// `GET /api/tiscale/v1/task/{id}`: 200 with nulls while pending, never 404 for a live task.

@@ -62,7 +62,7 @@ impl App {
         yara: Arc<Rulesets>,
     ) -> Result<App, StoreError> {
         let paused = store.meta_get(META_PAUSED)?.as_deref() == Some("true");
-        let report_types = ReportTypes::load(config.report_types.clone());
+        let report_types = crate::report::types::watch(config.report_types.clone());
         Ok(App {
             report_types,
             config,

@@ -13,13 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::shape::{Catalog, CustomType, Paths, BUILT_IN};
 use crate::log;
+use crate::watched::Watched;
 
 /// How often the directory is looked at, at most.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -28,89 +29,27 @@ const RECHECK: Duration = Duration::from_secs(1);
 const MAX_FILE: u64 = 1 << 20;
 
 /// The custom report types of one directory, kept current.
-pub struct ReportTypes {
-    dir: Option<PathBuf>,
-    recheck: Duration,
-    state: Mutex<State>,
+pub type ReportTypes = Watched<Catalog>;
+
+/// The report types of `dir` (which need not exist yet), re-read when its files change.
+pub fn watch(dir: PathBuf) -> ReportTypes {
+    Watched::new(Some(dir), RECHECK, type_files, read_logged)
 }
 
-struct State {
-    catalog: Arc<Catalog>,
-    stamp: Vec<(PathBuf, u64, Option<SystemTime>)>,
-    checked: Instant,
-}
-
-impl ReportTypes {
-    /// No custom types.
-    pub fn none() -> ReportTypes {
-        ReportTypes {
-            dir: None,
-            recheck: RECHECK,
-            state: Mutex::new(State {
-                catalog: Arc::default(),
-                stamp: Vec::new(),
-                checked: Instant::now(),
-            }),
-        }
-    }
-
-    /// Loads the types in `dir` (which need not exist yet).
-    pub fn load(dir: PathBuf) -> ReportTypes {
-        ReportTypes::load_every(dir, RECHECK)
-    }
-
-    fn load_every(dir: PathBuf, recheck: Duration) -> ReportTypes {
-        let stamp = stamp(&dir);
-        let catalog = Arc::new(read(&stamp));
-        ReportTypes {
-            dir: Some(dir),
-            recheck,
-            state: Mutex::new(State {
-                catalog,
-                stamp,
-                checked: Instant::now(),
-            }),
-        }
-    }
-
-    /// The types in force, re-read first if a file was added, removed or changed.
-    pub fn catalog(&self) -> Arc<Catalog> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(dir) = &self.dir {
-            if state.checked.elapsed() >= self.recheck {
-                state.checked = Instant::now();
-                let now = stamp(dir);
-                if now != state.stamp {
-                    state.catalog = Arc::new(read(&now));
-                    state.stamp = now;
-                    log!(
-                        "report types reloaded from {}: {} loaded",
-                        dir.display(),
-                        state.catalog.types.len()
-                    );
-                }
-            }
-        }
-        state.catalog.clone()
-    }
-}
-
-/// The `.json` files of `dir` (hidden ones skipped), sorted, with size and mtime.
-fn stamp(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+/// The `.json` files of `dir` (hidden ones skipped), sorted.
+fn type_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut files: Vec<_> = entries
+    let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();
             !name.starts_with('.') && name.ends_with(".json")
         })
-        .filter_map(|e| {
-            let meta = e.metadata().ok().filter(|m| m.is_file())?;
-            Some((e.path(), meta.len(), meta.modified().ok()))
-        })
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
         .collect();
     files.sort();
     files
@@ -124,20 +63,30 @@ struct TypeFile {
     exclude: Option<Vec<String>>,
 }
 
-fn read(stamp: &[(PathBuf, u64, Option<SystemTime>)]) -> Catalog {
+fn read_logged(dir: &Path) -> Catalog {
+    let catalog = read(dir);
+    log!(
+        "report types in {}: {} loaded, {} left out",
+        dir.display(),
+        catalog.types.len(),
+        catalog.errors.len()
+    );
+    catalog
+}
+
+fn read(dir: &Path) -> Catalog {
     let mut catalog = Catalog::default();
     let mut from: BTreeMap<String, String> = BTreeMap::new();
-    for (path, size, _) in stamp {
+    for path in type_files(dir) {
         let file = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let loaded = if *size > MAX_FILE {
-            Err(format!("larger than {MAX_FILE} bytes"))
-        } else {
-            std::fs::read(path)
+        let loaded = match std::fs::metadata(&path) {
+            Ok(m) if m.len() > MAX_FILE => Err(format!("larger than {MAX_FILE} bytes")),
+            _ => std::fs::read(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| parse(&bytes, &file))
+                .and_then(|bytes| parse(&bytes, &file)),
         };
         let loaded = loaded.and_then(|t| match from.get(&t.name) {
             Some(other) => Err(format!("the name {:?} is already used by {other}", t.name)),
@@ -213,8 +162,8 @@ mod tests {
     fn the_directory_is_reread_when_it_changes() {
         let dir = std::env::temp_dir().join(format!("assay-report-types-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let types = ReportTypes::load_every(dir.clone(), Duration::ZERO);
-        assert!(types.catalog().types.is_empty());
+        let types = Watched::new(Some(dir.clone()), Duration::ZERO, type_files, read);
+        assert!(types.current().types.is_empty());
 
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("soar.json"), r#"{"include": ["classification"]}"#).unwrap();
@@ -224,7 +173,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("notes.txt"), "not a report type").unwrap();
-        let c = types.catalog();
+        let c = types.current();
         assert_eq!(c.types.keys().collect::<Vec<_>>(), ["soar"]);
         // Files are read in name order: dup.json came first and holds the name.
         assert_eq!(
@@ -239,13 +188,13 @@ mod tests {
         );
 
         std::fs::remove_file(dir.join("dup.json")).unwrap();
-        let c = types.catalog();
+        let c = types.current();
         assert!(c.errors.is_empty());
         assert_eq!(
             c.types["soar"].include,
             Some(Paths::parse(&["classification"]).unwrap())
         );
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(types.catalog().types.is_empty());
+        assert!(types.current().types.is_empty());
     }
 }
