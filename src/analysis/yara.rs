@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 
+use super::hashes::hex;
 use super::verdict::{rank, Vote};
 use crate::report::{
     Indicator, ScanType, GOODWARE, MALICIOUS, RELEVANCE_INFO, RELEVANCE_VOTES, SUSPICIOUS,
@@ -288,21 +289,30 @@ fn ruleset_files(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 fn stamp(dir: &Path) -> Stamp {
-    ruleset_files(dir)
-        .into_iter()
+    stamp_of(&ruleset_files(dir))
+}
+
+fn stamp_of(files: &[(String, PathBuf)]) -> Stamp {
+    files
+        .iter()
         .map(|(key, path)| {
-            let meta = std::fs::metadata(&path).ok();
+            let meta = std::fs::metadata(path).ok();
             let size = meta.as_ref().map_or(0, |m| m.len());
-            (key, size, meta.and_then(|m| m.modified().ok()))
+            (key.clone(), size, meta.and_then(|m| m.modified().ok()))
         })
         .collect()
 }
 
-fn hex_sha1(bytes: &[u8]) -> String {
-    Sha1::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// A digest over `sources` (after whatever `h` has already taken), each key and content
+/// length-prefixed so that no two different lists of files feed the same bytes.
+fn digest_sources<D: Digest>(mut h: D, sources: &[(String, Vec<u8>)]) -> String {
+    for (key, bytes) in sources {
+        h.update((key.len() as u64).to_le_bytes());
+        h.update(key.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    hex(&h.finalize())
 }
 
 fn compile_logged(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compiled {
@@ -334,10 +344,11 @@ fn compile_logged(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> 
 /// Reads and compiles every ruleset of `dir` (or loads what an earlier compile of the same files
 /// left in `cache_dir`). Revisions carry on from `previous`.
 fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compiled {
-    let stamp = stamp(dir);
+    let files = ruleset_files(dir);
+    let stamp = stamp_of(&files);
     let mut sources: Vec<(String, Vec<u8>)> = Vec::new();
     let mut rulesets: Vec<Ruleset> = Vec::new();
-    for (key, path) in ruleset_files(dir) {
+    for (key, path) in files {
         let read = std::fs::metadata(&path).and_then(|m| {
             if m.len() > MAX_RULESET_BYTES {
                 Err(std::io::Error::other(format!(
@@ -348,7 +359,7 @@ fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compile
             }
         });
         let (hash, errors) = match &read {
-            Ok(bytes) => (hex_sha1(bytes), Vec::new()),
+            Ok(bytes) => (hex(&Sha1::digest(bytes)), Vec::new()),
             Err(e) => (String::new(), vec![format!("cannot read the file: {e}")]),
         };
         rulesets.push(Ruleset {
@@ -377,16 +388,12 @@ fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compile
         .filter(|(_, errors, _)| !errors.is_empty())
         .map(|(key, _, _)| key.as_str())
         .collect();
-    if !failed.is_empty() && !from_cache {
-        let good: Vec<(String, Vec<u8>)> = sources
-            .iter()
-            .filter(|(key, _)| !failed.contains(&key.as_str()))
-            .cloned()
-            .collect();
-        rules = build(&good).0;
-        sources = good;
-    } else if !failed.is_empty() {
+    if !failed.is_empty() {
         sources.retain(|(key, _)| !failed.contains(&key.as_str()));
+        // A cached entry already holds the rules built without them.
+        if !from_cache {
+            rules = build(&sources).0;
+        }
     }
     if let (Some(cache), false) = (&cache, from_cache) {
         cache.store(&rules, &report);
@@ -399,17 +406,10 @@ fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compile
     }
 
     // The id covers what is active: the keys and contents that compiled.
-    let mut id = Sha1::new();
-    for (key, bytes) in &sources {
-        id.update((key.len() as u64).to_le_bytes());
-        id.update(key.as_bytes());
-        id.update((bytes.len() as u64).to_le_bytes());
-        id.update(bytes);
-    }
     let id = if sources.is_empty() {
         EMPTY_ID.to_string()
     } else {
-        id.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        digest_sources(Sha1::new(), &sources)
     };
 
     // Revisions: the global one moves when any file's content or outcome changed; a file's is
@@ -714,13 +714,7 @@ mod cache {
         pub(super) fn new(dir: &Path, sources: &[(String, Vec<u8>)]) -> Cache {
             let mut h = Sha256::new();
             h.update(env!("CARGO_PKG_VERSION").as_bytes());
-            for (key, bytes) in sources {
-                h.update((key.len() as u64).to_le_bytes());
-                h.update(key.as_bytes());
-                h.update((bytes.len() as u64).to_le_bytes());
-                h.update(bytes);
-            }
-            let name = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let name = super::digest_sources(h, sources);
             Cache {
                 dir: dir.to_path_buf(),
                 name,
