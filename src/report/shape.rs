@@ -476,31 +476,26 @@ impl<'a> Entry<'a> {
             #[serde(borrow)]
             name: Cow<'a, str>,
         }
-        let Some(info) = self.get_mut("info") else {
+        // As `include(small())` leaves it: objects of raw members, the hashes raw. Only their
+        // names are read.
+        let hashes = self
+            .get_mut("info")
+            .and_then(|info| info.member_mut("file"))
+            .and_then(|file| file.member_mut("hashes"));
+        let Some(hashes) = hashes else {
             return Ok(());
         };
-        // As `include` left it: objects of raw members. Only the hashes' names are read.
-        if let Some(Field::Raw(raw)) = info.member_mut("file").and_then(|f| f.member_mut("hashes"))
-        {
-            let mut kept = Vec::new();
-            for item in serde_json::from_str::<Vec<&RawValue>>(raw.get())? {
-                let named: Option<Named> = serde_json::from_str(item.get()).ok();
-                if named.is_some_and(|n| names.contains(&n.name.as_ref())) {
-                    kept.push(Field::Raw(item));
-                }
-            }
-            if let Some(hashes) = info.member_mut("file").and_then(|f| f.member_mut("hashes")) {
-                *hashes = Field::Array(kept);
-            }
+        let Field::Raw(raw) = *hashes else {
             return Ok(());
+        };
+        let mut kept = Vec::new();
+        for item in serde_json::from_str::<Vec<&RawValue>>(raw.get())? {
+            let named: Option<Named> = serde_json::from_str(item.get()).ok();
+            if named.is_some_and(|n| names.contains(&n.name.as_ref())) {
+                kept.push(Field::Raw(item));
+            }
         }
-        if let Some(Value::Array(hashes)) = info.value_mut()?.pointer_mut("/file/hashes") {
-            hashes.retain(|h| {
-                h.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| names.contains(&n))
-            });
-        }
+        *hashes = Field::Array(kept);
         Ok(())
     }
 
