@@ -100,7 +100,8 @@ struct RawUnpacking {
     max_files: Option<usize>,
     max_total_bytes: Option<u64>,
     max_ratio: Option<u64>,
-    max_seconds: Option<u64>,
+    /// Seconds, fractions allowed (`0.05`).
+    max_seconds: Option<f64>,
     passwords: Option<Vec<String>>,
     alert_exceeds_max: Option<bool>,
     fuzzy_max_bytes: Option<u64>,
@@ -476,14 +477,17 @@ fn limits(raw: RawUnpacking) -> Result<Limits, ConfigError> {
         max_files: positive("unpacking.max_files", raw.max_files, d.max_files)?,
         max_total_bytes: raw.max_total_bytes.unwrap_or(d.max_total_bytes),
         max_ratio: raw.max_ratio.unwrap_or(d.max_ratio),
-        max_time: Duration::from_secs(raw.max_seconds.unwrap_or(d.max_time.as_secs())),
+        max_time: match raw.max_seconds {
+            None => d.max_time,
+            Some(secs) => seconds("unpacking.max_seconds", secs)?,
+        },
         passwords: raw.passwords.unwrap_or(d.passwords),
         alert_exceeds_max: raw.alert_exceeds_max.unwrap_or(d.alert_exceeds_max),
         fuzzy_max_bytes: raw.fuzzy_max_bytes.unwrap_or(d.fuzzy_max_bytes),
     };
-    if limits.max_total_bytes == 0 || limits.max_ratio == 0 || limits.max_time.is_zero() {
+    if limits.max_total_bytes == 0 || limits.max_ratio == 0 {
         return Err(ConfigError::Invalid(
-            "unpacking.max_total_bytes, max_ratio and max_seconds must be at least 1".into(),
+            "unpacking.max_total_bytes and max_ratio must be at least 1".into(),
         ));
     }
     Ok(limits)
@@ -520,6 +524,18 @@ fn yara(
         max_strings: raw.max_strings.unwrap_or(d.max_strings),
         cache_dir,
     })
+}
+
+/// A duration given in seconds, fractions allowed: more than zero and within what a clock counts.
+fn seconds(key: &str, secs: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{key} must be a number of seconds above 0 (such as 60 or 0.05), not {secs}"
+            ))
+        })
 }
 
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
@@ -595,7 +611,7 @@ impl fmt::Display for Config {
         writeln!(f, "unpacking.max_files = {}", u.max_files)?;
         writeln!(f, "unpacking.max_total_bytes = {}", u.max_total_bytes)?;
         writeln!(f, "unpacking.max_ratio = {}", u.max_ratio)?;
-        writeln!(f, "unpacking.max_seconds = {}", u.max_time.as_secs())?;
+        writeln!(f, "unpacking.max_seconds = {}", u.max_time.as_secs_f64())?;
         writeln!(f, "unpacking.passwords = {} configured", u.passwords.len())?;
         writeln!(f, "unpacking.alert_exceeds_max = {}", u.alert_exceeds_max)?;
         writeln!(f, "unpacking.fuzzy_max_bytes = {}", u.fuzzy_max_bytes)?;
@@ -709,6 +725,24 @@ mod tests {
         assert!(Config::from_toml("[unpacking]\nmax_ratio = 0", &Overrides::default()).is_err());
         let d = Config::from_toml("", &Overrides::default()).unwrap();
         assert!(d.unpacking.passwords.iter().any(|p| p == "infected"));
+    }
+
+    #[test]
+    fn max_seconds_takes_whole_seconds_and_fractions() {
+        let read = |text: &str| Config::from_toml(text, &Overrides::default());
+        let c = read("[unpacking]\nmax_seconds = 0.05").unwrap();
+        assert_eq!(c.unpacking.max_time, Duration::from_millis(50));
+        assert!(c.to_string().contains("unpacking.max_seconds = 0.05"));
+        let c = read("[unpacking]\nmax_seconds = 90").unwrap();
+        assert_eq!(c.unpacking.max_time, Duration::from_secs(90));
+        assert!(c.to_string().contains("unpacking.max_seconds = 90\n"));
+        for bad in ["0", "0.0", "-1", "nan", "inf", "1e300", "1e-12"] {
+            let err = read(&format!("[unpacking]\nmax_seconds = {bad}")).unwrap_err();
+            assert!(
+                err.to_string().contains("unpacking.max_seconds"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

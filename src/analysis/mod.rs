@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use formats::{Caps, Limit, Out};
+use formats::{Caps, Deadline, Limit, Out};
 use hashes::{Digests, FuzzyState};
 use identify::FileKind;
 use inspect::strings;
@@ -143,13 +143,19 @@ impl Engine {
         scanner: &mut yara::Scanner,
     ) -> io::Result<Vec<Entry>> {
         let map = mapped::Mapped::open(path)?;
-        Ok(self.analyze(map.bytes(), file_name, Some(&map), scanner))
+        let deadline = Deadline::after(self.limits.max_time);
+        Ok(self.analyze(map.bytes(), file_name, Some(&map), scanner, deadline))
     }
 
     /// Analyses bytes already in memory (tests and the fuzz targets).
     pub fn analyze_bytes(&self, data: &[u8], file_name: &str) -> Vec<Entry> {
+        self.analyze_bytes_until(data, file_name, Deadline::after(self.limits.max_time))
+    }
+
+    /// [`Engine::analyze_bytes`] under `deadline` instead of the configured time budget.
+    fn analyze_bytes_until(&self, data: &[u8], file_name: &str, deadline: Deadline) -> Vec<Entry> {
         let rules = self.yara.current();
-        self.analyze(data, file_name, None, &mut self.scanner(&rules))
+        self.analyze(data, file_name, None, &mut self.scanner(&rules), deadline)
     }
 
     /// A YARA scanner for `rules` (a generation taken from `self.yara`) with this engine's options.
@@ -163,6 +169,7 @@ impl Engine {
         file_name: &str,
         map: Option<&mapped::Mapped>,
         scanner: &mut yara::Scanner,
+        deadline: Deadline,
     ) -> Vec<Entry> {
         let mut walk = Walk {
             yara: scanner,
@@ -170,7 +177,7 @@ impl Engine {
             engine: self,
             limits: &self.limits,
             lists: self.lists.current(),
-            deadline: Instant::now() + self.limits.max_time,
+            deadline,
             files: 0,
             bytes: 0,
             seen: HashMap::new(),
@@ -226,7 +233,7 @@ struct Walk<'l, 'r> {
     limits: &'l Limits,
     /// The hash lists as they were when the task started.
     lists: Arc<hashlist::Lists>,
-    deadline: Instant,
+    deadline: Deadline,
     files: usize,
     bytes: u64,
     /// sha256 -> entry index of the first node with that content.
@@ -349,13 +356,13 @@ impl Walk<'_, '_> {
             );
             return index;
         }
-        if Instant::now() >= self.deadline {
+        if self.deadline.passed() {
             self.hit(
                 index,
                 Limit::Time,
                 format!(
                     "the task's time budget ({} s) ran out before this file was unpacked",
-                    self.limits.max_time.as_secs()
+                    self.limits.max_time.as_secs_f64()
                 ),
             );
             return index;
@@ -364,7 +371,7 @@ impl Walk<'_, '_> {
             max_output: self.limits.max_total_bytes.saturating_sub(self.bytes),
             max_members: self.limits.max_files.saturating_sub(self.files),
             max_ratio: self.limits.max_ratio,
-            deadline: self.deadline,
+            deadline: self.deadline.clone(),
             passwords: self.limits.passwords.clone(),
         };
         let mut out = Out::new(caps);
@@ -414,10 +421,10 @@ impl Walk<'_, '_> {
         let parent_name = name;
         let count = members.len();
         for (i, member) in members.into_iter().enumerate() {
-            if Instant::now() >= self.deadline {
+            if self.deadline.passed() {
                 let detail = format!(
                     "the task's time budget ({} s) ran out: {} of {count} extracted files were not analysed",
-                    self.limits.max_time.as_secs(),
+                    self.limits.max_time.as_secs_f64(),
                     count - i
                 );
                 self.hit(index, Limit::Time, detail);
@@ -1187,6 +1194,108 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].info.unpacking.limits[0].limit, "time");
         assert!(r[0].indicators[0].description.contains("time"));
+    }
+
+    /// zip(a.txt, inner.zip(b.txt, c.txt), d.txt, e.txt): 7 entries, a container in a container.
+    fn nested_zip() -> Vec<u8> {
+        fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+            use std::io::Write;
+            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            for (name, data) in members {
+                w.start_file(*name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                w.write_all(data).unwrap();
+            }
+            w.finish().unwrap().into_inner()
+        }
+        let inner = zip(&[("b.txt", b"second member"), ("c.txt", b"third member")]);
+        zip(&[
+            ("a.txt", b"first member"),
+            ("inner.zip", &inner),
+            ("d.txt", b"fourth member"),
+            ("e.txt", b"fifth member"),
+        ])
+    }
+
+    /// The number in `detail` right after `before`.
+    fn number_after(detail: &str, before: &str) -> Option<u64> {
+        let rest = &detail[detail.find(before)? + before.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    }
+
+    #[test]
+    fn the_time_budget_stops_the_walk_wherever_it_runs_out_and_says_what_was_left() {
+        use std::collections::HashSet;
+        use std::sync::atomic::Ordering;
+        let data = nested_zip();
+        let engine = Engine::default();
+        let paths = |r: &[Entry]| -> Vec<String> {
+            r.iter().map(|e| e.info.file.file_path.clone()).collect()
+        };
+        // A walk the budget never stops, counting the places where it looks at the clock.
+        let (never, looks) = Deadline::at_look(usize::MAX);
+        let full = engine.analyze_bytes_until(&data, "t.zip", never);
+        let looks = looks.load(Ordering::SeqCst);
+        assert_eq!(full.len(), 7);
+        assert!(full.iter().all(|e| e.info.unpacking.limits.is_empty()));
+        // The budget runs out at each of those places in turn.
+        let mut seen = HashSet::new();
+        for at in 1..=looks {
+            let r = engine.analyze_bytes_until(&data, "t.zip", Deadline::at_look(at).0);
+            let findings: Vec<(&Entry, &LimitFinding)> = r
+                .iter()
+                .flat_map(|e| e.info.unpacking.limits.iter().map(move |l| (e, l)))
+                .collect();
+            assert_eq!(findings.len(), 1, "look {at}: one finding per task");
+            let (e, finding) = findings[0];
+            let detail = &finding.detail;
+            assert_eq!(finding.limit, "time", "look {at}: {detail}");
+            assert!(e
+                .indicators
+                .iter()
+                .any(|i| i.description.contains("(time)")));
+            // The walk stops there: what it reports is what a full walk reports up to that point.
+            assert!(r.len() < full.len(), "look {at} stopped nothing");
+            assert_eq!(paths(&r), paths(&full)[..r.len()], "look {at}");
+            // What the finding says was left matches what the report holds.
+            let path = &e.info.file.file_path;
+            let children = r
+                .iter()
+                .filter(|c| {
+                    c.info
+                        .file
+                        .file_path
+                        .strip_prefix(path.as_str())
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .is_some_and(|name| !name.contains('/'))
+                })
+                .count() as u64;
+            let extracted = e.info.unpacking.extracted;
+            let form = if detail.contains("before this file was unpacked") {
+                assert_eq!((extracted, children), (0, 0), "look {at}: {detail}");
+                "before unpacking"
+            } else if let Some(members) = number_after(detail, "while unpacking, after ") {
+                assert_eq!((extracted, children), (members, 0), "look {at}: {detail}");
+                "while unpacking"
+            } else if let Some(left) = number_after(detail, "ran out: ") {
+                let of = number_after(detail, &format!("{left} of ")).unwrap();
+                assert_eq!(of, extracted, "look {at}: {detail}");
+                assert_eq!(children, extracted - left, "look {at}: {detail}");
+                "between members"
+            } else {
+                panic!("look {at}: {detail}");
+            };
+            seen.insert((form, path.clone()));
+        }
+        for form in ["before unpacking", "while unpacking", "between members"] {
+            for path in ["t.zip", "t.zip/inner.zip"] {
+                assert!(
+                    seen.contains(&(form, path.to_string())),
+                    "never stopped {form} of {path}: {seen:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -982,12 +982,13 @@ mod tests {
 
     #[test]
     fn a_scan_past_its_timeout_stops_and_says_so() {
-        // A loop of 10^11 steps over a 1 MB file: far longer than the one-second timeout.
+        // A loop of 10^14 steps over a 1 MB file: hours on any machine, against a one-second
+        // timeout.
         let d = dir(
             "timeout",
             &[(
                 "slow.yar",
-                "rule Slow { condition: for any i in (0..filesize * 100000) : (i == -1) }",
+                "rule Slow { condition: for any i in (0..filesize * 100000000) : (i == -1) }",
             )],
         );
         let c = compile(&d, None, &Compiled::empty());
@@ -1002,7 +1003,8 @@ mod tests {
         };
         let started = std::time::Instant::now();
         let found = scan(&c, &options, &vec![0u8; 1_000_000]);
-        assert!(started.elapsed() < Duration::from_secs(10));
+        // Stopped near its timeout; the ceiling only leaves room for a loaded machine.
+        assert!(started.elapsed() < Duration::from_secs(30));
         let error = found.error.expect("the scan should time out");
         assert!(error.contains("scan_timeout"), "{error}");
         assert!(found.matches.is_empty());

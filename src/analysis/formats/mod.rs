@@ -27,7 +27,11 @@ pub mod zip;
 
 use std::borrow::Cow;
 use std::io::{self, Read};
-use std::time::Instant;
+#[cfg(test)]
+use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(test)]
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A container format: what [`crate::analysis::identify`] says a file is, when it has members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,7 +104,7 @@ pub fn fuzz_one(container: Container, data: &[u8]) {
         max_output: MAX_OUTPUT,
         max_members: 10_000,
         max_ratio: 100,
-        deadline: Instant::now() + std::time::Duration::from_secs(10),
+        deadline: Deadline::after(Duration::from_secs(10)),
         passwords: vec!["infected".into()],
     });
     handler(data, &mut out);
@@ -209,6 +213,51 @@ pub struct EntryInfo {
 /// Most entries listed per container (all are still counted).
 pub const MAX_LISTED_ENTRIES: usize = 1000;
 
+/// When a task's time budget runs out. Work looks at it between units (members, chunks of
+/// output, files); nothing interrupts a unit in progress.
+#[derive(Debug, Clone)]
+pub struct Deadline(When);
+
+#[derive(Debug, Clone)]
+enum When {
+    /// Passes at this instant; `None` (a budget beyond what the clock can count) never passes.
+    At(Option<Instant>),
+    /// Passes at the `at`th look and at every look after it. A test stops a walk exactly there,
+    /// however fast the machine is, where a real budget would pass somewhere that depends on it.
+    #[cfg(test)]
+    Look { looks: Arc<AtomicUsize>, at: usize },
+}
+
+impl Deadline {
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline(When::At(Instant::now().checked_add(budget)))
+    }
+
+    /// True once the budget has run out.
+    pub fn passed(&self) -> bool {
+        match &self.0 {
+            When::At(at) => at.is_some_and(|at| Instant::now() >= at),
+            #[cfg(test)]
+            When::Look { looks, at } => looks.fetch_add(1, Ordering::SeqCst) + 1 >= *at,
+        }
+    }
+
+    /// A deadline that passes at the `at`th look (1 is the first), and the count of looks so far,
+    /// shared by its clones.
+    #[cfg(test)]
+    pub fn at_look(at: usize) -> (Deadline, Arc<AtomicUsize>) {
+        let looks = Arc::new(AtomicUsize::new(0));
+        (
+            Deadline(When::Look {
+                looks: looks.clone(),
+                at,
+            }),
+            looks,
+        )
+    }
+}
+
 /// The remaining budget of the task, as seen by one container.
 #[derive(Debug, Clone)]
 pub struct Caps {
@@ -219,7 +268,7 @@ pub struct Caps {
     /// Most output bytes per packed byte of one member, beyond [`RATIO_ALLOWANCE`].
     pub max_ratio: u64,
     /// When work must stop.
-    pub deadline: Instant,
+    pub deadline: Deadline,
     /// Passwords to try on encrypted members, in order.
     pub passwords: Vec<String>,
 }
@@ -231,7 +280,7 @@ impl Caps {
             max_output: u64::MAX,
             max_members: usize::MAX,
             max_ratio: u64::MAX,
-            deadline: Instant::now() + std::time::Duration::from_secs(3600),
+            deadline: Deadline::after(Duration::from_secs(3600)),
             passwords: Vec::new(),
         }
     }
@@ -290,7 +339,7 @@ impl<'a> Out<'a> {
     /// True once a budget or the deadline has run out: the parser should return what it has.
     /// Checks the clock, so call it in every loop that walks entries or decodes data.
     pub fn stopped(&mut self) -> bool {
-        if !self.stopped && Instant::now() >= self.caps.deadline {
+        if !self.stopped && self.caps.deadline.passed() {
             let detail = format!(
                 "the time budget ran out while unpacking, after {} members",
                 self.members.len()
