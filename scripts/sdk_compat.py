@@ -151,7 +151,7 @@ def start_server(tmp):
         [str(binary), "serve", "--config", str(config), "--listen", "127.0.0.1:0",
          "--data-dir", str(tmp / "data")],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = re.search(r"listening on (http://127\.0\.0\.1:[0-9]+)", log_path.read_text())
         if found:
@@ -184,7 +184,8 @@ def run_checks(tmp):
     other.write_bytes(os.urandom(4096))
     other_sha1 = hashlib.sha1(other.read_bytes()).hexdigest()
 
-    ts = TitaniumScale(host=BASE, token=USAGE_TOKEN, wait_time_seconds=1, retries=5)
+    # get_results polls up to `retries` times: 30 s for a result, however loaded the machine.
+    ts = TitaniumScale(host=BASE, token=USAGE_TOKEN, wait_time_seconds=1, retries=30)
 
     @check("test_connection() with the usage token")
     def _():

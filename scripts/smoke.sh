@@ -242,7 +242,7 @@ EOF
 SERVER_PID=$!
 
 PORT=
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/server.log" | head -n 1)
     [[ -n $PORT ]] && break
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -253,7 +253,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 if [[ -z $PORT ]]; then
-    echo "smoke: no 'listening on http://127.0.0.1:PORT' line within 10 s; server log:" >&2
+    echo "smoke: no 'listening on http://127.0.0.1:PORT' line within 30 s; server log:" >&2
     cat "$TMP/server.log" >&2
     exit 1
 fi

@@ -486,6 +486,46 @@ pub fn spool_files(data_dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Waits (30 s at most) for the spool to empty. A sample is deleted just after its task is marked
+/// done, so a client that sees the task done may still find the file for a moment.
+pub fn wait_for_empty_spool(data_dir: &Path) {
+    let started = Instant::now();
+    while !spool_files(data_dir).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the spool never emptied: {:?}",
+            spool_files(data_dir)
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The content of a file whose analysis cannot end before the YARA scan times out, when the
+/// server runs with [`gate_config`]. Uploaded first to a server with one analysis thread, it
+/// holds that thread for as long as the test chose, so every task after it stays queued (or a
+/// task is in flight) whatever the speed of the machine.
+pub const GATE: &[u8] = b"GATE: holds an analysis thread until its YARA scan times out\n";
+
+/// A loop of 10^14 steps over a [`GATE`] file, and nothing at all for any other file.
+const GATE_RULE: &str = "rule Gate {
+    condition:
+        uint32be(0) == 0x47415445 and
+        for any i in (0..filesize * 1000000000000) : (i == -1)
+}
+";
+
+/// The `[yara]` section of a server whose analysis of [`GATE`] lasts `hold_secs` (its YARA scan
+/// timeout), with the rule in `dir`.
+pub fn gate_config(dir: &TempDir, hold_secs: u32) -> String {
+    let rules = dir.0.join("gate-rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("gate.yar"), GATE_RULE).unwrap();
+    format!(
+        "[yara]\nrules_dir = {:?}\nscan_timeout_secs = {hold_secs}\n",
+        rules.display().to_string()
+    )
+}
+
 /// Config with all three tokens.
 pub fn tokens_config(extra: &str) -> String {
     format!(

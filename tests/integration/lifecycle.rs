@@ -19,17 +19,18 @@ fn states(data_dir: &std::path::Path) -> Vec<(i64, String)> {
 #[test]
 fn kill_9_with_tasks_queued_and_processing_loses_nothing() {
     let dir = TempDir::new("crash");
-    let config = "[analysis]\nthreads = 1\n";
-    let s = Server::start(&dir, config);
-    let files: Vec<Vec<u8>> = (0..200u32)
-        .map(|i| {
-            let mut f = vec![(i % 251) as u8; 1024 * 1024];
-            f[..4].copy_from_slice(&i.to_le_bytes());
-            f
-        })
-        .collect();
-    let ids: Vec<i64> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
+    let holding = |secs| format!("[analysis]\nthreads = 1\n{}", gate_config(&dir, secs));
+    let s = Server::start(&dir, &holding(600));
+    // The gate goes first and holds the only analysis thread: every task after it waits.
+    let mut files = vec![GATE.to_vec()];
+    files.extend((1..200u32).map(|i| {
+        let mut f = vec![(i % 251) as u8; 64 * 1024];
+        f[..4].copy_from_slice(&i.to_le_bytes());
+        f
+    }));
+    let gate = s.upload_ok("gate", &files[0]);
+    let mut ids: Vec<i64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files[1..]
             .chunks(50)
             .map(|chunk| {
                 scope.spawn(|| {
@@ -45,21 +46,21 @@ fn kill_9_with_tasks_queued_and_processing_loses_nothing() {
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
+    ids.insert(0, gate);
     assert_eq!(ids.len(), 200);
     s.kill9();
 
     let before = states(&dir.0.join("data"));
     assert_eq!(before.len(), 200, "every answered upload was committed");
-    let unfinished = before
-        .iter()
-        .filter(|(_, st)| st == "queued" || st == "processing")
-        .count();
     assert!(
-        unfinished > 0,
-        "the crash should hit unfinished work: {before:?}"
+        before
+            .iter()
+            .all(|(_, st)| st == "queued" || st == "processing"),
+        "the crash hits the gate in flight and the rest queued: {before:?}"
     );
 
-    let s = Server::start(&dir, config);
+    // After the restart the gate comes back first and holds the thread for 5 s more.
+    let s = Server::start(&dir, &holding(5));
     // Pending tasks answer 200 with nulls, never 404.
     let mut saw_pending = false;
     for (id, data) in ids.iter().zip(&files).rev() {
@@ -79,27 +80,31 @@ fn kill_9_with_tasks_queued_and_processing_loses_nothing() {
     }
     assert!(
         saw_pending,
-        "some task should still have been pending after the restart"
+        "the tasks behind the gate should still have been pending after the restart"
     );
     assert!(states(&s.data_dir).iter().all(|(_, st)| st == "done"));
-    assert!(spool_files(&s.data_dir).is_empty());
+    wait_for_empty_spool(&s.data_dir);
 }
 
 #[test]
 fn tasks_queued_past_the_timeout_are_cancelled_and_their_files_deleted() {
     let dir = TempDir::new("timeout");
     let config = "[analysis]\nthreads = 1\nqueue_timeout_secs = 2\n";
-    let s = Server::start(&dir, config);
+    let s = Server::start(&dir, &format!("{config}{}", gate_config(&dir, 600)));
+    // The gate holds the only analysis thread, so the other 40 are still queued at the crash.
+    let gate = s.upload_ok("gate", GATE);
     let ids: Vec<i64> = (0..40u8)
-        .map(|i| s.upload_ok("f", &vec![i; 4 * 1024 * 1024]))
+        .map(|i| s.upload_ok("f", &vec![i; 64 * 1024]))
         .collect();
     s.kill9();
-    let queued: Vec<i64> = states(&dir.0.join("data"))
-        .into_iter()
-        .filter(|(_, st)| st == "queued" || st == "processing")
-        .map(|(id, _)| id)
-        .collect();
-    assert!(!queued.is_empty());
+    let before = states(&dir.0.join("data"));
+    assert!(
+        before
+            .iter()
+            .all(|(id, st)| st == "queued" || (*id == gate && st == "processing")),
+        "{before:?}"
+    );
+    // Down for longer than the queue timeout; back without the gate.
     std::thread::sleep(Duration::from_secs(3));
     let s = Server::start(&dir, config);
     let cancelled: Vec<i64> = states(&s.data_dir)
@@ -108,8 +113,8 @@ fn tasks_queued_past_the_timeout_are_cancelled_and_their_files_deleted() {
         .map(|(id, _)| id)
         .collect();
     assert!(
-        !cancelled.is_empty(),
-        "queued tasks older than the timeout are cancelled"
+        ids.iter().all(|id| cancelled.contains(id)),
+        "queued tasks older than the timeout are cancelled at start-up: {cancelled:?}"
     );
     for id in &cancelled {
         let v = s.get(&format!("/api/tiscale/v1/task/{id}")).json();
@@ -119,15 +124,10 @@ fn tasks_queued_past_the_timeout_are_cancelled_and_their_files_deleted() {
             "{v}"
         );
     }
-    // The record stays listed; the file is gone.
+    // The records stay listed; the files are gone (the gate's once it is analysed or cancelled).
     let listed = s.get("/api/tiscale/v1/task").json();
-    assert_eq!(listed.as_array().unwrap().len(), ids.len());
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        spool_files(&s.data_dir).is_empty(),
-        "{:?}",
-        spool_files(&s.data_dir)
-    );
+    assert_eq!(listed.as_array().unwrap().len(), ids.len() + 1);
+    wait_for_empty_spool(&s.data_dir);
 }
 
 #[test]
@@ -154,47 +154,60 @@ fn sigterm_exits_0_quickly_and_readiness_is_notified() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let s = Server::start_with_env(&dir, "", &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())]);
+    let s = Server::start_with_env(
+        &dir,
+        &gate_config(&dir, 600),
+        &[("NOTIFY_SOCKET", sock_path.to_str().unwrap())],
+    );
     let mut buf = [0u8; 64];
     let n = sock.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"READY=1");
-    // Work in flight at SIGTERM is either finished or back in the queue.
-    let id = s.upload_ok("f", &vec![3u8; 8 * 1024 * 1024]);
+    // Work in flight at SIGTERM that outlasts the analysis grace (5 s) goes back to the queue.
+    let id = s.upload_ok("gate", GATE);
     let data_dir = s.data_dir.clone();
-    let (status, took) = s.term(Duration::from_secs(10));
+    // Within the unit's TimeoutStopSec (15 s), so systemd never has to kill it.
+    let (status, _) = s.term(Duration::from_secs(15));
     assert!(status.success(), "{status:?}");
-    assert!(took < Duration::from_secs(10));
     let n = sock.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"STOPPING=1");
     let st = states(&data_dir);
-    assert!(
-        st.iter()
-            .any(|(i, s)| *i == id && (s == "done" || s == "queued")),
-        "{st:?}"
-    );
+    assert!(st.contains(&(id, "queued".to_string())), "{st:?}");
+    // The next start, without the gate, analyses it.
     let s = Server::start(&dir, "");
-    let _ = s.wait_processed(id, Duration::from_secs(30));
+    let v = s.wait_processed(id, Duration::from_secs(30));
+    assert_eq!(hash_of(&v["tc_report"][0], "sha1"), sha1_hex(GATE));
 }
 
 #[test]
 fn the_queue_full_answer_asks_to_retry() {
     let dir = TempDir::new("full");
-    let s = Server::start(&dir, "[analysis]\nthreads = 1\nqueue_capacity = 1\n");
-    // One large file keeps the only analysis thread busy while the channel fills.
-    let big = s.upload_ok("big", &vec![9u8; 96 * 1024 * 1024]);
+    let config = format!(
+        "[analysis]\nthreads = 1\nqueue_capacity = 1\n{}",
+        gate_config(&dir, 600)
+    );
+    let s = Server::start(&dir, &config);
+    // The gate holds the only analysis thread while the channel (room for one) fills.
+    s.upload_ok("gate", GATE);
+    let mut accepted = 1;
     let mut refused = None;
-    for i in 0..20u8 {
+    for i in 0..2u8 {
         let r = s.upload("small", &[i], &[]);
         if r.status == 503 {
             refused = Some(r);
             break;
         }
         assert_eq!(r.status, 200);
+        accepted += 1;
     }
     let r = refused.expect("a full queue refuses uploads");
     assert!(r.message().contains("queue is full"), "{}", r.message());
     assert_eq!(r.header("Retry-After"), Some("5"));
-    let _ = s.wait_processed(big, Duration::from_secs(120));
+    let listed = s.get("/api/tiscale/v1/task").json();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        accepted,
+        "a refused upload is not a task: {listed}"
+    );
 }
 
 #[test]

@@ -60,11 +60,7 @@ fn eicar_upload_is_answered_with_an_absolute_task_url_and_a_report() {
     assert!(!v["worker_hostname"].as_str().unwrap().is_empty());
     assert!(!v["worker_ip"].as_array().unwrap().is_empty());
     // The sample is deleted as soon as processing ends.
-    assert!(
-        spool_files(&s.data_dir).is_empty(),
-        "{:?}",
-        spool_files(&s.data_dir)
-    );
+    wait_for_empty_spool(&s.data_dir);
 }
 
 #[test]
@@ -212,13 +208,8 @@ fn bad_uploads_get_a_4xx_with_a_message_and_leave_nothing_behind() {
         1,
         "only the good upload is a task: {list}"
     );
-    std::thread::sleep(Duration::from_millis(300));
     let _ = s.wait_processed(list[0]["task_id"].as_i64().unwrap(), WAIT);
-    assert!(
-        spool_files(&s.data_dir).is_empty(),
-        "{:?}",
-        spool_files(&s.data_dir)
-    );
+    wait_for_empty_spool(&s.data_dir);
 }
 
 #[test]
