@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --all-targets
+cargo test --workspace --all-targets
 
 export ASSAY_BIN="$PWD/target/debug/assay"
 py="$(scripts/sdk-venv.sh | tail -n 1)"

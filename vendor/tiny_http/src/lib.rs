@@ -90,6 +90,16 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
+// assay patch: lints of newer clippy versions that upstream's code trips (the crate is a member of
+// assay's workspace, so `cargo clippy -- -D warnings` reaches it); upstream's code stays as it was.
+// `unbuffered_bytes`: the head is read through a `BufReader` that clippy does not see.
+#![allow(
+    clippy::doc_overindented_list_items,
+    clippy::io_other_error,
+    clippy::unnecessary_map_or,
+    clippy::unbuffered_bytes
+)]
+#![cfg_attr(test, allow(clippy::needless_borrow))]
 
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
 use zeroize::Zeroizing;
@@ -98,9 +108,10 @@ use std::error::Error;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
+use std::io::Write;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -115,6 +126,7 @@ pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
+pub use util::Limits;
 
 mod client;
 mod common;
@@ -124,6 +136,9 @@ mod response;
 mod ssl;
 mod test;
 mod util;
+
+#[cfg(test)]
+mod limits_tests;
 
 /// The main class of this library.
 ///
@@ -161,6 +176,7 @@ impl From<Request> for Message {
 
 // this trait is to make sure that Server implements Share and Send
 #[doc(hidden)]
+#[allow(dead_code)]
 trait MustBeShareDummy: Sync + Send {}
 #[doc(hidden)]
 impl MustBeShareDummy for Server {}
@@ -243,6 +259,16 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_limits(listener, ssl_config, Limits::default())
+    }
+
+    /// assay patch: [`Server::from_listener`] with bounds on what clients may hold (see
+    /// [`Limits`]).
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -259,10 +285,6 @@ impl Server {
         compile_error!(
             "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
         );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
         let ssl: Option<SslContext> = {
             match ssl_config {
                 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -285,49 +307,47 @@ impl Server {
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
+        let live = Arc::new(AtomicUsize::new(0));
         thread::spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                let (sock, _) = match server.accept() {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // assay patch: an accept error (out of file descriptors, a connection
+                        // reset before it was accepted) is reported and the loop goes on;
+                        // upstream stopped accepting for good.
+                        log::error!("Error accepting new client: {}", e);
+                        inside_messages.push(e.into());
+                        thread::sleep(Duration::from_millis(100));
+                        continue;
                     }
-                    Err(e) => Err(e),
                 };
-
-                match new_client {
+                // assay patch: at most `max_connections` at once; one more is told so and closed
+                // (upstream gave every connection a thread of its own, without bound).
+                if live.load(Relaxed) >= limits.max_connections {
+                    refuse_connection(sock);
+                    continue;
+                }
+                match connect(sock, &ssl, &limits) {
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
+                        let count = LiveConnection::new(&live);
                         tasks_pool.spawn(Box::new(move || {
+                            let _count = &count;
                             if let Some(client) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {
                                     let (sender, receiver) = mpsc::channel();
                                     for rq in client {
                                         messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
+                                        if receiver.recv().is_err() {
+                                            break;
+                                        }
                                     }
                                 } else {
                                     for rq in client {
@@ -337,12 +357,7 @@ impl Server {
                             }
                         }));
                     }
-
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
+                    Err(e) => log::error!("Error setting up a new client: {}", e),
                 }
             }
             log::debug!("Terminating accept thread");
@@ -408,6 +423,69 @@ impl Server {
     /// This method allows graceful shutdown of server.
     pub fn unblock(&self) {
         self.messages.unblock();
+    }
+}
+
+#[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
+type SslContext = ();
+#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+type SslContext = crate::ssl::SslContextImpl;
+
+/// assay patch: sets up a new connection: its socket's timeouts, TLS, and the state its threads
+/// share. Upstream did this in the accept thread with panics on failure, which ended it.
+fn connect(
+    sock: Connection,
+    ssl: &Option<SslContext>,
+    limits: &Limits,
+) -> IoResult<ClientConnection> {
+    use util::RefinedTcpStream;
+    sock.set_read_timeout(limits.head_timeout.or(limits.read_timeout))?;
+    sock.set_write_timeout(limits.write_timeout)?;
+    let control = Arc::new(util::Control::new(sock.try_clone()?, limits.clone()));
+    let (read_closable, write_closable) = match ssl {
+        None => RefinedTcpStream::new(sock)?,
+        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+        Some(ref ssl) => {
+            // trying to apply SSL over the connection
+            let sock = ssl
+                .accept(sock)
+                .map_err(|e| IoError::new(IoErrorKind::Other, e.to_string()))?;
+            RefinedTcpStream::new(sock)?
+        }
+        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
+        Some(ref _ssl) => unreachable!(),
+    };
+    Ok(ClientConnection::new(
+        write_closable,
+        read_closable,
+        control,
+    ))
+}
+
+/// assay patch: the answer to a connection beyond `max_connections`, written without waiting
+/// for the client (a fresh socket's send buffer is empty), before it is closed.
+fn refuse_connection(mut sock: Connection) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+        Retry-After: 1\r\nConnection: close\r\nContent-Length: 35\r\n\r\n\
+        {\"message\":\"too many connections\"}\n";
+    let _ = sock.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = sock.write_all(BUSY);
+    let _ = sock.shutdown(Shutdown::Write);
+}
+
+/// assay patch: counts a connection while its thread serves it.
+struct LiveConnection(Arc<AtomicUsize>);
+
+impl LiveConnection {
+    fn new(live: &Arc<AtomicUsize>) -> LiveConnection {
+        live.fetch_add(1, Relaxed);
+        LiveConnection(live.clone())
+    }
+}
+
+impl Drop for LiveConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }
 

@@ -5,9 +5,12 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::util::{EqualReader, FusedReader};
+use crate::util::{Control, EqualReader, FusedReader, Limits};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
 use chunked_transfer::Decoder;
 
@@ -74,7 +77,17 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // assay patch: the connection's limits and state (None for a `TestRequest`)
+    control: Option<Arc<Control>>,
+
+    // assay patch: what is left of a body of known length, as it is read
+    body_left: Option<Arc<AtomicUsize>>,
 }
+
+/// assay patch: longest time an answer waits for the rest of a small body the handler did not
+/// read, before the connection is closed instead.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
 
 struct NotifyOnDrop<R> {
     sender: Sender<()>,
@@ -108,6 +121,59 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// assay patch: a request whose body cannot be delimited safely: the status to answer (400
+    /// or 501) and why. Upstream ignored a Content-Length it could not parse and read the body
+    /// as the next request.
+    Refused(u16, &'static str),
+}
+
+/// assay patch: the body's length, from headers that must agree: one `Transfer-Encoding`, and
+/// only `chunked` (501 otherwise), or `Content-Length` headers that all carry the same decimal
+/// number (400 otherwise), never both (400).
+fn body_framing(headers: &[Header]) -> Result<(Option<usize>, bool), RequestCreationError> {
+    let mut encodings = headers
+        .iter()
+        .filter(|h| h.field.equiv("Transfer-Encoding"));
+    let chunked = match (encodings.next(), encodings.next()) {
+        (None, _) => false,
+        (Some(te), None) if te.value.as_str().trim().eq_ignore_ascii_case("chunked") => true,
+        _ => {
+            return Err(RequestCreationError::Refused(
+                501,
+                "only Transfer-Encoding: chunked is supported",
+            ))
+        }
+    };
+    let mut length = None;
+    for h in headers.iter().filter(|h| h.field.equiv("Content-Length")) {
+        let value = h.value.as_str().trim();
+        let parsed = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            usize::from_str(value).ok()
+        } else {
+            None
+        };
+        let Some(n) = parsed else {
+            return Err(RequestCreationError::Refused(
+                400,
+                "Content-Length is not a length",
+            ));
+        };
+        if length.is_some_and(|l| l != n) {
+            return Err(RequestCreationError::Refused(
+                400,
+                "Content-Length headers disagree",
+            ));
+        }
+        length = Some(n);
+    }
+    if chunked && length.is_some() {
+        return Err(RequestCreationError::Refused(
+            400,
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    Ok((length, chunked))
 }
 
 impl From<IoError> for RequestCreationError {
@@ -135,28 +201,19 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
+    control: Option<Arc<Control>>,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    // finding the transfer-encoding header
-    let transfer_encoding = headers
-        .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
-
-    // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
-        // if transfer-encoding is specified, the Content-Length
-        // header must be ignored (RFC2616 #4.4)
-        None
-    } else {
-        headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
-    };
+    let (content_length, transfer_encoding) = body_framing(&headers)?;
+    let max_drain = control
+        .as_ref()
+        .map_or(Limits::default().max_drain_bytes, |c| {
+            c.limits().max_drain_bytes
+        });
+    let mut body_left = None;
 
     // true if the client sent a `Expect: 100-continue` header
     let expects_continue = {
@@ -212,10 +269,12 @@ where
 
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            let data_reader =
+                EqualReader::new(source_data, content_length, max_drain, control.clone());
+            body_left = Some(data_reader.left());
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
-    } else if transfer_encoding.is_some() {
+    } else if transfer_encoding {
         // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
         // over the message (RFC2616 #3.6)
         Box::new(FusedReader::new(Decoder::new(source_data))) as Box<dyn Read + Send + 'static>
@@ -226,7 +285,12 @@ where
         Box::new(io::empty()) as Box<dyn Read + Send + 'static>
     };
 
+    if let Some(control) = &control {
+        control.request_started();
+    }
     Ok(Request {
+        control,
+        body_left,
         data_reader: Some(reader),
         response_writer: Some(Box::new(writer) as Box<dyn Write + Send + 'static>),
         remote_addr,
@@ -338,9 +402,7 @@ impl Request {
     /// # Example
     ///
     /// ```no_run
-    /// # extern crate rustc_serialize;
     /// # extern crate tiny_http;
-    /// # use rustc_serialize::json::Json;
     /// # use std::io::Read;
     /// # fn get_content_type(_: &tiny_http::Request) -> &'static str { "" }
     /// # fn main() {
@@ -350,7 +412,7 @@ impl Request {
     /// if get_content_type(&request) == "application/json" {
     ///     let mut content = String::new();
     ///     request.as_reader().read_to_string(&mut content).unwrap();
-    ///     let json: Json = content.parse().unwrap();
+    ///     println!("{}", content);
     /// }
     /// # }
     /// ```
@@ -435,28 +497,90 @@ impl Request {
     {
         let res = self.respond_impl(response);
         if let Some(sender) = self.notify_when_responded.take() {
-            sender.send(()).unwrap();
+            sender.send(()).ok();
         }
         res
     }
 
-    fn respond_impl<R>(&mut self, response: Response<R>) -> Result<(), IoError>
+    fn respond_impl<R>(&mut self, mut response: Response<R>) -> Result<(), IoError>
     where
         R: Read,
     {
+        // assay patch: an answer goes out once what is left of the body is read, so that the
+        // connection can carry the next request; when that would take long (a large or stalled
+        // body, a client waiting for 100 Continue) the answer closes the connection instead.
+        let close = !self.body_drained();
+        if close {
+            response.close_connection();
+        }
+
         let mut writer = self.extract_writer_impl();
 
         let do_not_send_body = self.method == Method::Head;
 
-        Self::ignore_client_closing_errors(response.raw_print(
+        let printed = Self::ignore_client_closing_errors(response.raw_print(
             writer.by_ref(),
             self.http_version.clone(),
             &self.headers,
             do_not_send_body,
             None,
-        ))?;
+        ));
+        let flushed = printed.and_then(|_| Self::ignore_client_closing_errors(writer.flush()));
+        if close {
+            drop(writer);
+            if let Some(control) = &self.control {
+                control.close();
+            }
+        }
+        flushed
+    }
 
-        Self::ignore_client_closing_errors(writer.flush())
+    /// assay patch: reads and throws away what is left of the body, if it is small and comes at
+    /// once (at most `max_drain_bytes`, within `DRAIN_WAIT`), with a fixed buffer. False when
+    /// the connection cannot carry another request: more is left, the client waits for 100
+    /// Continue before sending it, or the body is broken.
+    fn body_drained(&mut self) -> bool {
+        if self.must_send_continue {
+            return false;
+        }
+        let Some(reader) = self.data_reader.as_mut() else {
+            return true;
+        };
+        let cap = self
+            .control
+            .as_ref()
+            .map_or(Limits::default().max_drain_bytes, |c| {
+                c.limits().max_drain_bytes
+            });
+        if self
+            .body_left
+            .as_ref()
+            .is_some_and(|left| left.load(Ordering::Relaxed) > cap)
+        {
+            return false;
+        }
+        if let Some(control) = &self.control {
+            control.start_deadline(DRAIN_WAIT);
+        }
+        let mut buf = [0u8; 8192];
+        let mut left = cap;
+        let drained = loop {
+            // One byte past the cap tells "exactly the cap" from "more".
+            let want = buf.len().min(left.saturating_add(1));
+            match reader.read(&mut buf[..want]) {
+                Ok(0) => break true,
+                Ok(n) if n > left => break false,
+                Ok(n) => left -= n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break false,
+            }
+        };
+        if let Some(control) = &self.control {
+            if control.end_deadline().is_err() {
+                return false;
+            }
+        }
+        drained
     }
 
     fn ignore_client_closing_errors(result: io::Result<()>) -> io::Result<()> {
@@ -491,8 +615,12 @@ impl Drop for Request {
             let response = Response::empty(500);
             let _ = self.respond_impl(response); // ignoring any potential error
             if let Some(sender) = self.notify_when_responded.take() {
-                sender.send(()).unwrap();
+                sender.send(()).ok();
             }
+        }
+        // assay patch: the connection may read its next request now
+        if let Some(control) = &self.control {
+            control.request_finished();
         }
     }
 }

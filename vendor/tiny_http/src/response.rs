@@ -285,6 +285,13 @@ where
         self.headers.push(header);
     }
 
+    /// assay patch: the answer says `Connection: close` (`add_header` refuses that header).
+    pub(crate) fn close_connection(&mut self) {
+        self.headers.retain(|h| !h.field.equiv("Connection"));
+        self.headers
+            .push(Header::from_bytes(&b"Connection"[..], &b"close"[..]).unwrap());
+    }
+
     /// Returns the same request, but with an additional header.
     ///
     /// Some headers cannot be modified and some other have a

@@ -1,5 +1,5 @@
 use std::io::Result as IoResult;
-use std::io::{Read, Write};
+use std::io::{Error as IoError, ErrorKind, Read, Write};
 
 use std::sync::mpsc::channel;
 use std::sync::mpsc::{Receiver, Sender};
@@ -110,37 +110,53 @@ impl<W: Write + Send> Iterator for SequentialWriterBuilder<W> {
     }
 }
 
+/// assay patch: the stream went away with a reader before this one (it panicked): an error for
+/// this reader instead of a panic in its thread.
+fn gone() -> IoError {
+    IoError::new(ErrorKind::BrokenPipe, "the connection's stream is gone")
+}
+
+impl<R: Read + Send> SequentialReader<R> {
+    /// assay patch: blocks until the readers before this one are done with the stream.
+    pub fn wait_turn(&mut self) -> IoResult<()> {
+        if let SequentialReaderInner::Waiting(ref mut recv) = self.inner {
+            let reader = recv.recv().map_err(|_| gone())?;
+            self.inner = SequentialReaderInner::MyTurn(reader);
+        }
+        Ok(())
+    }
+}
+
 impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        let mut reader = match self.inner {
-            SequentialReaderInner::MyTurn(ref mut reader) => return reader.read(buf),
-            SequentialReaderInner::Waiting(ref mut recv) => recv.recv().unwrap(),
-            SequentialReaderInner::Empty => unreachable!(),
-        };
-
-        let result = reader.read(buf);
-        self.inner = SequentialReaderInner::MyTurn(reader);
-        result
+        self.wait_turn()?;
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref mut reader) => reader.read(buf),
+            _ => Err(gone()),
+        }
     }
 }
 
 impl<W: Write + Send> Write for SequentialWriter<W> {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
-        }
-        self.trigger = None;
-
-        self.writer.lock().unwrap().write(buf)
+        self.wait_turn();
+        self.writer.lock().map_err(|_| gone())?.write(buf)
     }
 
     fn flush(&mut self) -> IoResult<()> {
-        if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
-        }
-        self.trigger = None;
+        self.wait_turn();
+        self.writer.lock().map_err(|_| gone())?.flush()
+    }
+}
 
-        self.writer.lock().unwrap().flush()
+impl<W: Write + Send> SequentialWriter<W> {
+    /// Waits for the writers before this one to finish (answers go out in request order).
+    fn wait_turn(&mut self) {
+        if let Some(v) = self.trigger.take() {
+            // assay patch: a writer before this one that went away without finishing (it
+            // panicked) still lets this one write, instead of panicking here too.
+            let _ = v.recv();
+        }
     }
 }
 
@@ -156,8 +172,9 @@ where
                 self.next.send(reader).ok();
             }
             SequentialReaderInner::Waiting(recv) => {
-                let reader = recv.recv().unwrap();
-                self.next.send(reader).ok();
+                if let Ok(reader) = recv.recv() {
+                    self.next.send(reader).ok();
+                }
             }
             SequentialReaderInner::Empty => (),
         }
