@@ -112,6 +112,9 @@ struct RawUnpacking {
 struct RawHttp {
     threads: Option<usize>,
     max_upload_bytes: Option<u64>,
+    max_connections: Option<usize>,
+    idle_timeout_secs: Option<usize>,
+    read_timeout_secs: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,6 +195,13 @@ pub struct Config {
 pub struct HttpConfig {
     pub threads: usize,
     pub max_upload_bytes: u64,
+    /// Connections served at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// A connection's next request must have arrived (its head complete) this long after the
+    /// connection opened or its previous answer went out; an idle connection is closed then.
+    pub idle_timeout: Duration,
+    /// Longest wait for the next bytes of a request body, or for a client to take an answer.
+    pub read_timeout: Duration,
 }
 
 /// Queue and analysis pool.
@@ -223,6 +233,40 @@ pub struct Tokens {
     pub license: Option<String>,
 }
 
+impl Tokens {
+    /// One warning per endpoint group left open while another group has a token: an operator
+    /// who set one token most likely meant the Worker to be closed, not half open.
+    pub fn warnings(&self) -> Vec<String> {
+        let groups = [
+            (
+                "tokens.usage",
+                &self.usage,
+                "/api/tiscale/*: upload files and read every report",
+            ),
+            (
+                "tokens.service",
+                &self.service,
+                "/srv/tiscale/*: pause the Worker and read its statistics",
+            ),
+            (
+                "tokens.license",
+                &self.license,
+                "/api/license/*: regenerate the machine id and replace the license",
+            ),
+        ];
+        let Some((set, _, _)) = groups.iter().find(|(_, token, _)| token.is_some()) else {
+            return Vec::new();
+        };
+        groups
+            .iter()
+            .filter(|(_, token, _)| token.is_none())
+            .map(|(key, _, what)| {
+                format!("WARNING: {key} is not set while {set} is: anyone who reaches this port can use {what}")
+            })
+            .collect()
+    }
+}
+
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never let a token reach a log through Debug either.
@@ -245,6 +289,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./assay-data";
 pub const DEFAULT_HTTP_THREADS: usize = 8;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: usize = 30;
+pub const DEFAULT_READ_TIMEOUT_SECS: usize = 60;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
 pub const DEFAULT_QUEUE_TIMEOUT_SECS: u64 = 3600;
 pub const DEFAULT_RESULTS_SECS: u64 = 30 * 60;
@@ -348,12 +395,30 @@ impl Config {
             }
         };
 
+        let secs = |key: &str, value: Option<usize>, default: usize| {
+            positive(key, value, default).map(|s| Duration::from_secs(s as u64))
+        };
         let http = HttpConfig {
             threads: positive("http.threads", raw.http.threads, DEFAULT_HTTP_THREADS)?,
             max_upload_bytes: raw
                 .http
                 .max_upload_bytes
                 .unwrap_or(DEFAULT_MAX_UPLOAD_BYTES),
+            max_connections: positive(
+                "http.max_connections",
+                raw.http.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+            )?,
+            idle_timeout: secs(
+                "http.idle_timeout_secs",
+                raw.http.idle_timeout_secs,
+                DEFAULT_IDLE_TIMEOUT_SECS,
+            )?,
+            read_timeout: secs(
+                "http.read_timeout_secs",
+                raw.http.read_timeout_secs,
+                DEFAULT_READ_TIMEOUT_SECS,
+            )?,
         };
         if http.max_upload_bytes == 0 {
             return Err(ConfigError::Invalid(
@@ -576,6 +641,17 @@ impl fmt::Display for Config {
         )?;
         writeln!(f, "http.threads = {}", self.http.threads)?;
         writeln!(f, "http.max_upload_bytes = {}", self.http.max_upload_bytes)?;
+        writeln!(f, "http.max_connections = {}", self.http.max_connections)?;
+        writeln!(
+            f,
+            "http.idle_timeout_secs = {}",
+            self.http.idle_timeout.as_secs()
+        )?;
+        writeln!(
+            f,
+            "http.read_timeout_secs = {}",
+            self.http.read_timeout.as_secs()
+        )?;
         writeln!(f, "analysis.threads = {}", self.analysis.threads)?;
         writeln!(
             f,
@@ -684,6 +760,24 @@ mod tests {
             let err = Config::from_toml(&text, &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains("tokens.service"), "{err}");
         }
+    }
+
+    #[test]
+    fn an_endpoint_group_left_open_beside_a_closed_one_is_warned_about() {
+        let read = |text: &str| Config::from_toml(text, &Overrides::default()).unwrap();
+        assert!(
+            read("").tokens.warnings().is_empty(),
+            "all open is a choice"
+        );
+        let w = read(&format!("[tokens]\nusage = \"{TOKEN}\""))
+            .tokens
+            .warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("tokens.service") && w[0].contains("pause the Worker"));
+        assert!(w[1].contains("tokens.license") && w[1].contains("machine id"));
+        let all =
+            format!("[tokens]\nusage = \"{TOKEN}\"\nservice = \"{TOKEN}\"\nlicense = \"{TOKEN}\"");
+        assert!(read(&all).tokens.warnings().is_empty());
     }
 
     #[test]

@@ -99,6 +99,32 @@ pub fn disk_used_percent(path: &Path) -> std::io::Result<f64> {
     Ok(((used / (used + avail)) * 10_000.0).ceil() / 100.0)
 }
 
+/// Raises this process's soft limit on open files to its hard limit, and returns the limit now
+/// in force. Each HTTP connection holds three descriptors, so the common soft limit of 1,024
+/// would run out at about 300 connections.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write one rlimit struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use config::{Config, Overrides};
 use queue::{housekeeper, Queue, WorkerContext};
 
 const USAGE: &str = "\
-usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR]
+usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--new-store]
        assay scan [--config FILE] [--pretty] PATH...
        assay digest FILE...
        assay --version
@@ -28,7 +28,9 @@ usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR]
   digest      print md5, sha1 and sha256 of each file (one pass), like md5sum
   --config    TOML configuration file (see README.md for every key)
   --listen    address to listen on, overrides `listen` (port 0 picks a free port)
-  --data-dir  data directory, overrides `data_dir`";
+  --data-dir  data directory, overrides `data_dir`
+  --new-store start with an empty database where one is missing or empty in a data directory
+              that was used before (refused otherwise); task ids continue after the last one";
 
 /// How long shutdown waits for requests in progress, then for running analyses.
 const HTTP_GRACE: Duration = Duration::from_secs(3);
@@ -37,6 +39,7 @@ const ANALYSIS_GRACE: Duration = Duration::from_secs(5);
 struct ServeArgs {
     config: Option<PathBuf>,
     overrides: Overrides,
+    new_store: bool,
 }
 
 fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
@@ -64,6 +67,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
     let mut out = ServeArgs {
         config: None,
         overrides: Overrides::default(),
+        new_store: false,
     };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
@@ -76,6 +80,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
             "--config" => out.config = Some(PathBuf::from(value()?)),
             "--listen" => out.overrides.listen = Some(value()?),
             "--data-dir" => out.overrides.data_dir = Some(PathBuf::from(value()?)),
+            "--new-store" => out.new_store = true,
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
     }
@@ -157,12 +162,33 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for line in config.to_string().lines() {
         log!("config: {line}");
     }
+    for warning in config.tokens.warnings() {
+        log!("{warning}");
+    }
+    match host::raise_open_files_limit() {
+        Ok(limit) if limit < (config.http.max_connections as u64) * 3 + 256 => log!(
+            "WARNING: the open files limit ({limit}) is too low for http.max_connections = {}: \
+             raise LimitNOFILE or lower http.max_connections",
+            config.http.max_connections
+        ),
+        Ok(_) => {}
+        Err(e) => log!("cannot read the open files limit: {e}"),
+    }
     let spool_dir = config.spool_dir();
     std::fs::create_dir_all(&spool_dir)
         .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
+    // What shows the data directory was used before, should its database go missing.
+    let traces: Vec<PathBuf> = std::iter::once(spool_dir.clone())
+        .chain(config.yara.cache_dir.clone())
+        .collect();
     let store = Arc::new(
-        store::Store::open(&config.db_path())
-            .with_context(|| format!("cannot open the database {}", config.db_path().display()))?,
+        store::Store::open_kept(
+            &config.db_path(),
+            &config.data_dir.join("last-task-id"),
+            &traces,
+            args.new_store,
+        )
+        .with_context(|| format!("cannot open the database {}", config.db_path().display()))?,
     );
 
     // Bind before anything slow so that a taken port fails at once.
@@ -225,7 +251,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         worker,
         yara.clone(),
     )?);
-    let http = http::start(server, app);
+    let http = http::start(server, app.clone());
 
     let term = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -234,6 +260,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     log!("listening on http://{}", config.listen);
     systemd::notify("READY=1");
+    let watchdog = systemd::watchdog_interval().map(|interval| {
+        let (app, term, addr) = (app.clone(), term.clone(), config.listen);
+        log!("systemd watchdog: every {} ms", interval.as_millis());
+        std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || watchdog(&app, addr, interval, &term))
+    });
 
     while !term.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
@@ -241,6 +274,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     log!("shutting down");
     systemd::notify("STOPPING=1");
+    if let Some(Ok(w)) = watchdog {
+        let _ = w.join();
+    }
     http.shutdown(HTTP_GRACE);
     stop.store(true, Ordering::SeqCst);
     pool.shutdown(&store, ANALYSIS_GRACE);
@@ -250,6 +286,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = yara_watch.join();
     log!("stopped");
     Ok(())
+}
+
+/// Tells systemd the server is alive three times per `interval` while its HTTP front end
+/// serves ([`http::serving`]), until `term` is set. When it does not, systemd restarts it.
+fn watchdog(app: &http::App, addr: std::net::SocketAddr, interval: Duration, term: &AtomicBool) {
+    let every = interval / 3;
+    let mut beats = 0;
+    let mut next = std::time::Instant::now();
+    while !term.load(Ordering::SeqCst) {
+        if std::time::Instant::now() >= next {
+            next += every;
+            if http::serving(app, addr, every, &mut beats) {
+                systemd::notify("WATCHDOG=1");
+            } else {
+                log!(
+                    "watchdog: the HTTP front end does not answer; systemd will restart the Worker"
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Start-up recovery: tasks left processing go back to the queue (or fail after too many tries),

@@ -1,4 +1,5 @@
-//! The systemd notify protocol (`Type=notify`): READY=1 once listening, STOPPING=1 on shutdown.
+//! The systemd notify protocol (`Type=notify`): READY=1 once listening, STOPPING=1 on shutdown,
+//! WATCHDOG=1 while the server serves (`WatchdogSec=`).
 
 use std::os::unix::net::UnixDatagram;
 
@@ -22,4 +23,16 @@ pub fn notify(state: &str) {
     if let Err(e) = sent {
         crate::log!("systemd notify {state:?} failed: {e}");
     }
+}
+
+/// How often systemd expects WATCHDOG=1, when it asked for it (`WatchdogSec=` sets
+/// `$WATCHDOG_USEC`, and `$WATCHDOG_PID` names this process).
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    if let Some(pid) = std::env::var_os("WATCHDOG_PID") {
+        if pid.to_str().and_then(|p| p.parse::<u32>().ok()) != Some(std::process::id()) {
+            return None;
+        }
+    }
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (usec > 0).then(|| std::time::Duration::from_micros(usec))
 }

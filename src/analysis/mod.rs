@@ -786,14 +786,8 @@ fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::Summary {
 
 /// Runs `f`, turning a panic into an error message.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".into());
-        format!("panic: {msg}")
-    })
+    panic::catch_unwind(AssertUnwindSafe(f))
+        .map_err(|payload| format!("panic: {}", crate::log::panic_message(payload.as_ref())))
 }
 
 /// The name a child is reported under, and what is hostile about the container's name for it.

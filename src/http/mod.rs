@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tiny_http::{Header, Request, Response, Server};
+use tiny_http::{Header, Limits, Request, Response, Server};
 
 use crate::analysis::yara::Rulesets;
 use crate::config::Config;
@@ -43,6 +43,10 @@ pub struct App {
     pub worker: WorkerInfo,
     /// The operating mode; persisted in the store, cached here.
     pub paused: AtomicBool,
+    /// Whether the last health check passed (a change is logged once).
+    pub healthy: AtomicBool,
+    /// Signs of life of the HTTP threads, for the watchdog.
+    pub pulse: Pulse,
     /// The YARA rulesets (the same the analysis threads use).
     pub yara: Arc<Rulesets>,
     /// Custom report types (`reports.types_dir`).
@@ -71,6 +75,8 @@ impl App {
             queue,
             worker,
             paused: AtomicBool::new(paused),
+            healthy: AtomicBool::new(true),
+            pulse: Pulse::default(),
             yara,
         })
     }
@@ -82,6 +88,75 @@ impl App {
         self.paused.store(paused, Ordering::SeqCst);
         Ok(())
     }
+}
+
+/// Signs of life of the HTTP threads, for the watchdog ([`serving`]).
+#[derive(Default)]
+pub struct Pulse {
+    /// Threads inside a request.
+    busy: AtomicUsize,
+    /// Bumped as requests end and as request bodies arrive.
+    beats: AtomicU64,
+}
+
+impl Pulse {
+    /// Something happened: a request ended, or part of a body arrived.
+    pub fn beat(&self) {
+        self.beats.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A request body that counts as a sign of life while it arrives: a long upload keeps a
+/// thread busy without it being stuck.
+pub struct Pulsing<'a, R> {
+    pub inner: R,
+    pub pulse: &'a Pulse,
+}
+
+impl<R: std::io::Read> std::io::Read for Pulsing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.pulse.beat();
+        self.inner.read(buf)
+    }
+}
+
+/// The header that marks the watchdog's own probe, which is not logged.
+const PROBE_HEADER: &str = "X-Assay-Watchdog";
+
+/// Whether the HTTP front end serves, for systemd's watchdog: a request sent to `addr` is
+/// answered within `wait`, or every HTTP thread is inside a request and something happened since
+/// `*beats` was taken (a saturated Worker is busy, not stuck).
+pub fn serving(app: &App, addr: std::net::SocketAddr, wait: Duration, beats: &mut u64) -> bool {
+    let now = app.pulse.beats.load(Ordering::Relaxed);
+    let progressed = std::mem::replace(beats, now) != now;
+    let saturated = app.pulse.busy.load(Ordering::Relaxed) >= app.config.http.threads;
+    probe(addr, wait) || (saturated && progressed)
+}
+
+/// Sends `HEAD /srv/tiscale/v1/available` to `addr` (loopback for an unspecified address) and
+/// waits up to `wait` for the status line of any answer.
+fn probe(addr: std::net::SocketAddr, wait: Duration) -> bool {
+    use std::io::{Read, Write};
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, wait) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(wait));
+    let _ = s.set_write_timeout(Some(wait));
+    let request = format!(
+        "HEAD /srv/tiscale/v1/available HTTP/1.1\r\nHost: {addr}\r\n{PROBE_HEADER}: 1\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let mut head = [0u8; 12];
+    s.write_all(request.as_bytes()).is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.1 ")
 }
 
 /// A successful answer.
@@ -164,12 +239,30 @@ pub struct HttpServer {
     stop: Arc<AtomicBool>,
 }
 
+/// Most bytes of a request line, and of all header lines together (the patched tiny_http
+/// answers 414 and 431 beyond).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Most header lines of a request (431 beyond).
+const MAX_HEADERS: usize = 100;
+/// Most bytes of a body no handler read that are read and thrown away to keep the connection
+/// open; with more left, the answer closes it.
+const MAX_DRAIN_BYTES: usize = 64 * 1024;
+
 /// Binds the listener. Errors name the address.
 pub fn bind(config: &Config) -> anyhow::Result<Arc<Server>> {
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     set_nodelay(&listener);
-    let server = Server::from_listener(listener, None)
+    let limits = Limits {
+        head_timeout: Some(config.http.idle_timeout),
+        read_timeout: Some(config.http.read_timeout),
+        write_timeout: Some(config.http.read_timeout),
+        max_connections: config.http.max_connections,
+        max_head_bytes: MAX_HEAD_BYTES,
+        max_headers: MAX_HEADERS,
+        max_drain_bytes: MAX_DRAIN_BYTES,
+    };
+    let server = Server::from_listener_with_limits(listener, None, limits)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     Ok(Arc::new(server))
 }
@@ -220,7 +313,21 @@ pub fn start(server: Arc<Server>, app: Arc<App>) -> HttpServer {
                     while !stop.load(Ordering::SeqCst) {
                         match server.recv_timeout(Duration::from_millis(200)) {
                             Ok(Some(req)) => {
-                                serve(&app, req, ids.fetch_add(1, Ordering::Relaxed) + 1)
+                                app.pulse.busy.fetch_add(1, Ordering::Relaxed);
+                                let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
+                                // A panic while answering (the handler's own are answered 500
+                                // in `serve`) must not end the thread: the pool keeps its size.
+                                // An unanswered request answers 500 as it is dropped.
+                                let served =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        serve(&app, req, id)
+                                    }));
+                                if let Err(panic) = served {
+                                    let why = crate::log::panic_message(panic.as_ref());
+                                    log!("req={id}: panic while answering: {why}");
+                                }
+                                app.pulse.busy.fetch_sub(1, Ordering::Relaxed);
+                                app.pulse.beat();
                             }
                             Ok(None) => {}
                             Err(e) => {
@@ -267,7 +374,11 @@ fn serve(app: &App, mut req: Request, id: u64) {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         router::dispatch(app, &mut req)
     }))
-    .unwrap_or_else(|_| Err(ApiError::new(500, "internal error, see the server log")));
+    .unwrap_or_else(|panic| {
+        let why = crate::log::panic_message(panic.as_ref());
+        log!("req={id} {method} {}: panic: {why}", shown(&path));
+        Err(ApiError::new(500, "internal error, see the server log"))
+    });
     let t = crate::time::now();
     let (status, response) = match outcome {
         Ok(reply) => {
@@ -294,13 +405,33 @@ fn serve(app: &App, mut req: Request, id: u64) {
         500..=599 => app.stats.add("general_service_failure", 1.0, t),
         _ => {}
     }
+    let probe = header_value(&req, PROBE_HEADER).is_some();
     if let Err(e) = req.respond(response) {
-        log!("req={id} {method} {path}: cannot send the response: {e}");
+        log!(
+            "req={id} {method} {}: cannot send the response: {e}",
+            shown(&path)
+        );
+    }
+    if probe {
+        return;
     }
     log!(
-        "req={id} {method} {path} {status} {}ms",
+        "req={id} {method} {} {status} {}ms",
+        shown(&path),
         started.elapsed().as_millis()
     );
+}
+
+/// Most characters of a client's path that an answer or a log line repeats.
+const SHOWN_PATH_CHARS: usize = 200;
+
+/// `path` as answers and log lines show it: at most [`SHOWN_PATH_CHARS`] characters, with `…`
+/// where it was cut.
+pub fn shown(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.char_indices().nth(SHOWN_PATH_CHARS) {
+        None => path.into(),
+        Some((end, _)) => format!("{}…", &path[..end]).into(),
+    }
 }
 
 fn header(name: &str, value: &str) -> Header {

@@ -81,17 +81,29 @@ fn allowed(route: Route<'_>) -> &'static [Method] {
 pub fn dispatch(app: &App, req: &mut Request) -> HandlerResult {
     let url = req.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let (route, group) =
-        resolve(path).ok_or_else(|| ApiError::not_found(format!("no such endpoint: {path}")))?;
+    let (route, group) = resolve(path)
+        .ok_or_else(|| ApiError::not_found(format!("no such endpoint: {}", super::shown(path))))?;
     auth::check(&app.config.tokens, group, req)?;
-    let method = req.method().clone();
     let methods = allowed(route);
+    // HEAD is GET without the body (tiny_http leaves the body out).
+    let method = match req.method() {
+        Method::Head if methods.contains(&Method::Get) => Method::Get,
+        m => m.clone(),
+    };
     if !methods.contains(&method) {
-        let allow: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
-        return Err(
-            ApiError::new(405, format!("method {method} is not allowed on {path}"))
-                .with_header("Allow", allow.join(", ")),
-        );
+        let mut allow: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+        if methods.contains(&Method::Get) {
+            allow.push("HEAD".into());
+        }
+        return Err(ApiError::new(
+            405,
+            format!(
+                "method {} is not allowed on {}",
+                req.method(),
+                super::shown(path)
+            ),
+        )
+        .with_header("Allow", allow.join(", ")));
     }
     let q = Query::parse(query);
     match (route, method) {

@@ -9,21 +9,49 @@ use crate::host;
 use crate::stats::QUEUE_NAME;
 use crate::time::now;
 
-/// True while the data directory's file system is below the configured threshold.
-pub fn healthy(app: &App) -> bool {
-    match host::disk_used_percent(&app.config.data_dir) {
-        Ok(used) => used <= app.config.max_disk_used_percent,
-        Err(e) => {
-            crate::log!("cannot read disk usage of the data directory: {e}");
-            false
+/// Seconds a client is asked to wait before trying a Worker that is not healthy again.
+const UNHEALTHY_RETRY_AFTER_SECS: u32 = 30;
+
+/// Why the Worker is not healthy, or `None` while the data directory's file system is below the
+/// configured threshold. A change either way is logged once.
+pub fn unhealthy(app: &App) -> Option<String> {
+    let limit = app.config.max_disk_used_percent;
+    let why = match host::disk_used_percent(&app.config.data_dir) {
+        Ok(used) if used <= limit => None,
+        Ok(used) => Some(format!(
+            "the data directory's file system is {used:.1} % used, above \
+             health.max_disk_used_percent ({limit})"
+        )),
+        Err(e) => Some(format!("the data directory's disk use cannot be read: {e}")),
+    };
+    if app.healthy.swap(why.is_none(), Ordering::SeqCst) != why.is_none() {
+        match &why {
+            Some(why) => crate::log!("not healthy: {why}; uploads are refused"),
+            None => crate::log!("healthy again: uploads are accepted"),
         }
     }
+    why
+}
+
+/// The 503 a Worker that is not healthy answers to an upload: the seed's `not healthy`, then why.
+/// `/available` answers the bare `not healthy`, which health checkers compare as it is; the why
+/// is in its log line and in sysinfo.
+pub fn not_healthy(app: &App, why: Option<&str>) -> ApiError {
+    app.stats.add("not_available", 1.0, now());
+    let message = match why {
+        Some(why) => format!("not healthy: {why}"),
+        None => "not healthy".to_string(),
+    };
+    ApiError::new(503, message).with_header("Retry-After", UNHEALTHY_RETRY_AFTER_SECS.to_string())
 }
 
 /// `GET /srv/tiscale/v1/sysinfo`
 pub fn sysinfo(app: &App) -> HandlerResult {
     let queued = app.store.count_queued()?;
+    let why = unhealthy(app);
     Ok(Reply::json(&serde_json::json!({
+        "healthy": why.is_none(),
+        "health_problem": why,
         "load_average": host::load_average(),
         "queue_size": queued,
         "max_queue_name": QUEUE_NAME,
@@ -81,9 +109,8 @@ pub fn available(app: &App) -> HandlerResult {
     if app.paused.load(Ordering::SeqCst) {
         return Err(ApiError::new(503, "paused"));
     }
-    if !healthy(app) {
-        app.stats.add("not_available", 1.0, now());
-        return Err(ApiError::new(503, "not healthy"));
+    if unhealthy(app).is_some() {
+        return Err(not_healthy(app, None));
     }
     Ok(Reply::empty())
 }

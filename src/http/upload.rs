@@ -2,7 +2,7 @@
 //! records the task (committed before answering) and queues it.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -54,13 +54,11 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
             ));
         }
     }
-    if !service::healthy(app) {
-        app.stats.add("not_available", 1.0, now());
-        return Err(ApiError::new(503, "not healthy"));
+    if let Some(why) = service::unhealthy(app) {
+        return Err(service::not_healthy(app, Some(&why)));
     }
-    if app.queue.is_full() {
-        return Err(queue_full());
-    }
+    // Room in the queue is held before the body is read, so a full queue costs no spooling.
+    let room = app.queue.reserve().map_err(|_| queue_full())?;
     let boundary = multipart_boundary(req)?;
     let max = app.config.http.max_upload_bytes;
     if req
@@ -90,12 +88,24 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
 
     let spool_dir = app.config.spool_dir();
     let mut sink = UploadSink::new(&spool_dir, max);
-    if let Err(e) = multipart::parse(req.as_reader(), &boundary, &mut sink) {
+    let body = super::Pulsing {
+        inner: req.as_reader(),
+        pulse: &app.pulse,
+    };
+    if let Err(e) = multipart::parse(body, &boundary, &mut sink) {
         return Err(match e {
             MultipartError::Rejected(msg) if sink.too_large => ApiError::new(413, msg),
-            MultipartError::Io(ref io) if sink.spool_failed => {
-                crate::log!("upload: cannot write to the spool: {io}");
-                ApiError::new(500, "cannot store the upload, see the server log")
+            MultipartError::Io(ref io) if sink.spool_failed => spool_error(io),
+            MultipartError::Io(ref io)
+                if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                ApiError::new(
+                    408,
+                    format!(
+                        "the upload stalled: nothing arrived for {} s",
+                        app.config.http.read_timeout.as_secs()
+                    ),
+                )
             }
             other => ApiError::bad_request(format!("malformed upload: {other}")),
         });
@@ -105,10 +115,7 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
             "missing file part: send the sample as the multipart field 'file'",
         ));
     };
-    let spooled = file.finish().map_err(|e| {
-        crate::log!("upload: cannot write to the spool: {e}");
-        ApiError::new(500, "cannot store the upload, see the server log")
-    })?;
+    let spooled = file.finish().map_err(|e| spool_error(&e))?;
 
     let custom_data = sink
         .field("custom_data")
@@ -150,8 +157,8 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     // From here the upload is accepted: the sample belongs to the task row.
     let size = spooled.size;
     let path = spooled.keep();
-    if app.queue.try_push(id).is_err() {
-        // Filled up while we were reading the body: take the task back.
+    if room.push(id).is_err() {
+        // Start-up recovery took the room while we were reading the body: take the task back.
         app.store.delete_task(id)?;
         crate::queue::remove_sample(&path);
         return Err(queue_full());
@@ -161,6 +168,21 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     Ok(Reply::json(&serde_json::json!({
         "task_url": format!("{base}/api/tiscale/v1/task/{id}")
     })))
+}
+
+/// The answer when the sample cannot be written: 503 with `Retry-After` when the disk is full
+/// (space comes back as tasks finish), 500 for anything else.
+fn spool_error(e: &std::io::Error) -> ApiError {
+    crate::log!("upload: cannot write to the spool: {e}");
+    if e.kind() == ErrorKind::StorageFull {
+        ApiError::new(
+            503,
+            "the disk is full: the upload was not stored, retry later",
+        )
+        .with_header("Retry-After", RETRY_AFTER_SECS.to_string())
+    } else {
+        ApiError::new(500, "cannot store the upload, see the server log")
+    }
 }
 
 fn queue_full() -> ApiError {
@@ -339,7 +361,12 @@ fn label(filename: Option<&str>) -> String {
 impl PartSink for UploadSink<'_> {
     fn begin(&mut self, h: &PartHeaders) -> Result<(), MultipartError> {
         let is_file = h.name == "file" || (h.name.is_empty() && h.filename.is_some());
-        self.current = if is_file && self.file.is_none() {
+        if is_file && self.file.is_some() {
+            return Err(MultipartError::Rejected(
+                "more than one file part: send one sample per upload".into(),
+            ));
+        }
+        self.current = if is_file {
             let f =
                 SpoolFile::create(self.spool_dir, label(h.filename.as_deref())).map_err(|e| {
                     self.spool_failed = true;
@@ -352,7 +379,7 @@ impl PartSink for UploadSink<'_> {
         {
             Current::Field(h.name.clone(), Vec::new())
         } else {
-            // Unknown fields and repeated files are read past and ignored.
+            // Unknown fields are read past and ignored.
             Current::None
         };
         Ok(())

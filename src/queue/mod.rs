@@ -9,7 +9,7 @@ pub mod housekeeper;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 
 use crate::analysis;
 use crate::log;
+use crate::log::panic_message;
 use crate::stats::Stats;
 use crate::store::{Store, TaskState};
 use crate::time::now;
@@ -33,6 +34,28 @@ const POLL: Duration = Duration::from_millis(200);
 pub struct Queue {
     tx: Sender<i64>,
     capacity: usize,
+    /// Room promised to uploads still being received ([`Queue::reserve`]).
+    reserved: Arc<AtomicUsize>,
+}
+
+/// Room in the queue for one task, held while its upload is received, so that an upload is
+/// refused before its body is read and stored rather than after.
+pub struct Reservation<'q> {
+    queue: &'q Queue,
+}
+
+impl Reservation<'_> {
+    /// Enqueues the task the room was held for. Fails only when start-up recovery took the
+    /// room meanwhile.
+    pub fn push(self, id: i64) -> Result<(), QueueFull> {
+        self.queue.try_push(id)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.queue.reserved.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The channel is full: the client should retry later.
@@ -43,7 +66,26 @@ impl Queue {
     /// A queue holding at most `capacity` waiting task ids, and its receiving side for the pool.
     pub fn new(capacity: usize) -> (Queue, Receiver<i64>) {
         let (tx, rx) = bounded(capacity);
-        (Queue { tx, capacity }, rx)
+        let reserved = Arc::new(AtomicUsize::new(0));
+        (
+            Queue {
+                tx,
+                capacity,
+                reserved,
+            },
+            rx,
+        )
+    }
+
+    /// Holds room for one more task, or says the queue is full: the tasks waiting and the room
+    /// held for uploads in progress never pass the capacity.
+    pub fn reserve(&self) -> Result<Reservation<'_>, QueueFull> {
+        let held = self.reserved.fetch_add(1, Ordering::SeqCst);
+        let reservation = Reservation { queue: self };
+        if held + self.tx.len() >= self.capacity {
+            return Err(QueueFull); // dropping the reservation gives the room back
+        }
+        Ok(reservation)
     }
 
     /// Enqueues without waiting.
@@ -69,11 +111,6 @@ impl Queue {
                 Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return false,
             }
         }
-    }
-
-    /// True when an upload would be refused for lack of room.
-    pub fn is_full(&self) -> bool {
-        self.tx.len() >= self.capacity
     }
 }
 
@@ -185,16 +222,6 @@ fn worker_loop(
     // queued in the store, so a restart would find it too).
     if let Some(id) = next {
         let _ = queue.try_push(id);
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }
 

@@ -23,6 +23,15 @@ pub enum StoreError {
     /// A stored report could not be decompressed.
     #[error("task {id}: the stored report is damaged: {reason}")]
     Damaged { id: i64, reason: String },
+    /// The database is missing or empty in a data directory that was used before.
+    #[error("{0}")]
+    Forgotten(String),
+    /// The file that records the task ids handed out could not be read or written.
+    #[error("{path}: {source}")]
+    IdFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -151,6 +160,69 @@ pub struct Recovery {
 pub struct Store {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Where the task ids handed out are recorded outside the database (server only).
+    ids: Option<IdFile>,
+}
+
+/// Task ids are reserved in the id file in blocks of this many, so it is written once per
+/// block of uploads, not once per upload.
+const ID_BLOCK: i64 = 1000;
+
+/// A file outside the database that holds a number no task id handed out has passed, so that
+/// ids are not reused even when the database is lost: an old task URL must never show another
+/// client's report.
+struct IdFile {
+    path: PathBuf,
+    /// Every id up to this one is covered by the file.
+    reserved: Mutex<i64>,
+}
+
+impl IdFile {
+    fn read(path: &Path) -> Result<Option<i64>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::IdFile {
+                    path: path.to_owned(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not a task id: {:?}", text.trim()),
+                    ),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::IdFile {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes `n` and syncs it (written aside and renamed, so a crash leaves the old or the new).
+    fn write(path: &Path, n: i64) -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{n}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Records that `id` was handed out, reserving the next block when it is past the file.
+    fn cover(&self, id: i64) -> std::io::Result<()> {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        if id > *reserved {
+            let next = id + ID_BLOCK;
+            Self::write(&self.path, next)?;
+            *reserved = next;
+        }
+        Ok(())
+    }
 }
 
 /// A pooled connection, returned to the pool on drop.
@@ -204,7 +276,86 @@ impl Store {
         Ok(Store {
             path: path.to_owned(),
             idle: Mutex::new(vec![conn]),
+            ids: None,
         })
+    }
+
+    /// The server's store: the database at `path`, with the task ids handed out also recorded
+    /// in `id_file`. A missing or empty database is refused when the data directory was used
+    /// before (the id file exists, or one of `traces` holds files) unless `new_store` is set;
+    /// either way ids continue after the last one handed out.
+    pub fn open_kept(
+        path: &Path,
+        id_file: &Path,
+        traces: &[PathBuf],
+        new_store: bool,
+    ) -> Result<Store> {
+        let floor = IdFile::read(id_file)?;
+        let size = std::fs::metadata(path).map(|m| m.len()).ok();
+        if size.unwrap_or(0) == 0 && !new_store {
+            let mut seen: Vec<String> = traces
+                .iter()
+                .filter(|t| std::fs::read_dir(t).is_ok_and(|mut d| d.next().is_some()))
+                .map(|t| t.display().to_string())
+                .collect();
+            if let Some(n) = floor {
+                seen.insert(0, format!("{} (task ids up to {n})", id_file.display()));
+            }
+            if !seen.is_empty() {
+                let state = if size.is_none() {
+                    "missing"
+                } else {
+                    "empty (0 bytes)"
+                };
+                return Err(StoreError::Forgotten(format!(
+                    "the database {} is {state}, but this data directory was used before: {}. \
+                     If the disk filled up or the file was lost, restore it from a backup (and \
+                     check free space). To start with an empty store on purpose, start once \
+                     with --new-store: task ids then continue after the last one handed out.",
+                    path.display(),
+                    seen.join(", ")
+                )));
+            }
+        }
+        let mut store = Store::open(path)?;
+        let last = store.raise_task_ids(floor.unwrap_or(0))?;
+        IdFile::write(id_file, last + ID_BLOCK).map_err(|source| StoreError::IdFile {
+            path: id_file.to_owned(),
+            source,
+        })?;
+        store.ids = Some(IdFile {
+            path: id_file.to_owned(),
+            reserved: Mutex::new(last + ID_BLOCK),
+        });
+        Ok(store)
+    }
+
+    /// Makes the next task id larger than `floor`; returns the last id handed out (or `floor`).
+    fn raise_task_ids(&self, floor: i64) -> Result<i64> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seq: i64 = tx
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'tasks'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        if seq < floor {
+            let updated = tx.execute(
+                "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'tasks'",
+                params![floor],
+            )?;
+            if updated == 0 {
+                tx.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('tasks', ?1)",
+                    params![floor],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(seq.max(floor))
     }
 
     /// Takes a connection from the pool, opening one if none is idle.
@@ -227,7 +378,14 @@ impl Store {
         c.pragma_update(None, "synchronous", "FULL")?;
         let id = Self::insert_task_in(&mut c, t);
         c.pragma_update(None, "synchronous", "NORMAL")?;
-        id
+        let id = id?;
+        if let Some(ids) = &self.ids {
+            // The task is committed; a failure here only delays the record to the next upload.
+            if let Err(e) = ids.cover(id) {
+                crate::log!("cannot record task id {id} in {}: {e}", ids.path.display());
+            }
+        }
+        Ok(id)
     }
 
     fn insert_task_in(c: &mut Connection, t: &NewTask) -> Result<i64> {

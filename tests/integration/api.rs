@@ -71,9 +71,9 @@ fn unknown_paths_404_and_wrong_methods_405() {
     assert!(r.message().contains("no such endpoint"));
     for (method, path, allow) in [
         ("GET", "/api/tiscale/v1/upload", "POST"),
-        ("POST", "/api/tiscale/v1/task/1", "GET, DELETE"),
-        ("DELETE", "/srv/tiscale/v1/mode", "GET, PUT"),
-        ("POST", "/srv/tiscale/v1/stats", "GET"),
+        ("POST", "/api/tiscale/v1/task/1", "GET, DELETE, HEAD"),
+        ("DELETE", "/srv/tiscale/v1/mode", "GET, PUT, HEAD"),
+        ("POST", "/srv/tiscale/v1/stats", "GET, HEAD"),
         ("GET", "/api/license/v1/upload", "PUT"),
     ] {
         let r = s.req(method, path).send();

@@ -57,6 +57,15 @@ impl Server {
     }
 
     pub fn start_with_env(dir: &TempDir, config: &str, env: &[(&str, &str)]) -> Server {
+        Server::launch(dir, config, env, &[])
+    }
+
+    /// Starts a server with no config and these extra `serve` arguments.
+    pub fn start_args(dir: &TempDir, args: &[&str]) -> Server {
+        Server::launch(dir, "", &[], args)
+    }
+
+    fn launch(dir: &TempDir, config: &str, env: &[(&str, &str)], args: &[&str]) -> Server {
         let data_dir = dir.0.join("data");
         let config_path = dir.0.join("assay.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -65,6 +74,7 @@ impl Server {
             .arg(&config_path)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -352,15 +362,28 @@ impl Req<'_> {
         }
         head.push_str("\r\n");
         s.write_all(head.as_bytes()).unwrap();
-        s.write_all(prefix).unwrap();
-        let chunk = vec![byte; 1 << 20];
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(chunk.len() as u64) as usize;
-            s.write_all(&chunk[..n]).unwrap();
-            left -= n as u64;
+        // A server that answers before the body is all in (413) may close the connection:
+        // writing stops there, and the answer is read as a client like curl reads it.
+        let sent = (|| {
+            s.write_all(prefix)?;
+            let chunk = vec![byte; 1 << 20];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                s.write_all(&chunk[..n])?;
+                left -= n as u64;
+            }
+            s.write_all(suffix)
+        })();
+        if let Err(e) = sent {
+            assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ),
+                "{e}"
+            );
         }
-        s.write_all(suffix).unwrap();
         read_response(&mut s)
     }
 }
@@ -541,4 +564,16 @@ pub fn utc_days_from_now(days: i64) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Peak resident memory of a process, from the kernel.
+pub fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
 }

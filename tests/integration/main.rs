@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod edge;
 mod formats;
 mod golden;
 mod lifecycle;

@@ -85,9 +85,30 @@ fn a_full_disk_makes_the_worker_not_healthy() {
     let r = s.get("/srv/tiscale/v1/available");
     assert_eq!(r.status, 503);
     assert_eq!(r.message(), "not healthy");
+    assert_eq!(r.header("Retry-After"), Some("30"));
+    // The upload's answer, the log and sysinfo say why.
     let r = s.upload("f", b"x", &[]);
     assert_eq!(r.status, 503);
-    assert_eq!(r.message(), "not healthy");
+    assert!(
+        r.message()
+            .starts_with("not healthy: the data directory's file system is")
+            && r.message().contains("health.max_disk_used_percent (0.001)"),
+        "{}",
+        r.message()
+    );
+    assert_eq!(r.header("Retry-After"), Some("30"));
+    assert_eq!(
+        s.log().matches("not healthy: the data directory").count(),
+        1,
+        "{}",
+        s.log()
+    );
+    let info = s.get("/srv/tiscale/v1/sysinfo").json();
+    assert_eq!(info["healthy"], false);
+    assert!(
+        info["health_problem"].as_str().unwrap().contains("% used"),
+        "{info}"
+    );
     std::thread::sleep(Duration::from_secs(6)); // one statistics flush
     let stats = s.get("/srv/tiscale/v1/stats").json();
     assert_eq!(stats["not_available"][0], 2);

@@ -253,18 +253,6 @@ fn custom_data_integrity_check_and_invalid_json() {
     assert!(v.get("custom_data").is_none(), "{v}");
 }
 
-/// Peak resident memory of a process, from the kernel.
-fn vm_hwm_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn a_large_upload_is_streamed_with_flat_memory() {
     let dir = TempDir::new("large");
