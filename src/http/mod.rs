@@ -12,6 +12,10 @@ mod query;
 mod router;
 mod service;
 mod upload;
+mod watchdog;
+
+use watchdog::PROBE_HEADER;
+pub use watchdog::{serving, Pulse, Pulsing};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -88,75 +92,6 @@ impl App {
         self.paused.store(paused, Ordering::SeqCst);
         Ok(())
     }
-}
-
-/// Signs of life of the HTTP threads, for the watchdog ([`serving`]).
-#[derive(Default)]
-pub struct Pulse {
-    /// Threads inside a request.
-    busy: AtomicUsize,
-    /// Bumped as requests end and as request bodies arrive.
-    beats: AtomicU64,
-}
-
-impl Pulse {
-    /// Something happened: a request ended, or part of a body arrived.
-    pub fn beat(&self) {
-        self.beats.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// A request body that counts as a sign of life while it arrives: a long upload keeps a
-/// thread busy without it being stuck.
-pub struct Pulsing<'a, R> {
-    pub inner: R,
-    pub pulse: &'a Pulse,
-}
-
-impl<R: std::io::Read> std::io::Read for Pulsing<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.pulse.beat();
-        self.inner.read(buf)
-    }
-}
-
-/// The header that marks the watchdog's own probe, which is not logged.
-const PROBE_HEADER: &str = "X-Assay-Watchdog";
-
-/// Whether the HTTP front end serves, for systemd's watchdog: a request sent to `addr` is
-/// answered within `wait`, or every HTTP thread is inside a request and something happened since
-/// `*beats` was taken (a saturated Worker is busy, not stuck).
-pub fn serving(app: &App, addr: std::net::SocketAddr, wait: Duration, beats: &mut u64) -> bool {
-    let now = app.pulse.beats.load(Ordering::Relaxed);
-    let progressed = std::mem::replace(beats, now) != now;
-    let saturated = app.pulse.busy.load(Ordering::Relaxed) >= app.config.http.threads;
-    probe(addr, wait) || (saturated && progressed)
-}
-
-/// Sends `HEAD /srv/tiscale/v1/available` to `addr` (loopback for an unspecified address) and
-/// waits up to `wait` for the status line of any answer.
-fn probe(addr: std::net::SocketAddr, wait: Duration) -> bool {
-    use std::io::{Read, Write};
-    let mut addr = addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, wait) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(wait));
-    let _ = s.set_write_timeout(Some(wait));
-    let request = format!(
-        "HEAD /srv/tiscale/v1/available HTTP/1.1\r\nHost: {addr}\r\n{PROBE_HEADER}: 1\r\n\
-         Connection: close\r\n\r\n"
-    );
-    let mut head = [0u8; 12];
-    s.write_all(request.as_bytes()).is_ok()
-        && s.read_exact(&mut head).is_ok()
-        && head.starts_with(b"HTTP/1.1 ")
 }
 
 /// A successful answer.
@@ -313,7 +248,7 @@ pub fn start(server: Arc<Server>, app: Arc<App>) -> HttpServer {
                     while !stop.load(Ordering::SeqCst) {
                         match server.recv_timeout(Duration::from_millis(200)) {
                             Ok(Some(req)) => {
-                                app.pulse.busy.fetch_add(1, Ordering::Relaxed);
+                                app.pulse.request_started();
                                 let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
                                 // A panic while answering (the handler's own are answered 500
                                 // in `serve`) must not end the thread: the pool keeps its size.
@@ -326,8 +261,7 @@ pub fn start(server: Arc<Server>, app: Arc<App>) -> HttpServer {
                                     let why = crate::log::panic_message(panic.as_ref());
                                     log!("req={id}: panic while answering: {why}");
                                 }
-                                app.pulse.busy.fetch_sub(1, Ordering::Relaxed);
-                                app.pulse.beat();
+                                app.pulse.request_ended();
                             }
                             Ok(None) => {}
                             Err(e) => {
@@ -380,6 +314,7 @@ fn serve(app: &App, mut req: Request, id: u64) {
         Err(ApiError::new(500, "internal error, see the server log"))
     });
     let t = crate::time::now();
+    let probe = header_value(&req, PROBE_HEADER).is_some();
     let (status, response) = match outcome {
         Ok(reply) => {
             let mut r = Response::from_data(reply.body).with_status_code(reply.status);
@@ -401,11 +336,11 @@ fn serve(app: &App, mut req: Request, id: u64) {
         }
     };
     match status {
+        _ if probe => {}
         400..=499 => app.stats.add("general_user_failure", 1.0, t),
         500..=599 => app.stats.add("general_service_failure", 1.0, t),
         _ => {}
     }
-    let probe = header_value(&req, PROBE_HEADER).is_some();
     if let Err(e) = req.respond(response) {
         log!(
             "req={id} {method} {}: cannot send the response: {e}",

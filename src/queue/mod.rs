@@ -309,3 +309,27 @@ pub fn remove_sample(path: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_is_held_for_uploads_in_progress_and_given_back() {
+        let (q, rx) = Queue::new(2);
+        let a = q.reserve().unwrap();
+        let b = q.reserve().unwrap();
+        assert!(q.reserve().is_err(), "two held: full");
+        drop(b);
+        let c = q
+            .reserve()
+            .expect("a dropped reservation gives its room back");
+        a.push(1).unwrap();
+        // One task waiting and one room held: still full, until the pool takes the task.
+        assert!(q.reserve().is_err());
+        assert_eq!(rx.recv().unwrap(), 1);
+        assert!(q.reserve().is_ok());
+        c.push(2).unwrap();
+        assert_eq!(rx.recv().unwrap(), 2);
+    }
+}

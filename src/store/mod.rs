@@ -318,20 +318,30 @@ impl Store {
             }
         }
         let mut store = Store::open(path)?;
-        let last = store.raise_task_ids(floor.unwrap_or(0))?;
-        IdFile::write(id_file, last + ID_BLOCK).map_err(|source| StoreError::IdFile {
-            path: id_file.to_owned(),
-            source,
-        })?;
+        let floor = floor.unwrap_or(0);
+        // The file is written a block ahead, so a database in use is at most a block behind it.
+        // One further behind was restored from an older backup; a new one knows nothing: both
+        // go on after the file's mark.
+        let behind = |seq: i64| size.unwrap_or(0) == 0 || seq < floor - ID_BLOCK;
+        let last = store.raise_task_ids(floor, behind)?;
+        let mut reserved = floor;
+        if reserved <= last {
+            reserved = last + ID_BLOCK;
+            IdFile::write(id_file, reserved).map_err(|source| StoreError::IdFile {
+                path: id_file.to_owned(),
+                source,
+            })?;
+        }
         store.ids = Some(IdFile {
             path: id_file.to_owned(),
-            reserved: Mutex::new(last + ID_BLOCK),
+            reserved: Mutex::new(reserved),
         });
         Ok(store)
     }
 
-    /// Makes the next task id larger than `floor`; returns the last id handed out (or `floor`).
-    fn raise_task_ids(&self, floor: i64) -> Result<i64> {
+    /// Makes the next task id larger than `floor` when `behind` says so of the last id handed
+    /// out; returns the last id handed out from now on.
+    fn raise_task_ids(&self, floor: i64, behind: impl Fn(i64) -> bool) -> Result<i64> {
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let seq: i64 = tx
@@ -342,20 +352,21 @@ impl Store {
             )
             .optional()?
             .unwrap_or(0);
-        if seq < floor {
-            let updated = tx.execute(
-                "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'tasks'",
+        if seq >= floor || !behind(seq) {
+            return Ok(seq);
+        }
+        let updated = tx.execute(
+            "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'tasks'",
+            params![floor],
+        )?;
+        if updated == 0 {
+            tx.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('tasks', ?1)",
                 params![floor],
             )?;
-            if updated == 0 {
-                tx.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES ('tasks', ?1)",
-                    params![floor],
-                )?;
-            }
         }
         tx.commit()?;
-        Ok(seq.max(floor))
+        Ok(floor)
     }
 
     /// Takes a connection from the pool, opening one if none is idle.
@@ -801,6 +812,48 @@ mod tests {
         let b = s.insert_task(&new_task(100, "b", None)).unwrap();
         assert!(b > a);
         assert_eq!(s.delete_task(a).unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn task_ids_go_on_across_restarts_a_lost_database_and_an_old_backup() {
+        let (s, dir) = temp_store();
+        drop(s);
+        let (db, ids, spool) = (
+            dir.join("k.db"),
+            dir.join("last-task-id"),
+            dir.join("spool"),
+        );
+        let open = |new_store| Store::open_kept(&db, &ids, std::slice::from_ref(&spool), new_store);
+        let insert = |s: &Store| s.insert_task(&new_task(100, "a", None)).unwrap();
+        // A restart does not skip ids.
+        let s = open(false).unwrap();
+        assert_eq!((insert(&s), insert(&s)), (1, 2));
+        drop(s);
+        let s = open(false).unwrap();
+        assert_eq!(insert(&s), 3);
+        // Id 1,001 passed the first block: the file moved a block past it, once.
+        let last = (0..ID_BLOCK).map(|_| insert(&s)).last().unwrap();
+        assert_eq!(last, 1003);
+        assert_eq!(IdFile::read(&ids).unwrap(), Some(1001 + ID_BLOCK));
+        drop(s);
+        // A lost database is refused, then on purpose started again after the mark.
+        std::fs::remove_file(&db).unwrap();
+        let _ = std::fs::remove_file(dir.join("k.db-wal"));
+        let err = open(false).err().unwrap().to_string();
+        assert!(
+            err.contains("missing") && err.contains("last-task-id"),
+            "{err}"
+        );
+        let s = open(true).unwrap();
+        let after = insert(&s);
+        assert!(after > last, "{after} after {last}");
+        drop(s);
+        // A database older than the file by more than a block (a restored backup) goes on
+        // after the file's mark too.
+        std::fs::write(&ids, format!("{}\n", after + 5 * ID_BLOCK)).unwrap();
+        let s = open(false).unwrap();
+        assert!(insert(&s) > after + 5 * ID_BLOCK);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -185,3 +185,34 @@ fn the_systemd_watchdog_hears_from_a_serving_worker() {
         s.log()
     );
 }
+
+#[test]
+fn an_upload_that_stalls_is_408_and_frees_its_thread() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("stall");
+    let s = Server::start(&dir, "[http]\nthreads = 1\nread_timeout_secs = 1\n");
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /api/tiscale/v1/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n--{BOUNDARY}\r\n\
+         Content-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nsome bytes, then nothing"
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("the upload stalled"), "{answer}");
+    // The only HTTP thread serves again, and the stalled upload left nothing behind.
+    let id = s.upload_ok("f", b"next");
+    let _ = s.wait_processed(id, Duration::from_secs(30));
+    assert_eq!(
+        s.get("/api/tiscale/v1/task")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    wait_for_empty_spool(&s.data_dir);
+}

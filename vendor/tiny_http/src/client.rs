@@ -135,7 +135,8 @@ impl ClientConnection {
 
             prev_byte_was_cr = byte == b'\r';
 
-            if buf.len() >= limit {
+            // (the CR of the CRLF is pushed too, so a line of exactly `limit` bytes fits)
+            if buf.len() > limit {
                 return Err(LineError::TooLong);
             }
             buf.push(byte);
@@ -201,7 +202,7 @@ impl ClientConnection {
     }
 
     /// assay patch: answers a request that cannot be served, as JSON like the rest of the API,
-    /// and says the connection closes.
+    /// says the connection closes, and closes it (lingering, so that the client reads the answer).
     fn refuse(&mut self, status: u16, message: &str, version: HTTPVersion) {
         let body = format!("{{\"message\":\"{}\"}}", message.replace('"', "'"));
         let mut response = Response::from_string(body)
@@ -217,6 +218,9 @@ impl ClientConnection {
         {
             writer.flush().ok();
         }
+        drop(writer);
+        self.control.close();
+        self.linger();
     }
 
     /// Reads a request from the stream.

@@ -128,6 +128,15 @@ pub enum RequestCreationError {
     Refused(u16, &'static str),
 }
 
+/// assay patch: most bytes of an unread body thrown away to keep the connection.
+fn drain_cap(control: &Option<Arc<Control>>) -> usize {
+    control
+        .as_ref()
+        .map_or(Limits::default().max_drain_bytes, |c| {
+            c.limits().max_drain_bytes
+        })
+}
+
 /// assay patch: the body's length, from headers that must agree: one `Transfer-Encoding`, and
 /// only `chunked` (501 otherwise), or `Content-Length` headers that all carry the same decimal
 /// number (400 otherwise), never both (400).
@@ -208,11 +217,7 @@ where
     W: Write + Send + 'static,
 {
     let (content_length, transfer_encoding) = body_framing(&headers)?;
-    let max_drain = control
-        .as_ref()
-        .map_or(Limits::default().max_drain_bytes, |c| {
-            c.limits().max_drain_bytes
-        });
+    let max_drain = drain_cap(&control);
     let mut body_left = None;
 
     // true if the client sent a `Expect: 100-continue` header
@@ -546,12 +551,7 @@ impl Request {
         let Some(reader) = self.data_reader.as_mut() else {
             return true;
         };
-        let cap = self
-            .control
-            .as_ref()
-            .map_or(Limits::default().max_drain_bytes, |c| {
-                c.limits().max_drain_bytes
-            });
+        let cap = drain_cap(&self.control);
         if self
             .body_left
             .as_ref()

@@ -80,7 +80,10 @@ impl TaskPool {
     fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // assay patch: a thread that cannot be started (out of memory or of threads) drops the
+        // task, which closes its connection; upstream's `thread::spawn` panicked in the accept
+        // thread, which then stopped accepting for good.
+        let started = thread::Builder::new().spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -124,6 +127,9 @@ impl TaskPool {
                 task();
             }
         });
+        if let Err(e) = started {
+            log::error!("cannot start a thread for a new connection: {}", e);
+        }
     }
 }
 
