@@ -61,6 +61,43 @@ struct RawConfig {
     yara: RawYara,
     #[serde(default)]
     reports: RawReports,
+    #[serde(default)]
+    outbox: RawOutbox,
+    callback: Option<RawCallback>,
+    splunk: Option<RawSplunk>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    threads: Option<usize>,
+    max_age_secs: Option<usize>,
+    max_pending: Option<usize>,
+    first_retry_secs: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCallback {
+    url: Option<String>,
+    report_type: Option<String>,
+    view: Option<String>,
+    allowed_hosts: Option<Vec<String>>,
+    timeout_secs: Option<usize>,
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSplunk {
+    url: String,
+    token: String,
+    index: Option<String>,
+    sourcetype: Option<String>,
+    report_type: Option<String>,
+    view: Option<String>,
+    timeout_secs: Option<usize>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +198,60 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
 }
 
+/// The outbox and its delivery threads.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    pub threads: usize,
+    /// A delivery still failing this long after it was written is given up.
+    pub max_age: Duration,
+    /// Pending deliveries above which the log and sysinfo raise an alarm.
+    pub max_pending: u64,
+    /// About how long the first retry of a failed delivery waits; each next one twice as long,
+    /// up to an hour.
+    pub first_retry: Duration,
+}
+
+/// `[callback]`: POST each finished task's document to a URL.
+#[derive(Debug, Clone)]
+pub struct CallbackConfig {
+    /// The default target; `user_data.callback.url` overrides it per task.
+    pub url: Option<String>,
+    pub report_type: String,
+    pub view: Option<String>,
+    /// Hosts a per-upload URL may name (`None`: any).
+    pub allowed_hosts: Option<Vec<String>>,
+    pub timeout: Duration,
+    /// PEM certificates of a private CA to trust instead of the public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[splunk]`: each finished task as an event to Splunk's HTTP Event Collector.
+#[derive(Clone)]
+pub struct SplunkConfig {
+    /// The collector's base URL; `/services/collector/event` is appended.
+    pub url: String,
+    pub token: String,
+    pub index: Option<String>,
+    pub sourcetype: String,
+    pub report_type: String,
+    pub view: Option<String>,
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for SplunkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SplunkConfig")
+            .field("url", &self.url)
+            .field("token", &"<set>")
+            .field("index", &self.index)
+            .field("sourcetype", &self.sourcetype)
+            .field("report_type", &self.report_type)
+            .field("view", &self.view)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -188,6 +279,9 @@ pub struct Config {
     pub yara: YaraOptions,
     /// Custom report types, one JSON file each (default `<data_dir>/report-types`).
     pub report_types: PathBuf,
+    pub outbox: OutboxConfig,
+    pub callback: Option<CallbackConfig>,
+    pub splunk: Option<SplunkConfig>,
 }
 
 /// HTTP front end.
@@ -495,6 +589,9 @@ impl Config {
                 .reports
                 .types_dir
                 .unwrap_or_else(|| data_dir.join("report-types")),
+            outbox: outbox(raw.outbox)?,
+            callback: raw.callback.map(callback).transpose()?,
+            splunk: raw.splunk.map(splunk).transpose()?,
             data_dir,
         })
     }
@@ -603,6 +700,109 @@ fn seconds(key: &str, secs: f64) -> Result<Duration, ConfigError> {
         })
 }
 
+pub const DEFAULT_OUTBOX_THREADS: usize = 2;
+pub const DEFAULT_OUTBOX_MAX_AGE_SECS: usize = 24 * 3600;
+pub const DEFAULT_OUTBOX_MAX_PENDING: usize = 10_000;
+pub const DEFAULT_OUTBOX_FIRST_RETRY_SECS: usize = 5;
+pub const DEFAULT_DELIVERY_TIMEOUT_SECS: usize = 30;
+pub const DEFAULT_DELIVERY_REPORT_TYPE: &str = "medium";
+pub const DEFAULT_SPLUNK_SOURCETYPE: &str = "assay:report";
+
+fn outbox(raw: RawOutbox) -> Result<OutboxConfig, ConfigError> {
+    Ok(OutboxConfig {
+        threads: positive("outbox.threads", raw.threads, DEFAULT_OUTBOX_THREADS)?,
+        max_age: Duration::from_secs(positive(
+            "outbox.max_age_secs",
+            raw.max_age_secs,
+            DEFAULT_OUTBOX_MAX_AGE_SECS,
+        )? as u64),
+        max_pending: positive(
+            "outbox.max_pending",
+            raw.max_pending,
+            DEFAULT_OUTBOX_MAX_PENDING,
+        )? as u64,
+        first_retry: Duration::from_secs(positive(
+            "outbox.first_retry_secs",
+            raw.first_retry_secs,
+            DEFAULT_OUTBOX_FIRST_RETRY_SECS,
+        )? as u64),
+    })
+}
+
+/// An absolute http:// or https:// URL (`key` names it in the error).
+pub fn http_url(key: &str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(_) => Ok(url.to_string()),
+        None => Err(ConfigError::Invalid(format!(
+            "{key}: {url:?} must be an absolute http:// or https:// URL"
+        ))),
+    }
+}
+
+fn ca_file(key: &str, path: Option<PathBuf>) -> Result<Option<PathBuf>, ConfigError> {
+    match path {
+        Some(p) if !p.is_file() => Err(ConfigError::Invalid(format!(
+            "{key}: {} is not a readable file",
+            p.display()
+        ))),
+        p => Ok(p),
+    }
+}
+
+fn callback(raw: RawCallback) -> Result<CallbackConfig, ConfigError> {
+    Ok(CallbackConfig {
+        url: raw.url.map(|u| http_url("callback.url", &u)).transpose()?,
+        report_type: raw
+            .report_type
+            .unwrap_or_else(|| DEFAULT_DELIVERY_REPORT_TYPE.into()),
+        view: raw.view,
+        allowed_hosts: raw.allowed_hosts.map(|hosts| {
+            hosts
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect()
+        }),
+        timeout: Duration::from_secs(positive(
+            "callback.timeout_secs",
+            raw.timeout_secs,
+            DEFAULT_DELIVERY_TIMEOUT_SECS,
+        )? as u64),
+        ca_file: ca_file("callback.ca_file", raw.ca_file)?,
+    })
+}
+
+fn splunk(raw: RawSplunk) -> Result<SplunkConfig, ConfigError> {
+    if raw.token.trim().is_empty() {
+        return Err(ConfigError::Invalid(
+            "splunk.token must not be empty".into(),
+        ));
+    }
+    Ok(SplunkConfig {
+        url: http_url("splunk.url", &raw.url)?,
+        token: raw.token.trim().to_string(),
+        index: raw.index,
+        sourcetype: raw
+            .sourcetype
+            .unwrap_or_else(|| DEFAULT_SPLUNK_SOURCETYPE.into()),
+        report_type: raw
+            .report_type
+            .unwrap_or_else(|| DEFAULT_DELIVERY_REPORT_TYPE.into()),
+        view: raw.view,
+        timeout: Duration::from_secs(positive(
+            "splunk.timeout_secs",
+            raw.timeout_secs,
+            DEFAULT_DELIVERY_TIMEOUT_SECS,
+        )? as u64),
+        ca_file: ca_file("splunk.ca_file", raw.ca_file)?,
+    })
+}
+
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
     match value {
         None => Ok(default),
@@ -707,7 +907,45 @@ impl fmt::Display for Config {
         writeln!(f, "yara.poll_secs = {}", y.poll.as_secs())?;
         writeln!(f, "yara.scan_timeout_secs = {}", y.scan_timeout.as_secs())?;
         writeln!(f, "yara.max_strings = {}", y.max_strings)?;
-        write!(f, "reports.types_dir = {}", self.report_types.display())
+        writeln!(f, "reports.types_dir = {}", self.report_types.display())?;
+        let o = &self.outbox;
+        writeln!(f, "outbox.threads = {}", o.threads)?;
+        writeln!(f, "outbox.max_age_secs = {}", o.max_age.as_secs())?;
+        writeln!(f, "outbox.max_pending = {}", o.max_pending)?;
+        write!(f, "outbox.first_retry_secs = {}", o.first_retry.as_secs())?;
+        if let Some(c) = &self.callback {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "callback.url = {}",
+                c.url.as_deref().unwrap_or("<per upload>")
+            )?;
+            writeln!(f, "callback.report_type = {}", c.report_type)?;
+            writeln!(
+                f,
+                "callback.view = {}",
+                c.view.as_deref().unwrap_or("<none>")
+            )?;
+            match &c.allowed_hosts {
+                Some(hosts) => writeln!(f, "callback.allowed_hosts = {}", hosts.join(", "))?,
+                None => writeln!(f, "callback.allowed_hosts = <any>")?,
+            }
+            write!(f, "callback.timeout_secs = {}", c.timeout.as_secs())?;
+        }
+        if let Some(s) = &self.splunk {
+            writeln!(f)?;
+            writeln!(f, "splunk.url = {}", s.url)?;
+            writeln!(f, "splunk.token = <set>")?;
+            writeln!(
+                f,
+                "splunk.index = {}",
+                s.index.as_deref().unwrap_or("<default>")
+            )?;
+            writeln!(f, "splunk.sourcetype = {}", s.sourcetype)?;
+            writeln!(f, "splunk.report_type = {}", s.report_type)?;
+            write!(f, "splunk.timeout_secs = {}", s.timeout.as_secs())?;
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,23 @@
 use std::ffi::CStr;
 use std::path::Path;
 
+/// Facts about this worker reported with every task.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    pub hostname: String,
+    pub ips: Vec<String>,
+}
+
+impl WorkerInfo {
+    /// This machine's.
+    pub fn here() -> WorkerInfo {
+        WorkerInfo {
+            hostname: hostname(),
+            ips: ip_addresses(),
+        }
+    }
+}
+
 /// The machine's host name.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -3,7 +3,9 @@
 //! Start-up order: args -> Config -> Store -> recovery -> queue and analysis pool -> HTTP threads
 //! -> READY=1 -> wait for SIGTERM -> ordered shutdown (stop HTTP, drain or return analyses, flush).
 
-use assay::{analysis, config, host, http, log, queue, scan, stats, store, systemd, time};
+use assay::{
+    analysis, config, host, http, integrations, log, queue, scan, stats, store, systemd, time,
+};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +37,7 @@ usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--new-store
 /// How long shutdown waits for requests in progress, then for running analyses.
 const HTTP_GRACE: Duration = Duration::from_secs(3);
 const ANALYSIS_GRACE: Duration = Duration::from_secs(5);
+const DELIVERY_GRACE: Duration = Duration::from_secs(2);
 
 struct ServeArgs {
     config: Option<PathBuf>,
@@ -212,6 +215,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stats: stats.clone(),
         spool_dir: spool_dir.clone(),
         engine: config.engine().with_yara(yara.clone()),
+        deliveries: {
+            let targets = integrations::Targets::new(&config);
+            Box::new(move |user_data| targets.of(user_data))
+        },
     });
     // Cancel what waited past the queue timeout while we were down, then recover the rest.
     housekeeper::maintain(&ctx, &config, time::now());
@@ -239,10 +246,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .spawn(move || housekeeper::run(ctx, config, stop))?
     };
 
-    let worker = http::WorkerInfo {
-        hostname: host::hostname(),
-        ips: host::ip_addresses(),
-    };
+    let worker = host::WorkerInfo::here();
+    let deliveries =
+        integrations::Context::new(&config, store.clone(), stats.clone(), worker.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .map(integrations::start);
     let app = Arc::new(http::App::new(
         config.clone(),
         store.clone(),
@@ -280,6 +288,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     http.shutdown(HTTP_GRACE);
     stop.store(true, Ordering::SeqCst);
     pool.shutdown(&store, ANALYSIS_GRACE);
+    if let Some(d) = deliveries {
+        d.shutdown(DELIVERY_GRACE);
+    }
     let _ = feeder.join();
     let _ = keeper.join();
     yara.stop();

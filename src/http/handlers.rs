@@ -4,30 +4,14 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::query::{strip_token_prefix, Query};
 use super::{ApiError, App, HandlerResult, Reply};
 use crate::log;
+use crate::report::document::{self, TaskFields, WorkerFields};
 use crate::report::shape::{self, Params, Shape};
 use crate::store::TaskState;
 use crate::time::now;
-
-/// The worker fields every task carries.
-#[derive(Serialize)]
-struct WorkerFields<'a> {
-    worker_ip: &'a [String],
-    worker_address: [&'a str; 1],
-    worker_hostname: &'a str,
-}
-
-fn worker_fields(app: &App) -> WorkerFields<'_> {
-    WorkerFields {
-        worker_ip: &app.worker.ips,
-        worker_address: [&app.worker.hostname],
-        worker_hostname: &app.worker.hostname,
-    }
-}
 
 #[derive(Serialize)]
 struct ListItem<'a> {
@@ -49,7 +33,7 @@ pub fn list_tasks(app: &App, q: &Query) -> HandlerResult {
     let before = cutoff(q)?;
     let token = q.get("token").map(strip_token_prefix);
     let tasks = app.store.list_tasks(before, token)?;
-    let worker = worker_fields(app);
+    let worker = WorkerFields::of(&app.worker);
     let items: Vec<ListItem> = tasks
         .into_iter()
         .map(|t| ListItem {
@@ -80,23 +64,6 @@ fn task_id(id: &str) -> Result<i64, ApiError> {
     })
 }
 
-#[derive(Serialize)]
-struct TaskView<'a> {
-    task_id: i64,
-    submitted: i64,
-    processed: Option<i64>,
-    #[serde(flatten)]
-    worker: WorkerFields<'a>,
-    direct_sender: &'a str,
-    forwarded_for: &'a [String],
-    // tc_report is appended by `get_task`, as the shaped bytes themselves.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    custom_data: Option<Box<RawValue>>,
-    /// Why a task failed or was cancelled (not a seed field; absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-}
-
 /// The report shape a `GET task` asks for (400 on a malformed or unknown parameter).
 fn requested_shape(app: &App, q: &Query) -> Result<Shape, ApiError> {
     let params = Params {
@@ -119,11 +86,6 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
         .get_task(id)?
         .ok_or_else(|| ApiError::not_found(format!("no task {id}")))?;
     let processed = matches!(task.state, TaskState::Done | TaskState::Failed);
-    let raw = |bytes: Vec<u8>| -> Option<Box<RawValue>> {
-        String::from_utf8(bytes)
-            .ok()
-            .and_then(|s| RawValue::from_string(s).ok())
-    };
     let report = match &task.report {
         Some(report) if processed => Some(shape::shape(report, &shape).map_err(|e| {
             log!("task {id}: {e}");
@@ -131,31 +93,20 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
         })?),
         _ => None,
     };
-    let view = TaskView {
+    let fields = TaskFields {
         task_id: task.id,
         submitted: task.submitted,
         processed: if processed { task.processed } else { None },
-        worker: worker_fields(app),
         direct_sender: &task.direct_sender,
         forwarded_for: &task.forwarded_for,
-        custom_data: if processed {
-            task.custom_data.map(String::into_bytes).and_then(raw)
-        } else {
-            None
-        },
+        custom_data: task.custom_data.as_deref(),
         error: task.error.as_deref(),
     };
-    // The report (megabytes, written by serde_json) goes in as it is, not parsed again to be
-    // checked as a RawValue would be.
-    let mut reply = Reply::json(&view);
-    let body = &mut reply.body;
-    debug_assert_eq!(body.last(), Some(&b'}'));
-    body.pop();
-    body.reserve(report.as_ref().map_or(0, |r| r.len()) + 16);
-    body.extend_from_slice(b",\"tc_report\":");
-    body.extend_from_slice(report.as_deref().unwrap_or(b"null"));
-    body.push(b'}');
-    Ok(reply)
+    Ok(Reply {
+        status: 200,
+        body: document::document(&fields, &app.worker, report.as_deref()),
+        content_type: Some("application/json"),
+    })
 }
 
 /// `DELETE /api/tiscale/v1/task/{id}`

@@ -25,18 +25,12 @@ use tiny_http::{Header, Limits, Request, Response, Server};
 
 use crate::analysis::yara::Rulesets;
 use crate::config::Config;
+use crate::host::WorkerInfo;
 use crate::log;
 use crate::queue::Queue;
 use crate::report::types::ReportTypes;
 use crate::stats::Stats;
 use crate::store::{Store, StoreError};
-
-/// Facts about this worker reported with every task.
-#[derive(Debug, Clone)]
-pub struct WorkerInfo {
-    pub hostname: String,
-    pub ips: Vec<String>,
-}
 
 /// State shared by every HTTP thread.
 pub struct App {

@@ -57,6 +57,7 @@ pub fn sysinfo(app: &App) -> HandlerResult {
         "max_queue_name": QUEUE_NAME,
         "max_queue_size": queued,
         "hagent_running": true,
+        "outbox": crate::integrations::backlog_json(&app.store, app.config.outbox.max_pending),
         "scratch_space": host::disk_used_percent(&app.config.data_dir).unwrap_or(100.0),
         "root_space": host::disk_used_percent(std::path::Path::new("/")).unwrap_or(100.0),
     })))

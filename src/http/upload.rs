@@ -139,6 +139,12 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     let user_data = sink
         .field("user_data")
         .filter(|v| serde_json::from_str::<Value>(v).is_ok());
+    // A callback override that cannot be honoured is refused now, not found out later.
+    if let (Some(callback), Some(u)) = (&app.config.callback, user_data.as_deref()) {
+        let u: Value = serde_json::from_str(u).unwrap_or_default();
+        crate::integrations::check_override(callback, &app.report_types.current(), &u)
+            .map_err(ApiError::bad_request)?;
+    }
 
     let t = now();
     let task = NewTask {

@@ -120,6 +120,8 @@ pub struct WorkerContext {
     pub stats: Arc<Stats>,
     pub spool_dir: PathBuf,
     pub engine: crate::analysis::Engine,
+    /// The deliveries a finished task gets, from its `user_data` (written with its report).
+    pub deliveries: Box<crate::store::TargetsOf>,
 }
 
 /// The running pool.
@@ -272,7 +274,9 @@ fn process(
     } else {
         ctx.stats.add("file_processing_failure", 1.0, t);
     }
-    let finished = ctx.store.finish(id, state, &report, error.as_deref(), t);
+    let finished = ctx
+        .store
+        .finish(id, state, &report, error.as_deref(), t, &*ctx.deliveries);
     // Only the thread that finished the task deletes its sample: a task returned to the queue at
     // shutdown keeps it, and a deleted task's sample was removed by the delete.
     if matches!(finished, Ok(true)) {

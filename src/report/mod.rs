@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod document;
 pub mod shape;
 pub mod types;
 

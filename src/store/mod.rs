@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+mod outbox;
+pub use outbox::{Backlog, Delivery, Target, TargetsOf};
+
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -62,8 +65,10 @@ fn unpack(stored: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
+/// Version 2: the outbox.
+const OUTBOX: &str = include_str!("outbox.sql");
 const POOL_MAX_IDLE: usize = 32;
 
 /// The lifecycle states of a task.
@@ -121,7 +126,10 @@ pub struct Task {
     pub state: TaskState,
     pub submitted: i64,
     pub processed: Option<i64>,
+    pub sha1: String,
     pub custom_data: Option<String>,
+    /// As received; read by the deliveries (callback overrides, Splunk's `network`).
+    pub user_data: Option<String>,
     pub direct_sender: String,
     pub forwarded_for: Vec<String>,
     pub error: Option<String>,
@@ -449,6 +457,8 @@ impl Store {
 
     /// Ends processing with a report (`done`) or an error (`failed`, still with a report that says
     /// what went wrong). The sample is gone after this; false if the task was deleted meanwhile.
+    /// Stores a task's report and, in the same transaction, the deliveries `deliver` chooses
+    /// for it (from the task's `user_data`). False when the task was no longer processing.
     pub fn finish(
         &self,
         id: i64,
@@ -456,6 +466,7 @@ impl Store {
         report: &[u8],
         error: Option<&str>,
         now: i64,
+        deliver: &TargetsOf,
     ) -> Result<bool> {
         debug_assert!(matches!(state, TaskState::Done | TaskState::Failed));
         let report = pack(report);
@@ -466,6 +477,14 @@ impl Store {
              WHERE id = ?1 AND state = 'processing'",
             params![id, state.as_str(), now, report, error],
         )?;
+        if n == 1 {
+            let user_data: Option<String> = tx.query_row(
+                "SELECT user_data FROM tasks WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )?;
+            outbox::add(&tx, id, &deliver(user_data.as_deref()), now)?;
+        }
         tx.commit()?;
         Ok(n == 1)
     }
@@ -538,7 +557,7 @@ impl Store {
         let task = c
             .query_row(
                 "SELECT id, state, submitted, processed, custom_data,
-                        direct_sender, forwarded_for, error, report
+                        direct_sender, forwarded_for, error, report, sha1, user_data
                  FROM tasks WHERE id = ?1",
                 params![id],
                 |r| {
@@ -553,6 +572,8 @@ impl Store {
                         forwarded_for: serde_json::from_str(&forwarded).unwrap_or_default(),
                         error: r.get(7)?,
                         report: r.get(8)?,
+                        sha1: r.get(9)?,
+                        user_data: r.get(10)?,
                     })
                 },
             )
@@ -646,12 +667,15 @@ impl Store {
 
     /// Purges finished tasks processed before `processed_before` and cancelled tasks cancelled before
     /// `cancelled_before`. Returns how many records went.
+    /// Deletes expired records; a task whose deliveries are still pending is kept for them.
     pub fn purge(&self, processed_before: i64, cancelled_before: i64) -> Result<usize> {
         let c = self.conn()?;
         let n = c.execute(
             "DELETE FROM tasks
-             WHERE (state IN ('done', 'failed') AND processed < ?1)
-                OR (state = 'cancelled' AND cancelled < ?2)",
+             WHERE ((state IN ('done', 'failed') AND processed < ?1)
+                    OR (state = 'cancelled' AND cancelled < ?2))
+               AND NOT EXISTS (SELECT 1 FROM deliveries d
+                               WHERE d.task_id = tasks.id AND d.state = 'pending')",
             params![processed_before, cancelled_before],
         )?;
         Ok(n)
@@ -763,11 +787,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
-    if version < 1 {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(SCHEMA)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
+    for (to, sql) in [(1, SCHEMA), (2, OUTBOX)] {
+        if version < to {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()?;
+        }
     }
     Ok(())
 }
@@ -858,13 +884,75 @@ mod tests {
     }
 
     #[test]
+    fn deliveries_are_written_with_the_report_taken_once_retried_and_keep_their_task() {
+        let (s, dir) = temp_store();
+        let id = s.insert_task(&new_task(100, "a", None)).unwrap();
+        s.claim(id).unwrap().unwrap();
+        let both = |_: Option<&str>| vec![Target::Callback, Target::Splunk];
+        assert!(s
+            .finish(id, TaskState::Done, b"[]", None, 200, &both)
+            .unwrap());
+        assert_eq!(s.backlog().unwrap().pending, 2);
+        // Taken and leased: not taken again until the lease passes.
+        let taken = s.take_deliveries(Target::Callback, 200, 800, 10).unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!((taken[0].attempts, taken[0].created), (1, 200));
+        assert!(s
+            .take_deliveries(Target::Callback, 300, 900, 10)
+            .unwrap()
+            .is_empty());
+        // A failure makes it due later; a restart releases leases.
+        s.retry_delivery(&taken[0], 400, "HTTP 503").unwrap();
+        assert!(s
+            .take_deliveries(Target::Callback, 399, 999, 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(s.next_delivery_due(Target::Callback).unwrap(), Some(400));
+        let again = s.take_deliveries(Target::Callback, 400, 1000, 10).unwrap();
+        assert_eq!(again[0].attempts, 2);
+        assert_eq!(s.restart_deliveries(450).unwrap(), 2, "both pending");
+        assert_eq!(
+            s.take_deliveries(Target::Callback, 450, 1000, 9)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Pending deliveries keep the task past its retention.
+        assert_eq!(
+            s.purge(10_000, 10_000).unwrap(),
+            0,
+            "kept for its deliveries"
+        );
+        s.delivered(&again[0], 500).unwrap();
+        let splunk = s.take_deliveries(Target::Splunk, 500, 1100, 10).unwrap();
+        s.give_up_delivery(&splunk[0], 600, "bad token").unwrap();
+        let states = s.deliveries_of(id).unwrap();
+        assert_eq!(
+            states,
+            vec![
+                (Target::Callback, "done".to_string()),
+                (Target::Splunk, "failed".to_string())
+            ]
+        );
+        assert_eq!(s.backlog().unwrap(), Backlog::default());
+        assert_eq!(s.purge(10_000, 10_000).unwrap(), 1);
+        assert!(
+            s.deliveries_of(id).unwrap().is_empty(),
+            "removed with their task"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn lifecycle_queued_processing_done() {
         let (s, dir) = temp_store();
         let id = s.insert_task(&new_task(100, "a", None)).unwrap();
         let c = s.claim(id).unwrap().unwrap();
         assert_eq!(c.spool_file, "a");
         assert!(s.claim(id).unwrap().is_none(), "a task is claimed once");
-        assert!(s.finish(id, TaskState::Done, b"[]", None, 105).unwrap());
+        assert!(s
+            .finish(id, TaskState::Done, b"[]", None, 105, &|_| Vec::new())
+            .unwrap());
         let t = s.get_task(id).unwrap().unwrap();
         assert_eq!(t.state, TaskState::Done);
         assert_eq!(t.processed, Some(105));
@@ -908,7 +996,9 @@ mod tests {
             serde_json::to_vec(&vec![serde_json::json!({"story": "x".repeat(100)}); 500]).unwrap();
         let id = s.insert_task(&new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
-        assert!(s.finish(id, TaskState::Done, &report, None, 105).unwrap());
+        assert!(s
+            .finish(id, TaskState::Done, &report, None, 105, &|_| Vec::new())
+            .unwrap());
         assert_eq!(s.get_task(id).unwrap().unwrap().report.unwrap(), report);
         let stored_len = |id: i64| -> i64 {
             s.conn()
@@ -979,7 +1069,9 @@ mod tests {
             "a cancelled task is never analysed"
         );
         // Cancelled records go after their own retention, finished ones after theirs.
-        assert!(s.finish(busy, TaskState::Done, b"[]", None, 650).unwrap());
+        assert!(s
+            .finish(busy, TaskState::Done, b"[]", None, 650, &|_| Vec::new())
+            .unwrap());
         assert_eq!(s.purge(600, 600).unwrap(), 0);
         assert_eq!(s.purge(600, 601).unwrap(), 1);
         assert!(s.get_task(old).unwrap().is_none());

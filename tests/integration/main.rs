@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod deliveries;
 mod edge;
 mod formats;
 mod golden;

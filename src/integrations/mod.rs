@@ -1,0 +1,397 @@
+//! Deliveries to the outside: the callback and Splunk's HTTP Event Collector, fed from the outbox
+//! in the store by a small fixed pool of delivery threads.
+//!
+//! A delivery is written in the same transaction as the report it delivers
+//! ([`crate::store::Store::finish`], with the targets [`Targets`] chooses), so a crash loses none.
+//! A delivery thread takes the due deliveries of one target at a time (leased, so no other thread
+//! takes them), hands them to that target's [`Sink`], and records each outcome: delivered, due
+//! again after an exponential backoff with jitter, or given up once older than
+//! `outbox.max_age_secs` (or refused for good). Nothing here is on the path of an upload or an
+//! analysis.
+
+mod callback;
+mod client;
+mod splunk;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::{CallbackConfig, Config, OutboxConfig};
+use crate::host::WorkerInfo;
+use crate::log;
+use crate::report::shape::{self, Params, Shape};
+use crate::report::types::ReportTypes;
+use crate::stats::Stats;
+use crate::store::{Backlog, Delivery, Store, Target};
+use crate::time::now;
+
+pub use callback::check_override;
+
+/// How long a delivery thread holds the deliveries it took (longer than any request's timeout).
+const LEASE_SECS: i64 = 600;
+/// How long an idle delivery thread waits before looking for due deliveries again.
+const IDLE: Duration = Duration::from_millis(200);
+/// Retries wait at most this long (`outbox.first_retry_secs`, doubling each time, up to this).
+const MAX_BACKOFF_SECS: f64 = 3600.0;
+/// How often the backlog is checked against `outbox.max_pending`.
+const BACKLOG_CHECK: Duration = Duration::from_secs(10);
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Failed this time (a transport error, a receiver's 5xx): try again later.
+    Retry(String),
+    /// Refused for good (a rejected token, an unknown index): do not try again.
+    GiveUp(String),
+}
+
+/// One integration.
+trait Sink: Send + Sync {
+    fn target(&self) -> Target;
+    /// Most deliveries sent at once (events batched in one request).
+    fn batch(&self) -> usize {
+        1
+    }
+    /// The statistics counters of a delivery made and of one given up.
+    fn counters(&self) -> (&'static str, &'static str);
+    /// Sends `deliveries`; one outcome each, in the same order.
+    fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome>;
+}
+
+/// What the delivery threads share.
+pub struct Context {
+    pub store: Arc<Store>,
+    pub stats: Arc<Stats>,
+    pub worker: WorkerInfo,
+    report_types: ReportTypes,
+    outbox: OutboxConfig,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Context {
+    /// The delivery threads' context for `config`, or `None` when no integration is configured.
+    /// Errors name what is wrong (a CA file without certificates, an unknown report type).
+    pub fn new(
+        config: &Config,
+        store: Arc<Store>,
+        stats: Arc<Stats>,
+        worker: WorkerInfo,
+    ) -> Result<Option<Context>, String> {
+        let report_types = crate::report::types::watch(config.report_types.clone());
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if let Some(c) = &config.callback {
+            shape_of(&report_types, &c.report_type, c.view.as_deref())
+                .map_err(|e| format!("callback.report_type / callback.view: {e}"))?;
+            sinks.push(Box::new(callback::Callback::new(c)?));
+        }
+        if let Some(s) = &config.splunk {
+            shape_of(&report_types, &s.report_type, s.view.as_deref())
+                .map_err(|e| format!("splunk.report_type / splunk.view: {e}"))?;
+            sinks.push(Box::new(splunk::Splunk::new(s)?));
+        }
+        if sinks.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Context {
+            store,
+            stats,
+            worker,
+            report_types,
+            outbox: config.outbox.clone(),
+            sinks,
+        }))
+    }
+
+    /// The shape a report type and view name, as `GET task` would resolve them.
+    fn shape(&self, report_type: &str, view: Option<&str>) -> Result<Shape, String> {
+        shape_of(&self.report_types, report_type, view)
+    }
+
+    fn record(&self, sink: &dyn Sink, d: &Delivery, outcome: Outcome) {
+        let t = now();
+        let (made, given_up) = sink.counters();
+        let id = d.id();
+        let result = match outcome {
+            Outcome::Delivered => {
+                self.stats.add(made, 1.0, t);
+                self.store.delivered(d, t)
+            }
+            Outcome::Retry(why) if t - d.created < self.outbox.max_age.as_secs() as i64 => {
+                let wait = backoff(d, t, self.outbox.first_retry.as_secs_f64());
+                log!(
+                    "delivery {id} (attempt {}) failed, next try in {wait} s: {why}",
+                    d.attempts
+                );
+                self.store.retry_delivery(d, t + wait, &why)
+            }
+            Outcome::Retry(why) => {
+                self.stats.add(given_up, 1.0, t);
+                log!(
+                    "delivery {id} given up after {} attempts over outbox.max_age_secs: {why}",
+                    d.attempts
+                );
+                self.store.give_up_delivery(d, t, &why)
+            }
+            Outcome::GiveUp(why) => {
+                self.stats.add(given_up, 1.0, t);
+                log!("delivery {id} given up: {why}");
+                self.store.give_up_delivery(d, t, &why)
+            }
+        };
+        if let Err(e) = result {
+            log!("delivery {id}: cannot record the outcome: {e}");
+        }
+    }
+}
+
+fn shape_of(types: &ReportTypes, report_type: &str, view: Option<&str>) -> Result<Shape, String> {
+    let params = Params {
+        report_type: Some(report_type),
+        full: None,
+        view,
+        include_fields: None,
+        exclude_fields: None,
+        v13: false,
+    };
+    shape::resolve(&params, &types.current())
+}
+
+/// Seconds until the next attempt: about `first` after the first failure, doubling up to an
+/// hour, each spread by ±50 % so that deliveries failing together do not come back together.
+fn backoff(d: &Delivery, now: i64, first: f64) -> i64 {
+    let base =
+        (first * 2f64.powi(d.attempts.saturating_sub(1).min(20) as i32)).min(MAX_BACKOFF_SECS);
+    // A spread from the delivery, its attempt and the clock: no random source needed.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&(d.task_id, d.attempts, now, std::process::id()), &mut h);
+    let spread = 0.5 + (std::hash::Hasher::finish(&h) % 1000) as f64 / 1000.0;
+    (base * spread).round().max(1.0) as i64
+}
+
+/// Which deliveries a finished task gets, from the configuration and its `user_data`.
+#[derive(Clone)]
+pub struct Targets {
+    callback: Option<CallbackConfig>,
+    splunk: bool,
+}
+
+impl Targets {
+    pub fn new(config: &Config) -> Targets {
+        Targets {
+            callback: config.callback.clone(),
+            splunk: config.splunk.is_some(),
+        }
+    }
+
+    /// The targets of a task with this `user_data`.
+    pub fn of(&self, user_data: Option<&str>) -> Vec<Target> {
+        let mut targets = Vec::new();
+        if let Some(c) = &self.callback {
+            if callback::url_for(c, user_data).is_some() {
+                targets.push(Target::Callback);
+            }
+        }
+        if self.splunk {
+            targets.push(Target::Splunk);
+        }
+        targets
+    }
+}
+
+/// The running delivery threads.
+pub struct Deliveries {
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts `outbox.threads` delivery threads named `delivery-N`. Leases left by a process that
+/// is gone are released first, and every pending delivery is due at once.
+pub fn start(ctx: Context) -> Deliveries {
+    match ctx.store.restart_deliveries(now()) {
+        Ok(0) => {}
+        Ok(n) => log!("outbox: {n} pending delivery(ies), due now"),
+        Err(e) => log!("outbox: cannot read the pending deliveries: {e}"),
+    }
+    let ctx = Arc::new(ctx);
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = (0..ctx.outbox.threads)
+        .map(|n| {
+            let (ctx, stop) = (ctx.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("delivery-{n}"))
+                .spawn(move || run(&ctx, &stop, n == 0))
+                .expect("spawn delivery thread")
+        })
+        .collect();
+    Deliveries { threads, stop }
+}
+
+impl Deliveries {
+    /// Stops taking deliveries and waits up to `grace` for those being sent; what is left stays
+    /// pending and is sent after the next start.
+    pub fn shutdown(self, grace: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && self.threads.iter().any(|t| !t.is_finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for t in self.threads {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
+    let mut alarm = BacklogAlarm::default();
+    let mut checked = Instant::now() - BACKLOG_CHECK;
+    while !stop.load(Ordering::SeqCst) {
+        if watches_backlog && checked.elapsed() >= BACKLOG_CHECK {
+            checked = Instant::now();
+            match ctx.store.backlog() {
+                Ok(b) => alarm.check(&b, ctx.outbox.max_pending, now()),
+                Err(e) => log!("outbox: cannot read the backlog: {e}"),
+            }
+        }
+        let mut worked = false;
+        for sink in &ctx.sinks {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let t = now();
+            let taken = ctx
+                .store
+                .take_deliveries(sink.target(), t, t + LEASE_SECS, sink.batch());
+            let deliveries = match taken {
+                Ok(d) => d,
+                Err(e) => {
+                    log!("outbox: cannot take deliveries: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if deliveries.is_empty() {
+                continue;
+            }
+            worked = true;
+            let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sink.send(ctx, &deliveries)
+            }))
+            .unwrap_or_else(|panic| {
+                let why = format!("panic: {}", crate::log::panic_message(panic.as_ref()));
+                vec![Outcome::Retry(why); deliveries.len()]
+            });
+            for (d, outcome) in deliveries.iter().zip(outcomes) {
+                ctx.record(sink.as_ref(), d, outcome);
+            }
+        }
+        if !worked {
+            std::thread::sleep(IDLE);
+        }
+    }
+}
+
+/// Says once in the log when the backlog passes `outbox.max_pending`, and once when it is back
+/// under it.
+#[derive(Default)]
+struct BacklogAlarm {
+    raised: bool,
+}
+
+impl BacklogAlarm {
+    fn check(&mut self, b: &Backlog, max: u64, now: i64) {
+        if b.pending > max && !self.raised {
+            self.raised = true;
+            let age = b.oldest.map_or(0, |o| now - o);
+            log!(
+                "WARNING: {} deliveries are pending (outbox.max_pending = {max}), the oldest for \
+                 {age} s, {} of them failing: is a receiver down? Their tasks' records and \
+                 reports are kept until they are delivered or given up",
+                b.pending,
+                b.retrying
+            );
+        } else if b.pending <= max && self.raised {
+            self.raised = false;
+            log!(
+                "outbox: the backlog is back to {} pending deliveries",
+                b.pending
+            );
+        }
+    }
+}
+
+/// The outbox as sysinfo shows it.
+pub fn backlog_json(store: &Store, max_pending: u64) -> serde_json::Value {
+    match store.backlog() {
+        Ok(b) => serde_json::json!({
+            "pending": b.pending,
+            "retrying": b.retrying,
+            "oldest_age_secs": b.oldest.map(|o| now() - o),
+            "max_pending": max_pending,
+            "alarm": b.pending > max_pending,
+        }),
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    }
+}
+
+/// The document of a finished task, shaped as `shape`, for the callback and Splunk.
+fn task_document(
+    ctx: &Context,
+    task: &crate::store::Task,
+    shape: &Shape,
+) -> Result<Vec<u8>, String> {
+    let report = match &task.report {
+        Some(r) => Some(shape::shape(r, shape)?),
+        None => None,
+    };
+    let fields = crate::report::document::TaskFields {
+        task_id: task.id,
+        submitted: task.submitted,
+        processed: task.processed,
+        direct_sender: &task.direct_sender,
+        forwarded_for: &task.forwarded_for,
+        custom_data: task.custom_data.as_deref(),
+        error: task.error.as_deref(),
+    };
+    Ok(crate::report::document::document(
+        &fields,
+        &ctx.worker,
+        report.as_deref(),
+    ))
+}
+
+/// The `user_data` of a task as JSON (what the client sent, checked at upload).
+fn user_data(task: &crate::store::Task) -> Option<serde_json::Value> {
+    task.user_data
+        .as_deref()
+        .and_then(|u| serde_json::from_str(u).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour_with_a_spread() {
+        let d = |attempts| Delivery {
+            task_id: 1,
+            target: Target::Callback,
+            attempts,
+            created: 0,
+        };
+        let first = backoff(&d(1), 100, 5.0);
+        assert!((2..=8).contains(&first), "{first}");
+        let fourth = backoff(&d(4), 100, 5.0);
+        assert!((20..=60).contains(&fourth), "{fourth}");
+        assert!(backoff(&d(40), 100, 5.0) <= 5400);
+        // Deliveries failing at the same moment come back at different times.
+        let spread: std::collections::HashSet<i64> = (1..50)
+            .map(|task_id| backoff(&Delivery { task_id, ..d(6) }, 100, 5.0))
+            .collect();
+        assert!(spread.len() > 10, "{spread:?}");
+    }
+}

@@ -1,0 +1,221 @@
+//! The outbox: deliveries of tasks to the integrations (callback, Splunk, S3). A delivery is
+//! written with what it delivers, taken (leased) by a delivery thread when due, and then done,
+//! due again later, or given up. Every statement about deliveries lives here.
+
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::{Result, Store};
+
+/// Where a delivery goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The callback URL.
+    Callback,
+    /// Splunk's HTTP Event Collector.
+    Splunk,
+    /// The S3 samples bucket.
+    S3Sample,
+    /// The S3 reports bucket.
+    S3Report,
+    /// The S3 bucket of unpacked files.
+    S3Unpacked,
+}
+
+impl Target {
+    pub const ALL: [Target; 5] = [
+        Target::Callback,
+        Target::Splunk,
+        Target::S3Sample,
+        Target::S3Report,
+        Target::S3Unpacked,
+    ];
+
+    /// The name stored, logged and sent in `X-Assay-Delivery` (`<task_id>.<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Callback => "callback",
+            Target::Splunk => "splunk",
+            Target::S3Sample => "s3-sample",
+            Target::S3Report => "s3-report",
+            Target::S3Unpacked => "s3-unpacked",
+        }
+    }
+}
+
+/// Chooses a finished task's deliveries from its `user_data`.
+pub type TargetsOf = dyn Fn(Option<&str>) -> Vec<Target> + Send + Sync;
+
+/// A delivery taken by a delivery thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub task_id: i64,
+    pub target: Target,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// When it was written.
+    pub created: i64,
+}
+
+impl Delivery {
+    /// The stable id a receiver can drop repeats by.
+    pub fn id(&self) -> String {
+        format!("{}.{}", self.task_id, self.target.as_str())
+    }
+}
+
+/// What waits in the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Backlog {
+    /// Deliveries not yet made.
+    pub pending: u64,
+    /// Of those, the ones that failed at least once.
+    pub retrying: u64,
+    /// When the oldest pending one was written.
+    pub oldest: Option<i64>,
+}
+
+/// Writes a pending delivery to each target, due now (a delivery already there stays as it is).
+pub(super) fn add(tx: &Transaction, task_id: i64, targets: &[Target], now: i64) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO deliveries (task_id, target, state, created, next_at)
+         VALUES (?1, ?2, 'pending', ?3, ?3)",
+    )?;
+    for t in targets {
+        stmt.execute(params![task_id, t.as_str(), now])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Takes up to `limit` deliveries to `target` that are due at `now`, oldest due first, and
+    /// leases them until `lease_until`: no other thread takes them before, and after a crash
+    /// they are due again once the lease has passed (start-up releases every lease at once).
+    pub fn take_deliveries(
+        &self,
+        target: Target,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let taken: Vec<Delivery> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT task_id, attempts, created FROM deliveries
+                 WHERE target = ?1 AND state = 'pending' AND next_at <= ?2
+                   AND (lease IS NULL OR lease <= ?2)
+                 ORDER BY next_at, task_id LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![target.as_str(), now, limit as i64], |r| {
+                Ok(Delivery {
+                    task_id: r.get(0)?,
+                    target,
+                    attempts: r.get::<_, u32>(1)? + 1,
+                    created: r.get(2)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE deliveries SET lease = ?3, attempts = attempts + 1
+                 WHERE task_id = ?1 AND target = ?2",
+            )?;
+            for d in &taken {
+                stmt.execute(params![d.task_id, target.as_str(), lease_until])?;
+            }
+        }
+        tx.commit()?;
+        Ok(taken)
+    }
+
+    /// The delivery arrived.
+    pub fn delivered(&self, d: &Delivery, now: i64) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE deliveries SET state = 'done', lease = NULL, finished = ?3, last_error = NULL
+             WHERE task_id = ?1 AND target = ?2",
+            params![d.task_id, d.target.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    /// The attempt failed: due again at `next_at`.
+    pub fn retry_delivery(&self, d: &Delivery, next_at: i64, error: &str) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE deliveries SET lease = NULL, next_at = ?3, last_error = ?4
+             WHERE task_id = ?1 AND target = ?2",
+            params![d.task_id, d.target.as_str(), next_at, error],
+        )?;
+        Ok(())
+    }
+
+    /// The delivery is given up (too old, or refused for good).
+    pub fn give_up_delivery(&self, d: &Delivery, now: i64, error: &str) -> Result<()> {
+        self.conn()?.execute(
+            "UPDATE deliveries SET state = 'failed', lease = NULL, finished = ?3, last_error = ?4
+             WHERE task_id = ?1 AND target = ?2",
+            params![d.task_id, d.target.as_str(), now, error],
+        )?;
+        Ok(())
+    }
+
+    /// Start-up: the leases of a process that is gone are void, and every pending delivery is
+    /// due now (a restart is often what fixed a receiver). Returns how many are pending.
+    pub fn restart_deliveries(&self, now: i64) -> Result<usize> {
+        let n = self.conn()?.execute(
+            "UPDATE deliveries SET lease = NULL, next_at = min(next_at, ?1)
+             WHERE state = 'pending'",
+            params![now],
+        )?;
+        Ok(n)
+    }
+
+    /// When the next delivery to `target` is due, if any is pending and not leased.
+    pub fn next_delivery_due(&self, target: Target) -> Result<Option<i64>> {
+        let due = self
+            .conn()?
+            .query_row(
+                "SELECT min(max(next_at, coalesce(lease, 0))) FROM deliveries
+                 WHERE target = ?1 AND state = 'pending'",
+                params![target.as_str()],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(due)
+    }
+
+    /// What waits in the outbox.
+    pub fn backlog(&self) -> Result<Backlog> {
+        let (pending, retrying, oldest): (i64, i64, Option<i64>) = self.conn()?.query_row(
+            "SELECT count(*), coalesce(sum(attempts > 0), 0), min(created) FROM deliveries
+             WHERE state = 'pending'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(Backlog {
+            pending: pending as u64,
+            retrying: retrying as u64,
+            oldest,
+        })
+    }
+
+    /// A task's deliveries and their states (`pending`, `done`, `failed`).
+    pub fn deliveries_of(&self, task_id: i64) -> Result<Vec<(Target, String)>> {
+        let c = self.conn()?;
+        let mut stmt = c.prepare_cached(
+            "SELECT target, state FROM deliveries WHERE task_id = ?1 ORDER BY target",
+        )?;
+        let rows = stmt.query_map(params![task_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (target, state) = row?;
+            if let Some(t) = Target::ALL.into_iter().find(|t| t.as_str() == target) {
+                out.push((t, state));
+            }
+        }
+        Ok(out)
+    }
+}
