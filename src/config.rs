@@ -65,6 +65,23 @@ struct RawConfig {
     outbox: RawOutbox,
     callback: Option<RawCallback>,
     splunk: Option<RawSplunk>,
+    s3: Option<RawS3>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    endpoint: Option<String>,
+    region: Option<String>,
+    path_style: Option<bool>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    prefix: Option<String>,
+    samples: Option<String>,
+    reports: Option<String>,
+    unpacked: Option<String>,
+    timeout_secs: Option<usize>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,6 +269,39 @@ impl fmt::Debug for SplunkConfig {
     }
 }
 
+/// `[s3]`: samples and reports in S3 buckets (DECISIONS.md: keys, links).
+#[derive(Clone)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    /// `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`.
+    pub path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Put before every object key (e.g. `assay/`).
+    pub prefix: String,
+    pub samples: Option<String>,
+    pub reports: Option<String>,
+    /// Longest wait for the next bytes of a request or an answer (idle, not total).
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<set>")
+            .field("prefix", &self.prefix)
+            .field("samples", &self.samples)
+            .field("reports", &self.reports)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -282,6 +332,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub callback: Option<CallbackConfig>,
     pub splunk: Option<SplunkConfig>,
+    pub s3: Option<S3Config>,
 }
 
 /// HTTP front end.
@@ -592,6 +643,7 @@ impl Config {
             outbox: outbox(raw.outbox)?,
             callback: raw.callback.map(callback).transpose()?,
             splunk: raw.splunk.map(splunk).transpose()?,
+            s3: raw.s3.map(s3).transpose()?,
             data_dir,
         })
     }
@@ -803,6 +855,62 @@ fn splunk(raw: RawSplunk) -> Result<SplunkConfig, ConfigError> {
     })
 }
 
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+pub const DEFAULT_S3_TIMEOUT_SECS: usize = 60;
+
+fn s3(raw: RawS3) -> Result<S3Config, ConfigError> {
+    if raw.unpacked.is_some() {
+        return Err(ConfigError::Invalid(
+            "s3.unpacked: uploading unpacked files is not implemented yet; leave it out".into(),
+        ));
+    }
+    let region = raw.region.unwrap_or_else(|| DEFAULT_S3_REGION.to_string());
+    let endpoint = match raw.endpoint {
+        Some(e) => http_url("s3.endpoint", &e)?,
+        None => format!("https://s3.{region}.amazonaws.com"),
+    };
+    // The standard variables stand in for keys the file leaves out.
+    let from_env = |key: Option<String>, var: &str, name: &str| {
+        key.or_else(|| std::env::var(var).ok())
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| ConfigError::Invalid(format!("s3.{name} is not set (nor {var})")))
+    };
+    let bucket = |name: &str, b: Option<String>| -> Result<Option<String>, ConfigError> {
+        match b {
+            Some(b) if b.is_empty() || b.contains('/') => Err(ConfigError::Invalid(format!(
+                "s3.{name}: {b:?} is not a bucket name"
+            ))),
+            b => Ok(b),
+        }
+    };
+    let config = S3Config {
+        endpoint,
+        region,
+        path_style: raw.path_style.unwrap_or(false),
+        access_key_id: from_env(raw.access_key_id, "AWS_ACCESS_KEY_ID", "access_key_id")?,
+        secret_access_key: from_env(
+            raw.secret_access_key,
+            "AWS_SECRET_ACCESS_KEY",
+            "secret_access_key",
+        )?,
+        prefix: raw.prefix.unwrap_or_default(),
+        samples: bucket("samples", raw.samples)?,
+        reports: bucket("reports", raw.reports)?,
+        timeout: Duration::from_secs(positive(
+            "s3.timeout_secs",
+            raw.timeout_secs,
+            DEFAULT_S3_TIMEOUT_SECS,
+        )? as u64),
+        ca_file: ca_file("s3.ca_file", raw.ca_file)?,
+    };
+    if config.samples.is_none() && config.reports.is_none() {
+        return Err(ConfigError::Invalid(
+            "[s3] needs a bucket: s3.samples or s3.reports".into(),
+        ));
+    }
+    Ok(config)
+}
+
 fn positive(key: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
     match value {
         None => Ok(default),
@@ -931,6 +1039,26 @@ impl fmt::Display for Config {
                 None => writeln!(f, "callback.allowed_hosts = <any>")?,
             }
             write!(f, "callback.timeout_secs = {}", c.timeout.as_secs())?;
+        }
+        if let Some(s) = &self.s3 {
+            writeln!(f)?;
+            writeln!(f, "s3.endpoint = {}", s.endpoint)?;
+            writeln!(f, "s3.region = {}", s.region)?;
+            writeln!(f, "s3.path_style = {}", s.path_style)?;
+            writeln!(f, "s3.access_key_id = {}", s.access_key_id)?;
+            writeln!(f, "s3.secret_access_key = <set>")?;
+            writeln!(f, "s3.prefix = {}", s.prefix)?;
+            writeln!(
+                f,
+                "s3.samples = {}",
+                s.samples.as_deref().unwrap_or("<none>")
+            )?;
+            writeln!(
+                f,
+                "s3.reports = {}",
+                s.reports.as_deref().unwrap_or("<none>")
+            )?;
+            write!(f, "s3.timeout_secs = {}", s.timeout.as_secs())?;
         }
         if let Some(s) = &self.splunk {
             writeln!(f)?;

@@ -10,7 +10,7 @@ use super::{ApiError, App, HandlerResult, Reply};
 use crate::log;
 use crate::report::document::{self, TaskFields, WorkerFields};
 use crate::report::shape::{self, Params, Shape};
-use crate::store::TaskState;
+use crate::store::{Target, TaskState};
 use crate::time::now;
 
 #[derive(Serialize)]
@@ -85,7 +85,27 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
         .store
         .get_task(id)?
         .ok_or_else(|| ApiError::not_found(format!("no task {id}")))?;
-    let processed = matches!(task.state, TaskState::Done | TaskState::Failed);
+    let mut processed = matches!(task.state, TaskState::Done | TaskState::Failed);
+    // With S3, a task is processed once its report and its sample are there too (the seed).
+    let mut file_link = None;
+    if let Some(s3) = &app.config.s3 {
+        let deliveries = app.store.deliveries_of(id)?;
+        let state_of = |t: Target| {
+            deliveries
+                .iter()
+                .find(|(d, _)| *d == t)
+                .map(|(_, state)| state.as_str())
+        };
+        if [Target::S3Sample, Target::S3Report]
+            .into_iter()
+            .any(|t| state_of(t) == Some("pending"))
+        {
+            processed = false;
+        }
+        if state_of(Target::S3Sample) == Some("done") {
+            file_link = crate::integrations::sample_link(s3, &task.sha1);
+        }
+    }
     let report = match &task.report {
         Some(report) if processed => Some(shape::shape(report, &shape).map_err(|e| {
             log!("task {id}: {e}");
@@ -101,6 +121,7 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
         forwarded_for: &task.forwarded_for,
         custom_data: task.custom_data.as_deref(),
         error: task.error.as_deref(),
+        file_link: file_link.as_deref(),
     };
     Ok(Reply {
         status: 200,

@@ -158,6 +158,7 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
         user_data,
         direct_sender,
         forwarded_for,
+        deliveries: crate::integrations::at_upload(&app.config),
     };
     let id = app.store.insert_task(&task)?;
     // From here the upload is accepted: the sample belongs to the task row.
@@ -171,9 +172,18 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     }
     app.stats.add("files_submitted", 1.0, t);
     app.stats.add("bytes_submitted", size as f64, t);
-    Ok(Reply::json(&serde_json::json!({
+    let mut answer = serde_json::json!({
         "task_url": format!("{base}/api/tiscale/v1/task/{id}")
-    })))
+    });
+    if let Some(url) = app
+        .config
+        .s3
+        .as_ref()
+        .and_then(|s3| crate::integrations::report_link(s3, &task.sha1, id, t))
+    {
+        answer["report_url"] = url.into();
+    }
+    Ok(Reply::json(&answer))
 }
 
 /// The answer when the sample cannot be written: 503 with `Retry-After` when the disk is full

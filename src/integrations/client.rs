@@ -13,6 +13,33 @@ pub const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 /// An agent for one integration: `timeout` for the whole of one request, `ca_file` (PEM) to
 /// trust instead of the public roots.
 pub fn agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls(ca_file)?)
+        .build();
+    Ok(ureq::Agent::new_with_config(config))
+}
+
+/// An agent for large transfers: `timeout` bounds each wait for the next bytes (and the
+/// connection), not the whole request, so a large upload that keeps moving is never cut off.
+pub fn streaming_agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
+    let config = ureq::Agent::config_builder()
+        .timeout_connect(Some(timeout))
+        .timeout_per_read(Some(timeout))
+        .timeout_per_write(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls(ca_file)?)
+        .build();
+    Ok(ureq::Agent::new_with_config(config))
+}
+
+/// Certificates checked against the public roots, or against `ca_file`'s (PEM) instead.
+fn tls(ca_file: Option<&Path>) -> Result<TlsConfig, String> {
     let mut tls = TlsConfig::builder();
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -27,14 +54,7 @@ pub fn agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, S
         }
         tls = tls.root_certs(RootCerts::new_with_certs(&certs));
     }
-    let config = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
-        .tls_config(tls.build())
-        .build();
-    Ok(ureq::Agent::new_with_config(config))
+    Ok(tls.build())
 }
 
 /// What a receiver answered: its status and the start of its body.

@@ -11,6 +11,7 @@
 
 mod callback;
 mod client;
+mod s3;
 mod splunk;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::{CallbackConfig, Config, OutboxConfig};
+use crate::config::{CallbackConfig, Config, OutboxConfig, S3Config};
 use crate::host::WorkerInfo;
 use crate::log;
 use crate::report::shape::{self, Params, Shape};
@@ -59,6 +60,8 @@ trait Sink: Send + Sync {
     fn counters(&self) -> (&'static str, &'static str);
     /// Sends `deliveries`; one outcome each, in the same order.
     fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome>;
+    /// A delivery is over (made or given up), its outcome recorded.
+    fn finished(&self, _ctx: &Context, _d: &Delivery) {}
 }
 
 /// What the delivery threads share.
@@ -92,6 +95,15 @@ impl Context {
                 .map_err(|e| format!("splunk.report_type / splunk.view: {e}"))?;
             sinks.push(Box::new(splunk::Splunk::new(s)?));
         }
+        if let Some(c) = &config.s3 {
+            let client = Arc::new(s3::Client::new(c, config.spool_dir())?);
+            if c.samples.is_some() {
+                sinks.push(Box::new(s3::Samples(client.clone())));
+            }
+            if c.reports.is_some() {
+                sinks.push(Box::new(s3::Reports(client)));
+            }
+        }
         if sinks.is_empty() {
             return Ok(None);
         }
@@ -114,6 +126,10 @@ impl Context {
         let t = now();
         let (made, given_up) = sink.counters();
         let id = d.id();
+        let over = match &outcome {
+            Outcome::Delivered | Outcome::GiveUp(_) => true,
+            Outcome::Retry(_) => t - d.created >= self.outbox.max_age.as_secs() as i64,
+        };
         let result = match outcome {
             Outcome::Delivered => {
                 self.stats.add(made, 1.0, t);
@@ -141,8 +157,10 @@ impl Context {
                 self.store.give_up_delivery(d, t, &why)
             }
         };
-        if let Err(e) = result {
-            log!("delivery {id}: cannot record the outcome: {e}");
+        match result {
+            Err(e) => log!("delivery {id}: cannot record the outcome: {e}"),
+            Ok(()) if over => sink.finished(self, d),
+            Ok(()) => {}
         }
     }
 }
@@ -171,11 +189,35 @@ fn backoff(d: &Delivery, now: i64, first: f64) -> i64 {
     (base * spread).round().max(1.0) as i64
 }
 
+/// The deliveries written with a task at upload: its sample's, when samples go to S3.
+pub fn at_upload(config: &Config) -> Vec<Target> {
+    match &config.s3 {
+        Some(s3) if s3.samples.is_some() => vec![Target::S3Sample],
+        _ => Vec::new(),
+    }
+}
+
+/// The link of a task's report in S3 (known at upload), when reports go to S3.
+pub fn report_link(s3: &S3Config, sha1: &str, task_id: i64, submitted: i64) -> Option<String> {
+    let bucket = s3.reports.as_deref()?;
+    Some(s3::link(
+        bucket,
+        &s3::report_key(&s3.prefix, sha1, task_id, submitted),
+    ))
+}
+
+/// The link of a sample in S3, when samples go to S3.
+pub fn sample_link(s3: &S3Config, sha1: &str) -> Option<String> {
+    let bucket = s3.samples.as_deref()?;
+    Some(s3::link(bucket, &s3::sample_key(&s3.prefix, sha1)))
+}
+
 /// Which deliveries a finished task gets, from the configuration and its `user_data`.
 #[derive(Clone)]
 pub struct Targets {
     callback: Option<CallbackConfig>,
     splunk: bool,
+    s3_reports: bool,
 }
 
 impl Targets {
@@ -183,6 +225,7 @@ impl Targets {
         Targets {
             callback: config.callback.clone(),
             splunk: config.splunk.is_some(),
+            s3_reports: config.s3.as_ref().is_some_and(|s| s.reports.is_some()),
         }
     }
 
@@ -196,6 +239,9 @@ impl Targets {
         }
         if self.splunk {
             targets.push(Target::Splunk);
+        }
+        if self.s3_reports {
+            targets.push(Target::S3Report);
         }
         targets
     }
@@ -356,6 +402,7 @@ fn task_document(
         forwarded_for: &task.forwarded_for,
         custom_data: task.custom_data.as_deref(),
         error: task.error.as_deref(),
+        file_link: None,
     };
     Ok(crate::report::document::document(
         &fields,

@@ -20,7 +20,7 @@ use crate::analysis;
 use crate::log;
 use crate::log::panic_message;
 use crate::stats::Stats;
-use crate::store::{Store, TaskState};
+use crate::store::{Finished, Store, TaskState};
 use crate::time::now;
 
 /// How many times analysis of one task may be started (and die with the process) before the task
@@ -278,9 +278,12 @@ fn process(
         .store
         .finish(id, state, &report, error.as_deref(), t, &*ctx.deliveries);
     // Only the thread that finished the task deletes its sample: a task returned to the queue at
-    // shutdown keeps it, and a deleted task's sample was removed by the delete.
-    if matches!(finished, Ok(true)) {
-        remove_sample(&path);
+    // shutdown keeps it, a deleted task's sample was removed by the delete, and a sample that a
+    // delivery still reads goes when that delivery is done.
+    if let Ok(Finished::Stored { keep_sample }) = finished {
+        if !keep_sample {
+            remove_sample(&path);
+        }
         log!(
             "task {id} {} in {} ms ({} bytes)",
             state.as_str(),

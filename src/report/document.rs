@@ -18,6 +18,8 @@ pub struct TaskFields<'a> {
     pub custom_data: Option<&'a str>,
     /// Why a task failed or was cancelled.
     pub error: Option<&'a str>,
+    /// Where the sample was saved (S3), once it is there.
+    pub file_link: Option<&'a str>,
 }
 
 /// The worker fields every task carries.
@@ -52,6 +54,8 @@ struct View<'a> {
     /// Not a seed field; absent unless the task failed or was cancelled.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_link: Option<&'a str>,
 }
 
 /// The document of a task, with `report` (the shaped `tc_report`, JSON) as it is: megabytes
@@ -70,6 +74,7 @@ pub fn document(task: &TaskFields, worker: &WorkerInfo, report: Option<&[u8]>) -
         forwarded_for: task.forwarded_for,
         custom_data,
         error: task.error,
+        file_link: task.file_link,
     };
     let mut doc = serde_json::to_vec(&view).unwrap_or_else(|_| b"{}".to_vec());
     doc.reserve(report.map_or(0, <[u8]>::len) + 16);
@@ -108,6 +113,7 @@ mod tests {
             forwarded_for: &[],
             custom_data: Some(r#"{"a":1}"#),
             error: None,
+            file_link: None,
         };
         let pending: serde_json::Value =
             serde_json::from_slice(&document(&task, &worker, None)).unwrap();

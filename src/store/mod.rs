@@ -117,6 +117,18 @@ pub struct NewTask {
     pub user_data: Option<String>,
     pub direct_sender: String,
     pub forwarded_for: Vec<String>,
+    /// Deliveries written with the task (the sample's, to S3).
+    pub deliveries: Vec<Target>,
+}
+
+/// What [`Store::finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The task was no longer processing (deleted, or returned to the queue): nothing stored.
+    Stale,
+    /// The report is stored. `keep_sample`: a delivery still needs the sample, which then goes
+    /// when that delivery is done ([`Store::release_sample`]).
+    Stored { keep_sample: bool },
 }
 
 /// A task as read back.
@@ -428,6 +440,7 @@ impl Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
+        outbox::add(&tx, id, &t.deliveries, t.submitted)?;
         tx.commit()?;
         Ok(id)
     }
@@ -467,26 +480,67 @@ impl Store {
         error: Option<&str>,
         now: i64,
         deliver: &TargetsOf,
-    ) -> Result<bool> {
+    ) -> Result<Finished> {
         debug_assert!(matches!(state, TaskState::Done | TaskState::Failed));
         let report = pack(report);
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let keep_sample = outbox::needs_sample(&tx, id)?;
         let n = tx.execute(
-            "UPDATE tasks SET state = ?2, processed = ?3, report = ?4, error = ?5, spool_file = NULL
+            "UPDATE tasks SET state = ?2, processed = ?3, report = ?4, error = ?5,
+                              spool_file = CASE WHEN ?6 THEN spool_file END
              WHERE id = ?1 AND state = 'processing'",
-            params![id, state.as_str(), now, report, error],
+            params![id, state.as_str(), now, report, error, keep_sample],
         )?;
-        if n == 1 {
-            let user_data: Option<String> = tx.query_row(
-                "SELECT user_data FROM tasks WHERE id = ?1",
+        if n == 0 {
+            return Ok(Finished::Stale);
+        }
+        let user_data: Option<String> = tx.query_row(
+            "SELECT user_data FROM tasks WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        outbox::add(&tx, id, &deliver(user_data.as_deref()), now)?;
+        tx.commit()?;
+        Ok(Finished::Stored { keep_sample })
+    }
+
+    /// After the delivery that needed a finished task's sample: the task lets go of it. Returns
+    /// the spool file to delete, if the task is finished and still held it.
+    pub fn release_sample(&self, id: i64) -> Result<Option<String>> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let file: Option<String> = tx
+            .query_row(
+                "SELECT spool_file FROM tasks
+                 WHERE id = ?1 AND state NOT IN ('queued', 'processing')",
                 params![id],
                 |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        if file.is_some() && !outbox::needs_sample(&tx, id)? {
+            tx.execute(
+                "UPDATE tasks SET spool_file = NULL WHERE id = ?1",
+                params![id],
             )?;
-            outbox::add(&tx, id, &deliver(user_data.as_deref()), now)?;
+            tx.commit()?;
+            return Ok(file);
         }
-        tx.commit()?;
-        Ok(n == 1)
+        Ok(None)
+    }
+
+    /// A task's spool file, while it has one.
+    pub fn spool_file_of(&self, id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT spool_file FROM tasks WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     /// Returns a task that was being processed to the queue (clean shutdown); the attempt does not count.
@@ -827,6 +881,7 @@ mod tests {
             user_data: None,
             direct_sender: "127.0.0.1".into(),
             forwarded_for: vec!["10.0.0.1".into()],
+            deliveries: Vec::new(),
         }
     }
 
@@ -889,9 +944,11 @@ mod tests {
         let id = s.insert_task(&new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
         let both = |_: Option<&str>| vec![Target::Callback, Target::Splunk];
-        assert!(s
-            .finish(id, TaskState::Done, b"[]", None, 200, &both)
-            .unwrap());
+        assert_ne!(
+            s.finish(id, TaskState::Done, b"[]", None, 200, &both)
+                .unwrap(),
+            Finished::Stale
+        );
         assert_eq!(s.backlog().unwrap().pending, 2);
         // Taken and leased: not taken again until the lease passes.
         let taken = s.take_deliveries(Target::Callback, 200, 800, 10).unwrap();
@@ -944,15 +1001,63 @@ mod tests {
     }
 
     #[test]
+    fn a_sample_a_delivery_reads_stays_until_that_delivery_is_over() {
+        let (s, dir) = temp_store();
+        let task = NewTask {
+            deliveries: vec![Target::S3Sample],
+            ..new_task(100, "kept", None)
+        };
+        let id = s.insert_task(&task).unwrap();
+        assert_eq!(s.backlog().unwrap().pending, 1, "written with the task");
+        s.claim(id).unwrap().unwrap();
+        let none = |_: Option<&str>| Vec::new();
+        assert_eq!(
+            s.finish(id, TaskState::Done, b"[]", None, 200, &none)
+                .unwrap(),
+            Finished::Stored { keep_sample: true }
+        );
+        assert_eq!(s.spool_file_of(id).unwrap().as_deref(), Some("kept"));
+        assert_eq!(s.release_sample(id).unwrap(), None, "still pending");
+        let d = s.take_deliveries(Target::S3Sample, 200, 800, 1).unwrap();
+        s.delivered(&d[0], 300).unwrap();
+        assert_eq!(s.release_sample(id).unwrap().as_deref(), Some("kept"));
+        assert_eq!(s.spool_file_of(id).unwrap(), None);
+        assert_eq!(s.release_sample(id).unwrap(), None, "released once");
+        // Delivered before analysis ended: the analysis deletes it.
+        let id = s
+            .insert_task(&NewTask {
+                deliveries: vec![Target::S3Sample],
+                ..new_task(100, "b", None)
+            })
+            .unwrap();
+        let d = s.take_deliveries(Target::S3Sample, 200, 800, 1).unwrap();
+        s.delivered(&d[0], 300).unwrap();
+        assert_eq!(
+            s.release_sample(id).unwrap(),
+            None,
+            "queued: analysis still needs it"
+        );
+        s.claim(id).unwrap().unwrap();
+        assert_eq!(
+            s.finish(id, TaskState::Done, b"[]", None, 400, &none)
+                .unwrap(),
+            Finished::Stored { keep_sample: false }
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn lifecycle_queued_processing_done() {
         let (s, dir) = temp_store();
         let id = s.insert_task(&new_task(100, "a", None)).unwrap();
         let c = s.claim(id).unwrap().unwrap();
         assert_eq!(c.spool_file, "a");
         assert!(s.claim(id).unwrap().is_none(), "a task is claimed once");
-        assert!(s
-            .finish(id, TaskState::Done, b"[]", None, 105, &|_| Vec::new())
-            .unwrap());
+        assert_ne!(
+            s.finish(id, TaskState::Done, b"[]", None, 105, &|_| Vec::new())
+                .unwrap(),
+            Finished::Stale
+        );
         let t = s.get_task(id).unwrap().unwrap();
         assert_eq!(t.state, TaskState::Done);
         assert_eq!(t.processed, Some(105));
@@ -996,9 +1101,11 @@ mod tests {
             serde_json::to_vec(&vec![serde_json::json!({"story": "x".repeat(100)}); 500]).unwrap();
         let id = s.insert_task(&new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
-        assert!(s
-            .finish(id, TaskState::Done, &report, None, 105, &|_| Vec::new())
-            .unwrap());
+        assert_ne!(
+            s.finish(id, TaskState::Done, &report, None, 105, &|_| Vec::new())
+                .unwrap(),
+            Finished::Stale
+        );
         assert_eq!(s.get_task(id).unwrap().unwrap().report.unwrap(), report);
         let stored_len = |id: i64| -> i64 {
             s.conn()
@@ -1069,9 +1176,11 @@ mod tests {
             "a cancelled task is never analysed"
         );
         // Cancelled records go after their own retention, finished ones after theirs.
-        assert!(s
-            .finish(busy, TaskState::Done, b"[]", None, 650, &|_| Vec::new())
-            .unwrap());
+        assert_ne!(
+            s.finish(busy, TaskState::Done, b"[]", None, 650, &|_| Vec::new())
+                .unwrap(),
+            Finished::Stale
+        );
         assert_eq!(s.purge(600, 600).unwrap(), 0);
         assert_eq!(s.purge(600, 601).unwrap(), 1);
         assert!(s.get_task(old).unwrap().is_none());

@@ -86,6 +86,17 @@ pub(super) fn add(tx: &Transaction, task_id: i64, targets: &[Target], now: i64) 
     Ok(())
 }
 
+/// True while a delivery that reads the task's sample is pending.
+pub(super) fn needs_sample(tx: &Transaction, task_id: i64) -> Result<bool> {
+    let n: i64 = tx.query_row(
+        "SELECT count(*) FROM deliveries
+         WHERE task_id = ?1 AND target = 's3-sample' AND state = 'pending'",
+        params![task_id],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
 impl Store {
     /// Takes up to `limit` deliveries to `target` that are due at `now`, oldest due first, and
     /// leases them until `lease_until`: no other thread takes them before, and after a crash

@@ -9,6 +9,7 @@ mod edge;
 mod formats;
 mod golden;
 mod lifecycle;
+mod s3;
 mod service;
 mod shaping;
 mod upload;
