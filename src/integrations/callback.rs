@@ -5,9 +5,8 @@
 
 use serde_json::Value;
 
-use super::{client, task_document, user_data, Context, Outcome, Sink};
+use super::{client, user_data, Context, Outcome, Sink};
 use crate::config::CallbackConfig;
-use crate::report::shape::Shape;
 use crate::store::{Delivery, Target};
 
 pub struct Callback {
@@ -17,8 +16,11 @@ pub struct Callback {
 
 impl Callback {
     pub fn new(config: &CallbackConfig) -> Result<Callback, String> {
-        let agent = client::agent(config.timeout, config.ca_file.as_deref())
-            .map_err(|e| format!("callback.ca_file: {e}"))?;
+        let agent = client::agent(
+            client::Limit::Whole(config.timeout),
+            config.ca_file.as_deref(),
+        )
+        .map_err(|e| format!("callback.ca_file: {e}"))?;
         Ok(Callback {
             config: config.clone(),
             agent,
@@ -140,43 +142,43 @@ impl Sink for Callback {
 
 impl Callback {
     fn send_one(&self, ctx: &Context, d: &Delivery) -> Outcome {
-        let task = match ctx.store.get_task(d.task_id) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Outcome::GiveUp("the task was deleted".into()),
-            Err(e) => return Outcome::Retry(format!("cannot read the task: {e}")),
-        };
+        match self.attempt(ctx, d) {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    fn attempt(&self, ctx: &Context, d: &Delivery) -> Result<Outcome, Outcome> {
+        let task = ctx.task(d)?;
         let user = user_data(&task);
         let o = override_of(user.as_ref());
-        let Some(url) = o.url.map(absolute).or_else(|| self.config.url.clone()) else {
-            return Outcome::GiveUp("no callback URL".into());
-        };
+        let url = o
+            .url
+            .map(absolute)
+            .or_else(|| self.config.url.clone())
+            .ok_or_else(|| Outcome::GiveUp("no callback URL".into()))?;
         // The allowed hosts may have changed since the upload was checked.
         if let Some(allowed) = &self.config.allowed_hosts {
             if o.url.is_some() && !host_of(&url).is_some_and(|h| allowed.contains(&h)) {
-                return Outcome::GiveUp(format!("{url} is not in callback.allowed_hosts"));
+                return Err(Outcome::GiveUp(format!(
+                    "{url} is not in callback.allowed_hosts"
+                )));
             }
         }
-        let shape: Shape = match ctx.shape(
+        let body = ctx.document(
+            &task,
             o.report_type.unwrap_or(&self.config.report_type),
             o.view.or(self.config.view.as_deref()),
-        ) {
-            Ok(s) => s,
-            Err(e) => return Outcome::GiveUp(format!("report shape: {e}")),
-        };
-        let body = match task_document(ctx, &task, &shape) {
-            Ok(b) => b,
-            Err(e) => return Outcome::GiveUp(format!("the stored report cannot be shaped: {e}")),
-        };
+        )?;
         let id = d.id();
         let headers = [
             ("Content-Type", "application/json"),
             ("X-Assay-Delivery", id.as_str()),
         ];
-        match client::post(&self.agent, &url, &headers, &body) {
+        Ok(match client::post(&self.agent, &url, &headers, &body) {
             Ok(answer) if answer.ok() => Outcome::Delivered,
             Ok(answer) => Outcome::Retry(format!("{url}: {}", answer.describe())),
             Err(e) => Outcome::Retry(format!("{url}: {e}")),
-        }
+        })
     }
 }
 

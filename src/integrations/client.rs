@@ -10,11 +10,28 @@ use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 /// Most bytes of a receiver's answer read (for its status and error message).
 pub const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
-/// An agent for one integration: `timeout` for the whole of one request, `ca_file` (PEM) to
-/// trust instead of the public roots.
-pub fn agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
-    let config = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
+/// How long a request may take.
+#[derive(Debug, Clone, Copy)]
+pub enum Limit {
+    /// The whole request and its answer (a callback, a batch of events).
+    Whole(Duration),
+    /// Each wait for the next bytes, and the connection: a large upload that keeps moving is
+    /// never cut off (S3 objects).
+    Idle(Duration),
+}
+
+/// An agent for one integration, with certificates checked against the public roots, or
+/// against `ca_file`'s (PEM) instead.
+pub fn agent(limit: Limit, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
+    let builder = ureq::Agent::config_builder();
+    let builder = match limit {
+        Limit::Whole(t) => builder.timeout_global(Some(t)),
+        Limit::Idle(t) => builder
+            .timeout_connect(Some(t))
+            .timeout_per_read(Some(t))
+            .timeout_per_write(Some(t)),
+    };
+    let config = builder
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
@@ -23,22 +40,7 @@ pub fn agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, S
     Ok(ureq::Agent::new_with_config(config))
 }
 
-/// An agent for large transfers: `timeout` bounds each wait for the next bytes (and the
-/// connection), not the whole request, so a large upload that keeps moving is never cut off.
-pub fn streaming_agent(timeout: Duration, ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
-    let config = ureq::Agent::config_builder()
-        .timeout_connect(Some(timeout))
-        .timeout_per_read(Some(timeout))
-        .timeout_per_write(Some(timeout))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
-        .tls_config(tls(ca_file)?)
-        .build();
-    Ok(ureq::Agent::new_with_config(config))
-}
-
-/// Certificates checked against the public roots, or against `ca_file`'s (PEM) instead.
+/// The TLS settings: the public roots, or `ca_file`'s certificates.
 fn tls(ca_file: Option<&Path>) -> Result<TlsConfig, String> {
     let mut tls = TlsConfig::builder();
     if let Some(path) = ca_file {

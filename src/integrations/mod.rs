@@ -384,7 +384,33 @@ pub fn backlog_json(store: &Store, max_pending: u64) -> serde_json::Value {
     }
 }
 
-/// The document of a finished task, shaped as `shape`, for the callback and Splunk.
+impl Context {
+    /// The task a delivery is of; the outcome instead when there is nothing to deliver (the
+    /// task was deleted) or nothing to read now.
+    fn task(&self, d: &Delivery) -> Result<crate::store::Task, Outcome> {
+        match self.store.get_task(d.task_id) {
+            Ok(Some(t)) => Ok(t),
+            Ok(None) => Err(Outcome::GiveUp("the task was deleted".into())),
+            Err(e) => Err(Outcome::Retry(format!("cannot read the task: {e}"))),
+        }
+    }
+
+    /// A task's document shaped by `report_type` and `view` (given up if that cannot be).
+    fn document(
+        &self,
+        task: &crate::store::Task,
+        report_type: &str,
+        view: Option<&str>,
+    ) -> Result<Vec<u8>, Outcome> {
+        let shape = self
+            .shape(report_type, view)
+            .map_err(|e| Outcome::GiveUp(format!("report shape: {e}")))?;
+        task_document(self, task, &shape)
+            .map_err(|e| Outcome::GiveUp(format!("the stored report cannot be shaped: {e}")))
+    }
+}
+
+/// The document of a finished task, shaped as `shape`.
 fn task_document(
     ctx: &Context,
     task: &crate::store::Task,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
-use super::{client, task_document, Context, Outcome, Sink};
+use super::{client, Context, Outcome, Sink};
 use crate::config::S3Config;
 use crate::store::{Delivery, Target};
 
@@ -70,8 +70,11 @@ impl Client {
                 .transpose()
         };
         Ok(Client {
-            agent: client::streaming_agent(config.timeout, config.ca_file.as_deref())
-                .map_err(|e| format!("s3.ca_file: {e}"))?,
+            agent: client::agent(
+                client::Limit::Idle(config.timeout),
+                config.ca_file.as_deref(),
+            )
+            .map_err(|e| format!("s3.ca_file: {e}"))?,
             credentials: Credentials::new(&config.access_key_id, &config.secret_access_key),
             samples: bucket(&config.samples, "samples")?,
             reports: bucket(&config.reports, "reports")?,
@@ -214,32 +217,35 @@ impl Sink for Samples {
 
 impl Samples {
     fn send_one(&self, ctx: &Context, d: &Delivery) -> Outcome {
+        match self.attempt(ctx, d) {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    fn attempt(&self, ctx: &Context, d: &Delivery) -> Result<Outcome, Outcome> {
         let s3 = &self.0;
-        let Some(bucket) = &s3.samples else {
-            return Outcome::GiveUp("s3.samples is no longer configured".into());
-        };
-        let task = match ctx.store.get_task(d.task_id) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Outcome::GiveUp("the task was deleted".into()),
-            Err(e) => return Outcome::Retry(format!("cannot read the task: {e}")),
-        };
+        let bucket = s3
+            .samples
+            .as_ref()
+            .ok_or_else(|| Outcome::GiveUp("s3.samples is no longer configured".into()))?;
+        let task = ctx.task(d)?;
         let key = sample_key(&s3.config.prefix, &task.sha1);
-        match s3.exists(bucket, &key) {
-            Ok(true) => return Outcome::Delivered,
-            Ok(false) => {}
-            Err(e) => return Outcome::Retry(e),
+        if s3.exists(bucket, &key).map_err(Outcome::Retry)? {
+            return Ok(Outcome::Delivered);
         }
         let file = match ctx.store.spool_file_of(d.task_id) {
             Ok(Some(f)) => f,
             Ok(None) => {
-                return Outcome::GiveUp("the sample is gone (the task was cancelled)".into())
+                return Err(Outcome::GiveUp(
+                    "the sample is gone (the task was cancelled)".into(),
+                ))
             }
-            Err(e) => return Outcome::Retry(format!("cannot read the task: {e}")),
+            Err(e) => return Err(Outcome::Retry(format!("cannot read the task: {e}"))),
         };
-        match s3.put_file(bucket, &key, &s3.spool_dir.join(file)) {
+        Ok(match s3.put_file(bucket, &key, &s3.spool_dir.join(file)) {
             Ok(()) => Outcome::Delivered,
             Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
-        }
+        })
     }
 }
 
@@ -259,30 +265,28 @@ impl Sink for Reports {
 
 impl Reports {
     fn send_one(&self, ctx: &Context, d: &Delivery) -> Outcome {
+        match self.attempt(ctx, d) {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    fn attempt(&self, ctx: &Context, d: &Delivery) -> Result<Outcome, Outcome> {
         let s3 = &self.0;
-        let Some(bucket) = &s3.reports else {
-            return Outcome::GiveUp("s3.reports is no longer configured".into());
-        };
-        let task = match ctx.store.get_task(d.task_id) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Outcome::GiveUp("the task was deleted".into()),
-            Err(e) => return Outcome::Retry(format!("cannot read the task: {e}")),
-        };
-        let shape = match ctx.shape("large", None) {
-            Ok(s) => s,
-            Err(e) => return Outcome::GiveUp(format!("report shape: {e}")),
-        };
-        let body = match task_document(ctx, &task, &shape) {
-            Ok(b) => b,
-            Err(e) => return Outcome::GiveUp(format!("the stored report cannot be shaped: {e}")),
-        };
+        let bucket = s3
+            .reports
+            .as_ref()
+            .ok_or_else(|| Outcome::GiveUp("s3.reports is no longer configured".into()))?;
+        let task = ctx.task(d)?;
+        let body = ctx.document(&task, "large", None)?;
         let key = report_key(&s3.config.prefix, &task.sha1, task.id, task.submitted);
         let url = bucket
             .put_object(Some(&s3.credentials), &key)
             .sign(SIGNED_FOR);
-        match s3.put(&url, &mut body.as_slice(), body.len() as u64) {
-            Ok(_) => Outcome::Delivered,
-            Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
-        }
+        Ok(
+            match s3.put(&url, &mut body.as_slice(), body.len() as u64) {
+                Ok(_) => Outcome::Delivered,
+                Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
+            },
+        )
     }
 }

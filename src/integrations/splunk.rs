@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::{client, task_document, user_data, Context, Outcome, Sink};
+use super::{client, user_data, Context, Outcome, Sink};
 use crate::config::SplunkConfig;
 use crate::report::document::append;
 use crate::store::{Delivery, Target};
@@ -29,8 +29,11 @@ pub struct Splunk {
 
 impl Splunk {
     pub fn new(config: &SplunkConfig) -> Result<Splunk, String> {
-        let agent = client::agent(config.timeout, config.ca_file.as_deref())
-            .map_err(|e| format!("splunk.ca_file: {e}"))?;
+        let agent = client::agent(
+            client::Limit::Whole(config.timeout),
+            config.ca_file.as_deref(),
+        )
+        .map_err(|e| format!("splunk.ca_file: {e}"))?;
         Ok(Splunk {
             endpoint: format!("{}/services/collector/event", config.url),
             authorization: format!("Splunk {}", config.token),
@@ -41,16 +44,8 @@ impl Splunk {
 
     /// The HEC event of one delivery's task.
     fn event(&self, ctx: &Context, d: &Delivery) -> Result<Vec<u8>, Outcome> {
-        let task = match ctx.store.get_task(d.task_id) {
-            Ok(Some(t)) => t,
-            Ok(None) => return Err(Outcome::GiveUp("the task was deleted".into())),
-            Err(e) => return Err(Outcome::Retry(format!("cannot read the task: {e}"))),
-        };
-        let shape = ctx
-            .shape(&self.config.report_type, self.config.view.as_deref())
-            .map_err(|e| Outcome::GiveUp(format!("report shape: {e}")))?;
-        let mut doc = task_document(ctx, &task, &shape)
-            .map_err(|e| Outcome::GiveUp(format!("the stored report cannot be shaped: {e}")))?;
+        let task = ctx.task(d)?;
+        let mut doc = ctx.document(&task, &self.config.report_type, self.config.view.as_deref())?;
         if let Some(network) = user_data(&task).and_then(|u| u.get("network").cloned()) {
             append(&mut doc, "network", network.to_string().as_bytes());
         }
