@@ -17,9 +17,10 @@
 # even the host triple, RUSTFLAGS reach only the target artefacts and the host tools build normally.
 #
 # Note: the link step may warn that getaddrinfo, getpwnam & co. in a statically linked program need
-# glibc's shared NSS libraries, of the build machine's glibc version, at run time. At present the
-# server binds numeric addresses only and resolves no host names, so this does not bite; if it ever
-# resolves names (callback URLs, say), test that on the target machines.
+# glibc's shared NSS libraries, of the build machine's glibc version, at run time. The server
+# binds numeric addresses only, and the deliveries (callback, Splunk, S3) resolve names with their
+# own resolver (/etc/hosts, then DNS from /etc/resolv.conf: src/integrations/resolve.rs), which the
+# end of this script checks with the static binary itself.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +70,14 @@ esac
 
 # It runs.
 "$BIN" --version
+
+# It resolves host names itself (getaddrinfo in a static glibc needs the build machine's NSS
+# libraries at run time): localhost, a name from /etc/hosts, and, when DNS is reachable, a public
+# name (not a failure when it is not: machines without a network exist).
+"$BIN" resolve localhost
+HOSTS_NAME=$(awk '!/^#/ && NF >= 2 {print $2; exit}' /etc/hosts)
+[[ -n $HOSTS_NAME ]] && "$BIN" resolve "$HOSTS_NAME"
+"$BIN" resolve index.crates.io || echo "build-static: no DNS answer for index.crates.io (no network?)"
 
 SIZE=$(stat -c %s "$BIN")
 echo "static binary: $BIN ($SIZE bytes, $((SIZE / 1024 / 1024)) MiB)"

@@ -21,6 +21,7 @@ const USAGE: &str = "\
 usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--new-store]
        assay scan [--config FILE] [--pretty] PATH...
        assay digest FILE...
+       assay resolve HOST...
        assay --version
 
   serve       run the server (embedded defaults: listen 127.0.0.1:8080, data in ./assay-data)
@@ -28,6 +29,7 @@ usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--new-store
               exit 0 clean, 1 suspicious or malicious found, 2 a file could not be read
   --pretty    indent the JSON
   digest      print md5, sha1 and sha256 of each file (one pass), like md5sum
+  resolve     print the addresses the deliveries would connect to for each host name
   --config    TOML configuration file (see README.md for every key)
   --listen    address to listen on, overrides `listen` (port 0 picks a free port)
   --data-dir  data directory, overrides `data_dir`
@@ -54,6 +56,10 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
         }
         Some("digest") => {
             let code = digest_command(&args[1..]);
+            std::process::exit(code);
+        }
+        Some("resolve") => {
+            let code = resolve_command(&args[1..]);
             std::process::exit(code);
         }
         Some("--version" | "-V" | "version") => {
@@ -88,6 +94,26 @@ fn parse_args(args: &[String]) -> anyhow::Result<Option<ServeArgs>> {
         }
     }
     Ok(Some(out))
+}
+
+/// `assay resolve`: each host name and the addresses the deliveries would connect to (the
+/// Worker's own resolver, as the static binary uses it); exit 2 if a name does not resolve.
+fn resolve_command(hosts: &[String]) -> i32 {
+    let system = integrations::resolve::System::read();
+    let mut code = 0;
+    for host in hosts {
+        match system.resolve(host, 0) {
+            Ok(addrs) => {
+                let ips: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+                println!("{host} {}", ips.join(" "));
+            }
+            Err(e) => {
+                eprintln!("assay: {e}");
+                code = 2;
+            }
+        }
+    }
+    code
 }
 
 /// `assay digest`: `md5 sha1 sha256  path` per file; exit 2 if a file could not be read.

@@ -1,4 +1,5 @@
-//! The outbound HTTP client the deliveries share: ureq (sync, rustls), with a timeout, no
+//! The outbound HTTP client the deliveries share: ureq (sync, rustls) with our own resolver
+//! (`resolve.rs`, for the static binary), a timeout, no
 //! redirects followed (a receiver that moved is a failure to see, not to follow with a report),
 //! and certificates checked against the public roots or a private CA's.
 
@@ -37,7 +38,11 @@ pub fn agent(limit: Limit, ca_file: Option<&Path>) -> Result<ureq::Agent, String
         .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls(ca_file)?)
         .build();
-    Ok(ureq::Agent::new_with_config(config))
+    Ok(ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        super::resolve::Resolver,
+    ))
 }
 
 /// The TLS settings: the public roots, or `ca_file`'s certificates.

@@ -11,6 +11,7 @@
 
 mod callback;
 mod client;
+pub mod resolve;
 mod s3;
 mod splunk;
 

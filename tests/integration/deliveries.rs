@@ -400,3 +400,122 @@ fn a_dead_receiver_holds_nothing_up_and_kill_9_loses_no_delivery() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A private CA's certificate (PEM), and a TLS server config for 127.0.0.1 signed by it.
+fn private_ca() -> (String, Arc<rustls::ServerConfig>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+    // ring, as the product's client uses (rustls deprecates it for lacking post-quantum key
+    // exchange, which a loopback test does not need).
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der.into())
+        .unwrap();
+    (ca_cert.pem(), Arc::new(config))
+}
+
+/// An HTTPS receiver: the path of every request whose TLS handshake and head came through.
+fn tls_receiver(config: Arc<rustls::ServerConfig>) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let paths: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = paths.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = BufReader::new(rustls::StreamOwned::new(conn, stream));
+            let mut line = String::new();
+            if tls.read_line(&mut line).is_err() || line.is_empty() {
+                continue; // the client refused our certificate
+            }
+            let path = line.split(' ').nth(1).unwrap_or("").to_string();
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                if tls.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = std::io::Read::read_exact(&mut tls, &mut body);
+            seen.lock().unwrap().push(path);
+            let _ = tls
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, paths)
+}
+
+#[test]
+fn the_callback_goes_over_https_and_checks_the_certificate() {
+    let (ca_pem, tls) = private_ca();
+    let (port, paths) = tls_receiver(tls);
+    let dir = TempDir::new("https");
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    // Trusting the private CA: delivered.
+    let s = Server::start(
+        &dir,
+        &format!(
+            "[callback]\nurl = \"https://127.0.0.1:{port}/secure\"\nca_file = {:?}\n",
+            ca_file.display().to_string()
+        ),
+    );
+    s.upload_ok("f.txt", b"over TLS");
+    let started = Instant::now();
+    while paths.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < WAIT, "{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(paths.lock().unwrap()[0], "/secure");
+    let started = Instant::now();
+    while stat(&s, "callback_success") != 1 {
+        assert!(started.elapsed() < WAIT);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(s);
+
+    // Trusting only the public roots, the same receiver is refused: nothing sent, tried again.
+    let other = TempDir::new("https-public");
+    let s = Server::start(
+        &other,
+        &format!("[outbox]\nfirst_retry_secs = 1\n[callback]\nurl = \"https://127.0.0.1:{port}/secure\"\n"),
+    );
+    let second = s.upload_ok("g.txt", b"not over an unchecked TLS");
+    let started = Instant::now();
+    while !s
+        .log()
+        .contains(&format!("delivery {second}.callback (attempt 1) failed"))
+    {
+        assert!(started.elapsed() < WAIT, "{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        s.log().to_lowercase().contains("certificate"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(
+        paths.lock().unwrap().len(),
+        1,
+        "no request went to an unchecked server"
+    );
+}
