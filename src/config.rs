@@ -282,6 +282,8 @@ pub struct S3Config {
     pub prefix: String,
     pub samples: Option<String>,
     pub reports: Option<String>,
+    /// Every extracted file, content-addressed like the samples.
+    pub unpacked: Option<String>,
     /// Longest wait for the next bytes of a request or an answer (idle, not total).
     pub timeout: Duration,
     pub ca_file: Option<PathBuf>,
@@ -298,6 +300,7 @@ impl fmt::Debug for S3Config {
             .field("prefix", &self.prefix)
             .field("samples", &self.samples)
             .field("reports", &self.reports)
+            .field("unpacked", &self.unpacked)
             .finish_non_exhaustive()
     }
 }
@@ -678,6 +681,15 @@ impl Config {
     pub fn spool_dir(&self) -> PathBuf {
         self.data_dir.join("spool")
     }
+
+    /// Where extracted files wait for their delivery to S3's unpacked bucket (named by sha1),
+    /// when there is one.
+    pub fn unpacked_dir(&self) -> Option<PathBuf> {
+        self.s3
+            .as_ref()
+            .filter(|s| s.unpacked.is_some())
+            .map(|_| self.data_dir.join("unpacked"))
+    }
 }
 
 fn parse_raw(text: &str) -> Result<RawConfig, String> {
@@ -859,11 +871,6 @@ pub const DEFAULT_S3_REGION: &str = "us-east-1";
 pub const DEFAULT_S3_TIMEOUT_SECS: usize = 60;
 
 fn s3(raw: RawS3) -> Result<S3Config, ConfigError> {
-    if raw.unpacked.is_some() {
-        return Err(ConfigError::Invalid(
-            "s3.unpacked: uploading unpacked files is not implemented yet; leave it out".into(),
-        ));
-    }
     let region = raw.region.unwrap_or_else(|| DEFAULT_S3_REGION.to_string());
     let endpoint = match raw.endpoint {
         Some(e) => http_url("s3.endpoint", &e)?,
@@ -896,6 +903,7 @@ fn s3(raw: RawS3) -> Result<S3Config, ConfigError> {
         prefix: raw.prefix.unwrap_or_default(),
         samples: bucket("samples", raw.samples)?,
         reports: bucket("reports", raw.reports)?,
+        unpacked: bucket("unpacked", raw.unpacked)?,
         timeout: Duration::from_secs(positive(
             "s3.timeout_secs",
             raw.timeout_secs,
@@ -903,9 +911,9 @@ fn s3(raw: RawS3) -> Result<S3Config, ConfigError> {
         )? as u64),
         ca_file: ca_file("s3.ca_file", raw.ca_file)?,
     };
-    if config.samples.is_none() && config.reports.is_none() {
+    if config.samples.is_none() && config.reports.is_none() && config.unpacked.is_none() {
         return Err(ConfigError::Invalid(
-            "[s3] needs a bucket: s3.samples or s3.reports".into(),
+            "[s3] needs a bucket: s3.samples, s3.reports or s3.unpacked".into(),
         ));
     }
     Ok(config)
@@ -1057,6 +1065,11 @@ impl fmt::Display for Config {
                 f,
                 "s3.reports = {}",
                 s.reports.as_deref().unwrap_or("<none>")
+            )?;
+            writeln!(
+                f,
+                "s3.unpacked = {}",
+                s.unpacked.as_deref().unwrap_or("<none>")
             )?;
             write!(f, "s3.timeout_secs = {}", s.timeout.as_secs())?;
         }

@@ -240,7 +240,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: store.clone(),
         stats: stats.clone(),
         spool_dir: spool_dir.clone(),
-        engine: config.engine().with_yara(yara.clone()),
+        engine: match config.unpacked_dir() {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                config
+                    .engine()
+                    .with_yara(yara.clone())
+                    .keeping_children(dir)
+            }
+            None => config.engine().with_yara(yara.clone()),
+        },
         deliveries: {
             let targets = integrations::Targets::new(&config);
             Box::new(move |user_data| targets.of(user_data))

@@ -95,6 +95,9 @@ pub struct Engine {
     lists: crate::watched::Watched<hashlist::Lists>,
     /// The YARA rulesets; the server's watcher thread keeps them current.
     pub yara: Arc<yara::Rulesets>,
+    /// Where each extracted file is kept, named by its sha1, for a delivery to read (S3's
+    /// unpacked bucket); `None`: extracted files live in memory only.
+    pub children_dir: Option<PathBuf>,
 }
 
 impl Default for Engine {
@@ -112,7 +115,14 @@ impl Engine {
             strings,
             lists: hashlist::watch(hash_lists),
             yara: Arc::new(yara::Rulesets::none()),
+            children_dir: None,
         }
+    }
+
+    /// This engine, keeping every extracted file in `dir` (named by its sha1).
+    pub fn keeping_children(mut self, dir: PathBuf) -> Engine {
+        self.children_dir = Some(dir);
+        self
     }
 
     /// This engine with these YARA rulesets.
@@ -302,6 +312,13 @@ impl Walk<'_, '_> {
             None
         };
         let mut e = entry(&name, &path, &kind, &digests, imphash);
+        if let (Some(dir), true, None) = (&self.engine.children_dir, depth > 0, duplicate_of) {
+            if let Err(err) = keep_child(dir, &digests.sha1, data) {
+                e.info.unpacking.warnings.push(format!(
+                    "this extracted file could not be kept for its delivery: {err}"
+                ));
+            }
+        }
         if digests.fuzzy == FuzzyState::SkippedSize {
             for h in ["ssdeep", "tlsh"] {
                 e.info.file.hashes_skipped.push(SkippedHash {
@@ -782,6 +799,20 @@ fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::Summary {
         map.release_before(done);
     }
     d.finish()
+}
+
+/// Writes an extracted file to `dir/<sha1>` unless it is there already (written aside and
+/// renamed, so a reader never sees half of it).
+fn keep_child(dir: &Path, sha1: &str, data: &[u8]) -> io::Result<()> {
+    let path = dir.join(sha1);
+    if path.exists() {
+        return Ok(());
+    }
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{sha1}.{n}.tmp"));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, &path)
 }
 
 /// Runs `f`, turning a panic into an error message.

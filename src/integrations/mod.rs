@@ -39,6 +39,9 @@ const IDLE: Duration = Duration::from_millis(200);
 const MAX_BACKOFF_SECS: f64 = 3600.0;
 /// How often the backlog is checked against `outbox.max_pending`.
 const BACKLOG_CHECK: Duration = Duration::from_secs(10);
+/// How often extracted files kept for S3 and left behind (their delivery given up, their task
+/// deleted) are looked for.
+const SWEEP: Duration = Duration::from_secs(600);
 
 /// What became of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +76,8 @@ pub struct Context {
     report_types: ReportTypes,
     outbox: OutboxConfig,
     sinks: Vec<Box<dyn Sink>>,
+    /// Where extracted files wait for S3's unpacked bucket.
+    unpacked_dir: Option<std::path::PathBuf>,
 }
 
 impl Context {
@@ -97,12 +102,19 @@ impl Context {
             sinks.push(Box::new(splunk::Splunk::new(s)?));
         }
         if let Some(c) = &config.s3 {
-            let client = Arc::new(s3::Client::new(c, config.spool_dir())?);
+            let client = Arc::new(s3::Client::new(
+                c,
+                config.spool_dir(),
+                config.unpacked_dir(),
+            )?);
             if c.samples.is_some() {
                 sinks.push(Box::new(s3::Samples(client.clone())));
             }
             if c.reports.is_some() {
-                sinks.push(Box::new(s3::Reports(client)));
+                sinks.push(Box::new(s3::Reports(client.clone())));
+            }
+            if c.unpacked.is_some() {
+                sinks.push(Box::new(s3::Unpacked(client)));
             }
         }
         if sinks.is_empty() {
@@ -115,6 +127,7 @@ impl Context {
             report_types,
             outbox: config.outbox.clone(),
             sinks,
+            unpacked_dir: config.unpacked_dir(),
         }))
     }
 
@@ -219,6 +232,7 @@ pub struct Targets {
     callback: Option<CallbackConfig>,
     splunk: bool,
     s3_reports: bool,
+    s3_unpacked: bool,
 }
 
 impl Targets {
@@ -227,6 +241,7 @@ impl Targets {
             callback: config.callback.clone(),
             splunk: config.splunk.is_some(),
             s3_reports: config.s3.as_ref().is_some_and(|s| s.reports.is_some()),
+            s3_unpacked: config.s3.as_ref().is_some_and(|s| s.unpacked.is_some()),
         }
     }
 
@@ -243,6 +258,9 @@ impl Targets {
         }
         if self.s3_reports {
             targets.push(Target::S3Report);
+        }
+        if self.s3_unpacked {
+            targets.push(Target::S3Unpacked);
         }
         targets
     }
@@ -296,6 +314,7 @@ impl Deliveries {
 fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
     let mut alarm = BacklogAlarm::default();
     let mut checked = Instant::now() - BACKLOG_CHECK;
+    let mut swept = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         if watches_backlog && checked.elapsed() >= BACKLOG_CHECK {
             checked = Instant::now();
@@ -303,6 +322,13 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
                 Ok(b) => alarm.check(&b, ctx.outbox.max_pending, now()),
                 Err(e) => log!("outbox: cannot read the backlog: {e}"),
             }
+        }
+        if let (true, Some(dir)) = (
+            watches_backlog && swept.elapsed() >= SWEEP,
+            &ctx.unpacked_dir,
+        ) {
+            swept = Instant::now();
+            sweep(dir, ctx.outbox.max_age + SWEEP);
         }
         let mut worked = false;
         for sink in &ctx.sinks {
@@ -339,6 +365,27 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
         if !worked {
             std::thread::sleep(IDLE);
         }
+    }
+}
+
+/// Removes the files in `dir` older than `age`: kept for a delivery that will not come for
+/// them any more.
+fn sweep(dir: &std::path::Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
+        if old && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        log!("outbox: removed {removed} extracted file(s) whose delivery will not come");
     }
 }
 

@@ -47,11 +47,18 @@ pub struct Client {
     credentials: Credentials,
     samples: Option<Bucket>,
     reports: Option<Bucket>,
+    unpacked: Option<Bucket>,
     spool_dir: PathBuf,
+    /// Where the analysis keeps extracted files for the unpacked bucket.
+    unpacked_dir: Option<PathBuf>,
 }
 
 impl Client {
-    pub fn new(config: &S3Config, spool_dir: PathBuf) -> Result<Client, String> {
+    pub fn new(
+        config: &S3Config,
+        spool_dir: PathBuf,
+        unpacked_dir: Option<PathBuf>,
+    ) -> Result<Client, String> {
         let endpoint: url::Url = config
             .endpoint
             .parse()
@@ -78,8 +85,10 @@ impl Client {
             credentials: Credentials::new(&config.access_key_id, &config.secret_access_key),
             samples: bucket(&config.samples, "samples")?,
             reports: bucket(&config.reports, "reports")?,
+            unpacked: bucket(&config.unpacked, "unpacked")?,
             config: config.clone(),
             spool_dir,
+            unpacked_dir,
         })
     }
 
@@ -192,6 +201,10 @@ pub struct Samples(pub std::sync::Arc<Client>);
 /// Reports: the task's document, large.
 pub struct Reports(pub std::sync::Arc<Client>);
 
+/// Unpacked files: every file extracted from the task's sample, content-addressed, from where
+/// the analysis kept them (each is deleted there once it is in the bucket).
+pub struct Unpacked(pub std::sync::Arc<Client>);
+
 impl Sink for Samples {
     fn target(&self) -> Target {
         Target::S3Sample
@@ -288,5 +301,80 @@ impl Reports {
                 Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
             },
         )
+    }
+}
+
+impl Sink for Unpacked {
+    fn target(&self) -> Target {
+        Target::S3Unpacked
+    }
+
+    fn counters(&self) -> (&'static str, &'static str) {
+        ("s3_unpacked_success", "s3_unpacked_failure")
+    }
+
+    fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome> {
+        deliveries
+            .iter()
+            .map(|d| match self.attempt(ctx, d) {
+                Ok(o) | Err(o) => o,
+            })
+            .collect()
+    }
+}
+
+/// The distinct sha1s of the files extracted in a stored report (its entries after the first).
+pub fn extracted_sha1s(report: &[u8]) -> Result<Vec<String>, String> {
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_slice(report).map_err(|e| format!("the stored report: {e}"))?;
+    let mut seen = std::collections::BTreeSet::new();
+    for e in entries.iter().skip(1) {
+        let sha1 = e["info"]["file"]["hashes"]
+            .as_array()
+            .and_then(|hashes| hashes.iter().find(|h| h["name"] == "sha1"))
+            .and_then(|h| h["value"].as_str());
+        if let Some(sha1) = sha1 {
+            seen.insert(sha1.to_string());
+        }
+    }
+    Ok(seen.into_iter().collect())
+}
+
+impl Unpacked {
+    fn attempt(&self, ctx: &Context, d: &Delivery) -> Result<Outcome, Outcome> {
+        let s3 = &self.0;
+        let (Some(bucket), Some(dir)) = (&s3.unpacked, &s3.unpacked_dir) else {
+            return Err(Outcome::GiveUp(
+                "s3.unpacked is no longer configured".into(),
+            ));
+        };
+        let task = ctx.task(d)?;
+        let Some(report) = &task.report else {
+            return Ok(Outcome::Delivered); // no report, nothing extracted
+        };
+        let mut missing = Vec::new();
+        for sha1 in extracted_sha1s(report).map_err(Outcome::GiveUp)? {
+            let key = sample_key(&s3.config.prefix, &sha1);
+            let local = dir.join(&sha1);
+            if !s3.exists(bucket, &key).map_err(Outcome::Retry)? {
+                if !local.exists() {
+                    missing.push(sha1);
+                    continue;
+                }
+                s3.put_file(bucket, &key, &local)
+                    .map_err(|e| Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))))?;
+            }
+            // In the bucket: the copy kept for it is not needed any more.
+            let _ = std::fs::remove_file(&local);
+        }
+        if missing.is_empty() {
+            Ok(Outcome::Delivered)
+        } else {
+            Err(Outcome::GiveUp(format!(
+                "{} extracted file(s) were not kept and are not in the bucket: {}",
+                missing.len(),
+                missing.join(", ")
+            )))
+        }
     }
 }

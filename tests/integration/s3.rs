@@ -37,7 +37,7 @@ fn s3s_fs() -> String {
 impl S3Server {
     fn start(dir: &TempDir, port: Option<u16>) -> S3Server {
         let root = dir.0.join("s3");
-        for bucket in ["samples", "reports"] {
+        for bucket in ["samples", "reports", "unpacked"] {
             std::fs::create_dir_all(root.join(bucket)).unwrap();
         }
         let port = port.unwrap_or_else(|| {
@@ -239,4 +239,53 @@ fn a_server_that_is_down_or_refuses_the_credentials_loses_nothing() {
         assert!(s3.get(v["file_link"].as_str().unwrap()).is_some());
     }
     wait_for_empty_spool(&s.data_dir);
+}
+
+#[test]
+fn every_extracted_file_lands_in_the_unpacked_bucket() {
+    use std::io::Write;
+    let dir = TempDir::new("s3unpacked");
+    let s3 = S3Server::start(&dir, None);
+    let config = format!(
+        "[outbox]\nfirst_retry_secs = 1\n\
+         [s3]\nendpoint = {:?}\npath_style = true\naccess_key_id = {KEY:?}\n\
+         secret_access_key = {SECRET:?}\nunpacked = \"unpacked\"\n",
+        s3.endpoint()
+    );
+    let s = Server::start(&dir, &config);
+    let members: Vec<(&str, Vec<u8>)> = vec![
+        ("a.txt", b"the first extracted file".to_vec()),
+        ("b.bin", (0..5000u32).map(|i| (i * 7) as u8).collect()),
+        ("again/a.txt", b"the first extracted file".to_vec()),
+    ];
+    let mut zipped = Vec::new();
+    {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(&mut zipped));
+        for (name, data) in &members {
+            z.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            z.write_all(data).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let id = s.upload_ok("bundle.zip", &zipped);
+    let _ = s.wait_processed(id, WAIT);
+    let started = Instant::now();
+    while stat(&s, "s3_unpacked_success") != 1 {
+        assert!(started.elapsed() < WAIT, "{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (_, data) in &members {
+        let link = format!("s3://unpacked/samples/{}", sha1_hex(data));
+        assert_eq!(s3.get(&link).as_deref(), Some(data.as_slice()), "{link}");
+    }
+    assert!(
+        s.data_dir
+            .join("unpacked")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none(),
+        "the copies kept for the bucket are gone once they are in it"
+    );
 }
