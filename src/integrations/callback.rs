@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{client, user_data, Context, Outcome, Sink};
+use super::{client, each, user_data, Context, Outcome, Sink};
 use crate::config::CallbackConfig;
 use crate::store::{Delivery, Target};
 
@@ -136,17 +136,11 @@ impl Sink for Callback {
     }
 
     fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome> {
-        deliveries.iter().map(|d| self.send_one(ctx, d)).collect()
+        each(deliveries, |d| self.attempt(ctx, d))
     }
 }
 
 impl Callback {
-    fn send_one(&self, ctx: &Context, d: &Delivery) -> Outcome {
-        match self.attempt(ctx, d) {
-            Ok(o) | Err(o) => o,
-        }
-    }
-
     fn attempt(&self, ctx: &Context, d: &Delivery) -> Result<Outcome, Outcome> {
         let task = ctx.task(d)?;
         let user = user_data(&task);

@@ -68,6 +68,20 @@ trait Sink: Send + Sync {
     fn finished(&self, _ctx: &Context, _d: &Delivery) {}
 }
 
+/// The outcomes of sending `deliveries` one by one with `attempt`, which returns early (as
+/// `Err`) with the outcome of a step that failed.
+fn each(
+    deliveries: &[Delivery],
+    attempt: impl Fn(&Delivery) -> Result<Outcome, Outcome>,
+) -> Vec<Outcome> {
+    deliveries
+        .iter()
+        .map(|d| match attempt(d) {
+            Ok(o) | Err(o) => o,
+        })
+        .collect()
+}
+
 /// What the delivery threads share.
 pub struct Context {
     pub store: Arc<Store>,

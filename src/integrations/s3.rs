@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
-use super::{client, Context, Outcome, Sink};
+use super::{client, each, Context, Outcome, Sink};
 use crate::config::S3Config;
 use crate::store::{Delivery, Target};
 
@@ -215,7 +215,7 @@ impl Sink for Samples {
     }
 
     fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome> {
-        deliveries.iter().map(|d| self.send_one(ctx, d)).collect()
+        each(deliveries, |d| self.attempt(ctx, d))
     }
 
     fn finished(&self, ctx: &Context, d: &Delivery) {
@@ -229,12 +229,6 @@ impl Sink for Samples {
 }
 
 impl Samples {
-    fn send_one(&self, ctx: &Context, d: &Delivery) -> Outcome {
-        match self.attempt(ctx, d) {
-            Ok(o) | Err(o) => o,
-        }
-    }
-
     fn attempt(&self, ctx: &Context, d: &Delivery) -> Result<Outcome, Outcome> {
         let s3 = &self.0;
         let bucket = s3
@@ -272,17 +266,11 @@ impl Sink for Reports {
     }
 
     fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome> {
-        deliveries.iter().map(|d| self.send_one(ctx, d)).collect()
+        each(deliveries, |d| self.attempt(ctx, d))
     }
 }
 
 impl Reports {
-    fn send_one(&self, ctx: &Context, d: &Delivery) -> Outcome {
-        match self.attempt(ctx, d) {
-            Ok(o) | Err(o) => o,
-        }
-    }
-
     fn attempt(&self, ctx: &Context, d: &Delivery) -> Result<Outcome, Outcome> {
         let s3 = &self.0;
         let bucket = s3
@@ -314,12 +302,7 @@ impl Sink for Unpacked {
     }
 
     fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome> {
-        deliveries
-            .iter()
-            .map(|d| match self.attempt(ctx, d) {
-                Ok(o) | Err(o) => o,
-            })
-            .collect()
+        each(deliveries, |d| self.attempt(ctx, d))
     }
 }
 
