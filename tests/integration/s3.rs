@@ -179,6 +179,16 @@ fn samples_and_reports_land_in_their_buckets_and_processed_waits_for_them() {
     assert_eq!(stat(&s, "s3_report_upload"), 1);
     // The sample left the spool once it was in its bucket.
     wait_for_empty_spool(&s.data_dir);
+    // The same sample again: its object is there already, and is not written again.
+    let object = s3.root.join(format!("samples/assay/samples/{EICAR_SHA1}"));
+    let written = std::fs::metadata(&object).unwrap().modified().unwrap();
+    let again = s.upload_ok("eicar-again.com", EICAR);
+    let v = s.wait_processed(again, WAIT);
+    assert_eq!(v["file_link"].as_str(), Some(link));
+    assert_eq!(
+        std::fs::metadata(&object).unwrap().modified().unwrap(),
+        written
+    );
 
     // A large sample goes up in parts, read from the spool, and comes back whole.
     let big: Vec<u8> = (0..70u32 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
