@@ -26,7 +26,7 @@ use crate::log;
 use crate::report::shape::{self, Params, Shape};
 use crate::report::types::ReportTypes;
 use crate::stats::Stats;
-use crate::store::{Backlog, Delivery, Store, Target};
+use crate::store::{Backlog, Delivery, Record, Store, Target};
 use crate::time::now;
 
 pub use callback::check_override;
@@ -56,16 +56,14 @@ pub enum Outcome {
 /// One integration.
 trait Sink: Send + Sync {
     fn target(&self) -> Target;
-    /// Most deliveries sent at once (events batched in one request).
+    /// Most deliveries taken at once: sent in one request (Splunk's events), or one by one.
     fn batch(&self) -> usize {
-        1
+        8
     }
     /// The statistics counters of a delivery made and of one given up.
     fn counters(&self) -> (&'static str, &'static str);
     /// Sends `deliveries`; one outcome each, in the same order.
     fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome>;
-    /// A delivery is over (made or given up), its outcome recorded.
-    fn finished(&self, _ctx: &Context, _d: &Delivery) {}
 }
 
 /// The outcomes of sending `deliveries` one by one with `attempt`, which returns early (as
@@ -92,6 +90,8 @@ pub struct Context {
     sinks: Vec<Box<dyn Sink>>,
     /// Where extracted files wait for S3's unpacked bucket.
     unpacked_dir: Option<std::path::PathBuf>,
+    /// Where samples wait; one whose delivery to S3 is over is deleted there.
+    spool_dir: std::path::PathBuf,
 }
 
 impl Context {
@@ -142,6 +142,7 @@ impl Context {
             outbox: config.outbox.clone(),
             sinks,
             unpacked_dir: config.unpacked_dir(),
+            spool_dir: config.spool_dir(),
         }))
     }
 
@@ -150,45 +151,64 @@ impl Context {
         shape_of(&self.report_types, report_type, view)
     }
 
-    fn record(&self, sink: &dyn Sink, d: &Delivery, outcome: Outcome) {
+    /// Records the outcomes of deliveries to one sink (one transaction), counts and logs them,
+    /// and tells the sink which are over.
+    fn record(&self, sink: &dyn Sink, outcomes: Vec<(&Delivery, Outcome)>) {
         let t = now();
         let (made, given_up) = sink.counters();
-        let id = d.id();
-        let over = match &outcome {
-            Outcome::Delivered | Outcome::GiveUp(_) => true,
-            Outcome::Retry(_) => t - d.created >= self.outbox.max_age.as_secs() as i64,
-        };
-        let result = match outcome {
-            Outcome::Delivered => {
-                self.stats.add(made, 1.0, t);
-                self.store.delivered(d, t)
+        let max_age = self.outbox.max_age.as_secs() as i64;
+        let records: Vec<(&Delivery, Record)> = outcomes
+            .into_iter()
+            .map(|(d, outcome)| {
+                let id = d.id();
+                let record = match outcome {
+                    Outcome::Delivered => Record::Delivered { at: t },
+                    Outcome::Retry(why) if t - d.created < max_age => {
+                        let wait = backoff(d, t, self.outbox.first_retry.as_secs_f64());
+                        log!(
+                            "delivery {id} (attempt {}) failed, next try in {wait} s: {why}",
+                            d.attempts
+                        );
+                        Record::Retry {
+                            at: t + wait,
+                            error: why,
+                        }
+                    }
+                    Outcome::Retry(why) => {
+                        log!(
+                            "delivery {id} given up after {} attempts over outbox.max_age_secs: {why}",
+                            d.attempts
+                        );
+                        Record::GaveUp { at: t, error: why }
+                    }
+                    Outcome::GiveUp(why) => {
+                        log!("delivery {id} given up: {why}");
+                        Record::GaveUp { at: t, error: why }
+                    }
+                };
+                (d, record)
+            })
+            .collect();
+        match self.store.record_deliveries(&records) {
+            Ok(released) => {
+                for file in released {
+                    crate::queue::remove_sample(&self.spool_dir.join(file));
+                }
             }
-            Outcome::Retry(why) if t - d.created < self.outbox.max_age.as_secs() as i64 => {
-                let wait = backoff(d, t, self.outbox.first_retry.as_secs_f64());
+            Err(e) => {
                 log!(
-                    "delivery {id} (attempt {}) failed, next try in {wait} s: {why}",
-                    d.attempts
+                    "outbox: cannot record what became of {} deliveries: {e}",
+                    records.len()
                 );
-                self.store.retry_delivery(d, t + wait, &why)
+                return;
             }
-            Outcome::Retry(why) => {
-                self.stats.add(given_up, 1.0, t);
-                log!(
-                    "delivery {id} given up after {} attempts over outbox.max_age_secs: {why}",
-                    d.attempts
-                );
-                self.store.give_up_delivery(d, t, &why)
+        }
+        for (_, record) in &records {
+            match record {
+                Record::Delivered { .. } => self.stats.add(made, 1.0, t),
+                Record::GaveUp { .. } => self.stats.add(given_up, 1.0, t),
+                Record::Retry { .. } => {}
             }
-            Outcome::GiveUp(why) => {
-                self.stats.add(given_up, 1.0, t);
-                log!("delivery {id} given up: {why}");
-                self.store.give_up_delivery(d, t, &why)
-            }
-        };
-        match result {
-            Err(e) => log!("delivery {id}: cannot record the outcome: {e}"),
-            Ok(()) if over => sink.finished(self, d),
-            Ok(()) => {}
         }
     }
 }
@@ -372,9 +392,7 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
                 let why = format!("panic: {}", crate::log::panic_message(panic.as_ref()));
                 vec![Outcome::Retry(why); deliveries.len()]
             });
-            for (d, outcome) in deliveries.iter().zip(outcomes) {
-                ctx.record(sink.as_ref(), d, outcome);
-            }
+            ctx.record(sink.as_ref(), deliveries.iter().zip(outcomes).collect());
         }
         if !worked {
             std::thread::sleep(IDLE);

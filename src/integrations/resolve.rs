@@ -248,9 +248,14 @@ impl ureq::unversioned::resolver::Resolver for Resolver {
             Some("https") => 443,
             _ => 80,
         });
-        let addrs = System::read()
-            .resolve(host, port)
-            .map_err(ureq::Error::Io)?;
+        // An address needs no files read (the common case of a receiver on a fixed address).
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs = match literal.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => System::read()
+                .resolve(host, port)
+                .map_err(ureq::Error::Io)?,
+        };
         let mut out = self.empty();
         // ureq keeps at most 16 addresses.
         for a in addrs.into_iter().take(16) {

@@ -217,15 +217,6 @@ impl Sink for Samples {
     fn send(&self, ctx: &Context, deliveries: &[Delivery]) -> Vec<Outcome> {
         each(deliveries, |d| self.attempt(ctx, d))
     }
-
-    fn finished(&self, ctx: &Context, d: &Delivery) {
-        // Delivered or given up: the sample is no longer needed for it.
-        match ctx.store.release_sample(d.task_id) {
-            Ok(Some(file)) => crate::queue::remove_sample(&self.0.spool_dir.join(file)),
-            Ok(None) => {}
-            Err(e) => crate::log!("delivery {}: cannot release the sample: {e}", d.id()),
-        }
-    }
 }
 
 impl Samples {
@@ -240,15 +231,10 @@ impl Samples {
         if s3.exists(bucket, &key).map_err(Outcome::Retry)? {
             return Ok(Outcome::Delivered);
         }
-        let file = match ctx.store.spool_file_of(d.task_id) {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                return Err(Outcome::GiveUp(
-                    "the sample is gone (the task was cancelled)".into(),
-                ))
-            }
-            Err(e) => return Err(Outcome::Retry(format!("cannot read the task: {e}"))),
-        };
+        let file = task
+            .spool_file
+            .as_ref()
+            .ok_or_else(|| Outcome::GiveUp("the sample is gone (the task was cancelled)".into()))?;
         Ok(match s3.put_file(bucket, &key, &s3.spool_dir.join(file)) {
             Ok(()) => Outcome::Delivered,
             Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),

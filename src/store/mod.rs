@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 mod outbox;
-pub use outbox::{Backlog, Delivery, Target, TargetsOf};
+pub use outbox::{Backlog, Delivery, Record, Target, TargetsOf};
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +127,7 @@ pub enum Finished {
     /// The task was no longer processing (deleted, or returned to the queue): nothing stored.
     Stale,
     /// The report is stored. `keep_sample`: a delivery still needs the sample, which then goes
-    /// when that delivery is done ([`Store::release_sample`]).
+    /// when that delivery is over ([`Store::record_deliveries`]).
     Stored { keep_sample: bool },
 }
 
@@ -142,6 +142,8 @@ pub struct Task {
     pub custom_data: Option<String>,
     /// As received; read by the deliveries (callback overrides, Splunk's `network`).
     pub user_data: Option<String>,
+    /// The sample in the spool, while the task holds it.
+    pub spool_file: Option<String>,
     pub direct_sender: String,
     pub forwarded_for: Vec<String>,
     pub error: Option<String>,
@@ -276,9 +278,21 @@ impl Drop for Conn<'_> {
     }
 }
 
+/// How long a writer waits for the database at most.
+const BUSY_WAIT: Duration = Duration::from_secs(30);
+
 fn open_connection(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
+    let mut conn = Connection::open(path)?;
+    // Writers wait for one another a millisecond at a time: SQLite's own busy_timeout handler
+    // sleeps up to 100 ms between tries, which under steady contention (uploads, analysis and
+    // deliveries all writing) became most of the time a write took.
+    conn.busy_handler(Some(|tries: i32| {
+        if Duration::from_millis(tries.max(0) as u64) >= BUSY_WAIT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        true
+    }))?;
     // WAL lets readers run beside the writer. synchronous=NORMAL: a commit survives a process
     // crash; the one commit that must also survive a power cut (an accepted upload) raises it to
     // FULL for itself, see insert_task. FULL everywhere halved the upload rate (scripts/bench.sh).
@@ -505,44 +519,6 @@ impl Store {
         Ok(Finished::Stored { keep_sample })
     }
 
-    /// After the delivery that needed a finished task's sample: the task lets go of it. Returns
-    /// the spool file to delete, if the task is finished and still held it.
-    pub fn release_sample(&self, id: i64) -> Result<Option<String>> {
-        let mut c = self.conn()?;
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let file: Option<String> = tx
-            .query_row(
-                "SELECT spool_file FROM tasks
-                 WHERE id = ?1 AND state NOT IN ('queued', 'processing')",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        if file.is_some() && !outbox::needs_sample(&tx, id)? {
-            tx.execute(
-                "UPDATE tasks SET spool_file = NULL WHERE id = ?1",
-                params![id],
-            )?;
-            tx.commit()?;
-            return Ok(file);
-        }
-        Ok(None)
-    }
-
-    /// A task's spool file, while it has one.
-    pub fn spool_file_of(&self, id: i64) -> Result<Option<String>> {
-        Ok(self
-            .conn()?
-            .query_row(
-                "SELECT spool_file FROM tasks WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten())
-    }
-
     /// Returns a task that was being processed to the queue (clean shutdown); the attempt does not count.
     pub fn release(&self, id: i64) -> Result<()> {
         let c = self.conn()?;
@@ -609,28 +585,29 @@ impl Store {
     pub fn get_task(&self, id: i64) -> Result<Option<Task>> {
         let c = self.conn()?;
         let task = c
-            .query_row(
+            .prepare_cached(
                 "SELECT id, state, submitted, processed, custom_data,
-                        direct_sender, forwarded_for, error, report, sha1, user_data
+                        direct_sender, forwarded_for, error, report, sha1, user_data,
+                        spool_file
                  FROM tasks WHERE id = ?1",
-                params![id],
-                |r| {
-                    let forwarded: String = r.get(6)?;
-                    Ok(Task {
-                        id: r.get(0)?,
-                        state: TaskState::parse(&r.get::<_, String>(1)?),
-                        submitted: r.get(2)?,
-                        processed: r.get(3)?,
-                        custom_data: r.get(4)?,
-                        direct_sender: r.get(5)?,
-                        forwarded_for: serde_json::from_str(&forwarded).unwrap_or_default(),
-                        error: r.get(7)?,
-                        report: r.get(8)?,
-                        sha1: r.get(9)?,
-                        user_data: r.get(10)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![id], |r| {
+                let forwarded: String = r.get(6)?;
+                Ok(Task {
+                    id: r.get(0)?,
+                    state: TaskState::parse(&r.get::<_, String>(1)?),
+                    submitted: r.get(2)?,
+                    processed: r.get(3)?,
+                    custom_data: r.get(4)?,
+                    direct_sender: r.get(5)?,
+                    forwarded_for: serde_json::from_str(&forwarded).unwrap_or_default(),
+                    error: r.get(7)?,
+                    report: r.get(8)?,
+                    sha1: r.get(9)?,
+                    user_data: r.get(10)?,
+                    spool_file: r.get(11)?,
+                })
+            })
             .optional()?;
         let Some(mut task) = task else {
             return Ok(None);
@@ -959,7 +936,11 @@ mod tests {
             .unwrap()
             .is_empty());
         // A failure makes it due later; a restart releases leases.
-        s.retry_delivery(&taken[0], 400, "HTTP 503").unwrap();
+        let retry = Record::Retry {
+            at: 400,
+            error: "HTTP 503".into(),
+        };
+        s.record_deliveries(&[(&taken[0], retry)]).unwrap();
         assert!(s
             .take_deliveries(Target::Callback, 399, 999, 10)
             .unwrap()
@@ -980,9 +961,16 @@ mod tests {
             0,
             "kept for its deliveries"
         );
-        s.delivered(&again[0], 500).unwrap();
         let splunk = s.take_deliveries(Target::Splunk, 500, 1100, 10).unwrap();
-        s.give_up_delivery(&splunk[0], 600, "bad token").unwrap();
+        let gave_up = Record::GaveUp {
+            at: 600,
+            error: "bad token".into(),
+        };
+        s.record_deliveries(&[
+            (&again[0], Record::Delivered { at: 500 }),
+            (&splunk[0], gave_up),
+        ])
+        .unwrap();
         let states = s.deliveries_of(id).unwrap();
         assert_eq!(
             states,
@@ -1016,14 +1004,23 @@ mod tests {
                 .unwrap(),
             Finished::Stored { keep_sample: true }
         );
-        assert_eq!(s.spool_file_of(id).unwrap().as_deref(), Some("kept"));
-        assert_eq!(s.release_sample(id).unwrap(), None, "still pending");
+        let spool = |id| s.get_task(id).unwrap().unwrap().spool_file;
+        assert_eq!(spool(id).as_deref(), Some("kept"));
+        // A failed attempt keeps it; the delivery made lets it go, once.
         let d = s.take_deliveries(Target::S3Sample, 200, 800, 1).unwrap();
-        s.delivered(&d[0], 300).unwrap();
-        assert_eq!(s.release_sample(id).unwrap().as_deref(), Some("kept"));
-        assert_eq!(s.spool_file_of(id).unwrap(), None);
-        assert_eq!(s.release_sample(id).unwrap(), None, "released once");
-        // Delivered before analysis ended: the analysis deletes it.
+        let retry = Record::Retry {
+            at: 250,
+            error: "down".into(),
+        };
+        assert!(s.record_deliveries(&[(&d[0], retry)]).unwrap().is_empty());
+        assert_eq!(spool(id).as_deref(), Some("kept"));
+        let d = s.take_deliveries(Target::S3Sample, 250, 800, 1).unwrap();
+        let released = s
+            .record_deliveries(&[(&d[0], Record::Delivered { at: 300 })])
+            .unwrap();
+        assert_eq!(released, ["kept"]);
+        assert_eq!(spool(id), None);
+        // Delivered before analysis ended: the analysis still needs it, then deletes it.
         let id = s
             .insert_task(&NewTask {
                 deliveries: vec![Target::S3Sample],
@@ -1031,12 +1028,10 @@ mod tests {
             })
             .unwrap();
         let d = s.take_deliveries(Target::S3Sample, 200, 800, 1).unwrap();
-        s.delivered(&d[0], 300).unwrap();
-        assert_eq!(
-            s.release_sample(id).unwrap(),
-            None,
-            "queued: analysis still needs it"
-        );
+        let released = s
+            .record_deliveries(&[(&d[0], Record::Delivered { at: 300 })])
+            .unwrap();
+        assert!(released.is_empty(), "queued: analysis still needs it");
         s.claim(id).unwrap().unwrap();
         assert_eq!(
             s.finish(id, TaskState::Done, b"[]", None, 400, &none)

@@ -63,6 +63,17 @@ impl Delivery {
     }
 }
 
+/// What became of a delivery, as the outbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// It arrived at `at`.
+    Delivered { at: i64 },
+    /// The attempt failed; due again at `at`.
+    Retry { at: i64, error: String },
+    /// Given up at `at` (too old, or refused for good).
+    GaveUp { at: i64, error: String },
+}
+
 /// What waits in the outbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Backlog {
@@ -88,13 +99,31 @@ pub(super) fn add(tx: &Transaction, task_id: i64, targets: &[Target], now: i64) 
 
 /// True while a delivery that reads the task's sample is pending.
 pub(super) fn needs_sample(tx: &Transaction, task_id: i64) -> Result<bool> {
-    let n: i64 = tx.query_row(
-        "SELECT count(*) FROM deliveries
-         WHERE task_id = ?1 AND target = 's3-sample' AND state = 'pending'",
-        params![task_id],
-        |r| r.get(0),
-    )?;
+    let n: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM deliveries
+             WHERE task_id = ?1 AND target = 's3-sample' AND state = 'pending'",
+        )?
+        .query_row(params![task_id], |r| r.get(0))?;
     Ok(n > 0)
+}
+
+/// A finished task lets go of its sample once no delivery needs it: the spool file to delete.
+fn release_sample(tx: &Transaction, task_id: i64) -> Result<Option<String>> {
+    let file: Option<String> = tx
+        .prepare_cached(
+            "SELECT spool_file FROM tasks
+             WHERE id = ?1 AND state NOT IN ('queued', 'processing')",
+        )?
+        .query_row(params![task_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    if file.is_none() || needs_sample(tx, task_id)? {
+        return Ok(None);
+    }
+    tx.prepare_cached("UPDATE tasks SET spool_file = NULL WHERE id = ?1")?
+        .execute(params![task_id])?;
+    Ok(file)
 }
 
 impl Store {
@@ -140,34 +169,42 @@ impl Store {
         Ok(taken)
     }
 
-    /// The delivery arrived.
-    pub fn delivered(&self, d: &Delivery, now: i64) -> Result<()> {
-        self.conn()?.execute(
-            "UPDATE deliveries SET state = 'done', lease = NULL, finished = ?3, last_error = NULL
-             WHERE task_id = ?1 AND target = ?2",
-            params![d.task_id, d.target.as_str(), now],
-        )?;
-        Ok(())
-    }
-
-    /// The attempt failed: due again at `next_at`.
-    pub fn retry_delivery(&self, d: &Delivery, next_at: i64, error: &str) -> Result<()> {
-        self.conn()?.execute(
-            "UPDATE deliveries SET lease = NULL, next_at = ?3, last_error = ?4
-             WHERE task_id = ?1 AND target = ?2",
-            params![d.task_id, d.target.as_str(), next_at, error],
-        )?;
-        Ok(())
-    }
-
-    /// The delivery is given up (too old, or refused for good).
-    pub fn give_up_delivery(&self, d: &Delivery, now: i64, error: &str) -> Result<()> {
-        self.conn()?.execute(
-            "UPDATE deliveries SET state = 'failed', lease = NULL, finished = ?3, last_error = ?4
-             WHERE task_id = ?1 AND target = ?2",
-            params![d.task_id, d.target.as_str(), now, error],
-        )?;
-        Ok(())
+    /// Records what became of deliveries, all in one transaction. A finished task whose
+    /// sample's delivery is over lets go of its sample: the spool files to delete are returned.
+    pub fn record_deliveries(&self, records: &[(&Delivery, Record)]) -> Result<Vec<String>> {
+        let mut c = self.conn()?;
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut released = Vec::new();
+        {
+            let mut done = tx.prepare_cached(
+                "UPDATE deliveries SET state = ?3, lease = NULL, finished = ?4, last_error = ?5
+                 WHERE task_id = ?1 AND target = ?2",
+            )?;
+            let mut again = tx.prepare_cached(
+                "UPDATE deliveries SET lease = NULL, next_at = ?3, last_error = ?4
+                 WHERE task_id = ?1 AND target = ?2",
+            )?;
+            for (d, record) in records {
+                let (task, target) = (d.task_id, d.target.as_str());
+                match record {
+                    Record::Delivered { at } => {
+                        done.execute(params![task, target, "done", at, None::<&str>])?
+                    }
+                    Record::GaveUp { at, error } => {
+                        done.execute(params![task, target, "failed", at, error])?
+                    }
+                    Record::Retry { at, error } => {
+                        again.execute(params![task, target, at, error])?
+                    }
+                };
+                let over = !matches!(record, Record::Retry { .. });
+                if over && d.target == Target::S3Sample {
+                    released.extend(release_sample(&tx, task)?);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(released)
     }
 
     /// Start-up: the leases of a process that is gone are void, and every pending delivery is

@@ -19,4 +19,6 @@ CREATE TABLE deliveries (
     PRIMARY KEY (task_id, target)
 ) STRICT;
 
-CREATE INDEX deliveries_due ON deliveries (state, next_at);
+-- What a delivery thread looks for: the due deliveries of one target, in the order it takes them
+-- (so that taking a few never sorts them all).
+CREATE INDEX deliveries_due ON deliveries (target, state, next_at, task_id);
