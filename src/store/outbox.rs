@@ -138,9 +138,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Delivery>> {
         let mut c = self.conn()?;
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let taken: Vec<Delivery> = {
-            let mut stmt = tx.prepare_cached(
+        // Looked for first without the write lock, which an idle delivery thread would otherwise
+        // take several times a second; what another thread leased meanwhile is left to it.
+        let due: Vec<Delivery> = {
+            let mut stmt = c.prepare_cached(
                 "SELECT task_id, attempts, created FROM deliveries
                  WHERE target = ?1 AND state = 'pending' AND next_at <= ?2
                    AND (lease IS NULL OR lease <= ?2)
@@ -156,13 +157,21 @@ impl Store {
             })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
+        if due.is_empty() {
+            return Ok(due);
+        }
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut taken = Vec::with_capacity(due.len());
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE deliveries SET lease = ?3, attempts = attempts + 1
-                 WHERE task_id = ?1 AND target = ?2",
+                 WHERE task_id = ?1 AND target = ?2 AND state = 'pending' AND next_at <= ?4
+                   AND (lease IS NULL OR lease <= ?4)",
             )?;
-            for d in &taken {
-                stmt.execute(params![d.task_id, target.as_str(), lease_until])?;
+            for d in due {
+                if stmt.execute(params![d.task_id, target.as_str(), lease_until, now])? == 1 {
+                    taken.push(d);
+                }
             }
         }
         tx.commit()?;
