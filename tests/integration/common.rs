@@ -509,18 +509,60 @@ pub fn spool_files(data_dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Polls `done` until it holds, failing the test with `what` after 60 s: for what a server does
+/// in the background, at its own pace.
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_until_else(WAIT_LIMIT, || what.to_string(), done);
+}
+
+/// How long [`wait_until`] waits.
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Polls `done` for up to `limit`, with the failure's message made only when it fails (a log
+/// read then).
+pub fn wait_until_else(limit: Duration, what: impl Fn() -> String, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "never: {}", what());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+impl Server {
+    /// A statistics counter over the last minute.
+    pub fn stat(&self, name: &str) -> u64 {
+        self.get("/srv/tiscale/v1/stats").json()[name][0]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Waits until the log holds `text`.
+    pub fn wait_log(&self, text: &str) {
+        wait_until_else(
+            WAIT_LIMIT,
+            || format!("{text:?} in the log:\n{}", self.log()),
+            || self.log().contains(text),
+        );
+    }
+
+    /// How many tasks the list endpoint shows.
+    pub fn task_count(&self) -> usize {
+        self.get("/api/tiscale/v1/task")
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    }
+}
+
 /// Waits (30 s at most) for the spool to empty. A sample is deleted just after its task is marked
 /// done, so a client that sees the task done may still find the file for a moment.
 pub fn wait_for_empty_spool(data_dir: &Path) {
-    let started = Instant::now();
-    while !spool_files(data_dir).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the spool never emptied: {:?}",
-            spool_files(data_dir)
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    wait_until_else(
+        Duration::from_secs(30),
+        || format!("an empty spool: {:?}", spool_files(data_dir)),
+        || spool_files(data_dir).is_empty(),
+    );
 }
 
 /// The content of a file whose analysis cannot end before the YARA scan times out, when the

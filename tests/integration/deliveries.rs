@@ -133,12 +133,6 @@ fn document(s: &Server, id: i64, query: &str) -> Value {
     s.get(&format!("/api/tiscale/v1/task/{id}?{query}")).json()
 }
 
-fn stat(s: &Server, name: &str) -> u64 {
-    s.get("/srv/tiscale/v1/stats").json()[name][0]
-        .as_u64()
-        .unwrap()
-}
-
 #[test]
 fn the_callback_posts_what_get_task_answers_and_uploads_may_redirect_it() {
     let default = Receiver::start(ok);
@@ -200,15 +194,8 @@ fn the_callback_posts_what_get_task_answers_and_uploads_may_redirect_it() {
         assert_eq!(r.status, 400, "{user_data}");
         assert!(r.message().contains(said), "{}", r.message());
     }
-    assert_eq!(
-        s.get("/api/tiscale/v1/task")
-            .json()
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
-    assert_eq!(stat(&s, "callback_success"), 2);
+    assert_eq!(s.task_count(), 2);
+    assert_eq!(s.stat("callback_success"), 2);
 }
 
 #[test]
@@ -234,11 +221,7 @@ fn a_failing_receiver_is_tried_again_until_it_takes_the_delivery() {
     assert!(got
         .iter()
         .all(|g| g.header("X-Assay-Delivery") == format!("{id}.callback")));
-    let started = Instant::now();
-    while stat(&s, "callback_success") != 1 {
-        assert!(started.elapsed() < WAIT);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("callback_success = 1", || s.stat("callback_success") == 1);
     assert!(
         s.log()
             .contains(&format!("delivery {id}.callback (attempt 1) failed")),
@@ -246,7 +229,7 @@ fn a_failing_receiver_is_tried_again_until_it_takes_the_delivery() {
         s.log()
     );
     assert!(s.log().contains("HTTP 503"), "{}", s.log());
-    assert_eq!(stat(&s, "callback_failure"), 0);
+    assert_eq!(s.stat("callback_failure"), 0);
 }
 
 #[test]
@@ -310,11 +293,7 @@ fn splunk_gets_events_batched_with_the_token_and_the_network() {
     }
     let ids_header: BTreeSet<&str> = g.header("X-Assay-Delivery").split(',').collect();
     assert_eq!(ids_header.len(), 5);
-    let started = Instant::now();
-    while stat(&s, "splunk_success") != 6 {
-        assert!(started.elapsed() < WAIT);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("splunk_success = 6", || s.stat("splunk_success") == 6);
 }
 
 #[test]
@@ -329,11 +308,7 @@ fn a_rejected_token_is_given_up_logged_and_counted_at_once() {
         ),
     );
     let id = s.upload_ok("f.txt", b"never indexed");
-    let started = Instant::now();
-    while stat(&s, "splunk_failure") != 1 {
-        assert!(started.elapsed() < WAIT);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("splunk_failure = 1", || s.stat("splunk_failure") == 1);
     assert!(s.log().contains(&format!(
         "delivery {id}.splunk given up: the token was refused"
     )));
@@ -368,11 +343,7 @@ fn a_dead_receiver_holds_nothing_up_and_kill_9_loses_no_delivery() {
     let outbox = s.get("/srv/tiscale/v1/sysinfo").json()["outbox"].clone();
     assert_eq!(outbox["pending"], 200, "{outbox}");
     assert_eq!(outbox["alarm"], true, "{outbox}");
-    let started = Instant::now();
-    while !s.log().contains("WARNING: 200 deliveries are pending") {
-        assert!(started.elapsed() < WAIT, "{}", s.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.wait_log("WARNING: 200 deliveries are pending");
     assert!(vm_hwm_kib(s.pid()) - before < 64 * 1024);
     s.kill9();
 
@@ -394,11 +365,9 @@ fn a_dead_receiver_holds_nothing_up_and_kill_9_loses_no_delivery() {
         .map(|g| g.header("X-Assay-Delivery").to_string())
         .collect();
     assert_eq!(seen, want);
-    let started = Instant::now();
-    while s.get("/srv/tiscale/v1/sysinfo").json()["outbox"]["pending"] != 0 {
-        assert!(started.elapsed() < WAIT);
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("an empty outbox", || {
+        s.get("/srv/tiscale/v1/sysinfo").json()["outbox"]["pending"] == 0
+    });
 }
 
 /// A private CA's certificate (PEM), and a TLS server config for 127.0.0.1 signed by it.
@@ -480,17 +449,13 @@ fn the_callback_goes_over_https_and_checks_the_certificate() {
         ),
     );
     s.upload_ok("f.txt", b"over TLS");
-    let started = Instant::now();
-    while paths.lock().unwrap().is_empty() {
-        assert!(started.elapsed() < WAIT, "{}", s.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_else(
+        WAIT,
+        || format!("a request over TLS; log:\n{}", s.log()),
+        || !paths.lock().unwrap().is_empty(),
+    );
     assert_eq!(paths.lock().unwrap()[0], "/secure");
-    let started = Instant::now();
-    while stat(&s, "callback_success") != 1 {
-        assert!(started.elapsed() < WAIT);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("callback_success = 1", || s.stat("callback_success") == 1);
     drop(s);
 
     // Trusting only the public roots, the same receiver is refused: nothing sent, tried again.
@@ -500,14 +465,7 @@ fn the_callback_goes_over_https_and_checks_the_certificate() {
         &format!("[outbox]\nfirst_retry_secs = 1\n[callback]\nurl = \"https://127.0.0.1:{port}/secure\"\n"),
     );
     let second = s.upload_ok("g.txt", b"not over an unchecked TLS");
-    let started = Instant::now();
-    while !s
-        .log()
-        .contains(&format!("delivery {second}.callback (attempt 1) failed"))
-    {
-        assert!(started.elapsed() < WAIT, "{}", s.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    s.wait_log(&format!("delivery {second}.callback (attempt 1) failed"));
     assert!(
         s.log().to_lowercase().contains("certificate"),
         "{}",

@@ -146,12 +146,6 @@ fn config(endpoint: &str, secret: &str) -> String {
     )
 }
 
-fn stat(s: &Server, name: &str) -> u64 {
-    s.get("/srv/tiscale/v1/stats").json()[name][0]
-        .as_u64()
-        .unwrap()
-}
-
 #[test]
 fn samples_and_reports_land_in_their_buckets_and_processed_waits_for_them() {
     let dir = TempDir::new("s3");
@@ -175,8 +169,8 @@ fn samples_and_reports_land_in_their_buckets_and_processed_waits_for_them() {
     let report: Value = serde_json::from_slice(&s3.get(&report_url).unwrap()).unwrap();
     assert_eq!(report["tc_report"], v["tc_report"]);
     assert_eq!(report["custom_data"]["ticket"], "INC-7");
-    assert_eq!(stat(&s, "s3_upload"), 1);
-    assert_eq!(stat(&s, "s3_report_upload"), 1);
+    assert_eq!(s.stat("s3_upload"), 1);
+    assert_eq!(s.stat("s3_report_upload"), 1);
     // The sample left the spool once it was in its bucket.
     wait_for_empty_spool(&s.data_dir);
     // The same sample again: its object is there already, and is not written again.
@@ -213,14 +207,7 @@ fn a_server_that_is_down_or_refuses_the_credentials_loses_nothing() {
     // Wrong credentials: refused, tried again, nothing lost.
     let s = Server::start(&dir, &config(&s3.endpoint(), "not-the-secret"));
     let id = s.upload_ok("f.txt", b"a sample for a server that refuses us");
-    let started = Instant::now();
-    while !s
-        .log()
-        .contains(&format!("delivery {id}.s3-sample (attempt 2) failed"))
-    {
-        assert!(started.elapsed() < WAIT, "{}", s.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.wait_log(&format!("delivery {id}.s3-sample (attempt 2) failed"));
     let v = s.get(&format!("/api/tiscale/v1/task/{id}")).json();
     assert!(v["processed"].is_null() && v["tc_report"].is_null(), "{v}");
     assert!(v.get("file_link").is_none(), "{v}");
@@ -235,14 +222,7 @@ fn a_server_that_is_down_or_refuses_the_credentials_loses_nothing() {
     drop(s3);
     let s = Server::start(&dir, &config(&endpoint, SECRET));
     let second = s.upload_ok("g.txt", b"a sample while the server is down");
-    let started = Instant::now();
-    while !s
-        .log()
-        .contains(&format!("delivery {second}.s3-sample (attempt 1) failed"))
-    {
-        assert!(started.elapsed() < WAIT, "{}", s.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    s.wait_log(&format!("delivery {second}.s3-sample (attempt 1) failed"));
     let s3 = S3Server::start(&dir, Some(port));
     for id in [id, second] {
         let v = s.wait_processed(id, WAIT);
@@ -280,11 +260,9 @@ fn every_extracted_file_lands_in_the_unpacked_bucket() {
     }
     let id = s.upload_ok("bundle.zip", &zipped);
     let _ = s.wait_processed(id, WAIT);
-    let started = Instant::now();
-    while stat(&s, "s3_unpacked_success") != 1 {
-        assert!(started.elapsed() < WAIT, "{}", s.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("s3_unpacked_success = 1", || {
+        s.stat("s3_unpacked_success") == 1
+    });
     for (_, data) in &members {
         let link = format!("s3://unpacked/samples/{}", sha1_hex(data));
         assert_eq!(s3.get(&link).as_deref(), Some(data.as_slice()), "{link}");
