@@ -945,7 +945,6 @@ mod tests {
             .take_deliveries(Target::Callback, 399, 999, 10)
             .unwrap()
             .is_empty());
-        assert_eq!(s.next_delivery_due(Target::Callback).unwrap(), Some(400));
         let again = s.take_deliveries(Target::Callback, 400, 1000, 10).unwrap();
         assert_eq!(again[0].attempts, 2);
         assert_eq!(s.restart_deliveries(450).unwrap(), 2, "both pending");

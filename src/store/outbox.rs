@@ -227,21 +227,6 @@ impl Store {
         Ok(n)
     }
 
-    /// When the next delivery to `target` is due, if any is pending and not leased.
-    pub fn next_delivery_due(&self, target: Target) -> Result<Option<i64>> {
-        let due = self
-            .conn()?
-            .query_row(
-                "SELECT min(max(next_at, coalesce(lease, 0))) FROM deliveries
-                 WHERE target = ?1 AND state = 'pending'",
-                params![target.as_str()],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .optional()?
-            .flatten();
-        Ok(due)
-    }
-
     /// What waits in the outbox.
     pub fn backlog(&self) -> Result<Backlog> {
         let (pending, retrying, oldest): (i64, i64, Option<i64>) = self.conn()?.query_row(
