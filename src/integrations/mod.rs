@@ -3,20 +3,22 @@
 //!
 //! A delivery is written in the same transaction as the report it delivers
 //! ([`crate::store::Store::finish`], with the targets [`Targets`] chooses), so a crash loses none.
-//! A delivery thread takes the due deliveries of one target at a time (leased, so no other thread
-//! takes them), hands them to that target's [`Sink`], and records each outcome: delivered, due
-//! again after an exponential backoff with jitter, or given up once older than
-//! `outbox.max_age_secs` (or refused for good). Nothing here is on the path of an upload or an
-//! analysis.
+//! A delivery thread takes a few due deliveries of each target in turn (held in memory, so no
+//! other thread takes them), hands them to that target's [`Sink`], and records every outcome of
+//! the round in one transaction: delivered, due again after an exponential backoff with jitter,
+//! or given up once older than `outbox.max_age_secs` (or refused for good). Nothing here is on
+//! the path of an upload or an analysis.
 
 mod callback;
 mod client;
+mod recent;
 pub mod resolve;
 mod s3;
 mod splunk;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,8 +33,6 @@ use crate::time::now;
 
 pub use callback::check_override;
 
-/// How long a delivery thread holds the deliveries it took (longer than any request's timeout).
-const LEASE_SECS: i64 = 600;
 /// How long an idle delivery thread waits before looking for due deliveries again.
 const IDLE: Duration = Duration::from_millis(200);
 /// Retries wait at most this long (`outbox.first_retry_secs`, doubling each time, up to this).
@@ -92,6 +92,10 @@ pub struct Context {
     unpacked_dir: Option<std::path::PathBuf>,
     /// Where samples wait; one whose delivery to S3 is over is deleted there.
     spool_dir: std::path::PathBuf,
+    /// Tasks and documents read lately, for the next target of the same task.
+    recent: recent::Recent,
+    /// The deliveries the delivery threads are sending.
+    held: Mutex<HashSet<(i64, Target)>>,
 }
 
 impl Context {
@@ -143,6 +147,8 @@ impl Context {
             sinks,
             unpacked_dir: config.unpacked_dir(),
             spool_dir: config.spool_dir(),
+            recent: recent::Recent::default(),
+            held: Mutex::default(),
         }))
     }
 
@@ -151,15 +157,29 @@ impl Context {
         shape_of(&self.report_types, report_type, view)
     }
 
-    /// Records the outcomes of deliveries to one sink (one transaction), counts and logs them,
-    /// and tells the sink which are over.
-    fn record(&self, sink: &dyn Sink, outcomes: Vec<(&Delivery, Outcome)>) {
+    /// Takes up to a batch of the deliveries due to `sink`, which no other thread takes until
+    /// [`Context::record`] lets go of them.
+    fn take(&self, sink: &dyn Sink) -> crate::store::Result<Vec<Delivery>> {
+        let target = sink.target();
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let due = self
+            .store
+            .due_deliveries(target, now(), sink.batch(), |id| {
+                held.contains(&(id, target))
+            })?;
+        held.extend(due.iter().map(|d| (d.task_id, target)));
+        Ok(due)
+    }
+
+    /// Records the outcomes of a round of deliveries (one transaction), counts and logs them,
+    /// deletes the samples no delivery needs any more, and lets go of the deliveries. False
+    /// when the store could not record them: they are due again as they were.
+    fn record(&self, round: &[(&dyn Sink, Delivery, Outcome)]) -> bool {
         let t = now();
-        let (made, given_up) = sink.counters();
         let max_age = self.outbox.max_age.as_secs() as i64;
-        let records: Vec<(&Delivery, Record)> = outcomes
-            .into_iter()
-            .map(|(d, outcome)| {
+        let records: Vec<(&Delivery, Record)> = round
+            .iter()
+            .map(|(_, d, outcome)| {
                 let id = d.id();
                 let record = match outcome {
                     Outcome::Delivered => Record::Delivered { at: t },
@@ -171,7 +191,7 @@ impl Context {
                         );
                         Record::Retry {
                             at: t + wait,
-                            error: why,
+                            error: why.clone(),
                         }
                     }
                     Outcome::Retry(why) => {
@@ -179,37 +199,53 @@ impl Context {
                             "delivery {id} given up after {} attempts over outbox.max_age_secs: {why}",
                             d.attempts
                         );
-                        Record::GaveUp { at: t, error: why }
+                        Record::GaveUp {
+                            at: t,
+                            error: why.clone(),
+                        }
                     }
                     Outcome::GiveUp(why) => {
                         log!("delivery {id} given up: {why}");
-                        Record::GaveUp { at: t, error: why }
+                        Record::GaveUp {
+                            at: t,
+                            error: why.clone(),
+                        }
                     }
                 };
                 (d, record)
             })
             .collect();
-        match self.store.record_deliveries(&records) {
+        let recorded = match self.store.record_deliveries(&records) {
             Ok(released) => {
                 for file in released {
                     crate::queue::remove_sample(&self.spool_dir.join(file));
                 }
+                true
             }
             Err(e) => {
                 log!(
                     "outbox: cannot record what became of {} deliveries: {e}",
                     records.len()
                 );
-                return;
+                false
+            }
+        };
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, d, _) in round {
+            held.remove(&(d.task_id, d.target));
+        }
+        drop(held);
+        if recorded {
+            for ((sink, _, _), (_, record)) in round.iter().zip(&records) {
+                let (made, given_up) = sink.counters();
+                match record {
+                    Record::Delivered { .. } => self.stats.add(made, 1.0, t),
+                    Record::GaveUp { .. } => self.stats.add(given_up, 1.0, t),
+                    Record::Retry { .. } => {}
+                }
             }
         }
-        for (_, record) in &records {
-            match record {
-                Record::Delivered { .. } => self.stats.add(made, 1.0, t),
-                Record::GaveUp { .. } => self.stats.add(given_up, 1.0, t),
-                Record::Retry { .. } => {}
-            }
-        }
+        recorded
     }
 }
 
@@ -306,8 +342,8 @@ pub struct Deliveries {
     stop: Arc<AtomicBool>,
 }
 
-/// Starts `outbox.threads` delivery threads named `delivery-N`. Leases left by a process that
-/// is gone are released first, and every pending delivery is due at once.
+/// Starts `outbox.threads` delivery threads named `delivery-N`. Every pending delivery is due at
+/// once.
 pub fn start(ctx: Context) -> Deliveries {
     match ctx.store.restart_deliveries(now()) {
         Ok(0) => {}
@@ -364,16 +400,13 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
             swept = Instant::now();
             sweep(dir, ctx.outbox.max_age + SWEEP);
         }
-        let mut worked = false;
+        // One round: a batch of each target's due deliveries, sent, then recorded together.
+        let mut round: Vec<(&dyn Sink, Delivery, Outcome)> = Vec::new();
         for sink in &ctx.sinks {
             if stop.load(Ordering::SeqCst) {
-                return;
+                break;
             }
-            let t = now();
-            let taken = ctx
-                .store
-                .take_deliveries(sink.target(), t, t + LEASE_SECS, sink.batch());
-            let deliveries = match taken {
+            let deliveries = match ctx.take(sink.as_ref()) {
                 Ok(d) => d,
                 Err(e) => {
                     log!("outbox: cannot take deliveries: {e}");
@@ -384,7 +417,6 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
             if deliveries.is_empty() {
                 continue;
             }
-            worked = true;
             let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 sink.send(ctx, &deliveries)
             }))
@@ -392,10 +424,20 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
                 let why = format!("panic: {}", crate::log::panic_message(panic.as_ref()));
                 vec![Outcome::Retry(why); deliveries.len()]
             });
-            ctx.record(sink.as_ref(), deliveries.iter().zip(outcomes).collect());
+            // One outcome each, whatever the sink returned: none is left held.
+            let mut outcomes = outcomes;
+            outcomes.resize(deliveries.len(), Outcome::Retry("no outcome".into()));
+            round.extend(
+                deliveries
+                    .into_iter()
+                    .zip(outcomes)
+                    .map(|(d, o)| (sink.as_ref(), d, o)),
+            );
         }
-        if !worked {
+        if round.is_empty() {
             std::thread::sleep(IDLE);
+        } else if !ctx.record(&round) {
+            std::thread::sleep(Duration::from_secs(1));
         }
     }
 }
@@ -467,12 +509,13 @@ pub fn backlog_json(store: &Store, max_pending: u64) -> serde_json::Value {
 impl Context {
     /// The task a delivery is of; the outcome instead when there is nothing to deliver (the
     /// task was deleted) or nothing to read now.
-    fn task(&self, d: &Delivery) -> Result<crate::store::Task, Outcome> {
-        match self.store.get_task(d.task_id) {
-            Ok(Some(t)) => Ok(t),
-            Ok(None) => Err(Outcome::GiveUp("the task was deleted".into())),
-            Err(e) => Err(Outcome::Retry(format!("cannot read the task: {e}"))),
-        }
+    fn task(&self, d: &Delivery) -> Result<Arc<crate::store::Task>, Outcome> {
+        self.recent
+            .task(d.task_id, || match self.store.get_task(d.task_id) {
+                Ok(Some(t)) => Ok(t),
+                Ok(None) => Err(Outcome::GiveUp("the task was deleted".into())),
+                Err(e) => Err(Outcome::Retry(format!("cannot read the task: {e}"))),
+            })
     }
 
     /// A task's document shaped by `report_type` and `view` (given up if that cannot be).
@@ -481,12 +524,14 @@ impl Context {
         task: &crate::store::Task,
         report_type: &str,
         view: Option<&str>,
-    ) -> Result<Vec<u8>, Outcome> {
-        let shape = self
-            .shape(report_type, view)
-            .map_err(|e| Outcome::GiveUp(format!("report shape: {e}")))?;
-        task_document(self, task, &shape)
-            .map_err(|e| Outcome::GiveUp(format!("the stored report cannot be shaped: {e}")))
+    ) -> Result<Arc<[u8]>, Outcome> {
+        self.recent.document(task, report_type, view, || {
+            let shape = self
+                .shape(report_type, view)
+                .map_err(|e| Outcome::GiveUp(format!("report shape: {e}")))?;
+            task_document(self, task, &shape)
+                .map_err(|e| Outcome::GiveUp(format!("the stored report cannot be shaped: {e}")))
+        })
     }
 }
 

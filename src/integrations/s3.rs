@@ -269,12 +269,10 @@ impl Reports {
         let url = bucket
             .put_object(Some(&s3.credentials), &key)
             .sign(SIGNED_FOR);
-        Ok(
-            match s3.put(&url, &mut body.as_slice(), body.len() as u64) {
-                Ok(_) => Outcome::Delivered,
-                Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
-            },
-        )
+        Ok(match s3.put(&url, &mut &body[..], body.len() as u64) {
+            Ok(_) => Outcome::Delivered,
+            Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
+        })
     }
 }
 

@@ -47,7 +47,9 @@ impl Splunk {
         let task = ctx.task(d)?;
         let mut doc = ctx.document(&task, &self.config.report_type, self.config.view.as_deref())?;
         if let Some(network) = user_data(&task).and_then(|u| u.get("network").cloned()) {
-            append(&mut doc, "network", network.to_string().as_bytes());
+            let mut with = doc.to_vec();
+            append(&mut with, "network", network.to_string().as_bytes());
+            doc = with.into();
         }
         #[derive(Serialize)]
         struct Head<'a> {

@@ -65,10 +65,12 @@ fn unpack(stored: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 2: the outbox.
 const OUTBOX: &str = include_str!("outbox.sql");
+/// Version 3: leases in memory.
+const OUTBOX_V3: &str = include_str!("outbox_v3.sql");
 const POOL_MAX_IDLE: usize = 32;
 
 /// The lifecycle states of a task.
@@ -281,6 +283,9 @@ impl Drop for Conn<'_> {
 /// How long a writer waits for the database at most.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
 
+/// Statements kept prepared per connection: more than the store has.
+const STATEMENT_CACHE: usize = 128;
+
 fn open_connection(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
     // Writers wait for one another a millisecond at a time: SQLite's own busy_timeout handler
@@ -299,6 +304,9 @@ fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Every statement on a hot path is prepared once per connection (prepare_cached); with
+    // rusqlite's default of 16 they pushed one another out and were parsed again each time.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -420,9 +428,10 @@ impl Store {
     /// disk, when this returns.
     pub fn insert_task(&self, t: &NewTask) -> Result<i64> {
         let mut c = self.conn()?;
-        c.pragma_update(None, "synchronous", "FULL")?;
+        c.prepare_cached("PRAGMA synchronous = FULL")?.execute([])?;
         let id = Self::insert_task_in(&mut c, t);
-        c.pragma_update(None, "synchronous", "NORMAL")?;
+        c.prepare_cached("PRAGMA synchronous = NORMAL")?
+            .execute([])?;
         let id = id?;
         if let Some(ids) = &self.ids {
             // The task is committed; a failure here only delays the record to the next upload.
@@ -436,23 +445,23 @@ impl Store {
     fn insert_task_in(c: &mut Connection, t: &NewTask) -> Result<i64> {
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let forwarded = serde_json::to_string(&t.forwarded_for).unwrap_or_else(|_| "[]".into());
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO tasks (state, submitted, file_name, size, sha1, spool_file, custom_token,
                                 custom_data, user_data, direct_sender, forwarded_for)
              VALUES ('queued', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                t.submitted,
-                t.file_name,
-                t.size as i64,
-                t.sha1,
-                t.spool_file,
-                t.custom_token,
-                t.custom_data,
-                t.user_data,
-                t.direct_sender,
-                forwarded
-            ],
-        )?;
+        )?
+        .execute(params![
+            t.submitted,
+            t.file_name,
+            t.size as i64,
+            t.sha1,
+            t.spool_file,
+            t.custom_token,
+            t.custom_data,
+            t.user_data,
+            t.direct_sender,
+            forwarded
+        ])?;
         let id = tx.last_insert_rowid();
         outbox::add(&tx, id, &t.deliveries, t.submitted)?;
         tx.commit()?;
@@ -464,19 +473,18 @@ impl Store {
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let claimed = tx
-            .query_row(
+            .prepare_cached(
                 "UPDATE tasks SET state = 'processing', attempts = attempts + 1
                  WHERE id = ?1 AND state = 'queued' AND spool_file IS NOT NULL
                  RETURNING spool_file, file_name, size",
-                params![id],
-                |r| {
-                    Ok(Claimed {
-                        spool_file: r.get(0)?,
-                        file_name: r.get(1)?,
-                        size: r.get::<_, i64>(2)? as u64,
-                    })
-                },
-            )
+            )?
+            .query_row(params![id], |r| {
+                Ok(Claimed {
+                    spool_file: r.get(0)?,
+                    file_name: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                })
+            })
             .optional()?;
         tx.commit()?;
         Ok(claimed)
@@ -500,20 +508,19 @@ impl Store {
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let keep_sample = outbox::needs_sample(&tx, id)?;
-        let n = tx.execute(
-            "UPDATE tasks SET state = ?2, processed = ?3, report = ?4, error = ?5,
-                              spool_file = CASE WHEN ?6 THEN spool_file END
-             WHERE id = ?1 AND state = 'processing'",
-            params![id, state.as_str(), now, report, error, keep_sample],
-        )?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE tasks SET state = ?2, processed = ?3, report = ?4, error = ?5,
+                                  spool_file = CASE WHEN ?6 THEN spool_file END
+                 WHERE id = ?1 AND state = 'processing'",
+            )?
+            .execute(params![id, state.as_str(), now, report, error, keep_sample])?;
         if n == 0 {
             return Ok(Finished::Stale);
         }
-        let user_data: Option<String> = tx.query_row(
-            "SELECT user_data FROM tasks WHERE id = ?1",
-            params![id],
-            |r| r.get(0),
-        )?;
+        let user_data: Option<String> = tx
+            .prepare_cached("SELECT user_data FROM tasks WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))?;
         outbox::add(&tx, id, &deliver(user_data.as_deref()), now)?;
         tx.commit()?;
         Ok(Finished::Stored { keep_sample })
@@ -522,11 +529,11 @@ impl Store {
     /// Returns a task that was being processed to the queue (clean shutdown); the attempt does not count.
     pub fn release(&self, id: i64) -> Result<()> {
         let c = self.conn()?;
-        c.execute(
+        c.prepare_cached(
             "UPDATE tasks SET state = 'queued', attempts = max(attempts - 1, 0)
              WHERE id = ?1 AND state = 'processing'",
-            params![id],
-        )?;
+        )?
+        .execute(params![id])?;
         Ok(())
     }
 
@@ -723,11 +730,9 @@ impl Store {
     /// Number of tasks waiting in the queue.
     pub fn count_queued(&self) -> Result<u64> {
         let c = self.conn()?;
-        let n: i64 = c.query_row(
-            "SELECT count(*) FROM tasks WHERE state = 'queued'",
-            [],
-            |r| r.get(0),
-        )?;
+        let n: i64 = c
+            .prepare_cached("SELECT count(*) FROM tasks WHERE state = 'queued'")?
+            .query_row([], |r| r.get(0))?;
         Ok(n as u64)
     }
 
@@ -818,7 +823,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (to, sql) in [(1, SCHEMA), (2, OUTBOX)] {
+    for (to, sql) in [(1, SCHEMA), (2, OUTBOX), (3, OUTBOX_V3)] {
         if version < to {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
@@ -927,40 +932,42 @@ mod tests {
             Finished::Stale
         );
         assert_eq!(s.backlog().unwrap().pending, 2);
-        // Taken and leased: not taken again until the lease passes.
-        let taken = s.take_deliveries(Target::Callback, 200, 800, 10).unwrap();
+        let due = |target, at, held: &dyn Fn(i64) -> bool| {
+            s.due_deliveries(target, at, 10, held).unwrap()
+        };
+        let none = |_| false;
+        let taken = due(Target::Callback, 200, &none);
         assert_eq!(taken.len(), 1);
         assert_eq!((taken[0].attempts, taken[0].created), (1, 200));
-        assert!(s
-            .take_deliveries(Target::Callback, 300, 900, 10)
-            .unwrap()
-            .is_empty());
-        // A failure makes it due later; a restart releases leases.
+        // What a delivery thread holds is left to it.
+        assert!(due(Target::Callback, 300, &|t| t == id).is_empty());
+        // A failure makes it due later, counted as an attempt.
         let retry = Record::Retry {
             at: 400,
             error: "HTTP 503".into(),
         };
         s.record_deliveries(&[(&taken[0], retry)]).unwrap();
-        assert!(s
-            .take_deliveries(Target::Callback, 399, 999, 10)
-            .unwrap()
-            .is_empty());
-        let again = s.take_deliveries(Target::Callback, 400, 1000, 10).unwrap();
+        assert!(due(Target::Callback, 399, &none).is_empty());
+        let again = due(Target::Callback, 400, &none);
         assert_eq!(again[0].attempts, 2);
+        assert_eq!(s.backlog().unwrap().retrying, 1);
+        // A restart makes every pending delivery due at once.
+        let retry = Record::Retry {
+            at: 5000,
+            error: "HTTP 503".into(),
+        };
+        s.record_deliveries(&[(&again[0], retry)]).unwrap();
+        assert!(due(Target::Callback, 450, &none).is_empty());
         assert_eq!(s.restart_deliveries(450).unwrap(), 2, "both pending");
-        assert_eq!(
-            s.take_deliveries(Target::Callback, 450, 1000, 9)
-                .unwrap()
-                .len(),
-            1
-        );
+        let again = due(Target::Callback, 450, &none);
+        assert_eq!(again[0].attempts, 3);
         // Pending deliveries keep the task past its retention.
         assert_eq!(
             s.purge(10_000, 10_000).unwrap(),
             0,
             "kept for its deliveries"
         );
-        let splunk = s.take_deliveries(Target::Splunk, 500, 1100, 10).unwrap();
+        let splunk = due(Target::Splunk, 500, &none);
         let gave_up = Record::GaveUp {
             at: 600,
             error: "bad token".into(),
@@ -1006,14 +1013,18 @@ mod tests {
         let spool = |id| s.get_task(id).unwrap().unwrap().spool_file;
         assert_eq!(spool(id).as_deref(), Some("kept"));
         // A failed attempt keeps it; the delivery made lets it go, once.
-        let d = s.take_deliveries(Target::S3Sample, 200, 800, 1).unwrap();
+        let due = |at| {
+            s.due_deliveries(Target::S3Sample, at, 1, |_| false)
+                .unwrap()
+        };
+        let d = due(200);
         let retry = Record::Retry {
             at: 250,
             error: "down".into(),
         };
         assert!(s.record_deliveries(&[(&d[0], retry)]).unwrap().is_empty());
         assert_eq!(spool(id).as_deref(), Some("kept"));
-        let d = s.take_deliveries(Target::S3Sample, 250, 800, 1).unwrap();
+        let d = due(250);
         let released = s
             .record_deliveries(&[(&d[0], Record::Delivered { at: 300 })])
             .unwrap();
@@ -1026,7 +1037,7 @@ mod tests {
                 ..new_task(100, "b", None)
             })
             .unwrap();
-        let d = s.take_deliveries(Target::S3Sample, 200, 800, 1).unwrap();
+        let d = due(200);
         let released = s
             .record_deliveries(&[(&d[0], Record::Delivered { at: 300 })])
             .unwrap();

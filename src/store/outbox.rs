@@ -1,6 +1,7 @@
 //! The outbox: deliveries of tasks to the integrations (callback, Splunk, S3). A delivery is
-//! written with what it delivers, taken (leased) by a delivery thread when due, and then done,
-//! due again later, or given up. Every statement about deliveries lives here.
+//! written with what it delivers, read by a delivery thread when due (which holds it in memory
+//! meanwhile), and then done, due again later, or given up. Every statement about deliveries
+//! lives here.
 
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -127,70 +128,61 @@ fn release_sample(tx: &Transaction, task_id: i64) -> Result<Option<String>> {
 }
 
 impl Store {
-    /// Takes up to `limit` deliveries to `target` that are due at `now`, oldest due first, and
-    /// leases them until `lease_until`: no other thread takes them before, and after a crash
-    /// they are due again once the lease has passed (start-up releases every lease at once).
-    pub fn take_deliveries(
+    /// Up to `limit` deliveries to `target` due at `now`, oldest due first, leaving out those
+    /// `held` says a delivery thread is sending. Nothing is written: the delivery threads hold
+    /// what they take in memory (a lease never outlived the process), and a crash leaves every
+    /// delivery it was sending pending, due again at once after the restart.
+    pub fn due_deliveries(
         &self,
         target: Target,
         now: i64,
-        lease_until: i64,
         limit: usize,
+        held: impl Fn(i64) -> bool,
     ) -> Result<Vec<Delivery>> {
-        let mut c = self.conn()?;
-        // Looked for first without the write lock, which an idle delivery thread would otherwise
-        // take several times a second; what another thread leased meanwhile is left to it.
-        let due: Vec<Delivery> = {
-            let mut stmt = c.prepare_cached(
-                "SELECT task_id, attempts, created FROM deliveries
-                 WHERE target = ?1 AND state = 'pending' AND next_at <= ?2
-                   AND (lease IS NULL OR lease <= ?2)
-                 ORDER BY next_at, task_id LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![target.as_str(), now, limit as i64], |r| {
-                Ok(Delivery {
-                    task_id: r.get(0)?,
-                    target,
-                    attempts: r.get::<_, u32>(1)? + 1,
-                    created: r.get(2)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        if due.is_empty() {
-            return Ok(due);
-        }
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut taken = Vec::with_capacity(due.len());
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE deliveries SET lease = ?3, attempts = attempts + 1
-                 WHERE task_id = ?1 AND target = ?2 AND state = 'pending' AND next_at <= ?4
-                   AND (lease IS NULL OR lease <= ?4)",
-            )?;
-            for d in due {
-                if stmt.execute(params![d.task_id, target.as_str(), lease_until, now])? == 1 {
-                    taken.push(d);
+        let c = self.conn()?;
+        // The index gives the rows in order, so stepping stops once `limit` are found. (Not
+        // `LIMIT ?`: SQLite plans a statement again for each new value bound to its LIMIT.)
+        let mut stmt = c.prepare_cached(
+            "SELECT task_id, attempts, created FROM deliveries
+             WHERE target = ?1 AND state = 'pending' AND next_at <= ?2
+             ORDER BY next_at, task_id",
+        )?;
+        let rows = stmt.query_map(params![target.as_str(), now], |r| {
+            Ok(Delivery {
+                task_id: r.get(0)?,
+                target,
+                attempts: r.get::<_, u32>(1)? + 1,
+                created: r.get(2)?,
+            })
+        })?;
+        let mut due = Vec::new();
+        for row in rows {
+            let d = row?;
+            if !held(d.task_id) {
+                due.push(d);
+                if due.len() == limit {
+                    break;
                 }
             }
         }
-        tx.commit()?;
-        Ok(taken)
+        Ok(due)
     }
 
-    /// Records what became of deliveries, all in one transaction. A finished task whose
-    /// sample's delivery is over lets go of its sample: the spool files to delete are returned.
+    /// Records what became of deliveries (each an attempt more), all in one transaction. A
+    /// finished task whose sample's delivery is over lets go of its sample: the spool files to
+    /// delete are returned.
     pub fn record_deliveries(&self, records: &[(&Delivery, Record)]) -> Result<Vec<String>> {
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut released = Vec::new();
         {
             let mut done = tx.prepare_cached(
-                "UPDATE deliveries SET state = ?3, lease = NULL, finished = ?4, last_error = ?5
+                "UPDATE deliveries SET state = ?3, attempts = attempts + 1, finished = ?4,
+                                       last_error = ?5
                  WHERE task_id = ?1 AND target = ?2",
             )?;
             let mut again = tx.prepare_cached(
-                "UPDATE deliveries SET lease = NULL, next_at = ?3, last_error = ?4
+                "UPDATE deliveries SET attempts = attempts + 1, next_at = ?3, last_error = ?4
                  WHERE task_id = ?1 AND target = ?2",
             )?;
             for (d, record) in records {
@@ -216,22 +208,25 @@ impl Store {
         Ok(released)
     }
 
-    /// Start-up: the leases of a process that is gone are void, and every pending delivery is
-    /// due now (a restart is often what fixed a receiver). Returns how many are pending.
+    /// Start-up: every pending delivery is due now (a restart is often what fixed a
+    /// receiver). Returns how many are pending.
     pub fn restart_deliveries(&self, now: i64) -> Result<usize> {
         let n = self.conn()?.execute(
-            "UPDATE deliveries SET lease = NULL, next_at = min(next_at, ?1)
-             WHERE state = 'pending'",
+            "UPDATE deliveries SET next_at = min(next_at, ?1) WHERE state = 'pending'",
             params![now],
         )?;
         Ok(n)
     }
 
-    /// What waits in the outbox.
+    /// What waits in the outbox. (Every target named: the due-deliveries index then finds
+    /// the pending ones without reading the deliveries made.)
     pub fn backlog(&self) -> Result<Backlog> {
+        let targets = Target::ALL.map(|t| format!("'{}'", t.as_str())).join(", ");
         let (pending, retrying, oldest): (i64, i64, Option<i64>) = self.conn()?.query_row(
-            "SELECT count(*), coalesce(sum(attempts > 0), 0), min(created) FROM deliveries
-             WHERE state = 'pending'",
+            &format!(
+                "SELECT count(*), coalesce(sum(attempts > 0), 0), min(created) FROM deliveries
+                 WHERE target IN ({targets}) AND state = 'pending'"
+            ),
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
