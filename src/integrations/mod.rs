@@ -417,7 +417,7 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
             if deliveries.is_empty() {
                 continue;
             }
-            let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 sink.send(ctx, &deliveries)
             }))
             .unwrap_or_else(|panic| {
@@ -425,7 +425,6 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
                 vec![Outcome::Retry(why); deliveries.len()]
             });
             // One outcome each, whatever the sink returned: none is left held.
-            let mut outcomes = outcomes;
             outcomes.resize(deliveries.len(), Outcome::Retry("no outcome".into()));
             round.extend(
                 deliveries

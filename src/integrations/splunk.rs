@@ -45,12 +45,16 @@ impl Splunk {
     /// The HEC event of one delivery's task.
     fn event(&self, ctx: &Context, d: &Delivery) -> Result<Vec<u8>, Outcome> {
         let task = ctx.task(d)?;
-        let mut doc = ctx.document(&task, &self.config.report_type, self.config.view.as_deref())?;
-        if let Some(network) = user_data(&task).and_then(|u| u.get("network").cloned()) {
-            let mut with = doc.to_vec();
-            append(&mut with, "network", network.to_string().as_bytes());
-            doc = with.into();
-        }
+        let shaped = ctx.document(&task, &self.config.report_type, self.config.view.as_deref())?;
+        // The shaped document is shared with the other targets: `network` goes into a copy.
+        let doc = match user_data(&task).and_then(|u| u.get("network").cloned()) {
+            Some(network) => {
+                let mut with = shaped.to_vec();
+                append(&mut with, "network", network.to_string().as_bytes());
+                std::borrow::Cow::Owned(with)
+            }
+            None => std::borrow::Cow::Borrowed(&shaped[..]),
+        };
         #[derive(Serialize)]
         struct Head<'a> {
             time: i64,
