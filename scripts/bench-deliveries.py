@@ -3,10 +3,11 @@
 reports) all on, against local receivers, beside the same run with no deliveries.
 
 Usage: scripts/bench-deliveries.py --bin target/release/assay --s3s-fs PATH [--small N] [--rounds R]
-       [--outbox-threads T] [--shared]
+       [--size-kib K] [--outbox-threads T] [--shared]
 (scripts/bench-deliveries.sh builds the release binary and finds s3s-fs.)
 
-Each round starts a fresh server, uploads N files of 4 KiB over 8 keep-alive connections and
+Each round starts a fresh server, uploads N files of 4 KiB (the small-file row of scripts/bench.py;
+`--size-kib 1024 --small 300` is its 1 MiB row) over 8 keep-alive connections and
 waits until every task is processed and every delivery made (callback, HEC event, sample and
 report). Rounds alternate between the two setups; the medians are compared.
 
@@ -158,7 +159,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin")
     ap.add_argument("--s3s-fs")
-    ap.add_argument("--small", type=int, default=3000, help="files of 4 KiB per round")
+    ap.add_argument("--small", type=int, default=3000, help="files per round")
+    ap.add_argument("--size-kib", type=int, default=4, help="size of each file (default 4 KiB)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--outbox-threads", type=int, default=2,
@@ -218,13 +220,13 @@ threads = {args.outbox_threads}
             where = ("everything on every core" if worker_cores == receiver_cores else
                      f"assay and the upload client on core(s) {worker_cores}, the receivers "
                      f"(s3s-fs, callback and HEC) on core(s) {receiver_cores}")
-            print(f"assay deliveries bench: {args.small} files of 4 KiB per round, "
+            print(f"assay deliveries bench: {args.small} files of {args.size_kib} KiB per round, "
                   f"{args.clients} client connections, {args.rounds} rounds each; {where}")
             plain, delivered = [], []
             for r in range(args.rounds):
-                files = [os.urandom(4096) for _ in range(args.small)]
+                files = [os.urandom(args.size_kib * 1024) for _ in range(args.small)]
                 plain.append(round_(args.bin, "", files, args.clients, receivers))
-                files = [os.urandom(4096) for _ in range(args.small)]
+                files = [os.urandom(args.size_kib * 1024) for _ in range(args.small)]
                 delivered.append(
                     round_(args.bin, with_deliveries, files, args.clients, receivers))
                 print(f"round {r + 1}: {plain[-1][0]:7.0f} files/s without deliveries, "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: what the callback, Splunk and S3 deliveries cost in end-to-end files/s (release
 # build, local receivers, s3s-fs for S3). Prints the figures and whether they stay within 10 %.
-# Usage: scripts/bench-deliveries.sh [--small N] [--rounds R] [--outbox-threads T] [--shared]
+# Usage: scripts/bench-deliveries.sh [--small N] [--size-kib K] [--rounds R] [--outbox-threads T] [--shared]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet

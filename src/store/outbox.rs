@@ -127,6 +127,11 @@ fn release_sample(tx: &Transaction, task_id: i64) -> Result<Option<String>> {
     Ok(file)
 }
 
+/// The due deliveries of one target, in the order the index holds them.
+pub(super) const DUE: &str = "SELECT task_id, attempts, created FROM deliveries
+     WHERE target = ?1 AND state = 'pending' AND next_at <= ?2
+     ORDER BY next_at, task_id";
+
 impl Store {
     /// Up to `limit` deliveries to `target` due at `now`, oldest due first, leaving out those
     /// `held` says a delivery thread is sending. Nothing is written: the delivery threads hold
@@ -140,13 +145,8 @@ impl Store {
         held: impl Fn(i64) -> bool,
     ) -> Result<Vec<Delivery>> {
         let c = self.conn()?;
-        // The index gives the rows in order, so stepping stops once `limit` are found. (Not
-        // `LIMIT ?`: SQLite plans a statement again for each new value bound to its LIMIT.)
-        let mut stmt = c.prepare_cached(
-            "SELECT task_id, attempts, created FROM deliveries
-             WHERE target = ?1 AND state = 'pending' AND next_at <= ?2
-             ORDER BY next_at, task_id",
-        )?;
+        // The index gives the rows in order, so stepping stops once `limit` are found.
+        let mut stmt = c.prepare_cached(DUE)?;
         let rows = stmt.query_map(params![target.as_str(), now], |r| {
             Ok(Delivery {
                 task_id: r.get(0)?,
