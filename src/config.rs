@@ -4,7 +4,7 @@
 //! Only this module reads the configuration file; everything else receives a typed part of `Config`.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,8 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     public_url: Option<String>,
     #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
     http: RawHttp,
     #[serde(default)]
     analysis: RawAnalysis,
@@ -66,6 +68,33 @@ struct RawConfig {
     callback: Option<RawCallback>,
     splunk: Option<RawSplunk>,
     s3: Option<RawS3>,
+    tls: Option<RawTls>,
+    hub: Option<RawHub>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHub {
+    poll_secs: Option<usize>,
+    timeout_secs: Option<usize>,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    workers: Vec<RawHubWorker>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHubWorker {
+    url: String,
+    usage_token: Option<String>,
+    service_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -314,6 +343,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Base for `task_url` (e.g. `https://worker01:8443`); when absent the request's Host is used.
     pub public_url: Option<String>,
+    /// Peers whose `X-Forwarded-Proto` / `X-Forwarded-Host` headers count for `task_url`.
+    pub trusted_proxies: Vec<AddrRange>,
     pub http: HttpConfig,
     pub analysis: AnalysisConfig,
     pub retention: RetentionConfig,
@@ -336,6 +367,160 @@ pub struct Config {
     pub callback: Option<CallbackConfig>,
     pub splunk: Option<SplunkConfig>,
     pub s3: Option<S3Config>,
+    /// HTTPS: the server's certificate and key (PEM).
+    pub tls: Option<TlsConfig>,
+    /// Hub mode: uploads are forwarded to these Workers, nothing is analysed here.
+    pub hub: Option<HubConfig>,
+}
+
+/// `[tls]`: the certificate chain and private key the server answers HTTPS with.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// `[hub]`: the Workers a Hub forwards uploads to, round-robin.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// How often each Worker's `/srv/tiscale/v1/available` is asked.
+    pub poll: Duration,
+    /// Longest wait for a Worker: to connect, and between bytes of a forward or an answer.
+    pub timeout: Duration,
+    /// A private CA for the Workers' certificates (PEM); the public roots otherwise.
+    pub ca_file: Option<PathBuf>,
+    pub workers: Vec<HubWorker>,
+}
+
+/// One Worker behind a Hub.
+#[derive(Debug, Clone)]
+pub struct HubWorker {
+    /// `scheme://host[:port]`, without a trailing slash.
+    pub url: String,
+    /// The Worker's `tokens.usage`, sent with forwarded uploads.
+    pub usage_token: Option<String>,
+    /// The Worker's `tokens.service`, sent with the availability polls.
+    pub service_token: Option<String>,
+}
+
+pub const DEFAULT_HUB_POLL_SECS: usize = 5;
+pub const DEFAULT_HUB_TIMEOUT_SECS: usize = 30;
+
+fn tls(raw: RawTls) -> Result<TlsConfig, ConfigError> {
+    for (key, path) in [
+        ("tls.cert_file", &raw.cert_file),
+        ("tls.key_file", &raw.key_file),
+    ] {
+        if !path.is_file() {
+            return Err(ConfigError::Invalid(format!(
+                "{key}: {} is not a readable file",
+                path.display()
+            )));
+        }
+    }
+    Ok(TlsConfig {
+        cert_file: raw.cert_file,
+        key_file: raw.key_file,
+    })
+}
+
+fn hub(raw: RawHub) -> Result<HubConfig, ConfigError> {
+    if raw.workers.is_empty() {
+        return Err(ConfigError::Invalid(
+            "[hub] needs at least one Worker: [[hub.workers]] with its url".into(),
+        ));
+    }
+    let mut workers: Vec<HubWorker> = Vec::new();
+    for (i, w) in raw.workers.into_iter().enumerate() {
+        let url = http_url(&format!("hub.workers[{i}].url"), &w.url)?;
+        if url
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| rest.contains(['/', '?', '#']))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "hub.workers[{i}].url: {url:?} must be scheme://host[:port] without a path"
+            )));
+        }
+        if workers.iter().any(|other| other.url == url) {
+            return Err(ConfigError::Invalid(format!(
+                "hub.workers[{i}].url: {url} is listed twice"
+            )));
+        }
+        workers.push(HubWorker {
+            url,
+            usage_token: token(&format!("hub.workers[{i}].usage_token"), w.usage_token)?,
+            service_token: token(&format!("hub.workers[{i}].service_token"), w.service_token)?,
+        });
+    }
+    Ok(HubConfig {
+        poll: Duration::from_secs(
+            positive("hub.poll_secs", raw.poll_secs, DEFAULT_HUB_POLL_SECS)? as u64,
+        ),
+        timeout: Duration::from_secs(positive(
+            "hub.timeout_secs",
+            raw.timeout_secs,
+            DEFAULT_HUB_TIMEOUT_SECS,
+        )? as u64),
+        ca_file: ca_file("hub.ca_file", raw.ca_file)?,
+        workers,
+    })
+}
+
+/// An address or a range of addresses (`10.0.0.0/8`), as `trusted_proxies` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrRange {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl AddrRange {
+    /// Whether `ip` is in the range (an IPv4 peer seen as `::ffff:a.b.c.d` counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for AddrRange {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<AddrRange, ()> {
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| ())?)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| ())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(());
+        }
+        Ok(AddrRange { addr, prefix })
+    }
+}
+
+impl fmt::Display for AddrRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// HTTP front end.
@@ -543,6 +728,19 @@ impl Config {
             }
         };
 
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .map(|text| {
+                text.parse::<AddrRange>().map_err(|()| {
+                    ConfigError::Invalid(format!(
+                        "trusted_proxies: {text:?} is not an address (10.0.0.1) or a range \
+                         (10.0.0.0/8, fd00::/8)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
         let secs = |key: &str, value: Option<usize>, default: usize| {
             positive(key, value, default).map(|s| Duration::from_secs(s as u64))
         };
@@ -619,9 +817,26 @@ impl Config {
             )));
         }
 
+        let hub = raw.hub.map(hub).transpose()?;
+        if hub.is_some() {
+            for (section, set) in [
+                ("[callback]", raw.callback.is_some()),
+                ("[splunk]", raw.splunk.is_some()),
+                ("[s3]", raw.s3.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigError::Invalid(format!(
+                        "{section} with [hub]: a Hub analyses nothing and delivers no reports; \
+                         configure {section} on the Workers"
+                    )));
+                }
+            }
+        }
+
         Ok(Config {
             listen,
             public_url,
+            trusted_proxies,
             http,
             analysis,
             retention,
@@ -647,8 +862,19 @@ impl Config {
             callback: raw.callback.map(callback).transpose()?,
             splunk: raw.splunk.map(splunk).transpose()?,
             s3: raw.s3.map(s3).transpose()?,
+            tls: raw.tls.map(tls).transpose()?,
+            hub,
             data_dir,
         })
+    }
+
+    /// The scheme the server answers in: `https` with `[tls]`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The analysis engine this configuration describes.
@@ -955,6 +1181,8 @@ impl fmt::Display for Config {
             "public_url = {}",
             self.public_url.as_deref().unwrap_or("<from Host header>")
         )?;
+        let proxies: Vec<String> = self.trusted_proxies.iter().map(|p| p.to_string()).collect();
+        writeln!(f, "trusted_proxies = [{}]", proxies.join(", "))?;
         writeln!(f, "http.threads = {}", self.http.threads)?;
         writeln!(f, "http.max_upload_bytes = {}", self.http.max_upload_bytes)?;
         writeln!(f, "http.max_connections = {}", self.http.max_connections)?;
@@ -1086,6 +1314,31 @@ impl fmt::Display for Config {
             writeln!(f, "splunk.report_type = {}", s.report_type)?;
             write!(f, "splunk.timeout_secs = {}", s.timeout.as_secs())?;
         }
+        if let Some(t) = &self.tls {
+            writeln!(f)?;
+            writeln!(f, "tls.cert_file = {}", t.cert_file.display())?;
+            write!(f, "tls.key_file = {}", t.key_file.display())?;
+        }
+        if let Some(h) = &self.hub {
+            writeln!(f)?;
+            writeln!(f, "hub.poll_secs = {}", h.poll.as_secs())?;
+            writeln!(f, "hub.timeout_secs = {}", h.timeout.as_secs())?;
+            if let Some(ca) = &h.ca_file {
+                writeln!(f, "hub.ca_file = {}", ca.display())?;
+            }
+            for (i, w) in h.workers.iter().enumerate() {
+                write!(
+                    f,
+                    "hub.workers[{i}] = {} (usage_token {}, service_token {})",
+                    w.url,
+                    redact(&w.usage_token),
+                    redact(&w.service_token)
+                )?;
+                if i + 1 < h.workers.len() {
+                    writeln!(f)?;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -1095,6 +1348,44 @@ mod tests {
     use super::*;
 
     const TOKEN: &str = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let range = |s: &str| s.parse::<AddrRange>().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(range("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!range("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(range("10.0.0.0/8").contains(ip("10.200.3.4")));
+        assert!(!range("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(range("0.0.0.0/0").contains(ip("192.0.2.1")));
+        assert!(range("fd00::/8").contains(ip("fd12::1")));
+        assert!(!range("fd00::/8").contains(ip("fe80::1")));
+        // An IPv4 peer on a dual-stack socket is seen as ::ffff:a.b.c.d.
+        assert!(range("192.0.2.0/24").contains(ip("::ffff:192.0.2.7")));
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "fd00::/129",
+            "host.example",
+            "10.0.0.0/x",
+        ] {
+            assert!(bad.parse::<AddrRange>().is_err(), "{bad:?}");
+        }
+        let err = Config::from_raw(
+            RawConfig {
+                trusted_proxies: vec!["10.0.0.0/40".into()],
+                ..RawConfig::default()
+            },
+            &Overrides::default(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("trusted_proxies") && err.contains("10.0.0.0/40"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn defaults_need_no_file() {

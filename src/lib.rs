@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod config;
 pub mod host;
 pub mod http;
+pub mod hub;
 pub mod integrations;
 pub mod license;
 pub mod log;

@@ -4,7 +4,7 @@
 //! -> READY=1 -> wait for SIGTERM -> ordered shutdown (stop HTTP, drain or return analyses, flush).
 
 use assay::{
-    analysis, config, host, http, integrations, log, queue, scan, stats, store, systemd, time,
+    analysis, config, host, http, hub, integrations, log, queue, scan, stats, store, systemd, time,
 };
 
 use std::path::PathBuf;
@@ -227,7 +227,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     // The rules compile before any analysis starts, so that no task is scanned without them.
-    let yara = Arc::new(analysis::yara::Rulesets::load(config.yara.clone()));
+    // A Hub analyses nothing: it loads no rules.
+    let yara_options = match &config.hub {
+        None => config.yara.clone(),
+        Some(_) => analysis::yara::Options {
+            rules_dir: None,
+            sync: false,
+            ..config.yara.clone()
+        },
+    };
+    let yara = Arc::new(analysis::yara::Rulesets::load(yara_options));
     let yara_watch = {
         let yara = yara.clone();
         std::thread::Builder::new()
@@ -261,7 +270,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let recovered = recover(&ctx)?;
 
     let (queue, rx) = Queue::new(config.analysis.queue_capacity);
-    let pool = queue::start_pool(ctx.clone(), rx, queue.clone(), config.analysis.threads);
+    let analysis_threads = match &config.hub {
+        None => config.analysis.threads,
+        Some(_) => 0,
+    };
+    let pool = queue::start_pool(ctx.clone(), rx, queue.clone(), analysis_threads);
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = {
         let (queue, stop) = (queue.clone(), stop.clone());
@@ -287,6 +300,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         integrations::Context::new(&config, store.clone(), stats.clone(), worker.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .map(integrations::start);
+    let hub = match &config.hub {
+        None => None,
+        Some(h) => {
+            let hub = Arc::new(hub::Hub::new(h).map_err(|e| anyhow::anyhow!("[hub]: {e}"))?);
+            log!(
+                "hub: uploads are forwarded to {} Worker(s), nothing is analysed here",
+                h.workers.len()
+            );
+            Some(hub)
+        }
+    };
+    let polls = hub.as_ref().map(hub::Hub::start_polls).unwrap_or_default();
     let app = Arc::new(http::App::new(
         config.clone(),
         store.clone(),
@@ -294,6 +319,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         queue,
         worker,
         yara.clone(),
+        hub.clone(),
     )?);
     let http = http::start(server, app.clone());
 
@@ -302,7 +328,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(signal, term.clone())
             .context("cannot install the signal handler")?;
     }
-    log!("listening on http://{}", config.listen);
+    log!("listening on {}://{}", config.scheme(), config.listen);
     systemd::notify("READY=1");
     let watchdog = systemd::watchdog_interval().map(|interval| {
         let (app, term, addr) = (app.clone(), term.clone(), config.listen);
@@ -326,6 +352,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     pool.shutdown(&store, ANALYSIS_GRACE);
     if let Some(d) = deliveries {
         d.shutdown(DELIVERY_GRACE);
+    }
+    if let Some(hub) = &hub {
+        hub.stop();
+    }
+    for p in polls {
+        let _ = p.join();
     }
     let _ = feeder.join();
     let _ = keeper.join();

@@ -85,7 +85,12 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
         .store
         .get_task(id)?
         .ok_or_else(|| ApiError::not_found(format!("no task {id}")))?;
-    let mut processed = matches!(task.state, TaskState::Done | TaskState::Failed);
+    // A cancelled task is over too: its `processed` (when it was cancelled), no report and the
+    // error tell a poller to stop waiting.
+    let mut processed = matches!(
+        task.state,
+        TaskState::Done | TaskState::Failed | TaskState::Cancelled
+    );
     // With S3, a task is processed once its report and its sample are there too (the seed).
     let mut file_link = None;
     if let Some(s3) = &app.config.s3 {
@@ -96,9 +101,11 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
                 .find(|(d, _)| *d == t)
                 .map(|(_, state)| state.as_str())
         };
-        if [Target::S3Sample, Target::S3Report]
-            .into_iter()
-            .any(|t| state_of(t) == Some("pending"))
+        // (A cancelled task has no report to wait for.)
+        if task.state != TaskState::Cancelled
+            && [Target::S3Sample, Target::S3Report]
+                .into_iter()
+                .any(|t| state_of(t) == Some("pending"))
         {
             processed = false;
         }

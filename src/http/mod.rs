@@ -26,6 +26,7 @@ use tiny_http::{Header, Limits, Request, Response, Server};
 use crate::analysis::yara::Rulesets;
 use crate::config::Config;
 use crate::host::WorkerInfo;
+use crate::hub::Hub;
 use crate::log;
 use crate::queue::Queue;
 use crate::report::types::ReportTypes;
@@ -49,6 +50,8 @@ pub struct App {
     pub yara: Arc<Rulesets>,
     /// Custom report types (`reports.types_dir`).
     pub report_types: ReportTypes,
+    /// Hub mode: uploads go to these Workers; the task endpoints answer 404.
+    pub hub: Option<Arc<Hub>>,
 }
 
 const META_PAUSED: &str = "paused";
@@ -62,6 +65,7 @@ impl App {
         queue: Queue,
         worker: WorkerInfo,
         yara: Arc<Rulesets>,
+        hub: Option<Arc<Hub>>,
     ) -> Result<App, StoreError> {
         let paused = store.meta_get(META_PAUSED)?.as_deref() == Some("true");
         let report_types = crate::report::types::watch(config.report_types.clone());
@@ -76,6 +80,7 @@ impl App {
             healthy: AtomicBool::new(true),
             pulse: Pulse::default(),
             yara,
+            hub,
         })
     }
 
@@ -126,6 +131,9 @@ pub struct ApiError {
     pub status: u16,
     pub message: String,
     pub headers: Vec<(&'static str, String)>,
+    /// The body is the message as plain text instead of `{"message": ...}` (DECISIONS item 3:
+    /// `/available`, whose body health checkers compare as text).
+    pub plain_text: bool,
 }
 
 impl ApiError {
@@ -134,7 +142,14 @@ impl ApiError {
             status,
             message: message.into(),
             headers: Vec::new(),
+            plain_text: false,
         }
+    }
+
+    /// The same error with the message as a plain-text body.
+    pub fn as_plain_text(mut self) -> ApiError {
+        self.plain_text = true;
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -318,11 +333,15 @@ fn serve(app: &App, mut req: Request, id: u64) {
             (reply.status, r)
         }
         Err(err) => {
-            let body = serde_json::to_vec(&serde_json::json!({ "message": err.message }))
-                .unwrap_or_default();
+            let (body, content_type) = if err.plain_text {
+                (err.message.into_bytes(), "text/plain")
+            } else {
+                let body = serde_json::to_vec(&serde_json::json!({ "message": err.message }));
+                (body.unwrap_or_default(), "application/json")
+            };
             let mut r = Response::from_data(body)
                 .with_status_code(err.status)
-                .with_header(header("Content-Type", "application/json"));
+                .with_header(header("Content-Type", content_type));
             for (name, value) in &err.headers {
                 r = r.with_header(header(name, value));
             }

@@ -76,6 +76,12 @@ fn allowed(route: Route<'_>) -> &'static [Method] {
     }
 }
 
+/// A Hub's answer to the task endpoints (DECISIONS, "Hub").
+const HUB_TASKS: &str =
+    "analysis reports cannot be obtained from a Hub; use the task_url returned by the upload";
+/// A Hub's answer to the YARA endpoints: the rules are the Workers'.
+const HUB_YARA: &str = "a Hub has no YARA rules; ask the Workers";
+
 /// Routes one request: 404 for an unknown path, then the group's token, then 405 for a method
 /// the endpoint does not take.
 pub fn dispatch(app: &App, req: &mut Request) -> HandlerResult {
@@ -106,6 +112,15 @@ pub fn dispatch(app: &App, req: &mut Request) -> HandlerResult {
         .with_header("Allow", allow.join(", ")));
     }
     let q = Query::parse(query);
+    if app.hub.is_some() {
+        match route {
+            Route::Tasks | Route::Task(_) => return Err(ApiError::not_found(HUB_TASKS)),
+            Route::YaraId | Route::SyncStatus | Route::PullAll => {
+                return Err(ApiError::not_found(HUB_YARA))
+            }
+            _ => {}
+        }
+    }
     match (route, method) {
         (Route::Upload, _) => upload::upload(app, req),
         (Route::Tasks, Method::Get) => handlers::list_tasks(app, &q),

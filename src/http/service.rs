@@ -47,6 +47,20 @@ pub fn not_healthy(app: &App, why: Option<&str>) -> ApiError {
 
 /// `GET /srv/tiscale/v1/sysinfo`
 pub fn sysinfo(app: &App) -> HandlerResult {
+    if let Some(hub) = &app.hub {
+        let why = unhealthy(app);
+        let available = hub.any_available();
+        return Ok(Reply::json(&serde_json::json!({
+            "hub": true,
+            "healthy": why.is_none() && available,
+            "health_problem": why.or((!available).then(|| "no Worker is available".to_string())),
+            "load_average": host::load_average(),
+            "queue_size": 0,
+            "workers": hub.workers_json(),
+            "scratch_space": host::disk_used_percent(&app.config.data_dir).unwrap_or(100.0),
+            "root_space": host::disk_used_percent(std::path::Path::new("/")).unwrap_or(100.0),
+        })));
+    }
     let queued = app.store.count_queued()?;
     let why = unhealthy(app);
     Ok(Reply::json(&serde_json::json!({
@@ -105,18 +119,25 @@ pub fn put_mode(app: &App, req: &mut Request) -> HandlerResult {
     Ok(Reply::empty())
 }
 
-/// `GET /srv/tiscale/v1/available`: 200, or 503 `paused` / `not healthy`.
+/// `GET /srv/tiscale/v1/available`: 200, or 503 with the plain-text body `paused` or
+/// `not healthy`.
 pub fn available(app: &App) -> HandlerResult {
     if app.paused.load(Ordering::SeqCst) {
-        return Err(ApiError::new(503, "paused"));
+        return Err(ApiError::new(503, "paused").as_plain_text());
     }
-    if unhealthy(app).is_some() {
-        return Err(not_healthy(app, None));
+    // A Hub is available while any of its Workers is.
+    let no_worker = app.hub.as_ref().is_some_and(|hub| !hub.any_available());
+    if unhealthy(app).is_some() || no_worker {
+        return Err(not_healthy(app, None).as_plain_text());
     }
     Ok(Reply::empty())
 }
 
 /// `GET /srv/tiscale/v1/stats`
 pub fn stats(app: &App) -> HandlerResult {
-    Ok(Reply::json(&app.stats.snapshot(&app.store, now())?))
+    let mut stats = app.stats.snapshot(&app.store, now())?;
+    if let Some(hub) = &app.hub {
+        stats["workers"] = hub.workers_json();
+    }
+    Ok(Reply::json(&stats))
 }

@@ -14,6 +14,7 @@ use super::multipart::{self, MultipartError, PartHeaders, PartSink};
 use super::query::strip_token_prefix;
 use super::{header_value, multipart_boundary, service, ApiError, App, HandlerResult, Reply};
 use crate::analysis::hashes::hex;
+use crate::hub::{self, ForwardError, Hub};
 use crate::store::NewTask;
 use crate::time::now;
 
@@ -27,7 +28,8 @@ const RETRY_AFTER_SECS: u32 = 5;
 /// Handles an upload and counts it as a success or failure.
 pub fn upload(app: &App, req: &mut Request) -> HandlerResult {
     let result = accept(app, req);
-    let name = if result.is_ok() {
+    // (A Hub passes a Worker's refusal on as its answer: that is a failure too.)
+    let name = if result.as_ref().is_ok_and(|r| r.status < 300) {
         "upload_success"
     } else {
         "upload_failure"
@@ -57,88 +59,29 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     if let Some(why) = service::unhealthy(app) {
         return Err(service::not_healthy(app, Some(&why)));
     }
+    if let Some(hub) = &app.hub {
+        if !hub.any_available() {
+            return Err(no_worker());
+        }
+        // The Worker makes the upload durable; the Hub's copy lives until it has answered.
+        let received = receive(app, req, false)?;
+        return forward(app, hub, received, req);
+    }
     // Room in the queue is held before the body is read, so a full queue costs no spooling.
     let room = app.queue.reserve().map_err(|_| queue_full())?;
-    let boundary = multipart_boundary(req)?;
-    let max = app.config.http.max_upload_bytes;
-    if req
-        .body_length()
-        .is_some_and(|n| n as u64 > max.saturating_add(FORM_OVERHEAD))
-    {
-        return Err(too_large(max));
-    }
-    let custom_token = header_value(req, "X-TiScale-Token")
-        .map(strip_token_prefix)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    let forwarded_for: Vec<String> = header_value(req, "X-Forwarded-For")
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let received = receive(app, req, true)?;
+    let Received {
+        spooled,
+        custom_data,
+        user_data,
+        custom_token,
+        forwarded_for,
+    } = received;
+    let base = base_url(app, req);
     let direct_sender = req
         .remote_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let base = base_url(app, header_value(req, "Host"));
-
-    let spool_dir = app.config.spool_dir();
-    let mut sink = UploadSink::new(&spool_dir, max);
-    let body = super::Pulsing {
-        inner: req.as_reader(),
-        pulse: &app.pulse,
-    };
-    if let Err(e) = multipart::parse(body, &boundary, &mut sink) {
-        return Err(match e {
-            MultipartError::Rejected(msg) if sink.too_large => ApiError::new(413, msg),
-            MultipartError::Io(ref io) if sink.spool_failed => spool_error(io),
-            MultipartError::Io(ref io)
-                if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
-                ApiError::new(
-                    408,
-                    format!(
-                        "the upload stalled: nothing arrived for {} s",
-                        app.config.http.read_timeout.as_secs()
-                    ),
-                )
-            }
-            other => ApiError::bad_request(format!("malformed upload: {other}")),
-        });
-    }
-    let Some(file) = sink.file.take() else {
-        return Err(ApiError::bad_request(
-            "missing file part: send the sample as the multipart field 'file'",
-        ));
-    };
-    let spooled = file.finish().map_err(|e| spool_error(&e))?;
-
-    let custom_data = sink
-        .field("custom_data")
-        .filter(|v| serde_json::from_str::<Value>(v).is_ok());
-    if let Some(expected) = custom_data
-        .as_deref()
-        .and_then(|v| serde_json::from_str::<Value>(v).ok())
-        .and_then(|v| {
-            v.get("integrity_check_hash")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-    {
-        if !expected.trim().eq_ignore_ascii_case(&spooled.sha1) {
-            return Err(ApiError::bad_request(format!(
-                "ERROR: Upload: failed to accept upload integrity check failed, calculated hash {} differs from the one passed in custom data {}.",
-                spooled.sha1, expected
-            )));
-        }
-    }
-    let user_data = sink
-        .field("user_data")
-        .filter(|v| serde_json::from_str::<Value>(v).is_ok());
     // A callback override that cannot be honoured is refused now, not found out later.
     if let (Some(callback), Some(u)) = (&app.config.callback, user_data.as_deref()) {
         let u: Value = serde_json::from_str(u).unwrap_or_default();
@@ -186,6 +129,152 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     Ok(Reply::json(&answer))
 }
 
+/// An upload read whole: the sample in the spool, the form fields, and who sent it.
+struct Received {
+    spooled: Spooled,
+    custom_data: Option<String>,
+    user_data: Option<String>,
+    /// `X-TiScale-Token` without its `Token ` prefix.
+    custom_token: Option<String>,
+    /// The `X-Forwarded-For` chain as received.
+    forwarded_for: Vec<String>,
+}
+
+/// Reads the multipart body into the spool (synced to disk when `durable`) and checks what can
+/// be checked before the upload is taken: size, the file part, `custom_data`'s integrity hash.
+fn receive(app: &App, req: &mut Request, durable: bool) -> Result<Received, ApiError> {
+    let boundary = multipart_boundary(req)?;
+    let max = app.config.http.max_upload_bytes;
+    if req
+        .body_length()
+        .is_some_and(|n| n as u64 > max.saturating_add(FORM_OVERHEAD))
+    {
+        return Err(too_large(max));
+    }
+    let custom_token = header_value(req, "X-TiScale-Token")
+        .map(strip_token_prefix)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let forwarded_for: Vec<String> = header_value(req, "X-Forwarded-For")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let spool_dir = app.config.spool_dir();
+    let mut sink = UploadSink::new(&spool_dir, max);
+    let body = super::Pulsing {
+        inner: req.as_reader(),
+        pulse: &app.pulse,
+    };
+    if let Err(e) = multipart::parse(body, &boundary, &mut sink) {
+        return Err(match e {
+            MultipartError::Rejected(msg) if sink.too_large => ApiError::new(413, msg),
+            MultipartError::Io(ref io) if sink.spool_failed => spool_error(io),
+            MultipartError::Io(ref io)
+                if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                ApiError::new(
+                    408,
+                    format!(
+                        "the upload stalled: nothing arrived for {} s",
+                        app.config.http.read_timeout.as_secs()
+                    ),
+                )
+            }
+            other => ApiError::bad_request(format!("malformed upload: {other}")),
+        });
+    }
+    let Some(file) = sink.file.take() else {
+        return Err(ApiError::bad_request(
+            "missing file part: send the sample as the multipart field 'file'",
+        ));
+    };
+    let spooled = file.finish(durable).map_err(|e| spool_error(&e))?;
+
+    let custom_data = sink
+        .field("custom_data")
+        .filter(|v| serde_json::from_str::<Value>(v).is_ok());
+    if let Some(expected) = custom_data
+        .as_deref()
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        .and_then(|v| {
+            v.get("integrity_check_hash")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    {
+        if !expected.trim().eq_ignore_ascii_case(&spooled.sha1) {
+            return Err(ApiError::bad_request(format!(
+                "ERROR: Upload: failed to accept upload integrity check failed, calculated hash {} differs from the one passed in custom data {}.",
+                spooled.sha1, expected
+            )));
+        }
+    }
+    let user_data = sink
+        .field("user_data")
+        .filter(|v| serde_json::from_str::<Value>(v).is_ok());
+    Ok(Received {
+        spooled,
+        custom_data,
+        user_data,
+        custom_token,
+        forwarded_for,
+    })
+}
+
+/// Hub mode: passes the upload on to a Worker and its answer back unchanged. The spool file
+/// goes when this returns.
+fn forward(app: &App, hub: &Hub, received: Received, req: &Request) -> HandlerResult {
+    let mut chain = received.forwarded_for;
+    if let Some(peer) = req.remote_addr() {
+        chain.push(peer.ip().to_string());
+    }
+    let chain = chain.join(", ");
+    let fields: Vec<(&str, &str)> = [
+        ("custom_data", received.custom_data.as_deref()),
+        ("user_data", received.user_data.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value?)))
+    .collect();
+    let upload = hub::Upload {
+        path: received.spooled.path(),
+        size: received.spooled.size,
+        file_name: &received.spooled.file_name,
+        fields: &fields,
+        custom_token: received.custom_token.as_deref(),
+        forwarded_for: &chain,
+    };
+    match hub.forward(&upload) {
+        Ok(answer) => {
+            let t = now();
+            if (200..300).contains(&answer.status) {
+                app.stats.add("files_submitted", 1.0, t);
+                app.stats
+                    .add("bytes_submitted", received.spooled.size as f64, t);
+            }
+            Ok(Reply {
+                status: answer.status,
+                body: answer.body,
+                content_type: Some("application/json"),
+            })
+        }
+        Err(ForwardError::NoWorker) => Err(no_worker()),
+        Err(ForwardError::Spool(e)) => Err(spool_error(&e)),
+    }
+}
+
+/// A Hub's answer when no Worker takes the upload.
+fn no_worker() -> ApiError {
+    ApiError::new(503, "no worker available")
+        .with_header("Retry-After", RETRY_AFTER_SECS.to_string())
+}
+
 /// The answer when the sample cannot be written: 503 with `Retry-After` when the disk is full
 /// (space comes back as tasks finish), 500 for anything else.
 fn spool_error(e: &std::io::Error) -> ApiError {
@@ -213,8 +302,11 @@ fn too_large(max: u64) -> ApiError {
     )
 }
 
-/// `scheme://host[:port]` for task URLs: the configured public URL, else the request's Host.
-pub fn base_url(app: &App, host: Option<&str>) -> String {
+/// `scheme://host[:port]` for task URLs: the configured public URL; else the scheme the server
+/// speaks and the request's `Host`, both replaced by `X-Forwarded-Proto` / `X-Forwarded-Host`
+/// when the peer is one of `trusted_proxies` (the first value of each: the proxy nearest the
+/// client). From anyone else those headers are ignored.
+pub fn base_url(app: &App, req: &Request) -> String {
     if let Some(url) = &app.config.public_url {
         return url.clone();
     }
@@ -223,9 +315,26 @@ pub fn base_url(app: &App, host: Option<&str>) -> String {
             && h.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
     };
-    match host.map(str::trim).filter(plausible) {
-        Some(h) => format!("http://{h}"),
-        None => format!("http://{}", app.config.listen),
+    let first = |name| header_value(req, name).and_then(|v| v.split(',').next().map(str::trim));
+    let mut scheme = app.config.scheme();
+    let mut host = header_value(req, "Host").map(str::trim);
+    let trusted = req.remote_addr().is_some_and(|peer| {
+        let ip = peer.ip();
+        app.config.trusted_proxies.iter().any(|r| r.contains(ip))
+    });
+    if trusted {
+        match first("X-Forwarded-Proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => scheme = "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => scheme = "http",
+            _ => {}
+        }
+        if let Some(h) = first("X-Forwarded-Host").filter(plausible) {
+            host = Some(h);
+        }
+    }
+    match host.filter(plausible) {
+        Some(h) => format!("{scheme}://{h}"),
+        None => format!("{scheme}://{}", app.config.listen),
     }
 }
 
@@ -266,6 +375,10 @@ struct Spooled {
 }
 
 impl Spooled {
+    fn path(&self) -> &Path {
+        self.guard.0.as_deref().unwrap_or(Path::new(""))
+    }
+
     /// Hands the file over to the task: it is no longer removed on drop.
     fn keep(self) -> PathBuf {
         self.guard.keep()
@@ -297,9 +410,9 @@ impl SpoolFile {
         })
     }
 
-    /// Flushes and syncs the file (and its directory entry) so that an accepted upload survives
-    /// a power cut as well as a crash.
-    fn finish(self) -> std::io::Result<Spooled> {
+    /// Flushes the file and, when `durable`, syncs it and its directory entry so that an
+    /// accepted upload survives a power cut as well as a crash.
+    fn finish(self, durable: bool) -> std::io::Result<Spooled> {
         let SpoolFile {
             guard,
             spool_name,
@@ -309,9 +422,11 @@ impl SpoolFile {
             size,
         } = self;
         let file = writer.into_inner().map_err(|e| e.into_error())?;
-        file.sync_data()?;
-        if let Some(dir) = guard.0.as_deref().and_then(Path::parent) {
-            File::open(dir)?.sync_all()?;
+        if durable {
+            file.sync_data()?;
+            if let Some(dir) = guard.0.as_deref().and_then(Path::parent) {
+                File::open(dir)?.sync_all()?;
+            }
         }
         Ok(Spooled {
             guard,

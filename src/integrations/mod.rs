@@ -10,7 +10,7 @@
 //! the path of an upload or an analysis.
 
 mod callback;
-mod client;
+pub(crate) mod client;
 mod recent;
 pub mod resolve;
 mod s3;

@@ -140,6 +140,7 @@ pub struct Task {
     pub id: i64,
     pub state: TaskState,
     pub submitted: i64,
+    /// When analysis ended, or when the task was cancelled: it will not change again.
     pub processed: Option<i64>,
     pub sha1: String,
     pub custom_data: Option<String>,
@@ -600,7 +601,7 @@ impl Store {
         let c = self.conn()?;
         let task = c
             .prepare_cached(
-                "SELECT id, state, submitted, processed, custom_data,
+                "SELECT id, state, submitted, coalesce(processed, cancelled), custom_data,
                         direct_sender, forwarded_for, error, report, sha1, user_data,
                         spool_file
                  FROM tasks WHERE id = ?1",
@@ -634,7 +635,8 @@ impl Store {
     }
 
     /// Tasks submitted at or before `submitted_before` (all when `None`), with the given custom
-    /// token (already stripped of its `Token ` prefix) if any, oldest first.
+    /// token (already stripped of its `Token ` prefix) if any, oldest first. Cancelled tasks are
+    /// left out: the list holds the tasks whose report is or will be there to read.
     pub fn list_tasks(
         &self,
         submitted_before: Option<i64>,
@@ -644,6 +646,7 @@ impl Store {
         let mut stmt = c.prepare_cached(
             "SELECT id, submitted, processed FROM tasks
              WHERE (?1 IS NULL OR submitted <= ?1) AND (?2 IS NULL OR custom_token = ?2)
+               AND state <> 'cancelled'
              ORDER BY id",
         )?;
         let rows = stmt.query_map(params![submitted_before, token], |r| {

@@ -90,8 +90,8 @@ impl Server {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(i) = line.find("listening on http://") {
-                        let addr = &line[i + "listening on http://".len()..];
+                    if let Some(i) = line.find("://").filter(|_| line.contains("listening on ")) {
+                        let addr = &line[i + "://".len()..];
                         let port = addr
                             .rsplit(':')
                             .next()

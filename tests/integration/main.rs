@@ -8,6 +8,7 @@ mod deliveries;
 mod edge;
 mod formats;
 mod golden;
+mod hub;
 mod lifecycle;
 mod s3;
 mod service;

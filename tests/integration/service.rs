@@ -52,9 +52,10 @@ fn pause_refuses_uploads_and_survives_a_restart() {
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     assert_eq!(s.get("/srv/tiscale/v1/mode").json()["paused"], true);
+    // Health checkers compare /available's body as text (DECISIONS item 3).
     let r = s.get("/srv/tiscale/v1/available");
-    assert_eq!(r.status, 503);
-    assert_eq!(r.message(), "paused");
+    assert_eq!((r.status, r.text().as_str()), (503, "paused"));
+    assert_eq!(r.header("Content-Type"), Some("text/plain"));
     let r = s.upload("f", b"x", &[]);
     assert_eq!(r.status, 503);
     assert_eq!(r.message(), "paused");
@@ -83,8 +84,8 @@ fn a_full_disk_makes_the_worker_not_healthy() {
     // Any real file system is more than 0.001 % used.
     let s = Server::start(&dir, "[health]\nmax_disk_used_percent = 0.001\n");
     let r = s.get("/srv/tiscale/v1/available");
-    assert_eq!(r.status, 503);
-    assert_eq!(r.message(), "not healthy");
+    assert_eq!((r.status, r.text().as_str()), (503, "not healthy"));
+    assert_eq!(r.header("Content-Type"), Some("text/plain"));
     assert_eq!(r.header("Retry-After"), Some("30"));
     // The upload's answer, the log and sysinfo say why.
     let r = s.upload("f", b"x", &[]);

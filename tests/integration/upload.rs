@@ -76,6 +76,36 @@ fn public_url_is_used_for_task_urls() {
 }
 
 #[test]
+fn forwarded_proto_and_host_count_only_from_trusted_proxies() {
+    let forwarded = |s: &Server| {
+        let r = s
+            .req("POST", "/api/tiscale/v1/upload")
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "assay.example:8443, inner.example")
+            .multipart(&[Part::file("file", "a", b"a")])
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["task_url"].as_str().unwrap().to_string()
+    };
+    // From a proxy listed in trusted_proxies (the client's own side first).
+    let dir = TempDir::new("proxy-trusted");
+    let s = Server::start(&dir, "trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n");
+    let url = forwarded(&s);
+    assert!(
+        url.starts_with("https://assay.example:8443/api/tiscale/v1/task/"),
+        "{url}"
+    );
+    // From anyone else the headers are ignored: the Host header and the server's scheme.
+    let dir = TempDir::new("proxy-untrusted");
+    let s = Server::start(&dir, "trusted_proxies = [\"10.0.0.0/8\"]\n");
+    let url = forwarded(&s);
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{}/api/tiscale/v1/task/", s.port)),
+        "{url}"
+    );
+}
+
+#[test]
 fn multipart_edge_cases_keep_the_file_intact() {
     let dir = TempDir::new("edges");
     let s = Server::start(&dir, "");
