@@ -330,12 +330,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     log!("listening on {}://{}", config.scheme(), config.listen);
     systemd::notify("READY=1");
+    let probe = http::Probe::new(&config).map_err(|e| anyhow::anyhow!("[tls]: {e}"))?;
     let watchdog = systemd::watchdog_interval().map(|interval| {
         let (app, term, addr) = (app.clone(), term.clone(), config.listen);
         log!("systemd watchdog: every {} ms", interval.as_millis());
         std::thread::Builder::new()
             .name("watchdog".into())
-            .spawn(move || watchdog(&app, addr, interval, &term))
+            .spawn(move || watchdog(&app, &probe, addr, interval, &term))
     });
 
     while !term.load(Ordering::SeqCst) {
@@ -369,14 +370,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Tells systemd the server is alive three times per `interval` while its HTTP front end
 /// serves ([`http::serving`]), until `term` is set. When it does not, systemd restarts it.
-fn watchdog(app: &http::App, addr: std::net::SocketAddr, interval: Duration, term: &AtomicBool) {
+fn watchdog(
+    app: &http::App,
+    probe: &http::Probe,
+    addr: std::net::SocketAddr,
+    interval: Duration,
+    term: &AtomicBool,
+) {
     let every = interval / 3;
     let mut beats = 0;
     let mut next = std::time::Instant::now();
     while !term.load(Ordering::SeqCst) {
         if std::time::Instant::now() >= next {
             next += every;
-            if http::serving(app, addr, every, &mut beats) {
+            if http::serving(app, probe, addr, every, &mut beats) {
                 systemd::notify("WATCHDOG=1");
             } else {
                 log!(

@@ -15,7 +15,7 @@ mod upload;
 mod watchdog;
 
 use watchdog::PROBE_HEADER;
-pub use watchdog::{serving, Pulse, Pulsing};
+pub use watchdog::{serving, Probe, Pulse, Pulsing};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -206,9 +206,40 @@ pub fn bind(config: &Config) -> anyhow::Result<Arc<Server>> {
         max_headers: MAX_HEADERS,
         max_drain_bytes: MAX_DRAIN_BYTES,
     };
-    let server = Server::from_listener_with_limits(listener, None, limits)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let ssl = config.tls.as_ref().map(tls_keys).transpose()?;
+    let server = Server::from_listener_with_limits(listener, ssl, limits).map_err(|e| {
+        let e = e.to_string();
+        match &config.tls {
+            Some(tls) => tls_error(tls, &e),
+            None => anyhow::anyhow!("cannot listen on {}: {e}", config.listen),
+        }
+    })?;
     Ok(Arc::new(server))
+}
+
+/// The certificate chain and key of `[tls]`, read (an error names the file).
+fn tls_keys(tls: &crate::config::TlsConfig) -> anyhow::Result<tiny_http::SslConfig> {
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("{key} {}: {e}", path.display()))
+    };
+    Ok(tiny_http::SslConfig {
+        certificate: read("tls.cert_file", &tls.cert_file)?,
+        private_key: read("tls.key_file", &tls.key_file)?,
+    })
+}
+
+/// What is wrong with `[tls]`, naming the file at fault (tiny_http's message says which).
+fn tls_error(tls: &crate::config::TlsConfig, e: &str) -> anyhow::Error {
+    let (cert, key) = (tls.cert_file.display(), tls.key_file.display());
+    if let Some(why) = e.strip_prefix("certificate and private key: ") {
+        anyhow::anyhow!("tls.cert_file {cert} and tls.key_file {key} do not go together: {why}")
+    } else if let Some(why) = e.strip_prefix("certificate: ") {
+        anyhow::anyhow!("tls.cert_file {cert}: {why}")
+    } else if let Some(why) = e.strip_prefix("private key: ") {
+        anyhow::anyhow!("tls.key_file {key}: {why}")
+    } else {
+        anyhow::anyhow!("[tls] ({cert}, {key}): {e}")
+    }
 }
 
 /// Disables Nagle's algorithm on the listening socket; Linux passes it on to accepted sockets.

@@ -44,6 +44,82 @@ pub struct Server {
     pub port: u16,
     pub data_dir: PathBuf,
     log: Arc<Mutex<String>>,
+    /// Set for a server started with [`Server::start_tls`]: requests go over HTTPS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A private CA made for one test, and a certificate for 127.0.0.1 and localhost signed by it.
+pub struct TestCa {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// A client trusting only this CA.
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_cert.der().clone()).unwrap();
+        // ring, as the product uses.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            client: Arc::new(client),
+        }
+    }
+
+    /// Writes the CA, certificate and key into `dir`; returns their paths.
+    pub fn write(&self, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let paths = (
+            dir.join("ca.pem"),
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+        );
+        std::fs::write(&paths.0, &self.ca_pem).unwrap();
+        std::fs::write(&paths.1, &self.cert_pem).unwrap();
+        std::fs::write(&paths.2, &self.key_pem).unwrap();
+        paths
+    }
+}
+
+/// A stream a request goes over: plain TCP or TLS.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+fn connect(
+    port: u16,
+    tls: &Option<Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+) -> Box<dyn Stream> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    match tls {
+        None => Box::new(s),
+        Some(config) => {
+            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+            let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+            Box::new(rustls::StreamOwned::new(conn, s))
+        }
+    }
 }
 
 pub fn bin() -> &'static str {
@@ -63,6 +139,31 @@ impl Server {
     /// Starts a server with no config and these extra `serve` arguments.
     pub fn start_args(dir: &TempDir, args: &[&str]) -> Server {
         Server::launch(dir, "", &[], args)
+    }
+
+    /// Starts a server answering HTTPS with `ca`'s certificate (files written into `dir`).
+    pub fn start_tls(dir: &TempDir, config: &str, ca: &TestCa) -> Server {
+        Server::start_tls_with_env(dir, config, ca, &[])
+    }
+
+    pub fn start_tls_with_env(
+        dir: &TempDir,
+        config: &str,
+        ca: &TestCa,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let (_, cert, key) = ca.write(&dir.0);
+        let config = format!(
+            "{config}\n[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+        let mut s = Server::launch(dir, &config, env, &[]);
+        wait_until("listening on https://", || {
+            s.log().contains("listening on https://")
+        });
+        s.tls = Some(ca.client.clone());
+        s
     }
 
     fn launch(dir: &TempDir, config: &str, env: &[(&str, &str)], args: &[&str]) -> Server {
@@ -119,6 +220,7 @@ impl Server {
             port,
             data_dir,
             log,
+            tls: None,
         }
     }
 
@@ -155,6 +257,7 @@ impl Server {
     pub fn req(&self, method: &str, path: &str) -> Req<'_> {
         Req {
             port: self.port,
+            tls: self.tls.clone(),
             method: method.to_string(),
             path: path.to_string(),
             headers: vec![("Authorization".into(), format!("Token {TOKEN}"))],
@@ -263,6 +366,7 @@ pub fn multipart_body(parts: &[Part]) -> Vec<u8> {
 /// A request being built.
 pub struct Req<'a> {
     port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
     method: String,
     path: String,
     headers: Vec<(String, String)>,
@@ -311,8 +415,7 @@ impl Req<'_> {
 
     /// Sends a body read from `src` (for uploads too large to hold).
     pub fn send_streaming(self, src: &mut dyn Read) -> Resp {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut s = connect(self.port, &self.tls, Duration::from_secs(120));
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
             self.method, self.path, self.port
@@ -350,8 +453,7 @@ impl Req<'_> {
 
     /// Sends a body of `len` bytes produced by `fill`, with Content-Length, without holding it.
     pub fn send_generated(self, len: u64, prefix: &[u8], suffix: &[u8], byte: u8) -> Resp {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+        let mut s = connect(self.port, &self.tls, Duration::from_secs(300));
         let total = prefix.len() as u64 + len + suffix.len() as u64;
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {total}\r\n",
@@ -422,7 +524,7 @@ impl Resp {
     }
 }
 
-fn read_response(s: &mut TcpStream) -> Resp {
+fn read_response(s: &mut dyn Stream) -> Resp {
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let split = raw

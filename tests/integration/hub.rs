@@ -11,26 +11,36 @@ use crate::common::*;
 const WORKER: &str = "[tokens]\nusage = \"usagetoken0123456789abcdefghijklmnopqrstu\"\n\
                       service = \"servicetoken0123456789abcdefghijklmnopqr\"\n";
 
-fn hub_config(workers: &[&Server], poll_secs: u64) -> String {
+/// A Hub in front of `workers`, trusting the private CA at `ca_file` for the HTTPS ones.
+fn hub_config(workers: &[&Server], poll_secs: u64, ca_file: Option<&std::path::Path>) -> String {
     let mut config = format!(
         "[tokens]\nusage = \"{TOKEN}\"\nservice = \"{SERVICE_TOKEN}\"\n\
          [hub]\npoll_secs = {poll_secs}\ntimeout_secs = 5\n"
     );
+    if let Some(ca) = ca_file {
+        config.push_str(&format!("ca_file = \"{}\"\n", ca.display()));
+    }
     for w in workers {
         config.push_str(&format!(
-            "[[hub.workers]]\nurl = \"http://127.0.0.1:{}\"\nusage_token = \"{TOKEN}\"\n\
+            "[[hub.workers]]\nurl = \"{}\"\nusage_token = \"{TOKEN}\"\n\
              service_token = \"{SERVICE_TOKEN}\"\n",
-            w.port
+            origin(w)
         ));
     }
     config
+}
+
+/// `scheme://127.0.0.1:port` of a test server.
+fn origin(w: &Server) -> String {
+    let scheme = if w.tls.is_some() { "https" } else { "http" };
+    format!("{scheme}://127.0.0.1:{}", w.port)
 }
 
 /// The port a task URL points at, and its task id.
 fn port_and_id(r: &Resp) -> (u16, i64) {
     assert_eq!(r.status, 200, "{}", r.text());
     let url = r.json()["task_url"].as_str().unwrap().to_string();
-    let rest = url.strip_prefix("http://127.0.0.1:").expect(&url);
+    let rest = url.split_once("://127.0.0.1:").expect(&url).1;
     let (port, path) = rest.split_once('/').unwrap();
     let id = path.rsplit('/').next().unwrap().parse().unwrap();
     (port.parse().unwrap(), id)
@@ -42,12 +52,22 @@ fn sample(i: usize) -> Vec<u8> {
 
 #[test]
 fn a_hub_spreads_uploads_round_robin_and_each_worker_answers_for_its_tasks() {
+    // Worker 0 answers HTTPS with a certificate from a private CA the Hub is given.
+    let ca = TestCa::new();
     let dirs: Vec<TempDir> = (0..3).map(|i| TempDir::new(&format!("hub-w{i}"))).collect();
-    let workers: Vec<Server> = dirs.iter().map(|d| Server::start(d, WORKER)).collect();
+    let workers: Vec<Server> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match i {
+            0 => Server::start_tls(d, WORKER, &ca),
+            _ => Server::start(d, WORKER),
+        })
+        .collect();
     let hub_dir = TempDir::new("hub");
+    let (ca_file, _, _) = ca.write(&hub_dir.0);
     let hub = Server::start(
         &hub_dir,
-        &hub_config(&workers.iter().collect::<Vec<_>>(), 5),
+        &hub_config(&workers.iter().collect::<Vec<_>>(), 5, Some(&ca_file)),
     );
 
     let mut placed: HashMap<u16, Vec<(i64, usize)>> = HashMap::new();
@@ -119,7 +139,7 @@ fn a_hub_spreads_uploads_round_robin_and_each_worker_answers_for_its_tasks() {
             .iter()
             .zip(stats["workers"].as_array().unwrap()),
     ) {
-        assert_eq!(listed["url"], format!("http://127.0.0.1:{}", w.port));
+        assert_eq!(listed["url"], origin(w));
         assert_eq!(listed["available"], true, "{info}");
         assert_eq!(stat["uploads_forwarded"], placed[&w.port].len(), "{stats}");
     }
@@ -145,6 +165,7 @@ fn a_paused_worker_gets_nothing_and_a_killed_one_loses_nothing() {
                 .map(|w| w.as_ref().unwrap())
                 .collect::<Vec<_>>(),
             1,
+            None,
         ),
     ));
     let upload = |hub: &Server, i: usize| {

@@ -13,6 +13,7 @@ mod lifecycle;
 mod s3;
 mod service;
 mod shaping;
+mod tls;
 mod upload;
 mod verdicts;
 mod yara;

@@ -65,39 +65,37 @@ impl Write for RustlsStream {
 pub(crate) struct RustlsContext(Arc<rustls::ServerConfig>);
 
 impl RustlsContext {
+    /// assay patch: rustls 0.23 with the ring provider; a certificate or key that cannot be used
+    /// is an error saying which, where upstream panicked on a key it could not parse and indexed
+    /// past an empty list of RSA keys.
     pub(crate) fn from_pem(
         certificates: Vec<u8>,
         private_key: Zeroizing<Vec<u8>>,
     ) -> Result<Self, Box<dyn Error + Send + Sync>> {
-        let certificate_chain: Vec<rustls::Certificate> =
-            rustls_pemfile::certs(&mut certificates.as_slice())?
-                .into_iter()
-                .map(|bytes| rustls::Certificate(bytes))
-                .collect();
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+        let certificate_chain = CertificateDer::pem_slice_iter(&certificates)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("certificate: {e}"))?;
         if certificate_chain.is_empty() {
-            return Err("Couldn't extract certificate chain from config.".into());
+            return Err("certificate: no PEM certificate found".into());
         }
-
-        let private_key = rustls::PrivateKey({
-            let pkcs8_keys = rustls_pemfile::pkcs8_private_keys(
-                &mut private_key.clone().as_slice(),
-            )
-            .expect("file contains invalid pkcs8 private key (encrypted keys are not supported)");
-
-            if let Some(pkcs8_key) = pkcs8_keys.first() {
-                pkcs8_key.clone()
-            } else {
-                let rsa_keys = rustls_pemfile::rsa_private_keys(&mut private_key.as_slice())
-                    .expect("file contains invalid rsa private key");
-                rsa_keys[0].clone()
+        let private_key = PrivateKeyDer::from_pem_slice(&private_key).map_err(|e| match e {
+            rustls_pki_types::pem::Error::NoItemsFound => {
+                "private key: no unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1) found".into()
             }
-        });
-
-        let tls_conf = rustls::ServerConfig::builder()
-            .with_safe_defaults()
+            e => format!("private key: {e}"),
+        })?;
+        // ring, the provider ureq uses in assay too (aws-lc-rs, which rustls now prefers for
+        // its post-quantum key exchange, is a C library that the static build does not carry).
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls_conf = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(certificate_chain, private_key)?;
+            .with_single_cert(certificate_chain, private_key)
+            .map_err(|e| format!("certificate and private key: {e}"))?;
 
         Ok(Self(Arc::new(tls_conf)))
     }
