@@ -139,12 +139,16 @@ def listed_ids(response):
 # ------------------------------------------------------------------------------------------------
 # Server
 # ------------------------------------------------------------------------------------------------
-def start_server(tmp):
+def start_server(tmp, extra_config=""):
+    """Starts `assay serve` with the usage token and `extra_config` in `tmp`; returns the process
+    and its base URL (http or https, as it says it listens)."""
     binary = Path(os.environ.get("ASSAY_BIN") or ROOT / "target" / "debug" / "assay")
     if not os.access(binary, os.X_OK):
         sys.exit(f"sdk_compat: no server binary at {binary} (build it first, or set ASSAY_BIN)")
+    tmp.mkdir(parents=True, exist_ok=True)
     config = tmp / "assay.toml"
-    config.write_text(f'# written by scripts/sdk_compat.py\n[tokens]\nusage = "{USAGE_TOKEN}"\n')
+    config.write_text(f'# written by scripts/sdk_compat.py\n[tokens]\nusage = "{USAGE_TOKEN}"\n'
+                      + extra_config)
     log_path = tmp / "server.log"
     log = open(log_path, "wb")
     server = subprocess.Popen(
@@ -153,7 +157,7 @@ def start_server(tmp):
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = re.search(r"listening on (http://127\.0\.0\.1:[0-9]+)", log_path.read_text())
+        found = re.search(r"listening on (https?://127\.0\.0\.1:[0-9]+)", log_path.read_text())
         if found:
             return server, found.group(1)
         if server.poll() is not None:
@@ -161,7 +165,26 @@ def start_server(tmp):
         time.sleep(0.1)
     stop_server(server)
     sys.stderr.write(log_path.read_text())
-    sys.exit("sdk_compat: the server did not report 'listening on http://127.0.0.1:PORT'")
+    sys.exit("sdk_compat: the server did not report 'listening on http(s)://127.0.0.1:PORT'")
+
+
+def make_ca(tmp):
+    """A private CA and a certificate for 127.0.0.1 signed by it, made with openssl(1).
+    Returns the paths of the CA certificate, the server certificate and its key."""
+    ca_key, ca, key, csr, cert = (tmp / n for n in
+                                  ["ca-key.pem", "ca.pem", "key.pem", "req.pem", "cert.pem"])
+    ext = tmp / "san.ext"
+    ext.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+    for args in [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=assay sdk_compat test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ]:
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+    return ca, cert, key
 
 
 def stop_server(server):
@@ -342,6 +365,67 @@ def run_checks(tmp):
         expect(re.fullmatch("[0-9a-f]{40}", response.json()["id"]), f"id {response.json()!r}")
 
 
+def run_https_and_hub_checks(tmp):
+    """The SDK and curl against an HTTPS Worker whose certificate comes from a private CA, and
+    the SDK uploading through a Hub in front of it, the report read from the Worker."""
+    ca, cert, key = make_ca(tmp)
+    # requests lets these variables override a session's own `verify` (the SDK's verify=):
+    # without removing them, the SDK would check the Worker against the system's roots.
+    for name in ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]:
+        os.environ.pop(name, None)
+    servers = []
+    try:
+        worker, worker_base = start_server(
+            tmp / "https-worker", f'[tls]\ncert_file = "{cert}"\nkey_file = "{key}"\n')
+        servers.append(worker)
+        hub, hub_base = start_server(
+            tmp / "hub", f'[hub]\npoll_secs = 1\nca_file = "{ca}"\n'
+                         f'[[hub.workers]]\nurl = "{worker_base}"\nusage_token = "{USAGE_TOKEN}"\n')
+        servers.append(hub)
+        sample = tmp / "https-sample.bin"
+        sample.write_bytes(os.urandom(2048))
+        sha1 = hashlib.sha1(sample.read_bytes()).hexdigest()
+
+        @check("HTTPS Worker, private CA: the SDK (verify=CA) uploads and gets the report")
+        def _():
+            expect(worker_base.startswith("https://"), f"listening on {worker_base}")
+            ts = TitaniumScale(host=worker_base, token=USAGE_TOKEN, wait_time_seconds=1,
+                               retries=30, verify=str(ca))
+            ts.test_connection()
+            response = ts.upload_sample_from_path(file_path=str(sample))
+            task_url = response.json()["task_url"]
+            expect(task_url.startswith(worker_base + "/api/tiscale/v1/task/"), task_url)
+            processed_report(ts.get_results(task_url), int(task_url.rsplit("/", 1)[1]), sha1)
+
+        @check("HTTPS Worker: curl --cacert uploads (task_url in https); without the CA it refuses")
+        def _():
+            auth = ["-H", f"Authorization: Token {USAGE_TOKEN}"]
+            out = subprocess.run(
+                ["curl", "-sS", "--fail", "--cacert", str(ca), *auth, "-F", f"file=@{sample}",
+                 worker_base + "/api/tiscale/v1/upload"], capture_output=True, text=True)
+            expect(out.returncode == 0, f"curl: {out.returncode} {out.stderr}")
+            expect(json.loads(out.stdout)["task_url"].startswith(worker_base), out.stdout)
+            out = subprocess.run(["curl", "-sS", worker_base + "/srv/tiscale/v1/available"],
+                                 capture_output=True, text=True)
+            expect(out.returncode == 60, f"curl without the CA: exit {out.returncode}")
+
+        @check("Hub: the SDK uploads to the Hub; task_url is the Worker's, the report read there")
+        def _():
+            via_hub = TitaniumScale(host=hub_base, token=USAGE_TOKEN, wait_time_seconds=1,
+                                    retries=30, verify=str(ca))
+            response = via_hub.upload_sample_from_path(file_path=str(sample),
+                                                       custom_data=json.dumps({"via": "hub"}))
+            task_url = response.json()["task_url"]
+            expect(task_url.startswith(worker_base + "/api/tiscale/v1/task/"), task_url)
+            doc = processed_report(via_hub.get_results(task_url),
+                                   int(task_url.rsplit("/", 1)[1]), sha1)
+            expect(doc["custom_data"] == {"via": "hub"}, f"custom_data {doc['custom_data']!r}")
+            raises(NotFoundError, via_hub.get_processing_task_info, task_id=1)
+    finally:
+        for server in servers:
+            stop_server(server)
+
+
 def main():
     global BASE
     tmp = Path(tempfile.mkdtemp(prefix="assay-sdk-compat."))
@@ -351,13 +435,19 @@ def main():
         print(f"# {server.args[0]} listening on {BASE}; ReversingLabs SDK from "
               f"{sys.modules['ReversingLabs.SDK.tiscale'].__file__}")
         run_checks(tmp)
+        stop_server(server)
+        run_https_and_hub_checks(tmp)
     finally:
         if server is not None:
             stop_server(server)
             if failed:
                 print("# last server log lines:")
-                for line in (tmp / "server.log").read_text().splitlines()[-10:]:
-                    print(f"#   {line}")
+                for name in ["server.log", "https-worker/server.log", "hub/server.log"]:
+                    path = tmp / name
+                    if path.exists():
+                        print(f"# {name}:")
+                        for line in path.read_text().splitlines()[-10:]:
+                            print(f"#   {line}")
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed else 0

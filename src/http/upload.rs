@@ -63,15 +63,14 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
         if !hub.any_available() {
             return Err(no_worker());
         }
-        // The Worker makes the upload durable; the Hub's copy lives until it has answered.
-        let received = receive(app, req, false)?;
+        let received = receive(app, req, Role::Hub)?;
         return forward(app, hub, received, req);
     }
     // Room in the queue is held before the body is read, so a full queue costs no spooling.
     let room = app.queue.reserve().map_err(|_| queue_full())?;
-    let received = receive(app, req, true)?;
+    let received = receive(app, req, Role::Worker)?;
     let Received {
-        spooled,
+        mut spooled,
         custom_data,
         user_data,
         custom_token,
@@ -94,7 +93,7 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
         submitted: t,
         file_name: spooled.file_name.clone(),
         size: spooled.size,
-        sha1: spooled.sha1.clone(),
+        sha1: spooled.sha1().map_err(|e| spool_error(&e))?,
         spool_file: spooled.spool_name.clone(),
         custom_token,
         custom_data,
@@ -140,9 +139,19 @@ struct Received {
     forwarded_for: Vec<String>,
 }
 
-/// Reads the multipart body into the spool (synced to disk when `durable`) and checks what can
-/// be checked before the upload is taken: size, the file part, `custom_data`'s integrity hash.
-fn receive(app: &App, req: &mut Request, durable: bool) -> Result<Received, ApiError> {
+/// Who receives an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Keeps it: synced to disk before the answer, hashed as it is written.
+    Worker,
+    /// Passes it on: the Worker makes it durable, and hashes it; the Hub's copy (in memory up to
+    /// [`HUB_MEMORY_BYTES`]) lives until the Worker has answered.
+    Hub,
+}
+
+/// Reads the multipart body into the spool and checks what can be checked before the upload is
+/// taken: size, the file part, `custom_data`'s integrity hash.
+fn receive(app: &App, req: &mut Request, role: Role) -> Result<Received, ApiError> {
     let boundary = multipart_boundary(req)?;
     let max = app.config.http.max_upload_bytes;
     if req
@@ -166,7 +175,8 @@ fn receive(app: &App, req: &mut Request, durable: bool) -> Result<Received, ApiE
         .unwrap_or_default();
 
     let spool_dir = app.config.spool_dir();
-    let mut sink = UploadSink::new(&spool_dir, max);
+    let expected = req.body_length().unwrap_or(0);
+    let mut sink = UploadSink::new(&spool_dir, max, role, expected);
     let body = super::Pulsing {
         inner: req.as_reader(),
         pulse: &app.pulse,
@@ -194,7 +204,9 @@ fn receive(app: &App, req: &mut Request, durable: bool) -> Result<Received, ApiE
             "missing file part: send the sample as the multipart field 'file'",
         ));
     };
-    let spooled = file.finish(durable).map_err(|e| spool_error(&e))?;
+    let mut spooled = file
+        .finish(role == Role::Worker)
+        .map_err(|e| spool_error(&e))?;
 
     let custom_data = sink
         .field("custom_data")
@@ -208,10 +220,10 @@ fn receive(app: &App, req: &mut Request, durable: bool) -> Result<Received, ApiE
                 .map(str::to_string)
         })
     {
-        if !expected.trim().eq_ignore_ascii_case(&spooled.sha1) {
+        let actual = spooled.sha1().map_err(|e| spool_error(&e))?;
+        if !expected.trim().eq_ignore_ascii_case(&actual) {
             return Err(ApiError::bad_request(format!(
-                "ERROR: Upload: failed to accept upload integrity check failed, calculated hash {} differs from the one passed in custom data {}.",
-                spooled.sha1, expected
+                "ERROR: Upload: failed to accept upload integrity check failed, calculated hash {actual} differs from the one passed in custom data {expected}."
             )));
         }
     }
@@ -243,7 +255,10 @@ fn forward(app: &App, hub: &Hub, received: Received, req: &Request) -> HandlerRe
     .filter_map(|(name, value)| Some((name, value?)))
     .collect();
     let upload = hub::Upload {
-        path: received.spooled.path(),
+        body: match &received.spooled.memory {
+            Some(data) => hub::Body::Memory(data),
+            None => hub::Body::File(received.spooled.path()),
+        },
         size: received.spooled.size,
         file_name: &received.spooled.file_name,
         fields: &fields,
@@ -355,26 +370,63 @@ impl Drop for PathGuard {
     }
 }
 
-/// A sample being written to the spool.
+/// Most bytes of an upload a Hub holds in memory; a larger one goes to its spool. Eight HTTP
+/// threads hold 32 MiB at most; creating, writing, reading back and deleting a file for every
+/// small upload cost a Hub more than forwarding it.
+const HUB_MEMORY_BYTES: usize = 4 * 1024 * 1024;
+
+/// A sample being written to the spool (or, on a Hub, held in memory while it is small).
 struct SpoolFile {
+    dir: PathBuf,
     guard: PathGuard,
     spool_name: String,
     file_name: String,
-    writer: BufWriter<File>,
-    sha1: Sha1,
+    /// The open spool file; `None` while the sample is in `memory`.
+    writer: Option<BufWriter<File>>,
+    memory: Option<Vec<u8>>,
+    /// The SHA-1 as the file is written; `None` on a Hub (see [`Spooled::sha1`]).
+    sha1: Option<Sha1>,
     size: u64,
 }
 
-/// A completely written, synced sample.
+/// A completely written sample (synced to disk on a Worker).
 struct Spooled {
     guard: PathGuard,
     spool_name: String,
     file_name: String,
-    sha1: String,
+    sha1: Option<String>,
     size: u64,
+    /// A Hub's small upload, never written to disk.
+    memory: Option<Vec<u8>>,
 }
 
 impl Spooled {
+    /// The file's SHA-1 (hex). A Hub has it computed only when it is asked for: an integrity
+    /// check in `custom_data`. Hashing every upload took a third of a Hub's CPU.
+    fn sha1(&mut self) -> std::io::Result<String> {
+        if let Some(digest) = &self.sha1 {
+            return Ok(digest.clone());
+        }
+        let mut hasher = Sha1::new();
+        if let Some(data) = &self.memory {
+            hasher.update(data);
+            let digest = hex(&hasher.finalize());
+            self.sha1 = Some(digest.clone());
+            return Ok(digest);
+        }
+        let mut file = File::open(self.path())?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match std::io::Read::read(&mut file, &mut buf)? {
+                0 => break,
+                n => hasher.update(&buf[..n]),
+            }
+        }
+        let digest = hex(&hasher.finalize());
+        self.sha1 = Some(digest.clone());
+        Ok(digest)
+    }
+
     fn path(&self) -> &Path {
         self.guard.0.as_deref().unwrap_or(Path::new(""))
     }
@@ -388,26 +440,71 @@ impl Spooled {
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl SpoolFile {
-    fn create(dir: &Path, file_name: String) -> std::io::Result<SpoolFile> {
+    /// A Worker's sample, in a new spool file; a Hub's, in memory until it outgrows
+    /// [`HUB_MEMORY_BYTES`].
+    /// `expected`: about how large the sample is (the request's length), to hold it in one
+    /// allocation.
+    fn create(
+        dir: &Path,
+        file_name: String,
+        role: Role,
+        expected: usize,
+    ) -> std::io::Result<SpoolFile> {
+        let mut f = SpoolFile {
+            dir: dir.to_owned(),
+            guard: PathGuard(None),
+            spool_name: String::new(),
+            file_name,
+            writer: None,
+            memory: None,
+            sha1: (role == Role::Worker).then(Sha1::new),
+            size: 0,
+        };
+        match role {
+            Role::Worker => f.open()?,
+            Role::Hub => f.memory = Some(Vec::with_capacity(expected.min(HUB_MEMORY_BYTES))),
+        }
+        Ok(f)
+    }
+
+    fn open(&mut self) -> std::io::Result<()> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let n = SPOOL_COUNTER.fetch_add(1, Ordering::Relaxed);
         // The name is ours; nothing the client sent reaches the file system.
-        let spool_name = format!("{nanos:x}-{n:x}.sample");
-        let path = dir.join(&spool_name);
+        self.spool_name = format!("{nanos:x}-{n:x}.sample");
+        let path = self.dir.join(&self.spool_name);
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)?;
-        Ok(SpoolFile {
-            guard: PathGuard(Some(path)),
-            spool_name,
-            file_name,
-            writer: BufWriter::with_capacity(256 * 1024, file),
-            sha1: Sha1::new(),
-            size: 0,
-        })
+        self.guard = PathGuard(Some(path));
+        self.writer = Some(BufWriter::with_capacity(256 * 1024, file));
+        Ok(())
+    }
+
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        if let Some(h) = self.sha1.as_mut() {
+            h.update(chunk);
+        }
+        if let Some(memory) = &mut self.memory {
+            if memory.len() + chunk.len() <= HUB_MEMORY_BYTES {
+                memory.extend_from_slice(chunk);
+                return Ok(());
+            }
+            let held = self.memory.take().unwrap_or_default();
+            self.open()?;
+            self.write_file(&held)?;
+        }
+        self.write_file(chunk)
+    }
+
+    fn write_file(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.writer {
+            Some(w) => w.write_all(bytes),
+            None => Err(std::io::Error::other("the spool file is not open")),
+        }
     }
 
     /// Flushes the file and, when `durable`, syncs it and its directory entry so that an
@@ -418,22 +515,27 @@ impl SpoolFile {
             spool_name,
             file_name,
             writer,
+            memory,
             sha1,
             size,
+            ..
         } = self;
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
-        if durable {
-            file.sync_data()?;
-            if let Some(dir) = guard.0.as_deref().and_then(Path::parent) {
-                File::open(dir)?.sync_all()?;
+        if let Some(writer) = writer {
+            let file = writer.into_inner().map_err(|e| e.into_error())?;
+            if durable {
+                file.sync_data()?;
+                if let Some(dir) = guard.0.as_deref().and_then(Path::parent) {
+                    File::open(dir)?.sync_all()?;
+                }
             }
         }
         Ok(Spooled {
             guard,
             spool_name,
             file_name,
-            sha1: hex(&sha1.finalize()),
+            sha1: sha1.map(|h| hex(&h.finalize())),
             size,
+            memory,
         })
     }
 }
@@ -448,6 +550,9 @@ enum Current {
 struct UploadSink<'a> {
     spool_dir: &'a Path,
     max_bytes: u64,
+    role: Role,
+    /// The request body's length, when it was given.
+    expected: usize,
     current: Current,
     file: Option<SpoolFile>,
     fields: Vec<(String, Vec<u8>)>,
@@ -458,10 +563,12 @@ struct UploadSink<'a> {
 }
 
 impl<'a> UploadSink<'a> {
-    fn new(spool_dir: &'a Path, max_bytes: u64) -> Self {
+    fn new(spool_dir: &'a Path, max_bytes: u64, role: Role, expected: usize) -> Self {
         UploadSink {
             spool_dir,
             max_bytes,
+            role,
+            expected,
             current: Current::None,
             file: None,
             fields: Vec::new(),
@@ -498,8 +605,9 @@ impl PartSink for UploadSink<'_> {
             ));
         }
         self.current = if is_file {
+            let name = label(h.filename.as_deref());
             let f =
-                SpoolFile::create(self.spool_dir, label(h.filename.as_deref())).map_err(|e| {
+                SpoolFile::create(self.spool_dir, name, self.role, self.expected).map_err(|e| {
                     self.spool_failed = true;
                     MultipartError::Io(e)
                 })?;
@@ -531,8 +639,7 @@ impl PartSink for UploadSink<'_> {
                         self.max_bytes
                     )));
                 }
-                f.sha1.update(chunk);
-                f.writer.write_all(chunk).map_err(|e| {
+                f.write(chunk).map_err(|e| {
                     self.spool_failed = true;
                     MultipartError::Io(e)
                 })

@@ -23,10 +23,17 @@ use crate::log;
 /// Most bytes of a Worker's answer passed on (an upload's answer is a few hundred).
 const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
-/// An upload to forward, as the HTTP front end received and spooled it.
+/// Where a received upload's file is.
+pub enum Body<'a> {
+    /// In the spool (a large upload).
+    File(&'a Path),
+    /// In memory (a small one).
+    Memory(&'a [u8]),
+}
+
+/// An upload to forward, as the HTTP front end received it.
 pub struct Upload<'a> {
-    /// The spooled file.
-    pub path: &'a Path,
+    pub body: Body<'a>,
     pub size: u64,
     /// The file's name as the client sent it (its last path component).
     pub file_name: &'a str,
@@ -68,14 +75,14 @@ struct Worker {
 impl Worker {
     /// Marks the Worker available or not; a change is logged once.
     fn set(&self, up: bool, problem: Option<String>) {
+        // The reason first, so that whoever sees the Worker unavailable also sees why.
+        let mut held = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        *held = problem.clone();
         if self.up.swap(up, Ordering::SeqCst) != up {
             match &problem {
                 None => log!("hub: Worker {} is available", self.config.url),
                 Some(why) => log!("hub: Worker {} is unavailable: {why}", self.config.url),
             }
-        }
-        if let Ok(mut p) = self.problem.lock() {
-            *p = problem;
         }
     }
 }
@@ -220,7 +227,10 @@ impl Hub {
 
     /// One try: the upload as multipart/form-data, streamed from the spool file.
     fn send(&self, w: &Worker, upload: &Upload) -> Result<Answer, SendError> {
-        let file = File::open(upload.path).map_err(SendError::Spool)?;
+        let file: Box<dyn Read> = match upload.body {
+            Body::File(path) => Box::new(File::open(path).map_err(SendError::Spool)?),
+            Body::Memory(data) => Box::new(data),
+        };
         let form = Form::new(upload);
         let mut request = self
             .forwards
@@ -391,7 +401,7 @@ mod tests {
         for name in ["sample.exe", "we\"ird\\na\u{e9}me \u{2603}.bin", ""] {
             let fields = [("custom_data", "{\"a\": 1}"), ("user_data", "{}")];
             let upload = Upload {
-                path: Path::new("/unused"),
+                body: Body::Memory(&data),
                 size: data.len() as u64,
                 file_name: name,
                 fields: &fields,

@@ -144,6 +144,49 @@ fn a_hub_spreads_uploads_round_robin_and_each_worker_answers_for_its_tasks() {
         assert_eq!(stat["uploads_forwarded"], placed[&w.port].len(), "{stats}");
     }
     assert_eq!(stats["upload_success"][0], 300, "{stats}");
+
+    // custom_data's integrity check is made at the Hub: a mismatch reaches no Worker.
+    let data = sample(1);
+    let with_hash = |hash: &str| {
+        hub.upload(
+            "checked",
+            &data,
+            &[(
+                "custom_data",
+                &format!("{{\"integrity_check_hash\": \"{hash}\"}}"),
+            )],
+        )
+    };
+    let r = with_hash(&"0".repeat(40));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.message().contains("integrity check failed"),
+        "{}",
+        r.text()
+    );
+    let forwarded: u64 = service("/srv/tiscale/v1/stats").json()["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["uploads_forwarded"].as_u64().unwrap())
+        .sum();
+    assert_eq!(forwarded, 300);
+    assert_eq!(with_hash(&sha1_hex(&data)).status, 200);
+
+    // An upload too large to hold in memory goes through the Hub's spool, which it leaves empty.
+    let big: Vec<u8> = (0..5 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    let r = hub.upload("big.bin", &big, &[]);
+    let (port, id) = port_and_id(&r);
+    let w = workers.iter().find(|w| w.port == port).unwrap();
+    let v = w.wait_processed(id, Duration::from_secs(60));
+    let hashes = v["tc_report"][0]["info"]["file"]["hashes"]
+        .as_array()
+        .unwrap();
+    assert!(
+        hashes.contains(&serde_json::json!({"name": "sha1", "value": sha1_hex(&big)})),
+        "{v}"
+    );
+    wait_for_empty_spool(&hub.data_dir);
 }
 
 #[test]
