@@ -294,6 +294,20 @@ pub fn inspect(data: &[u8], kind: &FileKind) -> Inspection {
     found
 }
 
+/// Runs the metadata reader registered as `name` over arbitrary bytes, outside the guard that
+/// keeps a reader's panic from ending an analysis, so that a fuzzer sees it: the body of the
+/// `inspect_*` targets under `fuzz/`. The reader runs whatever identification makes of the bytes
+/// (a reader must take any input without panicking, not only its own format's).
+pub fn fuzz_one(name: &str, data: &[u8]) {
+    let r = INSPECTORS
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no metadata reader is registered as {name:?}"));
+    let kind = super::identify::identify(data, "fuzz");
+    let mut found = Inspection::default();
+    (r.inspector)(data, &kind, &mut found);
+}
+
 fn merge(into: &mut Inspection, from: Inspection) {
     merge_maps(&mut into.metadata, from.metadata);
     into.findings.extend(from.findings);
@@ -345,6 +359,28 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reader_takes_truncated_and_foreign_input_without_panicking() {
+        // Each disagreement fixture, cut at many lengths, through every reader (the fuzz targets'
+        // body, outside the guard): a panic fails the test.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/disagree");
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), vec![0xff; 64], b"MZ".to_vec()];
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e != "md") {
+                let data = std::fs::read(path).unwrap();
+                inputs.extend((0..data.len()).step_by(7).map(|n| data[..n].to_vec()));
+                inputs.push(data);
+            }
+        }
+        assert!(inputs.len() > 100, "the fixtures are there");
+        for r in INSPECTORS {
+            for data in &inputs {
+                fuzz_one(r.name, data);
+            }
+        }
+    }
 
     #[test]
     fn heuristic_ids_are_unique_and_named_plainly() {
