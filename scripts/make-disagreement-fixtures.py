@@ -26,8 +26,9 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "d
 def rtf_objdata_escapes():
     """A Package object whose \\objdata hex carries a `\\'hh` escape and an ignorable group
     `{\\*\\bkmkstart 0102}` right after the OLE1 version field. formats/rtf.rs skips both (the
-    object decodes as written); inspect/rtf.rs reads the escape's two hex digits and the digits
-    inside the group as object data, so its class name and package come from shifted bytes."""
+    object decodes as written); inspect/rtf.rs used to read the escape's two hex digits and the
+    digits inside the group as object data, so it described a raw object of shifted bytes. Fixed:
+    both now read the one parse in formats/rtf.rs, and the golden describes the Package."""
     label = b"eicar.com\0"
     source = b"C:\\fixtures\\eicar.com\0"
     temp = b"C:\\Temp\\eicar.com\0"

@@ -11,6 +11,11 @@
 //! Members: for an OLE1 `Package` object, the packaged file (named by its label); for any other
 //! class, the OLE1 native data (usually an OLE2 compound file) named `<ClassName>-N.bin`; for
 //! objdata that is not OLE1, the decoded bytes as `object-N.bin`.
+//!
+//! This is the one parse of RTF objects: [`find_objdata`], [`decode`], [`Ole1::parse`] and
+//! [`Package::parse`] are what both the extraction here and the description in
+//! `inspect::rtf` read, so the object extracted and the object described come from the same
+//! bytes (they used to have a hex scanner each, which disagreed on `'hh` and `{\*...}`).
 
 use std::borrow::Cow;
 
@@ -25,9 +30,9 @@ pub const MAX_OBJECTS: usize = 1000;
 pub const MAX_OLE1_STRING: u32 = 4096;
 
 /// OLE1 `FormatID` of a linked object: it names a file but carries no data.
-const FORMAT_LINKED: u32 = 1;
+pub const FORMAT_LINKED: u32 = 1;
 /// OLE1 `FormatID` of an embedded object: native data follows the names.
-const FORMAT_EMBEDDED: u32 = 2;
+pub const FORMAT_EMBEDDED: u32 = 2;
 
 /// True when `data` looks like RTF. Word only checks `{\rt`, so malware writes `{\rtx`, `{\rt1`
 /// or `{\rtf1` followed by junk; we accept the same.
@@ -39,7 +44,7 @@ pub fn detect(data: &[u8]) -> bool {
 pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
     let mut pos = 0;
     let mut index = 0usize;
-    while let Some(start) = find_objdata(data, pos) {
+    while let Some((at, start)) = find_objdata(data, pos) {
         if out.stopped() {
             return;
         }
@@ -50,30 +55,46 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
             ));
             return;
         }
-        let (decoded, end) = match collect_hex(data, start, index, out) {
-            Some(x) => x,
-            None => return,
+        // Hex halves the size and `\bin` copies bytes, so only the byte budget can be hit;
+        // decoding stops past it so a huge document cannot fill memory past the budget.
+        let remaining = data.len().saturating_sub(start) as u64;
+        let cap = out.member_cap(remaining);
+        let Some(obj) = decode(data, at, start, cap, false, &mut || out.stopped()) else {
+            return;
         };
+        if obj.size > cap {
+            out.admit(&format!("object-{index}.bin"), remaining, obj.size);
+            return;
+        }
+        for warning in obj.warnings(index) {
+            out.warn(warning);
+        }
         // Objects do not nest inside objdata in real documents; resuming after the group keeps
         // the scan linear even when groups are crafted to overlap.
-        pos = end.max(start);
-        if decoded.is_empty() {
+        pos = obj.end.max(start);
+        if obj.bytes.is_empty() {
             out.warn(format!("object {index}: objdata is empty"));
             continue;
         }
-        if !emit_object(decoded, index, out) {
+        if !emit_object(obj.bytes, index, out) {
             return;
         }
     }
 }
 
-/// Position just after the next `\objdata` control word at or after `from` (its delimiter
-/// consumed), skipping `\\objdata`, which is literal text.
-fn find_objdata(data: &[u8], from: usize) -> Option<usize> {
-    const WORD: &[u8] = b"\\objdata";
+/// The next `\objdata` control word at or after `from`: where it is, and the position just
+/// after it (its delimiter consumed).
+pub fn find_objdata(data: &[u8], from: usize) -> Option<(usize, usize)> {
+    find_word(data, b"\\objdata", from)
+}
+
+/// The next control word `word` (with its backslash) at or after `from`: where it is, and the
+/// position after it, its numeric parameter and its delimiter. A word whose backslash is escaped
+/// (`\\objdata` is literal text) and a longer word are not it.
+pub fn find_word(data: &[u8], word: &[u8], from: usize) -> Option<(usize, usize)> {
     let mut pos = from;
     while pos < data.len() {
-        let rel = memchr::memmem::find(data.get(pos..)?, WORD)?;
+        let rel = memchr::memmem::find(data.get(pos..)?, word)?;
         let at = pos + rel;
         pos = at + 1;
         // An even run of backslashes before the word means its backslash is escaped.
@@ -81,7 +102,7 @@ fn find_objdata(data: &[u8], from: usize) -> Option<usize> {
         if run % 2 == 1 {
             continue;
         }
-        let mut end = at + WORD.len();
+        let mut end = at + word.len();
         match data.get(end) {
             Some(b) if b.is_ascii_alphabetic() => continue, // a longer control word
             _ => {}
@@ -96,7 +117,7 @@ fn find_objdata(data: &[u8], from: usize) -> Option<usize> {
         if data.get(end) == Some(&b' ') {
             end += 1;
         }
-        return Some(end);
+        return Some((at, end));
     }
     None
 }
@@ -150,45 +171,116 @@ fn skip_group(data: &[u8], mut pos: usize) -> usize {
     data.len()
 }
 
-/// Decodes the hex of the objdata destination starting at `start`, up to the brace closing the
-/// group that holds it. Returns the bytes and the position after the group, or None when the
-/// walk must stop (deadline, byte budget).
-fn collect_hex(
+/// One `\objdata` destination, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Objdata {
+    /// Offset of the `\objdata` control word.
+    pub offset: usize,
+    /// The position after the brace that closes the group holding it (or the end of the data).
+    pub end: usize,
+    /// The decoded bytes, at most the `keep` asked of [`decode`].
+    pub bytes: Vec<u8>,
+    /// How many bytes it decodes to in all (more than `bytes.len()` when `keep` cut it).
+    pub size: u64,
+    /// Whether its group is closed before the end of the document.
+    pub closed: bool,
+    /// Whether a last hex digit had no partner (it is ignored).
+    pub odd_digits: bool,
+    /// Whether control words, escapes, ignorable groups or other text sit between the hex
+    /// digits (an obfuscation: Word skips them).
+    pub junk: bool,
+    /// A `\binN` that runs past the end of the document: N, and the bytes that remained.
+    pub bin_short: Option<(usize, usize)>,
+}
+
+impl Objdata {
+    /// What is odd about it, as warnings on object `index`.
+    pub fn warnings(&self, index: usize) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Some((n, take)) = self.bin_short {
+            w.push(format!(
+                "object {index}: \\bin{n} runs past the end of the document ({take} bytes remain)"
+            ));
+        }
+        if !self.closed {
+            w.push(format!(
+                "object {index}: the objdata group is not closed before the end of the document"
+            ));
+        }
+        if self.odd_digits {
+            w.push(format!(
+                "object {index}: objdata has an odd number of hex digits; the last one is ignored"
+            ));
+        }
+        if self.junk {
+            w.push(format!(
+                "object {index}: objdata contains control words or other text between its hex \
+                 digits (obfuscation)"
+            ));
+        }
+        w
+    }
+}
+
+/// Decodes the hex of the objdata destination whose control word is at `offset` and whose data
+/// starts at `start` ([`find_objdata`]), up to the brace closing the group that holds it, as
+/// Word reads it: an ignorable destination (`{\*\foo ...}`) is skipped whole, other nested groups
+/// are transparent, `\'hh` is an escaped character (not data), other control words and symbols
+/// are skipped, `\binN` copies N raw bytes.
+///
+/// At most `keep` bytes are kept. Past them decoding stops when `count_past` is false (the
+/// returned `size` is then over `keep`: a byte budget was hit), else the rest is only counted.
+/// None when `stopped` says so (checked every 64 Ki steps).
+pub fn decode(
     data: &[u8],
+    offset: usize,
     start: usize,
-    index: usize,
-    out: &mut Out<'_>,
-) -> Option<(Vec<u8>, usize)> {
-    // Hex halves the size and `\bin` copies bytes, so only the byte budget can be hit; check it
-    // as we go so a huge document cannot fill memory past the budget.
-    let cap = out.member_cap(data.len().saturating_sub(start) as u64);
-    let mut bytes = Vec::new();
+    keep: u64,
+    count_past: bool,
+    stopped: &mut dyn FnMut() -> bool,
+) -> Option<Objdata> {
+    let mut obj = Objdata {
+        offset,
+        end: data.len(),
+        bytes: Vec::new(),
+        size: 0,
+        closed: false,
+        odd_digits: false,
+        junk: false,
+        bin_short: None,
+    };
+    let push = |obj: &mut Objdata, bytes: &[u8]| {
+        let room = keep.saturating_sub(obj.bytes.len() as u64);
+        let kept = if count_past {
+            (bytes.len() as u64).min(room) as usize
+        } else {
+            bytes.len()
+        };
+        obj.bytes.extend_from_slice(&bytes[..kept]);
+        obj.size += bytes.len() as u64;
+    };
     let mut nibble: Option<u8> = None;
     let mut pos = start;
     let mut depth = 0usize;
-    let mut junk = false;
-    let mut closed = false;
     let mut steps = 0u32;
     while let Some(&b) = data.get(pos) {
         steps = steps.wrapping_add(1);
-        if steps.is_multiple_of(65536) && out.stopped() {
+        if steps.is_multiple_of(65536) && stopped() {
             return None;
         }
         pos += 1;
         match b {
             b'{' => {
-                // An ignorable destination (`{\*\foo ...}`) inside objdata is skipped whole, as
-                // Word does; other nested groups are transparent and their hex counts.
                 if data.get(pos..pos + 2) == Some(b"\\*") {
                     pos = skip_group(data, pos);
-                    junk = true;
+                    obj.junk = true;
                 } else {
                     depth += 1;
                 }
             }
             b'}' => {
                 if depth == 0 {
-                    closed = true;
+                    obj.closed = true;
                     break;
                 }
                 depth -= 1;
@@ -198,69 +290,45 @@ fn collect_hex(
                     let (name, param, end) = control_word(data, pos);
                     pos = end;
                     if name == b"bin" {
-                        // `\binN`: N raw bytes follow the delimiter.
                         let n = usize::try_from(param.unwrap_or(0).max(0)).unwrap_or(usize::MAX);
                         let take = n.min(data.len() - pos);
                         if take < n {
-                            out.warn(format!(
-                                "object {index}: \\bin{n} runs past the end of the document \
-                                 ({take} bytes remain)"
-                            ));
+                            obj.bin_short = Some((n, take));
                         }
-                        bytes.extend_from_slice(&data[pos..pos + take]);
+                        push(&mut obj, &data[pos..pos + take]);
                         pos += take;
                     } else {
-                        junk = true;
+                        obj.junk = true;
                     }
                 }
                 Some(b'\'') => {
-                    // `\'hh` is an escaped character, not object data.
                     pos = (pos + 3).min(data.len());
-                    junk = true;
+                    obj.junk = true;
                 }
                 Some(_) => {
                     // Control symbols (`\{`, `\}`, `\\`, `\~` ...) are not data and not braces.
                     pos += 1;
-                    junk = true;
+                    obj.junk = true;
                 }
                 None => {}
             },
             b' ' | b'\t' | b'\r' | b'\n' | 0 => {}
             _ => match super::hex_digit(b) {
                 Some(v) => match nibble.take() {
-                    Some(hi) => bytes.push(hi << 4 | v),
+                    Some(hi) => push(&mut obj, &[hi << 4 | v]),
                     None => nibble = Some(v),
                 },
-                None => junk = true,
+                None => obj.junk = true,
             },
         }
-        if bytes.len() as u64 > cap {
-            let name = format!("object-{index}.bin");
-            out.admit(
-                &name,
-                data.len().saturating_sub(start) as u64,
-                bytes.len() as u64,
-            );
-            return None;
+        if !count_past && obj.size > keep {
+            obj.end = pos;
+            return Some(obj);
         }
     }
-    if !closed {
-        out.warn(format!(
-            "object {index}: the objdata group is not closed before the end of the document"
-        ));
-    }
-    if nibble.is_some() {
-        out.warn(format!(
-            "object {index}: objdata has an odd number of hex digits; the last one is ignored"
-        ));
-    }
-    if junk {
-        out.warn(format!(
-            "object {index}: objdata contains control words or other text between its hex \
-             digits (obfuscation)"
-        ));
-    }
-    Some((bytes, pos))
+    obj.end = pos;
+    obj.odd_digits = nibble.is_some();
+    Some(obj)
 }
 
 /// A little-endian reader over a byte slice that never panics.
@@ -317,47 +385,134 @@ fn trim_nul(s: &[u8]) -> &[u8] {
     &s[..end]
 }
 
-/// Parses one decoded objdata as an OLE1 object and hands its content to `out`. Returns false
-/// when `out` says to stop.
-fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Out<'_>) -> bool {
-    let mut r = Reader {
-        data: &decoded,
-        pos: 0,
-    };
-    let header = (|| {
+/// The OLE1 object in a decoded objdata ([MS-OLEDS] 2.2.4 ObjectHeader, 2.2.5
+/// EmbeddedObject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ole1<'d> {
+    /// A linked object names a file and carries no data.
+    pub linked: bool,
+    /// The class name (a ProgID such as `Package` or `Equation.3`): what Word activates.
+    pub class: &'d [u8],
+    pub topic: &'d [u8],
+    /// The native data's size as the header gives it; None when the header ends before it.
+    pub declared: Option<u32>,
+    /// The native data present (fewer bytes than declared when the object is truncated).
+    pub native: &'d [u8],
+}
+
+impl<'d> Ole1<'d> {
+    /// None when the bytes are not an OLE1 object: no linked or embedded format id, or a class
+    /// name whose length is implausible ([`MAX_OLE1_STRING`]).
+    pub fn parse(decoded: &'d [u8]) -> Option<Ole1<'d>> {
+        let mut r = Reader {
+            data: decoded,
+            pos: 0,
+        };
         let _ole_version = r.u32()?;
-        let format_id = r.u32()?;
+        let linked = match r.u32()? {
+            FORMAT_LINKED => true,
+            FORMAT_EMBEDDED => false,
+            _ => return None,
+        };
         let class = r.ole1_string()?;
-        Some((format_id, class))
-    })();
-    let (format_id, class) = match header {
-        Some((id @ (FORMAT_LINKED | FORMAT_EMBEDDED), class)) => (id, class),
-        _ => {
-            out.warn(format!(
-                "object {index}: objdata is not an OLE1 object; kept as decoded bytes"
-            ));
-            return out.add(format!("object-{index}.bin"), Cow::Owned(decoded));
-        }
+        let topic = r.ole1_string().unwrap_or_default();
+        let _item = r.ole1_string().unwrap_or_default();
+        let declared = if linked { None } else { r.u32() };
+        let native = declared.map_or(&[][..], |n| r.take_upto(n as usize));
+        Some(Ole1 {
+            linked,
+            class,
+            topic,
+            declared,
+            native,
+        })
+    }
+}
+
+/// The file an OLE Package (Packager) object carries, from its native data.
+///
+/// Layout: u16 signature (2), label (NUL-terminated), source path (NUL-terminated), u16 reserved,
+/// u16 type (3 = embedded file, 1 = link), u32 length + temporary path, u32 size + file data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package<'n> {
+    pub label: &'n [u8],
+    pub source: &'n [u8],
+    /// 3: an embedded file; 1: a link to `source`.
+    pub kind: u16,
+    pub temp: &'n [u8],
+    /// The file's size as the package gives it.
+    pub declared: u32,
+    /// The file's bytes present (fewer than declared when it is truncated).
+    pub content: &'n [u8],
+}
+
+impl<'n> Package<'n> {
+    /// The package, or what is wrong with its layout (to follow "package ...").
+    pub fn parse(native: &'n [u8]) -> Result<Package<'n>, &'static str> {
+        let mut r = Reader {
+            data: native,
+            pos: 0,
+        };
+        r.u16().ok_or("is too short for its header")?;
+        let label = r.cstr();
+        let source = r.cstr();
+        let (Some(_reserved), Some(kind)) = (r.u16(), r.u16()) else {
+            return Err("ends after its file names");
+        };
+        let temp_len = r.u32().ok_or("ends before its temporary path")?;
+        // Be tolerant: when the length is implausible, the path is still NUL-terminated.
+        let temp = if (temp_len as usize) <= native.len().saturating_sub(r.pos) {
+            trim_nul(r.take_upto(temp_len as usize))
+        } else {
+            r.cstr()
+        };
+        let declared = r.u32().ok_or("ends before its file data")?;
+        let content = r.take_upto(declared as usize);
+        Ok(Package {
+            label,
+            source,
+            kind,
+            temp,
+            declared,
+            content,
+        })
+    }
+
+    /// The packaged file's name: its label, else the last part of its temporary or source path.
+    pub fn name(&self) -> Option<String> {
+        [self.label, basename(self.temp), basename(self.source)]
+            .into_iter()
+            .find(|n| !n.is_empty())
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+    }
+}
+
+/// Hands the content of one decoded objdata to `out`: the packaged file, the native data, or the
+/// bytes themselves when they are not OLE1. Returns false when `out` says to stop.
+fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Out<'_>) -> bool {
+    let Some(ole1) = Ole1::parse(&decoded) else {
+        out.warn(format!(
+            "object {index}: objdata is not an OLE1 object; kept as decoded bytes"
+        ));
+        return out.add(format!("object-{index}.bin"), Cow::Owned(decoded));
     };
-    let class = String::from_utf8_lossy(class).into_owned();
-    let topic = r.ole1_string().unwrap_or_default();
-    let _item = r.ole1_string().unwrap_or_default();
-    if format_id == FORMAT_LINKED {
+    let class = String::from_utf8_lossy(ole1.class).into_owned();
+    if ole1.linked {
         out.warn(format!(
             "object {index}: {} object links to {} (nothing embedded)",
             printable(&class),
-            printable(&String::from_utf8_lossy(topic))
+            printable(&String::from_utf8_lossy(ole1.topic))
         ));
         return true;
     }
-    let Some(declared) = r.u32() else {
+    let Some(declared) = ole1.declared else {
         out.warn(format!(
             "object {index}: OLE1 header of {} ends before its native data size",
             printable(&class)
         ));
         return true;
     };
-    let native = r.take_upto(declared as usize);
+    let native = ole1.native;
     if (native.len() as u64) < u64::from(declared) {
         out.warn(format!(
             "object {index}: native data of {} is truncated: header says {declared} bytes, {} \
@@ -375,8 +530,28 @@ fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Out<'_>) -> bool {
     }
     // ProgIDs are looked up case-insensitively, so `package` activates the Packager too.
     if class.eq_ignore_ascii_case("Package") {
-        if let Some((name, content)) = parse_package(native, index, out) {
-            return out.add(name, Cow::Owned(content.to_vec()));
+        match Package::parse(native) {
+            Ok(p) => {
+                if p.kind == 1 {
+                    out.warn(format!(
+                        "object {index}: package is a link to {} (nothing embedded)",
+                        printable(&String::from_utf8_lossy(p.source))
+                    ));
+                }
+                if (p.content.len() as u64) < u64::from(p.declared) {
+                    out.warn(format!(
+                        "object {index}: packaged file is truncated: header says {} bytes, {} \
+                         remain",
+                        p.declared,
+                        p.content.len()
+                    ));
+                }
+                let name = p.name().unwrap_or_else(|| format!("package-{index}.bin"));
+                return out.add(name, Cow::Owned(p.content.to_vec()));
+            }
+            Err(what) => out.warn(format!(
+                "object {index}: package {what}; kept the whole native data"
+            )),
         }
         return out.add(format!("Package-{index}.bin"), Cow::Owned(native.to_vec()));
     }
@@ -386,70 +561,6 @@ fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Out<'_>) -> bool {
         format!("{class}-{index}.bin")
     };
     out.add(name, Cow::Owned(native.to_vec()))
-}
-
-/// The packaged file of an OLE Package (Packager) native data: returns its name and content, or
-/// None (with a warning) when the layout does not hold.
-///
-/// Layout: u16 signature (2), label (NUL-terminated), source path (NUL-terminated), u16 reserved,
-/// u16 type (3 = embedded file, 1 = link), u32 length + temporary path, u32 size + file data.
-fn parse_package<'n>(
-    native: &'n [u8],
-    index: usize,
-    out: &mut Out<'_>,
-) -> Option<(String, &'n [u8])> {
-    let mut r = Reader {
-        data: native,
-        pos: 0,
-    };
-    let bad = |out: &mut Out<'_>, what: &str| {
-        out.warn(format!(
-            "object {index}: package {what}; kept the whole native data"
-        ));
-    };
-    let Some(_signature) = r.u16() else {
-        bad(out, "is too short for its header");
-        return None;
-    };
-    let label = r.cstr();
-    let source = r.cstr();
-    let (Some(_reserved), Some(kind)) = (r.u16(), r.u16()) else {
-        bad(out, "ends after its file names");
-        return None;
-    };
-    if kind == 1 {
-        out.warn(format!(
-            "object {index}: package is a link to {} (nothing embedded)",
-            printable(&String::from_utf8_lossy(source))
-        ));
-    }
-    let Some(temp_len) = r.u32() else {
-        bad(out, "ends before its temporary path");
-        return None;
-    };
-    // Be tolerant: when the length is implausible, the path is still NUL-terminated.
-    let temp = if (temp_len as usize) <= native.len().saturating_sub(r.pos) {
-        trim_nul(r.take_upto(temp_len as usize))
-    } else {
-        r.cstr()
-    };
-    let Some(size) = r.u32() else {
-        bad(out, "ends before its file data");
-        return None;
-    };
-    let content = r.take_upto(size as usize);
-    if (content.len() as u64) < u64::from(size) {
-        out.warn(format!(
-            "object {index}: packaged file is truncated: header says {size} bytes, {} remain",
-            content.len()
-        ));
-    }
-    let name = [label, basename(temp), basename(source)]
-        .into_iter()
-        .find(|n| !n.is_empty())
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-        .unwrap_or_else(|| format!("package-{index}.bin"));
-    Some((name, content))
 }
 
 /// The last component of a Windows or Unix path.
@@ -519,6 +630,22 @@ mod tests {
 
     /// The CFB signature: what an Equation.3 object's native data starts with.
     const CFB: &[u8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1equation-stream";
+
+    #[test]
+    fn decoding_skips_escapes_and_ignorable_groups_and_can_keep_a_prefix() {
+        let data = b"{\\rtf1{\\*\\objdata 01 02\\'41{\\*\\bkmkstart 0304}05\\par 06}}";
+        let (at, start) = find_objdata(data, 0).unwrap();
+        let whole = decode(data, at, start, u64::MAX, true, &mut || false).unwrap();
+        assert_eq!(whole.bytes, [1, 2, 5, 6]);
+        assert_eq!((whole.size, whole.closed, whole.junk), (4, true, true));
+        assert_eq!(&data[whole.end..], b"}");
+        // What the metadata reader asks for: the first bytes, and the size of the whole.
+        let head = decode(data, at, start, 2, true, &mut || false).unwrap();
+        assert_eq!((head.bytes.as_slice(), head.size), (&[1u8, 2][..], 4));
+        // What the extractor asks for: stop past the budget.
+        let cut = decode(data, at, start, 2, false, &mut || false).unwrap();
+        assert_eq!(cut.size, 3);
+    }
 
     #[test]
     fn package_and_equation_objects() {

@@ -1,19 +1,14 @@
 //! RTF documents (`metadata.document.rtf_objects`): the embedded OLE objects, one per
 //! `\objdata` destination (RTF 1.9.1 "Objects": `\object`, `\objclass`, `\objupdate`,
 //! `\objdata`, `\bin`), with the OLE1 header inside ([MS-OLEDS] 2.2.4 ObjectHeader, 2.2.5
-//! EmbeddedObject) and, for an OLE Package, the name of the file it carries. The objects
-//! themselves are extracted by `formats::rtf`; this module describes them and raises the RTF
-//! heuristics.
-//!
-//! Like the extractor this scans for control words rather than parsing RTF: exploit documents
-//! are built to confuse parsers (missing `\object`, junk control words inside the hex,
-//! unbalanced groups), while Word reads them.
+//! EmbeddedObject) and, for an OLE Package, the name of the file it carries. The objects are
+//! found, decoded and parsed by `formats::rtf` (the one parse, which also extracts them); this
+//! module describes them and raises the RTF heuristics.
 
-use memchr::memmem;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
-use crate::analysis::formats::hex_digit;
+use crate::analysis::formats::rtf;
 use crate::analysis::identify::FileKind;
 
 /// Most objects listed.
@@ -24,10 +19,6 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_LOOKBACK: usize = 64 * 1024;
 /// Longest class or file name kept.
 const MAX_NAME: usize = 1024;
-
-/// OLE1 FormatID values ([MS-OLEDS] 2.2.4).
-const FORMAT_LINKED: u32 = 1;
-const FORMAT_EMBEDDED: u32 = 2;
 
 /// Extensions of files Windows runs when a packaged object is double-clicked.
 const EXECUTABLE_EXTENSIONS: &[&str] = &[
@@ -114,141 +105,6 @@ struct Document {
     rtf_objects: Vec<Object>,
 }
 
-/// Position after the control word `word` (with its backslash) at or after `from`, skipping
-/// escaped backslashes and longer words; and where it started.
-fn find_word(data: &[u8], word: &[u8], from: usize) -> Option<(usize, usize)> {
-    let mut pos = from;
-    loop {
-        let at = pos + memmem::find(data.get(pos..)?, word)?;
-        pos = at + 1;
-        let run = data[..at].iter().rev().take_while(|&&b| b == b'\\').count();
-        if run % 2 == 1
-            || data
-                .get(at + word.len())
-                .is_some_and(u8::is_ascii_alphabetic)
-        {
-            continue;
-        }
-        let mut end = at + word.len();
-        if data.get(end) == Some(&b'-') {
-            end += 1;
-        }
-        while data.get(end).is_some_and(u8::is_ascii_digit) {
-            end += 1;
-        }
-        if data.get(end) == Some(&b' ') {
-            end += 1;
-        }
-        return Some((at, end));
-    }
-}
-
-/// Decodes the hex of a destination from `start` to the brace closing its group. Returns (up
-/// to [`MAX_HEADER_BYTES`] decoded bytes, the full decoded size, whether the group closed).
-fn collect_hex(data: &[u8], start: usize) -> (Vec<u8>, usize, bool) {
-    let mut bytes = Vec::new();
-    let mut size = 0usize;
-    let mut nibble: Option<u8> = None;
-    let mut depth = 1usize;
-    let mut pos = start;
-    let push = |b: u8, bytes: &mut Vec<u8>, size: &mut usize| {
-        *size += 1;
-        if bytes.len() < MAX_HEADER_BYTES {
-            bytes.push(b);
-        }
-    };
-    while let Some(&c) = data.get(pos) {
-        pos += 1;
-        match c {
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return (bytes, size, true);
-                }
-            }
-            b'\\' => {
-                // A control word (skipped: junk words inside the hex are an evasion trick),
-                // an escaped symbol, or `\binN` followed by N raw bytes.
-                let word_start = pos;
-                while data.get(pos).is_some_and(u8::is_ascii_alphabetic) {
-                    pos += 1;
-                }
-                let word = &data[word_start..pos];
-                if word.is_empty() {
-                    pos += 1;
-                    continue;
-                }
-                let digits_start = pos;
-                if data.get(pos) == Some(&b'-') {
-                    pos += 1;
-                }
-                while data.get(pos).is_some_and(u8::is_ascii_digit) {
-                    pos += 1;
-                }
-                let param: usize = std::str::from_utf8(&data[digits_start..pos])
-                    .ok()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0);
-                if data.get(pos) == Some(&b' ') {
-                    pos += 1;
-                }
-                if word == b"bin" {
-                    let end = pos.saturating_add(param).min(data.len());
-                    for &b in &data[pos..end] {
-                        push(b, &mut bytes, &mut size);
-                    }
-                    pos = end;
-                }
-            }
-            _ => {
-                let Some(v) = hex_digit(c) else { continue };
-                match nibble.take() {
-                    Some(h) => push(h << 4 | v, &mut bytes, &mut size),
-                    None => nibble = Some(v),
-                }
-            }
-        }
-    }
-    (bytes, size, false)
-}
-
-/// A little-endian reader that never reads past its data.
-struct Reader<'b> {
-    data: &'b [u8],
-    pos: usize,
-}
-
-impl<'b> Reader<'b> {
-    fn u16(&mut self) -> Option<u16> {
-        let b = self.data.get(self.pos..self.pos + 2)?;
-        self.pos += 2;
-        Some(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        let b = self.data.get(self.pos..self.pos + 4)?;
-        self.pos += 4;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// A NUL-terminated string (to the end when unterminated).
-    fn cstr(&mut self) -> &'b [u8] {
-        let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-        self.pos += (len + 1).min(rest.len());
-        &rest[..len]
-    }
-
-    /// An OLE1 LengthPrefixedAnsiString; None when its length runs past the data.
-    fn ole1_string(&mut self) -> Option<&'b [u8]> {
-        let len = self.u32()? as usize;
-        let s = self.data.get(self.pos..self.pos.checked_add(len)?)?;
-        self.pos += len;
-        Some(s.split(|&b| b == 0).next().unwrap_or(&[]))
-    }
-}
-
 fn name(bytes: &[u8]) -> Option<String> {
     let s: String = String::from_utf8_lossy(bytes)
         .trim()
@@ -258,26 +114,14 @@ fn name(bytes: &[u8]) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Reads the OLE1 header (and package names) of a decoded objdata into `obj`.
+/// Describes the OLE1 object (and package) in a decoded objdata into `obj`.
 fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) {
-    let mut r = Reader {
-        data: decoded,
-        pos: 0,
+    let Some(o) = rtf::Ole1::parse(decoded) else {
+        obj.format = "raw";
+        return;
     };
-    let header = (|| {
-        let _version = r.u32()?;
-        let format = r.u32()?;
-        Some((format, r.ole1_string()?))
-    })();
-    let (format, class) = match header {
-        Some((f @ (FORMAT_LINKED | FORMAT_EMBEDDED), class)) => (f, class),
-        _ => {
-            obj.format = "raw";
-            return;
-        }
-    };
-    obj.class = name(class);
-    if format == FORMAT_LINKED {
+    obj.class = name(o.class);
+    if o.linked {
         obj.format = "linked";
         return;
     }
@@ -289,45 +133,34 @@ fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) 
     {
         return;
     }
-    // Topic and item names, then the native data size ([MS-OLEDS] 2.2.5).
-    let native = (|| {
-        r.ole1_string()?;
-        r.ole1_string()?;
-        r.u32()?;
-        Some(())
-    })();
-    if native.is_none() {
+    if o.declared.is_none() {
         found.warnings.push(format!(
             "rtf: object {index}: the OLE1 header of its Package ends early"
         ));
         return;
     }
-    // Packager native data: u16 signature, label, source path, u16, u16 type, u32 + temporary
-    // path, u32 size, file data.
-    let mut package = Package::default();
-    if r.u16().is_some() {
-        package.label = name(r.cstr());
-        package.source_path = name(r.cstr());
-        if let (Some(_), Some(_), Some(len)) = (r.u16(), r.u16(), r.u32()) {
-            let end = r.pos.saturating_add(len as usize).min(decoded.len());
-            package.temp_path = name(decoded[r.pos..end].split(|&b| b == 0).next().unwrap_or(&[]));
-            r.pos = end;
-            package.size = r.u32();
+    obj.package = Some(match rtf::Package::parse(o.native) {
+        Ok(p) => Package {
+            label: name(p.label),
+            source_path: name(p.source),
+            temp_path: name(p.temp),
+            size: Some(p.declared),
+        },
+        Err(what) => {
+            found.warnings.push(format!(
+                "rtf: object {index}: its Package data is truncated: the package {what} \
+                 (read up to {} bytes)",
+                decoded.len()
+            ));
+            Package::default()
         }
-    }
-    if package.size.is_none() {
-        found.warnings.push(format!(
-            "rtf: object {index}: its Package data is truncated (read up to {} bytes)",
-            decoded.len()
-        ));
-    }
-    obj.package = Some(package);
+    });
 }
 
 /// The `\objclass` text and the `\object` control words between `from` and `to`.
 fn object_words(data: &[u8], from: usize, to: usize) -> (Option<String>, bool) {
     let window = &data[from..to];
-    let class = find_word(window, b"\\objclass", 0).map(|(_, end)| {
+    let class = rtf::find_word(window, b"\\objclass", 0).map(|(_, end)| {
         let rest = &window[end..];
         let len = rest
             .iter()
@@ -335,7 +168,7 @@ fn object_words(data: &[u8], from: usize, to: usize) -> (Option<String>, bool) {
             .unwrap_or(rest.len());
         name(&rest[..len])
     });
-    let update = find_word(window, b"\\objupdate", 0).is_some();
+    let update = rtf::find_word(window, b"\\objupdate", 0).is_some();
     (class.flatten(), update)
 }
 
@@ -349,7 +182,7 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let mut objects: Vec<Object> = Vec::new();
     let mut pos = 0usize;
     let mut previous_end = 0usize;
-    while let Some((at, start)) = find_word(data, b"\\objdata", pos) {
+    while let Some((at, start)) = rtf::find_objdata(data, pos) {
         if objects.len() >= MAX_OBJECTS {
             found.warnings.push(format!(
                 "rtf: more than {MAX_OBJECTS} objects: the rest were not listed"
@@ -357,8 +190,12 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
             break;
         }
         let index = objects.len() + 1;
-        let (decoded, size, closed) = collect_hex(data, start);
-        if !closed {
+        // Only the start of the data is kept: the OLE1 header and the package's names.
+        let keep = MAX_HEADER_BYTES as u64;
+        let Some(decoded) = rtf::decode(data, at, start, keep, true, &mut || false) else {
+            break;
+        };
+        if !decoded.closed {
             found.warnings.push(format!(
                 "rtf: object {index}: the group holding its objdata is not closed"
             ));
@@ -369,14 +206,14 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
         let mut obj = Object {
             offset: at,
             objclass,
-            size,
+            size: usize::try_from(decoded.size).unwrap_or(usize::MAX),
             auto_update,
             format: "raw",
             ..Object::default()
         };
-        ole1(&decoded, &mut obj, index, found);
+        ole1(&decoded.bytes, &mut obj, index, found);
         objects.push(obj);
-        pos = start.max(at + 1);
+        pos = decoded.end.max(at + 1);
         previous_end = pos;
     }
     if !data.starts_with(b"{\\rt") {
@@ -505,7 +342,7 @@ mod tests {
 
     fn ole1(class: &[u8], native: &[u8]) -> Vec<u8> {
         let mut v = 0x0501u32.to_le_bytes().to_vec();
-        v.extend(FORMAT_EMBEDDED.to_le_bytes());
+        v.extend(rtf::FORMAT_EMBEDDED.to_le_bytes());
         v.extend(ole1_string(class));
         v.extend(0u32.to_le_bytes());
         v.extend(0u32.to_le_bytes());
