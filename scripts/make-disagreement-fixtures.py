@@ -107,8 +107,10 @@ def pe_damaged_imports():
 def mail_continuation_first():
     """A message whose attachment part starts its header with a folded continuation line (it
     begins with a space, before any field). formats/mime.rs takes that line for the start of the
-    part's body, so the part has no header and its raw text is the member; inspect/email.rs skips
-    the line and reads the fields after it, so it lists the attachment eicar.com."""
+    part's body, so the part had no header and its raw text was the member (the mail was not
+    classified); inspect/email.rs skipped the line and read the fields after it, so it listed the
+    attachment eicar.com. Fixed: both read formats::mime::HeaderBlock, which skips the line with a
+    warning, as mail readers do; the EICAR attachment is extracted and flags the mail."""
     boundary = "disagree-boundary-1"
     lines = [
         "From: Sender <sender@example.com>",

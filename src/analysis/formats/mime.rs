@@ -195,48 +195,95 @@ impl Headers {
     }
 }
 
-/// Parses the header fields at the start of an entity; returns them and where the body starts.
-/// The body starts after the first blank line, or at the first line that is neither a field nor
-/// a continuation (broken mail omits the blank line). `envelope` skips a leading mbox `From `.
-fn parse_headers(ent: &[u8], envelope: bool) -> (Headers, usize) {
-    let mut headers = Headers::default();
-    let mut current: Option<(&[u8], Vec<u8>)> = None;
-    let mut body_at = ent.len();
-    for (i, (start, line, next)) in Lines::new(ent, 0).enumerate() {
-        if line.is_empty() {
-            body_at = next;
-            break;
-        }
-        if i == 0 && envelope && line.starts_with(b"From ") {
-            continue;
-        }
-        if matches!(line[0], b' ' | b'\t') {
-            if let Some((_, value)) = current.as_mut() {
-                // Unfolding: the line break goes, the whitespace stays (RFC 5322 2.2.3).
-                value.extend_from_slice(line);
-                continue;
-            }
-            if i == 0 {
-                body_at = start;
+/// Most lines read in one header block: the body starts after them.
+pub const MAX_HEADER_LINES: usize = 10_000;
+/// Most bytes of one unfolded field value; further continuation lines of the field are dropped.
+pub const MAX_FIELD_VALUE: usize = 64 * 1024;
+
+/// How a header block ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderEnd {
+    /// At a blank line (RFC 5322 2.1): the body follows it.
+    Blank,
+    /// At a line that is neither a field nor a continuation: broken mail omits the blank line,
+    /// and the body starts there.
+    NotAField,
+    /// After [`MAX_HEADER_LINES`] lines.
+    TooManyLines,
+    /// At the end of the data: there is no body.
+    EndOfData,
+}
+
+/// The header block at the start of an entity (RFC 5322 2.2), the one parse of it that the
+/// extraction here and the description in `inspect::email` both read.
+pub struct HeaderBlock<'e> {
+    /// Every field in order: (its name as written, its raw unfolded value).
+    pub fields: Vec<(&'e [u8], Vec<u8>)>,
+    /// Where the body starts (the end of the data when there is none).
+    pub body_at: usize,
+    pub end: HeaderEnd,
+    /// Whether the block began with continuation lines, which continue no field: they are
+    /// skipped, as mail readers skip them (Python's email package calls it
+    /// FirstHeaderLineIsContinuationDefect), and the fields after them are read.
+    pub leading_continuation: bool,
+}
+
+impl<'e> HeaderBlock<'e> {
+    /// `envelope`: a leading mbox `From ` line is skipped (the top of a message).
+    pub fn parse(ent: &'e [u8], envelope: bool) -> HeaderBlock<'e> {
+        let mut block = HeaderBlock {
+            fields: Vec::new(),
+            body_at: ent.len(),
+            end: HeaderEnd::EndOfData,
+            leading_continuation: false,
+        };
+        for (i, (start, line, next)) in Lines::new(ent, 0).enumerate() {
+            if line.is_empty() {
+                block.body_at = next;
+                block.end = HeaderEnd::Blank;
                 break;
             }
-            continue;
+            if i >= MAX_HEADER_LINES {
+                block.body_at = start;
+                block.end = HeaderEnd::TooManyLines;
+                break;
+            }
+            if i == 0 && envelope && line.starts_with(b"From ") {
+                continue;
+            }
+            if matches!(line[0], b' ' | b'\t') {
+                match block.fields.last_mut() {
+                    // Unfolding: the line break goes, the whitespace stays (RFC 5322 2.2.3).
+                    Some((_, value)) if value.len() + line.len() <= MAX_FIELD_VALUE => {
+                        value.extend_from_slice(line)
+                    }
+                    Some(_) => {}
+                    None => block.leading_continuation = true,
+                }
+                continue;
+            }
+            let Some(name) = field_name(line) else {
+                block.body_at = start;
+                block.end = HeaderEnd::NotAField;
+                break;
+            };
+            let colon = line.iter().position(|&c| c == b':').unwrap_or(line.len());
+            let value = line.get(colon + 1..).unwrap_or(&[]);
+            let value = value[..value.len().min(MAX_FIELD_VALUE)].to_vec();
+            block.fields.push((name, value));
         }
-        let Some(name) = field_name(line) else {
-            body_at = start;
-            break;
-        };
-        if let Some((n, v)) = current.take() {
-            headers.set(n, v);
-        }
-        let colon = line.iter().position(|&c| c == b':').unwrap_or(line.len());
-        let value = line.get(colon + 1..).unwrap_or(&[]).to_vec();
-        current = Some((name, value));
+        block
     }
-    if let Some((n, v)) = current.take() {
-        headers.set(n, v);
+}
+
+/// The MIME fields of an entity and where its body starts.
+fn parse_headers(ent: &[u8], envelope: bool) -> (Headers, HeaderBlock<'_>) {
+    let block = HeaderBlock::parse(ent, envelope);
+    let mut headers = Headers::default();
+    for (name, value) in &block.fields {
+        headers.set(name, value.clone());
     }
-    (headers, body_at)
+    (headers, block)
 }
 
 /// The field name of a header line (`Name: value`, whitespace before the colon tolerated), or
@@ -663,8 +710,15 @@ impl<'a> Walker<'_, 'a> {
             }
             return;
         }
-        let (headers, body_at) = parse_headers(ent, envelope);
-        let body = &ent[body_at.min(ent.len())..];
+        let (headers, block) = parse_headers(ent, envelope);
+        if block.leading_continuation {
+            let next = self.leaves + 1;
+            self.out.warn(format!(
+                "part {next}: its header starts with a continuation line, which continues no \
+                 field (skipped)"
+            ));
+        }
+        let body = &ent[block.body_at.min(ent.len())..];
         let ct = match &headers.content_type {
             Some(raw) => {
                 let ct = Structured::parse(raw);
@@ -979,6 +1033,44 @@ mod tests {
     use super::super::testing;
     use super::super::{Caps, Limit};
     use super::*;
+
+    #[test]
+    fn a_header_block_skips_a_leading_continuation_and_says_how_it_ended() {
+        let block = HeaderBlock::parse(
+            b" stray\r\nContent-Type: text/plain;\r\n charset=x\r\n\r\nbody",
+            false,
+        );
+        assert!(block.leading_continuation);
+        assert_eq!(block.end, HeaderEnd::Blank);
+        let fields: Vec<(&[u8], &[u8])> = block
+            .fields
+            .iter()
+            .map(|(n, v)| (*n, v.as_slice()))
+            .collect();
+        assert_eq!(
+            fields,
+            [(&b"Content-Type"[..], &b" text/plain; charset=x"[..])]
+        );
+        assert_eq!(
+            &b" stray\r\nContent-Type: text/plain;\r\n charset=x\r\n\r\nbody"[block.body_at..],
+            b"body"
+        );
+        // Broken mail: the body starts at the first line that is not a field.
+        let block = HeaderBlock::parse(b"Subject: a\r\nnot a field line\r\n", false);
+        assert_eq!((block.end, block.body_at), (HeaderEnd::NotAField, 12));
+        // The envelope line of an mbox message is not a field; a header to the end has no body.
+        let block = HeaderBlock::parse(b"From a@b Mon Jan 1 00:00:00 2020\nSubject: x", true);
+        assert_eq!(block.fields.len(), 1);
+        assert_eq!(block.end, HeaderEnd::EndOfData);
+        // A field folded without end is kept to its cap.
+        let mut long = b"X-Long: a\r\n".to_vec();
+        for _ in 0..20_000 {
+            long.extend_from_slice(b" 0123456789\r\n");
+        }
+        let block = HeaderBlock::parse(&long, false);
+        assert!(block.fields[0].1.len() <= MAX_FIELD_VALUE);
+        assert_eq!(block.end, HeaderEnd::TooManyLines);
+    }
 
     fn run(data: &[u8]) -> Out<'_> {
         testing::run(unpack, data)

@@ -8,7 +8,9 @@
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
-use crate::analysis::formats::mime::{decode_words, header_text, trim, Structured};
+use crate::analysis::formats::mime::{
+    decode_words, header_text, trim, HeaderBlock, HeaderEnd, Structured,
+};
 use crate::analysis::formats::{Container, Lines};
 use crate::analysis::identify::FileKind;
 
@@ -22,8 +24,6 @@ const MAX_ATTACHMENTS: usize = 256;
 const MAX_RECEIVED: usize = 100;
 /// Longest header value kept, in characters.
 const MAX_VALUE: usize = 4096;
-/// Most header lines read in one header block.
-const MAX_HEADER_LINES: usize = 10_000;
 
 /// Extensions of files Windows runs or opens as code when double-clicked.
 const EXECUTABLE_EXTENSIONS: &[&str] = &[
@@ -129,48 +129,30 @@ struct Email {
 }
 
 /// One header block: (lower-case field name, raw unfolded value) in order, and where the body
-/// starts (None when no blank line ends the block).
+/// starts (None when no body follows the block). Read from the one parse of a header block,
+/// `formats::mime::HeaderBlock`, which the extraction reads too.
 struct Header {
     fields: Vec<(String, Vec<u8>)>,
     body_at: Option<usize>,
+    leading_continuation: bool,
 }
 
 impl Header {
-    fn parse(ent: &[u8]) -> Header {
-        let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut body_at = None;
-        for (i, (start, line, next)) in Lines::new(ent, 0).enumerate() {
-            if line.is_empty() {
-                body_at = Some(next);
-                break;
-            }
-            if i >= MAX_HEADER_LINES {
-                body_at = Some(start);
-                break;
-            }
-            // An mbox separator line before the header.
-            if i == 0 && line.starts_with(b"From ") {
-                continue;
-            }
-            if matches!(line[0], b' ' | b'\t') {
-                if let Some((_, value)) = fields.last_mut() {
-                    if value.len() < MAX_VALUE * 4 {
-                        value.extend_from_slice(line);
-                    }
-                }
-                continue;
-            }
-            let Some(colon) = line.iter().position(|&c| c == b':') else {
-                // Broken mail omits the blank line: the body starts at the first non-field.
-                body_at = Some(start);
-                break;
-            };
-            let name = String::from_utf8_lossy(&line[..colon])
-                .trim()
-                .to_ascii_lowercase();
-            fields.push((name, line[colon + 1..].to_vec()));
+    /// `envelope`: the top of a message, where an mbox `From ` line may come first.
+    fn parse(ent: &[u8], envelope: bool) -> Header {
+        let block = HeaderBlock::parse(ent, envelope);
+        Header {
+            fields: block
+                .fields
+                .into_iter()
+                .map(|(name, value)| {
+                    let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+                    (name, value)
+                })
+                .collect(),
+            body_at: (block.end != HeaderEnd::EndOfData).then_some(block.body_at),
+            leading_continuation: block.leading_continuation,
         }
-        Header { fields, body_at }
     }
 
     fn raw(&self, name: &str) -> Option<&[u8]> {
@@ -328,7 +310,12 @@ impl Walker<'_> {
             if self.capped {
                 return;
             }
-            let header = Header::parse(part);
+            let header = Header::parse(part, false);
+            if header.leading_continuation {
+                self.warnings.push(
+                    "email: a part's header starts with a continuation line (skipped)".to_string(),
+                );
+            }
             self.entity(part, &header, depth + 1);
         }
     }
@@ -428,7 +415,14 @@ fn parse_date(text: &str) -> Option<String> {
 }
 
 pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
-    let header = Header::parse(data);
+    let header = Header::parse(data, true);
+    if header.leading_continuation {
+        found.warnings.push(
+            "email: the header starts with a continuation line, which continues no field \
+             (skipped)"
+                .to_string(),
+        );
+    }
     if header.fields.is_empty() {
         found
             .warnings
