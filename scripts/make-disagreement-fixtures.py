@@ -47,8 +47,9 @@ def rtf_objdata_escapes():
 
 def pdf_utf16le_name():
     """An embedded file whose /F and /UF names, and the document's /Title, are UTF-16LE with a
-    byte-order mark (FF FE): formats/pdf.rs decodes such text (the member's name), inspect/pdf.rs's
-    text decoder knows only UTF-16BE (the title in the metadata)."""
+    byte-order mark (FF FE): formats/pdf.rs decodes such text (the member's name); inspect/pdf.rs's
+    text decoder knew only UTF-16BE and dropped the title. Fixed: inspect/pdf.rs decodes text with
+    the extractor's decoder, and the golden has the title."""
     name = b"\xff\xfe" + "eicar.com".encode("utf-16-le")
     hexname = b"<" + name.hex().upper().encode() + b">"
     title = b"<" + (b"\xff\xfe" + "Disagreement".encode("utf-16-le")).hex().upper().encode() + b">"

@@ -534,9 +534,11 @@ fn next_at(list: &[usize], from: usize) -> Option<usize> {
     list.get(list.partition_point(|&p| p < from)).copied()
 }
 
-/// Decodes a PDF text string (file names): UTF-16 with a BOM, UTF-8 with a BOM or valid UTF-8,
-/// otherwise PDFDocEncoding, read as Latin-1 (they agree on the printable range).
-fn pdf_text(s: &[u8]) -> String {
+/// Decodes a PDF text string (7.9.2.2; file names here, the document information in
+/// `inspect::pdf`): UTF-16 with a BOM (big-endian as the specification says, little-endian as
+/// some writers do), UTF-8 with a BOM or valid UTF-8, otherwise PDFDocEncoding, read as Latin-1
+/// (they agree on the printable range).
+pub(crate) fn pdf_text(s: &[u8]) -> String {
     let utf16 = |s: &[u8], be: bool| {
         let units: Vec<u16> = s
             .chunks_exact(2)

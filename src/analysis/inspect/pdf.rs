@@ -556,21 +556,11 @@ fn object_stream(body: &[u8], flate: bool, s: &mut Scan) {
     scan(&decoded, false, s);
 }
 
-/// The text of a PDF text string: UTF-16BE or UTF-8 with a byte order mark, else
-/// PDFDocEncoding (read as Latin-1, which it matches for printable ASCII and most letters).
+/// The text of a PDF text string, decoded as the extractor decodes file names (one decoder:
+/// `formats::pdf::pdf_text`), without surrounding NULs and whitespace.
 fn pdf_text(s: &[u8]) -> String {
-    let text = if let Some(rest) = s.strip_prefix(b"\xfe\xff") {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]))
-            .collect();
-        String::from_utf16_lossy(&units)
-    } else if let Some(rest) = s.strip_prefix(b"\xef\xbb\xbf") {
-        String::from_utf8_lossy(rest).into_owned()
-    } else {
-        s.iter().map(|&b| char::from(b)).collect()
-    };
-    text.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+    crate::analysis::formats::pdf::pdf_text(s)
+        .trim_matches(|c: char| c == '\0' || c.is_whitespace())
         .to_string()
 }
 
@@ -998,5 +988,7 @@ mod tests {
         );
         assert_eq!(pdf_date("yesterday"), "yesterday");
         assert_eq!(pdf_text(b"\xef\xbb\xbfh\xc3\xa9"), "h\u{e9}");
+        // UTF-16LE with its byte order mark, as the extractor reads file names.
+        assert_eq!(pdf_text(b"\xff\xfeh\x00\xe9\x00\x00\x00"), "h\u{e9}");
     }
 }
