@@ -7,6 +7,7 @@
 //! `catch_unwind`, so a panic becomes a warning on that node and the walk goes on. Children that
 //! are byte-identical to a node already analysed are reported but not unpacked again.
 
+pub(crate) mod bytes;
 pub mod formats;
 pub mod hashes;
 pub mod hashlist;

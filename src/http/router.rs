@@ -2,19 +2,9 @@
 
 use tiny_http::{Method, Request};
 
+use super::auth::{self, Group};
 use super::query::Query;
-use super::{auth, handlers, license, service, upload, ApiError, App, HandlerResult};
-
-/// Which token guards an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    /// `/api/tiscale/*`
-    Usage,
-    /// `/srv/tiscale/*`
-    Service,
-    /// `/api/license/*`
-    License,
-}
+use super::{handlers, license, service, upload, ApiError, App, HandlerResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {

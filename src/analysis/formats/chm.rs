@@ -17,6 +17,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use lzxd::{Lzxd, WindowSize};
 
+use crate::analysis::bytes::{le16, le32};
+
 use super::{Limit, Out, RATIO_ALLOWANCE};
 
 /// ITSF signature at offset 0.
@@ -44,18 +46,6 @@ const RESET_TABLE: &str = "::DataSpace/Storage/MSCompressed/Transform/\
 /// True when `data` starts with the `ITSF` signature.
 pub fn detect(data: &[u8]) -> bool {
     data.starts_with(MAGIC)
-}
-
-fn le16(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        d.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn le32(d: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        d.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
 }
 
 fn le64(d: &[u8], at: usize) -> Option<u64> {

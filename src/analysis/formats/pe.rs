@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use super::Out;
+use crate::analysis::bytes::{le16, le32};
 
 /// Most sections read from the section table (the loader allows 96).
 const MAX_SECTIONS: usize = 96;
@@ -31,14 +32,6 @@ struct Headers {
     resources: Option<(u32, u32)>,
     /// (file offset, size) of the certificate table.
     security: Option<(u32, u32)>,
-}
-
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 fn headers(data: &[u8]) -> Option<Headers> {

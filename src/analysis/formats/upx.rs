@@ -31,6 +31,8 @@ use std::io::Read;
 
 use memchr::memmem;
 
+use crate::analysis::bytes::{le16, le32, le64};
+
 use super::Out;
 
 /// Largest unpacked size accepted: UPX itself refuses larger files (`UPX_RSIZE_MAX_MEM`).
@@ -88,24 +90,6 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 // ---------------------------------------------------------------------------------------------
 // Byte access
-
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
 
 fn put(b: &mut [u8], at: usize, v: &[u8]) -> Option<()> {
     b.get_mut(at..at.checked_add(v.len())?)?.copy_from_slice(v);

@@ -11,8 +11,9 @@ use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use super::pe::{iso_time, le16, le32};
+use crate::analysis::bytes::{le16, le32};
 use crate::analysis::hashes::hex;
+use crate::time::format_utc as iso_time;
 
 /// Most WIN_CERTIFICATE entries read from the table.
 const MAX_ENTRIES: usize = 8;

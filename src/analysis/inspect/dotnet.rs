@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::pe::{guid_string, le16, le32};
+use crate::analysis::bytes::{guid_string, le16, le32};
 
 /// Most stream headers read from the metadata root.
 const MAX_STREAMS: usize = 16;

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::authenticode::{self, Authenticode};
 use super::dotnet::{self, DotNet};
 use super::{suspicious, Heuristic, Inspection};
+use crate::analysis::bytes::{guid_string, le16, le32, le64};
 use crate::analysis::hashes::{entropy_of, hex};
 use crate::analysis::identify::FileKind;
 
@@ -199,24 +200,6 @@ pub fn takes(kind: &FileKind) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-pub(super) fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-pub(super) fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
 /// A NUL-terminated string at the start of `b` (at most [`MAX_NAME`] bytes); `None` when no NUL
 /// ends it in time.
 fn cstr(b: &[u8]) -> Option<String> {
@@ -225,21 +208,8 @@ fn cstr(b: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&b[..end]).into_owned())
 }
 
-/// A GUID in its usual text form (the first three fields are little-endian).
-pub(super) fn guid_string(g: &[u8]) -> Option<String> {
-    let g: &[u8; 16] = g.get(..16)?.try_into().ok()?;
-    Some(format!(
-        "{:08x}-{:04x}-{:04x}-{}-{}",
-        u32::from_le_bytes([g[0], g[1], g[2], g[3]]),
-        u16::from_le_bytes([g[4], g[5]]),
-        u16::from_le_bytes([g[6], g[7]]),
-        hex(&g[8..10]),
-        hex(&g[10..16])
-    ))
-}
-
 /// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
-pub(super) fn iso_time(secs: i64) -> String {
+fn iso_time(secs: i64) -> String {
     crate::time::format_utc(secs)
 }
 

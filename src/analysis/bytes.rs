@@ -1,0 +1,59 @@
+//! Checked little-endian reads at an offset, shared by the binary format readers: `None` when
+//! the value runs past the data (or the offset overflows), never a panic.
+
+/// The `u16` at `at`.
+pub(crate) fn le16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+/// The `u32` at `at`.
+pub(crate) fn le32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// The `u64` at `at`.
+pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// A GUID in its usual text form (its first three fields are little-endian), from the first 16
+/// bytes of `g`.
+pub(crate) fn guid_string(g: &[u8]) -> Option<String> {
+    let g: &[u8; 16] = g.get(..16)?.try_into().ok()?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    Some(format!(
+        "{:08x}-{:04x}-{:04x}-{}-{}",
+        u32::from_le_bytes([g[0], g[1], g[2], g[3]]),
+        u16::from_le_bytes([g[4], g[5]]),
+        u16::from_le_bytes([g[6], g[7]]),
+        hex(&g[8..10]),
+        hex(&g[10..16])
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stop_at_the_end_and_at_overflow() {
+        let b = [1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(le16(&b, 0), Some(0x0201));
+        assert_eq!(le32(&b, 4), Some(0x0807_0605));
+        assert_eq!(le64(&b, 0), Some(0x0807_0605_0403_0201));
+        assert_eq!(le32(&b, 5), None);
+        assert_eq!(le16(&b, usize::MAX), None);
+        let g: Vec<u8> = (0..16).collect();
+        assert_eq!(
+            guid_string(&g).as_deref(),
+            Some("03020100-0504-0706-0809-0a0b0c0d0e0f")
+        );
+        assert_eq!(guid_string(&g[..15]), None);
+    }
+}
