@@ -4,51 +4,26 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
-/// A mapped file, unmapped on drop. Empty files are not mapped (mmap refuses length 0).
-pub struct Mapped {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
+use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
 
-// SAFETY: the mapping is read-only and private; nothing writes through `ptr`.
-unsafe impl Send for Mapped {}
-unsafe impl Sync for Mapped {}
+/// A mapped file, unmapped on drop (memmap2; an empty file needs no mapping).
+pub struct Mapped {
+    map: Mmap,
+}
 
 impl Mapped {
     pub fn open(path: &Path) -> io::Result<Mapped> {
         let file = File::open(path)?;
-        let len = usize::try_from(file.metadata()?.len())
-            .map_err(|_| io::Error::other("the file is too large to map"))?;
-        if len == 0 {
-            return Ok(Mapped {
-                ptr: std::ptr::null_mut(),
-                len: 0,
-            });
+        // SAFETY: a read-only private mapping of a spool file, which the server owns and never
+        // truncates or writes while it is mapped (see the module doc).
+        let map = unsafe { MmapOptions::new().map(&file)? };
+        if !map.is_empty() {
+            // Analysis reads front to back, mostly once; the advice failing is harmless.
+            let _ = map.advise(Advice::Sequential);
         }
-        // SAFETY: a fresh read-only private mapping of an open file descriptor; the result is
-        // checked against MAP_FAILED before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        // Analysis reads front to back, mostly once.
-        // SAFETY: advice on the mapping just created; failure is harmless.
-        unsafe {
-            libc::madvise(ptr, len, libc::MADV_SEQUENTIAL);
-        }
-        Ok(Mapped { ptr, len })
+        Ok(Mapped { map })
     }
 
     /// Drops the pages of `bytes()[..end]` from this process's resident set; they are read
@@ -56,33 +31,20 @@ impl Mapped {
     /// growing the resident set by the file's size.
     pub fn release_before(&self, end: usize) {
         const PAGE: usize = 4096;
-        let end = end.min(self.len) / PAGE * PAGE;
+        let end = end.min(self.map.len()) / PAGE * PAGE;
         if end > 0 {
-            // SAFETY: advice on pages inside our own read-only private mapping; for such a
-            // mapping MADV_DONTNEED only discards clean copies of file pages.
-            unsafe {
-                libc::madvise(self.ptr, end, libc::MADV_DONTNEED);
-            }
+            // SAFETY: for a read-only private file mapping, MADV_DONTNEED only discards clean
+            // copies of file pages, which are read again from the file if touched: the bytes
+            // seen through `bytes()` do not change.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(UncheckedAdvice::DontNeed, 0, end)
+            };
         }
     }
 
     pub fn bytes(&self) -> &[u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: `ptr` maps `len` readable bytes for the lifetime of `self`.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        if self.len > 0 {
-            // SAFETY: unmapping exactly the mapping made in `open`.
-            unsafe {
-                libc::munmap(self.ptr, self.len);
-            }
-        }
+        &self.map
     }
 }
 
