@@ -142,6 +142,22 @@ pub fn raise_open_files_limit() -> std::io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// 16 random bytes from `/dev/urandom`, for ids that must not repeat (not for secrets): without
+/// it, the time and the process id.
+pub fn unique_bytes() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    if bytes == [0u8; 16] {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (t ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+    }
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,18 +81,7 @@ pub enum LicenseError {
 }
 
 fn new_machine_id() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    if bytes == [0u8; 16] {
-        // No /dev/urandom: fall back to time and pid, still unique per machine in practice.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        bytes = (t ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
-    }
-    crate::analysis::hashes::hex(&bytes).to_uppercase()
+    crate::analysis::hashes::hex(&crate::host::unique_bytes()).to_uppercase()
 }
 
 /// The machine id, generated and persisted the first time it is needed.

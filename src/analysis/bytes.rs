@@ -25,8 +25,8 @@ pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
 /// A GUID in its usual text form (its first three fields are little-endian), from the first 16
 /// bytes of `g`.
 pub(crate) fn guid_string(g: &[u8]) -> Option<String> {
+    use crate::analysis::hashes::hex;
     let g: &[u8; 16] = g.get(..16)?.try_into().ok()?;
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     Some(format!(
         "{:08x}-{:04x}-{:04x}-{}-{}",
         u32::from_le_bytes([g[0], g[1], g[2], g[3]]),

@@ -408,18 +408,17 @@ impl Spooled {
             return Ok(digest.clone());
         }
         let mut hasher = Sha1::new();
-        if let Some(data) = &self.memory {
-            hasher.update(data);
-            let digest = hex(&hasher.finalize());
-            self.sha1 = Some(digest.clone());
-            return Ok(digest);
-        }
-        let mut file = File::open(self.path())?;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match std::io::Read::read(&mut file, &mut buf)? {
-                0 => break,
-                n => hasher.update(&buf[..n]),
+        match &self.memory {
+            Some(data) => hasher.update(data),
+            None => {
+                let mut file = File::open(self.path())?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    match std::io::Read::read(&mut file, &mut buf)? {
+                        0 => break,
+                        n => hasher.update(&buf[..n]),
+                    }
+                }
             }
         }
         let digest = hex(&hasher.finalize());

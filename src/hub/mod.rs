@@ -299,7 +299,11 @@ struct Form {
 
 impl Form {
     fn new(upload: &Upload) -> Form {
-        let boundary = format!("assay-hub-{}", random_hex());
+        // 128 random bits: no file contains the boundary by chance.
+        let boundary = format!(
+            "assay-hub-{}",
+            crate::analysis::hashes::hex(&crate::host::unique_bytes())
+        );
         let mut head = Vec::new();
         for (name, value) in upload.fields {
             head.extend_from_slice(
@@ -354,22 +358,6 @@ fn percent_encode(name: &str) -> String {
         }
     }
     out
-}
-
-/// 128 random bits as hex, for a multipart boundary no file will contain by chance.
-fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if read.is_err() {
-        // Without /dev/urandom: the standard library's per-process random hash keys.
-        use std::hash::{BuildHasher, Hasher};
-        for half in bytes.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos()));
-            half.copy_from_slice(&h.finish().to_le_bytes());
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ pub struct TestCa {
     pub key_pem: String,
     /// A client trusting only this CA.
     pub client: Arc<rustls::ClientConfig>,
+    /// A server answering with the certificate (for test receivers).
+    pub server: Arc<rustls::ServerConfig>,
 }
 
 impl TestCa {
@@ -71,19 +73,28 @@ impl TestCa {
             .unwrap();
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca_cert.der().clone()).unwrap();
-        // ring, as the product uses.
+        // ring, as the product uses (rustls deprecates it for lacking post-quantum key
+        // exchange, which a loopback test does not need).
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client = rustls::ClientConfig::builder_with_provider(provider)
+        let client = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], der.into())
+            .unwrap();
         TestCa {
             ca_pem: ca_cert.pem(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             client: Arc::new(client),
+            server: Arc::new(server),
         }
     }
 

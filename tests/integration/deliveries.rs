@@ -370,32 +370,6 @@ fn a_dead_receiver_holds_nothing_up_and_kill_9_loses_no_delivery() {
     });
 }
 
-/// A private CA's certificate (PEM), and a TLS server config for 127.0.0.1 signed by it.
-fn private_ca() -> (String, Arc<rustls::ServerConfig>) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
-    // ring, as the product's client uses (rustls deprecates it for lacking post-quantum key
-    // exchange, which a loopback test does not need).
-    #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], der.into())
-        .unwrap();
-    (ca_cert.pem(), Arc::new(config))
-}
-
 /// An HTTPS receiver: the path of every request whose TLS handshake and head came through.
 fn tls_receiver(config: Arc<rustls::ServerConfig>) -> (u16, Arc<Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Write};
@@ -435,7 +409,8 @@ fn tls_receiver(config: Arc<rustls::ServerConfig>) -> (u16, Arc<Mutex<Vec<String
 
 #[test]
 fn the_callback_goes_over_https_and_checks_the_certificate() {
-    let (ca_pem, tls) = private_ca();
+    let ca = TestCa::new();
+    let (ca_pem, tls) = (ca.ca_pem.clone(), ca.server.clone());
     let (port, paths) = tls_receiver(tls);
     let dir = TempDir::new("https");
     let ca_file = dir.0.join("ca.pem");
