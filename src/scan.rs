@@ -6,7 +6,8 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{yara, Engine, SUSPICIOUS};
+use crate::analysis::{yara, Engine};
+use crate::report::SUSPICIOUS;
 
 /// What a scan found, as an exit code.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 #![no_main]
-//! Fuzzes the szdd container handler (see `assay::analysis::formats::fuzz_one`).
+//! Fuzzes the szdd parser both ways, unpacking and describing (see
+//! `assay::analysis::registry::fuzz_one`).
 
-use assay::analysis::formats::{fuzz_one, Container};
+use assay::analysis::registry::fuzz_one;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| fuzz_one(Container::Szdd, data));
+fuzz_target!(|data: &[u8]| fuzz_one("szdd", data));

@@ -1,57 +1,373 @@
 //! Identification by content, never by name: the first step of analysing every node.
 //!
 //! [`identify`] looks at magic bytes and structure (PE and ELF headers, ZIP member names, OLE2
-//! stream names, the first lines of text) and returns the `file_type` / `file_subtype` pair of
-//! DECISIONS.md, a human format name, and which container handler (if any) unpacks it. The file's
-//! name only breaks ties between text formats that look alike (a `.ps1` that could be any script).
+//! stream names, the first lines of text) and returns a [`Format`], a human format name and the
+//! packer if one is recognised. The file's name only breaks ties between text formats that look
+//! alike (a `.ps1` that could be any script).
+//!
+//! [`Format`] is the one place the report's `file_type` / `file_subtype` strings come from
+//! ([`Format::file_type`], [`Format::file_subtype`], as `../shared/spec/DECISIONS.md` names
+//! them); the rest of the engine routes on the enum, and the parser registry
+//! (`analysis::registry`) is a `match` over it, so a format without an arm does not compile.
 
 use memchr::memmem;
 
-use super::formats::{self, Container};
+use super::formats;
+
+/// Every kind of file assay tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// A PE image, PE32 or PE32+ (`plus`).
+    Pe {
+        plus: bool,
+        role: PeRole,
+    },
+    /// An MZ executable without a PE header.
+    Dos,
+    /// An ELF file; `upx` when a UPX pack header is found in it.
+    Elf {
+        role: ElfRole,
+        upx: bool,
+    },
+    /// A thin Mach-O file.
+    MachO(MachORole),
+    /// A fat (universal) Mach-O file.
+    MachOUniversal,
+    /// A ZIP archive that is not an office document.
+    Zip(ZipUse),
+    /// An Office Open XML (`odf: false`) or OpenDocument (`odf: true`) document.
+    OfficeZip {
+        odf: bool,
+        doc: OfficeDoc,
+    },
+    Gzip,
+    Bzip2,
+    Xz,
+    /// lzma_alone (`.lzma`).
+    Lzma,
+    Zstd,
+    /// 7z, RAR, CAB, ARJ, LHA, ACE, ZOO and compress (.Z), through the `unarc-rs` crate; the
+    /// identification name says which.
+    Unarc,
+    Tar,
+    Cpio,
+    Ar,
+    /// A Debian package (an `ar` archive with `debian-binary` first).
+    Deb,
+    Iso9660,
+    Chm,
+    /// Microsoft's SZDD and KWAJ (`compress.exe`) formats.
+    Szdd,
+    /// An OLE2 compound file, by what its streams hold.
+    Ole2(Ole2Use),
+    Tnef,
+    Rtf,
+    Pdf,
+    Image(Image),
+    Font(Font),
+    JavaClass,
+    Dex,
+    BinHex,
+    Mbox,
+    /// An RFC 822 / MIME message.
+    Email,
+    Uuencode,
+    /// Text: markup, data, scripts, or plain.
+    Text(Text),
+    /// A file of zero bytes.
+    Empty,
+    /// Bytes no rule recognised.
+    Unknown,
+    /// A file whose analysis failed before it was identified (the failure report).
+    Unidentified,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeRole {
+    Exe,
+    Dll,
+    Driver,
+    Efi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ElfRole {
+    Relocatable,
+    Exe,
+    SharedObject,
+    Core,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MachORole {
+    Object,
+    Exe,
+    Core,
+    Dylib,
+    Bundle,
+    Other,
+}
+
+/// What a ZIP that is not an office document is: an archive, or an Android package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ZipUse {
+    Archive,
+    Android,
+}
+
+/// The kind of an office document, whatever its packaging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OfficeDoc {
+    Word,
+    Excel,
+    PowerPoint,
+    Visio,
+    /// An OpenDocument file of another kind.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ole2Use {
+    /// A Windows Installer database or patch.
+    Installer,
+    Office(OfficeDoc),
+    /// An Outlook `.msg`.
+    OutlookMessage,
+    /// Another compound file (or a bare VBA project).
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Image {
+    Png,
+    Jpeg,
+    Gif,
+    Tiff,
+    WebP,
+    Bmp,
+    Ico,
+    Svg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Font {
+    TrueType,
+    OpenType,
+    TrueTypeCollection,
+    Woff,
+    Woff2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Text {
+    Html,
+    Xml,
+    Json,
+    Python,
+    Perl,
+    JavaScript,
+    PowerShell,
+    Ruby,
+    Shell,
+    VbScript,
+    Batch,
+    Plain,
+}
+
+impl Format {
+    /// `info.file.file_type`.
+    pub fn file_type(self) -> &'static str {
+        use Format as F;
+        match self {
+            F::Pe { plus: false, .. } => "PE",
+            F::Pe { plus: true, .. } => "PE+",
+            F::Elf { .. } => "ELF",
+            F::MachO(_) | F::MachOUniversal => "MachO",
+            F::OfficeZip { .. } | F::Chm | F::Rtf | F::Pdf => "Document",
+            F::Ole2(Ole2Use::Office(_) | Ole2Use::Other) => "Document",
+            F::Ole2(Ole2Use::OutlookMessage) => "Text",
+            F::Image(_) => "Image",
+            F::Font(_) => "Font",
+            F::BinHex | F::Mbox | F::Email | F::Uuencode | F::Text(_) => "Text",
+            F::Empty => "None",
+            F::Unidentified => "Unknown",
+            F::Dos
+            | F::Zip(_)
+            | F::Gzip
+            | F::Bzip2
+            | F::Xz
+            | F::Lzma
+            | F::Zstd
+            | F::Unarc
+            | F::Tar
+            | F::Cpio
+            | F::Ar
+            | F::Deb
+            | F::Iso9660
+            | F::Szdd
+            | F::Ole2(Ole2Use::Installer)
+            | F::Tnef
+            | F::JavaClass
+            | F::Dex
+            | F::Unknown => "Binary",
+        }
+    }
+
+    /// `info.file.file_subtype`.
+    pub fn file_subtype(self) -> &'static str {
+        use Format as F;
+        let document = |doc: OfficeDoc, other: &'static str| match doc {
+            OfficeDoc::Word => "Word",
+            OfficeDoc::Excel => "Excel",
+            OfficeDoc::PowerPoint => "PowerPoint",
+            OfficeDoc::Visio => "Visio",
+            OfficeDoc::Other => other,
+        };
+        match self {
+            F::Pe { role, .. } => match role {
+                PeRole::Exe => "Exe",
+                PeRole::Dll => "Dll",
+                PeRole::Driver => "Driver",
+                PeRole::Efi => "EFI",
+            },
+            F::Dos => "DOS",
+            F::Elf { role, .. } => match role {
+                ElfRole::Relocatable => "Relocatable",
+                ElfRole::Exe => "Exe",
+                ElfRole::SharedObject => "SharedObject",
+                ElfRole::Core => "Core",
+                ElfRole::Other => "None",
+            },
+            F::MachO(role) => match role {
+                MachORole::Object => "Object",
+                MachORole::Exe => "Exe",
+                MachORole::Core => "Core",
+                MachORole::Dylib => "Dylib",
+                MachORole::Bundle => "Bundle",
+                MachORole::Other => "None",
+            },
+            F::MachOUniversal => "Universal",
+            F::Zip(ZipUse::Android) => "Android",
+            F::Zip(ZipUse::Archive)
+            | F::Gzip
+            | F::Bzip2
+            | F::Xz
+            | F::Lzma
+            | F::Zstd
+            | F::Unarc
+            | F::Tar
+            | F::Cpio
+            | F::Ar
+            | F::Szdd => "Archive",
+            F::OfficeZip { doc, .. } => document(doc, "OpenDocument"),
+            F::Deb => "Package",
+            F::Iso9660 => "DiskImage",
+            F::Chm => "CHM",
+            F::Ole2(Ole2Use::Installer) => "Installer",
+            F::Ole2(Ole2Use::Office(doc)) => document(doc, "OLE"),
+            F::Ole2(Ole2Use::OutlookMessage) | F::Email => "Email",
+            F::Ole2(Ole2Use::Other) => "OLE",
+            F::Tnef => "TNEF",
+            F::Rtf => "RTF",
+            F::Pdf => "PDF",
+            F::Image(image) => match image {
+                Image::Png => "PNG",
+                Image::Jpeg => "JPEG",
+                Image::Gif => "GIF",
+                Image::Tiff => "TIFF",
+                Image::WebP => "WebP",
+                Image::Bmp => "BMP",
+                Image::Ico => "ICO",
+                Image::Svg => "SVG",
+            },
+            F::Font(font) => match font {
+                Font::TrueType => "TrueType",
+                Font::OpenType => "OpenType",
+                Font::TrueTypeCollection => "TrueTypeCollection",
+                Font::Woff => "WOFF",
+                Font::Woff2 => "WOFF2",
+            },
+            F::JavaClass => "JavaClass",
+            F::Dex => "Dex",
+            F::BinHex => "BinHex",
+            F::Mbox => "Mbox",
+            F::Uuencode => "UUEncoded",
+            F::Text(text) => match text {
+                Text::Html => "HTML",
+                Text::Xml => "XML",
+                Text::Json => "JSON",
+                Text::Python => "Python",
+                Text::Perl => "Perl",
+                Text::JavaScript => "JavaScript",
+                Text::PowerShell => "PowerShell",
+                Text::Ruby => "Ruby",
+                Text::Shell => "Shell",
+                Text::VbScript => "VBScript",
+                Text::Batch => "Batch",
+                Text::Plain => "None",
+            },
+            F::Empty | F::Unknown | F::Unidentified => "None",
+        }
+    }
+
+    /// Whether the report calls it text (`file_type` `Text`): its strings are its lines.
+    pub fn is_text(self) -> bool {
+        self.file_type() == "Text"
+    }
+
+    /// Whether the report calls it an archive (`file_subtype` `Archive`).
+    pub fn is_archive(self) -> bool {
+        self.file_subtype() == "Archive"
+    }
+
+    /// The `contains-*` tag a container gets for holding a file of this format, if any.
+    pub fn contained_tag(self) -> Option<&'static str> {
+        match self {
+            Format::Pe { .. } => Some("contains-pe"),
+            Format::Elf { .. } => Some("contains-elf"),
+            Format::MachO(_) | Format::MachOUniversal => Some("contains-macho"),
+            _ => None,
+        }
+    }
+}
 
 /// What a file was identified as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileKind {
-    /// `info.file.file_type`, e.g. `PE`, `ELF`, `Binary`, `Text`, `Document`, `Image`.
-    pub file_type: &'static str,
-    /// `info.file.file_subtype`, e.g. `Exe`, `Dll`, `Archive`, `PDF`, `None`.
-    pub file_subtype: &'static str,
+    pub format: Format,
     /// Human name of the format; `None` when the format was not recognised.
     pub name: Option<&'static str>,
-    /// The handler that takes this file apart, if it is a container.
-    pub container: Option<Container>,
     /// A packer or installer recognised on top of the format (e.g. `UPX`).
     pub packer: Option<&'static str>,
 }
 
 impl FileKind {
-    const fn known(
-        file_type: &'static str,
-        file_subtype: &'static str,
-        name: &'static str,
-    ) -> Self {
+    const fn known(format: Format, name: &'static str) -> Self {
         FileKind {
-            file_type,
-            file_subtype,
+            format,
             name: Some(name),
-            container: None,
             packer: None,
         }
     }
 
-    const fn unpacked_by(mut self, container: Container) -> Self {
-        self.container = Some(container);
-        self
-    }
-
-    const fn unknown_binary() -> Self {
+    /// What a file is reported as when its analysis failed before identification.
+    pub const fn unidentified() -> Self {
         FileKind {
-            file_type: "Binary",
-            file_subtype: "None",
+            format: Format::Unidentified,
             name: None,
-            container: None,
             packer: None,
         }
+    }
+
+    /// `info.file.file_type`.
+    pub fn file_type(&self) -> &'static str {
+        self.format.file_type()
+    }
+
+    /// `info.file.file_subtype`.
+    pub fn file_subtype(&self) -> &'static str {
+        self.format.file_subtype()
     }
 
     /// The identification name, with the packer when there is one (`PE32 executable (UPX)`).
@@ -108,110 +424,112 @@ fn mentions(data: &[u8], needle: &[u8]) -> bool {
 }
 
 fn magic(data: &[u8], head: &[u8]) -> Option<FileKind> {
-    use Container as C;
-    let archive = |name| FileKind::known("Binary", "Archive", name);
+    use Format as F;
     let kind = if at(head, 0, b"PK\x03\x04") || at(head, 0, b"PK\x05\x06") || at(head, 0, b"PK00PK")
     {
-        zip_kind(data).unpacked_by(C::Zip)
+        zip_kind(data)
     } else if at(head, 0, b"\x1f\x8b") {
-        archive("GZIP").unpacked_by(C::Gzip)
+        FileKind::known(F::Gzip, "GZIP")
     } else if at(head, 0, b"BZh") && head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
-        archive("BZIP2").unpacked_by(C::Bzip2)
+        FileKind::known(F::Bzip2, "BZIP2")
     } else if at(head, 0, b"\xfd7zXZ\x00") {
-        archive("XZ").unpacked_by(C::Xz)
+        FileKind::known(F::Xz, "XZ")
     } else if at(head, 0, b"\x28\xb5\x2f\xfd") {
-        archive("ZSTD").unpacked_by(C::Zstd)
+        FileKind::known(F::Zstd, "ZSTD")
     } else if is_lzma_alone(head) {
-        archive("LZMA").unpacked_by(C::Lzma)
+        FileKind::known(F::Lzma, "LZMA")
     } else if at(head, 0, b"7z\xbc\xaf\x27\x1c") {
-        archive("7Z").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "7Z")
     } else if at(head, 0, b"Rar!\x1a\x07\x01\x00") {
-        archive("RAR5").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "RAR5")
     } else if at(head, 0, b"Rar!\x1a\x07") || at(head, 0, b"RE~^") {
-        archive("RAR").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "RAR")
     } else if at(head, 0, b"MSCF\x00\x00\x00\x00") {
-        archive("CAB").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "CAB")
     } else if at(head, 0, b"\x60\xea") && u16_le(head, 2).is_some_and(|n| (1..=2600).contains(&n)) {
-        archive("ARJ").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "ARJ")
     } else if is_lha(head) {
-        archive("LHA").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "LHA")
     } else if at(head, 7, b"**ACE**") {
-        archive("ACE").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "ACE")
     } else if at(head, 20, b"\xdc\xa7\xc4\xfd") {
-        archive("ZOO").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "ZOO")
     } else if at(head, 0, b"\x1f\x9d") {
-        archive("COMPRESS").unpacked_by(C::Unarc)
+        FileKind::known(F::Unarc, "COMPRESS")
     } else if at(head, 257, b"ustar") || is_old_tar(head) {
-        archive("TAR").unpacked_by(C::Tar)
+        FileKind::known(F::Tar, "TAR")
     } else if let Some(variant) = cpio_variant(head) {
-        FileKind::known("Binary", "Archive", variant).unpacked_by(C::Cpio)
+        FileKind::known(F::Cpio, variant)
     } else if at(head, 0, b"!<arch>\n") {
         if formats::ar::is_deb(head) {
-            FileKind::known("Binary", "Package", "Debian package").unpacked_by(C::Ar)
+            FileKind::known(F::Deb, "Debian package")
         } else {
-            archive("AR").unpacked_by(C::Ar)
+            FileKind::known(F::Ar, "AR")
         }
     } else if formats::iso9660::detect(data) {
-        FileKind::known("Binary", "DiskImage", "ISO 9660").unpacked_by(C::Iso9660)
+        FileKind::known(F::Iso9660, "ISO 9660")
     } else if at(head, 0, b"ITSF") {
-        FileKind::known("Document", "CHM", "CHM").unpacked_by(C::Chm)
+        FileKind::known(F::Chm, "CHM")
     } else if at(head, 0, b"SZDD\x88\xf0\x27\x33") {
-        archive("SZDD").unpacked_by(C::Szdd)
+        FileKind::known(F::Szdd, "SZDD")
     } else if at(head, 0, b"KWAJ\x88\xf0\x27\xd1") {
-        archive("KWAJ").unpacked_by(C::Szdd)
+        FileKind::known(F::Szdd, "KWAJ")
     } else if at(head, 0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
-        ole_kind(data).unpacked_by(C::Ole2)
+        ole_kind(data)
     } else if at(head, 0, b"\x78\x9f\x3e\x22") {
-        FileKind::known("Binary", "TNEF", "TNEF").unpacked_by(C::Tnef)
+        FileKind::known(F::Tnef, "TNEF")
     } else if formats::rtf::detect(head) {
-        FileKind::known("Document", "RTF", "RTF").unpacked_by(C::Rtf)
+        FileKind::known(F::Rtf, "RTF")
     } else if formats::pdf::detect(head) {
-        FileKind::known("Document", "PDF", "PDF").unpacked_by(C::Pdf)
+        FileKind::known(F::Pdf, "PDF")
     } else if at(head, 0, b"\x89PNG\r\n\x1a\n") {
-        FileKind::known("Image", "PNG", "PNG")
+        FileKind::known(Format::Image(Image::Png), "PNG")
     } else if at(head, 0, b"\xff\xd8\xff") {
-        FileKind::known("Image", "JPEG", "JPEG")
+        FileKind::known(Format::Image(Image::Jpeg), "JPEG")
     } else if at(head, 0, b"GIF87a") || at(head, 0, b"GIF89a") {
-        FileKind::known("Image", "GIF", "GIF")
+        FileKind::known(Format::Image(Image::Gif), "GIF")
     } else if at(head, 0, b"II*\x00") || at(head, 0, b"MM\x00*") {
-        FileKind::known("Image", "TIFF", "TIFF")
+        FileKind::known(Format::Image(Image::Tiff), "TIFF")
     } else if at(head, 0, b"RIFF") && at(head, 8, b"WEBP") {
-        FileKind::known("Image", "WebP", "WebP")
+        FileKind::known(Format::Image(Image::WebP), "WebP")
     } else if at(head, 0, b"BM")
         && u32_le(head, 2).is_some_and(|n| n as usize >= 26)
         && u32_le(head, 14).is_some_and(|n| [12, 40, 52, 56, 64, 108, 124].contains(&n))
     {
-        FileKind::known("Image", "BMP", "BMP")
+        FileKind::known(Format::Image(Image::Bmp), "BMP")
     } else if at(head, 0, b"\x00\x00\x01\x00")
         && u16_le(head, 4).is_some_and(|n| (1..=256).contains(&n))
         && head.get(9) == Some(&0)
     {
-        FileKind::known("Image", "ICO", "ICO")
+        FileKind::known(Format::Image(Image::Ico), "ICO")
     } else if at(head, 0, b"\x00\x01\x00\x00")
         && u16_le(head, 4).is_some_and(|n| n.swap_bytes() < 64)
         && mentions(&head[..head.len().min(512)], b"glyf")
     {
-        FileKind::known("Font", "TrueType", "TrueType font")
+        FileKind::known(Format::Font(Font::TrueType), "TrueType font")
     } else if at(head, 0, b"OTTO") {
-        FileKind::known("Font", "OpenType", "OpenType font")
+        FileKind::known(Format::Font(Font::OpenType), "OpenType font")
     } else if at(head, 0, b"true") && mentions(&head[..head.len().min(512)], b"glyf") {
-        FileKind::known("Font", "TrueType", "TrueType font")
+        FileKind::known(Format::Font(Font::TrueType), "TrueType font")
     } else if at(head, 0, b"ttcf") {
-        FileKind::known("Font", "TrueTypeCollection", "TrueType collection")
+        FileKind::known(
+            Format::Font(Font::TrueTypeCollection),
+            "TrueType collection",
+        )
     } else if at(head, 0, b"wOFF") {
-        FileKind::known("Font", "WOFF", "WOFF font")
+        FileKind::known(Format::Font(Font::Woff), "WOFF font")
     } else if at(head, 0, b"wOF2") {
-        FileKind::known("Font", "WOFF2", "WOFF2 font")
+        FileKind::known(Format::Font(Font::Woff2), "WOFF2 font")
     } else if at(head, 0, b"\xca\xfe\xba\xbe") {
         // Also the Mach-O universal magic: a class file has its version here (>= 45), a fat
         // Mach-O file a small architecture count.
         if u32_be(head, 4).is_some_and(|n| (1..20).contains(&n)) {
-            FileKind::known("MachO", "Universal", "Mach-O universal binary")
+            FileKind::known(F::MachOUniversal, "Mach-O universal binary")
         } else {
-            FileKind::known("Binary", "JavaClass", "Java class")
+            FileKind::known(F::JavaClass, "Java class")
         }
     } else if at(head, 0, b"dex\n") && head.get(7) == Some(&0) {
-        FileKind::known("Binary", "Dex", "Android DEX")
+        FileKind::known(F::Dex, "Android DEX")
     } else {
         return None;
     };
@@ -220,47 +538,49 @@ fn magic(data: &[u8], head: &[u8]) -> Option<FileKind> {
 
 /// A ZIP, or one of the formats built on ZIP, told apart by the names of its members.
 fn zip_kind(data: &[u8]) -> FileKind {
+    let office = |odf, doc, name| FileKind::known(Format::OfficeZip { odf, doc }, name);
+    let archive = |name| FileKind::known(Format::Zip(ZipUse::Archive), name);
     // ODF stores its media type uncompressed as the first member, "mimetype".
     if at(data, 30, b"mimetypeapplication/vnd.oasis.opendocument.") {
         let rest = &data[30 + 43..data.len().min(30 + 43 + 40)];
         return if rest.starts_with(b"text") {
-            FileKind::known("Document", "Word", "OpenDocument text")
+            office(true, OfficeDoc::Word, "OpenDocument text")
         } else if rest.starts_with(b"spreadsheet") {
-            FileKind::known("Document", "Excel", "OpenDocument spreadsheet")
+            office(true, OfficeDoc::Excel, "OpenDocument spreadsheet")
         } else if rest.starts_with(b"presentation") {
-            FileKind::known("Document", "PowerPoint", "OpenDocument presentation")
+            office(true, OfficeDoc::PowerPoint, "OpenDocument presentation")
         } else {
-            FileKind::known("Document", "OpenDocument", "OpenDocument")
+            office(true, OfficeDoc::Other, "OpenDocument")
         };
     }
     let has = |name: &[u8]| mentions(data, name);
     if has(b"[Content_Types].xml") {
         if has(b"word/document") || has(b"word/_rels") {
-            return FileKind::known("Document", "Word", "Office Open XML document");
+            return office(false, OfficeDoc::Word, "Office Open XML document");
         }
         if has(b"xl/workbook") || has(b"xl/_rels") {
-            return FileKind::known("Document", "Excel", "Office Open XML workbook");
+            return office(false, OfficeDoc::Excel, "Office Open XML workbook");
         }
         if has(b"ppt/presentation") || has(b"ppt/_rels") {
-            return FileKind::known("Document", "PowerPoint", "Office Open XML presentation");
+            return office(false, OfficeDoc::PowerPoint, "Office Open XML presentation");
         }
         if has(b"visio/document") {
-            return FileKind::known("Document", "Visio", "Office Open XML drawing");
+            return office(false, OfficeDoc::Visio, "Office Open XML drawing");
         }
     }
     if has(b"AndroidManifest.xml") && has(b"classes") {
-        return FileKind::known("Binary", "Android", "Android APK");
+        return FileKind::known(Format::Zip(ZipUse::Android), "Android APK");
     }
     if has(b"install.rdf") || has(b"META-INF/mozilla.rsa") {
-        return FileKind::known("Binary", "Archive", "XPI");
+        return archive("XPI");
     }
     if has(b".dist-info/WHEEL") {
-        return FileKind::known("Binary", "Archive", "Python wheel");
+        return archive("Python wheel");
     }
     if has(b"META-INF/MANIFEST.MF") || has(b".class") && !has(b"[Content_Types].xml") {
-        return FileKind::known("Binary", "Archive", "JAR");
+        return archive("JAR");
     }
-    FileKind::known("Binary", "Archive", "ZIP")
+    archive("ZIP")
 }
 
 /// An OLE2 compound file, told apart by its stream names (UTF-16LE in the directory) or, for
@@ -273,19 +593,23 @@ fn ole_kind(data: &[u8]) -> FileKind {
     const MSI_CLSID: &[u8] = b"\x84\x10\x0c\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46";
     const MSP_CLSID: &[u8] = b"\x86\x10\x0c\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46";
     if mentions(data, MSI_CLSID) || mentions(data, MSP_CLSID) {
-        return FileKind::known("Binary", "Installer", "MSI");
+        return FileKind::known(Format::Ole2(Ole2Use::Installer), "MSI");
     }
     let has = |name: &str| mentions(data, &utf16(name));
+    let ole = |what, name| FileKind::known(Format::Ole2(what), name);
     if has("WordDocument") {
-        FileKind::known("Document", "Word", "Word 97-2003 document")
+        ole(Ole2Use::Office(OfficeDoc::Word), "Word 97-2003 document")
     } else if has("Workbook") || has("Book\0") {
-        FileKind::known("Document", "Excel", "Excel 97-2003 workbook")
+        ole(Ole2Use::Office(OfficeDoc::Excel), "Excel 97-2003 workbook")
     } else if has("PowerPoint Document") {
-        FileKind::known("Document", "PowerPoint", "PowerPoint 97-2003 presentation")
+        ole(
+            Ole2Use::Office(OfficeDoc::PowerPoint),
+            "PowerPoint 97-2003 presentation",
+        )
     } else if has("__substg1.0_") {
-        FileKind::known("Text", "Email", "Outlook message")
+        ole(Ole2Use::OutlookMessage, "Outlook message")
     } else {
-        FileKind::known("Document", "OLE", "OLE2 compound file")
+        ole(Ole2Use::Other, "OLE2 compound file")
     }
 }
 
@@ -350,7 +674,7 @@ fn cpio_variant(head: &[u8]) -> Option<&'static str> {
 
 fn executable(data: &[u8]) -> Option<FileKind> {
     if data.starts_with(b"MZ") {
-        return Some(pe(data).unwrap_or(FileKind::known("Binary", "DOS", "MS-DOS executable")));
+        return Some(pe(data).unwrap_or(FileKind::known(Format::Dos, "MS-DOS executable")));
     }
     if data.starts_with(b"\x7fELF") {
         return Some(elf(data));
@@ -379,22 +703,22 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     // Data directory 14 (CLR runtime header) is set for .NET assemblies.
     let dirs = opt + if plus { 112 } else { 96 };
     let dotnet = u32_le(data, dirs + 14 * 8).is_some_and(|rva| rva != 0);
-    let file_type = if plus { "PE+" } else { "PE" };
-    let (subtype, name) = match (characteristics & 0x2000 != 0, subsystem, plus, dotnet) {
-        (_, 10..=13, false, _) => ("EFI", "PE32 EFI application"),
-        (_, 10..=13, true, _) => ("EFI", "PE32+ EFI application"),
-        (true, _, false, true) => ("Dll", "PE32 .NET DLL"),
-        (true, _, true, true) => ("Dll", "PE32+ .NET DLL"),
-        (true, _, false, false) => ("Dll", "PE32 DLL"),
-        (true, _, true, false) => ("Dll", "PE32+ DLL"),
-        (false, 1, false, _) => ("Driver", "PE32 driver"),
-        (false, 1, true, _) => ("Driver", "PE32+ driver"),
-        (false, _, false, true) => ("Exe", "PE32 .NET executable"),
-        (false, _, true, true) => ("Exe", "PE32+ .NET executable"),
-        (false, _, false, false) => ("Exe", "PE32 executable"),
-        (false, _, true, false) => ("Exe", "PE32+ executable"),
+    use PeRole as R;
+    let (role, name) = match (characteristics & 0x2000 != 0, subsystem, plus, dotnet) {
+        (_, 10..=13, false, _) => (R::Efi, "PE32 EFI application"),
+        (_, 10..=13, true, _) => (R::Efi, "PE32+ EFI application"),
+        (true, _, false, true) => (R::Dll, "PE32 .NET DLL"),
+        (true, _, true, true) => (R::Dll, "PE32+ .NET DLL"),
+        (true, _, false, false) => (R::Dll, "PE32 DLL"),
+        (true, _, true, false) => (R::Dll, "PE32+ DLL"),
+        (false, 1, false, _) => (R::Driver, "PE32 driver"),
+        (false, 1, true, _) => (R::Driver, "PE32+ driver"),
+        (false, _, false, true) => (R::Exe, "PE32 .NET executable"),
+        (false, _, true, true) => (R::Exe, "PE32+ .NET executable"),
+        (false, _, false, false) => (R::Exe, "PE32 executable"),
+        (false, _, true, false) => (R::Exe, "PE32+ executable"),
     };
-    let mut kind = FileKind::known(file_type, subtype, name).unpacked_by(Container::Pe);
+    let mut kind = FileKind::known(Format::Pe { plus, role }, name);
     // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; the
     // PE handler hands such files to the UPX decompressor.
     if formats::upx::detect(data) {
@@ -428,24 +752,24 @@ fn elf(data: &[u8]) -> FileKind {
             u16::from_be_bytes([b[0], b[1]])
         }
     });
-    let (subtype, name) = match e_type {
-        Some(1) => ("Relocatable", "ELF relocatable"),
-        Some(2) => ("Exe", "ELF executable"),
+    let (role, name) = match e_type {
+        Some(1) => (ElfRole::Relocatable, "ELF relocatable"),
+        Some(2) => (ElfRole::Exe, "ELF executable"),
         Some(3) => {
             // A PIE executable is ET_DYN too; an interpreter segment tells it from a library.
             if memmem::find(&data[..data.len().min(4096)], b"/ld-").is_some() {
-                ("Exe", "ELF executable (PIE)")
+                (ElfRole::Exe, "ELF executable (PIE)")
             } else {
-                ("SharedObject", "ELF shared object")
+                (ElfRole::SharedObject, "ELF shared object")
             }
         }
-        Some(4) => ("Core", "ELF core dump"),
-        _ => ("None", "ELF"),
+        Some(4) => (ElfRole::Core, "ELF core dump"),
+        _ => (ElfRole::Other, "ELF"),
     };
-    let mut kind = FileKind::known("ELF", subtype, name);
     // UPX leaves its pack header at the end of the file (found even with its magic wiped).
-    if formats::upx::detect(data) {
-        kind = kind.unpacked_by(Container::Upx);
+    let upx = formats::upx::detect(data);
+    let mut kind = FileKind::known(Format::Elf { role, upx }, name);
+    if upx {
         kind.packer = Some("UPX");
     }
     kind
@@ -461,31 +785,24 @@ fn macho(data: &[u8]) -> FileKind {
             u32::from_be_bytes(b)
         }
     });
-    let (subtype, name) = match filetype {
-        Some(1) => ("Object", "Mach-O object"),
-        Some(2) => ("Exe", "Mach-O executable"),
-        Some(4) => ("Core", "Mach-O core dump"),
-        Some(6) => ("Dylib", "Mach-O dynamic library"),
-        Some(8) => ("Bundle", "Mach-O bundle"),
-        _ => ("None", "Mach-O"),
+    let (role, name) = match filetype {
+        Some(1) => (MachORole::Object, "Mach-O object"),
+        Some(2) => (MachORole::Exe, "Mach-O executable"),
+        Some(4) => (MachORole::Core, "Mach-O core dump"),
+        Some(6) => (MachORole::Dylib, "Mach-O dynamic library"),
+        Some(8) => (MachORole::Bundle, "Mach-O bundle"),
+        _ => (MachORole::Other, "Mach-O"),
     };
-    FileKind::known("MachO", subtype, name)
+    FileKind::known(Format::MachO(role), name)
 }
 
 /// Text formats: markup, data, mail and scripts, then plain text; otherwise an unknown binary.
 fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
-    use Container as C;
     if head.is_empty() {
-        return FileKind {
-            file_type: "None",
-            file_subtype: "None",
-            name: Some("Empty file"),
-            container: None,
-            packer: None,
-        };
+        return FileKind::known(Format::Empty, "Empty file");
     }
     if head.starts_with(b"\xff\xfe") || head.starts_with(b"\xfe\xff") {
-        return FileKind::known("Text", "None", "UTF-16 text");
+        return FileKind::known(Format::Text(Text::Plain), "UTF-16 text");
     }
     let body = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     // Text if it is UTF-8 (allowing a character cut off at the end of the head) with few
@@ -499,7 +816,11 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
         .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1a))
         .count();
     if controls * 100 > body.len() || (!valid && body.contains(&0)) {
-        return FileKind::unknown_binary();
+        return FileKind {
+            format: Format::Unknown,
+            name: None,
+            packer: None,
+        };
     }
     let lower: Vec<u8> = body.iter().take(4096).map(u8::to_ascii_lowercase).collect();
     let start = lower
@@ -517,37 +838,37 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
         let line = t.split(|&b| b == b'\n').next().unwrap_or(b"");
         let on = |w: &[u8]| memmem::find(line, w).is_some();
         return if on(b"python") {
-            FileKind::known("Text", "Python", "Python script")
+            FileKind::known(Format::Text(Text::Python), "Python script")
         } else if on(b"perl") {
-            FileKind::known("Text", "Perl", "Perl script")
+            FileKind::known(Format::Text(Text::Perl), "Perl script")
         } else if on(b"node") || on(b"deno") {
-            FileKind::known("Text", "JavaScript", "JavaScript")
+            FileKind::known(Format::Text(Text::JavaScript), "JavaScript")
         } else if on(b"pwsh") || on(b"powershell") {
-            FileKind::known("Text", "PowerShell", "PowerShell script")
+            FileKind::known(Format::Text(Text::PowerShell), "PowerShell script")
         } else if on(b"ruby") {
-            FileKind::known("Text", "Ruby", "Ruby script")
+            FileKind::known(Format::Text(Text::Ruby), "Ruby script")
         } else {
-            FileKind::known("Text", "Shell", "Shell script")
+            FileKind::known(Format::Text(Text::Shell), "Shell script")
         };
     }
     if formats::binhex::detect(head) {
-        return FileKind::known("Text", "BinHex", "BinHex 4.0").unpacked_by(C::BinHex);
+        return FileKind::known(Format::BinHex, "BinHex 4.0");
     }
     if formats::mime::looks_like_mbox(body) {
-        return FileKind::known("Text", "Mbox", "mbox").unpacked_by(C::Mbox);
+        return FileKind::known(Format::Mbox, "mbox");
     }
     if formats::mime::looks_like_message(body) {
         return if has(b"\nmime-version:")
             || t.starts_with(b"mime-version:")
             || has(b"\ncontent-type: multipart/")
         {
-            FileKind::known("Text", "Email", "MIME message").unpacked_by(C::Mime)
+            FileKind::known(Format::Email, "MIME message")
         } else {
-            FileKind::known("Text", "Email", "RFC822 message").unpacked_by(C::Mime)
+            FileKind::known(Format::Email, "RFC822 message")
         };
     }
     if formats::uuencode::find_begin(body).is_some() {
-        return FileKind::known("Text", "UUEncoded", "uuencode").unpacked_by(C::Uuencode);
+        return FileKind::known(Format::Uuencode, "uuencode");
     }
     if t.starts_with(b"<!doctype html")
         || t.starts_with(b"<html")
@@ -555,16 +876,16 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
             && (has(b"<html") || has(b"<body") || has(b"<script") || has(b"<head>")))
             && !t.starts_with(b"<?xml")
     {
-        return FileKind::known("Text", "HTML", "HTML");
+        return FileKind::known(Format::Text(Text::Html), "HTML");
     }
     if t.starts_with(b"<svg") || (t.starts_with(b"<?xml") && has(b"<svg")) {
-        return FileKind::known("Image", "SVG", "SVG");
+        return FileKind::known(Format::Image(Image::Svg), "SVG");
     }
     if t.starts_with(b"<?xml") {
         if has(b"<html") {
-            return FileKind::known("Text", "HTML", "XHTML");
+            return FileKind::known(Format::Text(Text::Html), "XHTML");
         }
-        return FileKind::known("Text", "XML", "XML");
+        return FileKind::known(Format::Text(Text::Xml), "XML");
     }
     if (t.starts_with(b"{") || t.starts_with(b"["))
         && (if whole {
@@ -573,7 +894,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
             t.starts_with(b"{\"") || t.starts_with(b"[{") || t.starts_with(b"[\"")
         })
     {
-        return FileKind::known("Text", "JSON", "JSON");
+        return FileKind::known(Format::Text(Text::Json), "JSON");
     }
     // Scripts without a shebang: score each language by its telltale tokens; the extension
     // breaks ties and nudges weak evidence.
@@ -593,7 +914,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
                 b"foreach-object",
             ],
             "ps1",
-            FileKind::known("Text", "PowerShell", "PowerShell script"),
+            FileKind::known(Format::Text(Text::PowerShell), "PowerShell script"),
         ),
         (
             &[
@@ -607,7 +928,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
                 b"\nset ",
             ],
             "vbs",
-            FileKind::known("Text", "VBScript", "VBScript"),
+            FileKind::known(Format::Text(Text::VbScript), "VBScript"),
         ),
         (
             &[
@@ -622,7 +943,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
                 b"\ncall ",
             ],
             "bat",
-            FileKind::known("Text", "Batch", "Batch script"),
+            FileKind::known(Format::Text(Text::Batch), "Batch script"),
         ),
         (
             &[
@@ -639,7 +960,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
                 b"console.log",
             ],
             "js",
-            FileKind::known("Text", "JavaScript", "JavaScript"),
+            FileKind::known(Format::Text(Text::JavaScript), "JavaScript"),
         ),
         (
             &[
@@ -652,7 +973,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
                 b"from ",
             ],
             "py",
-            FileKind::known("Text", "Python", "Python script"),
+            FileKind::known(Format::Text(Text::Python), "Python script"),
         ),
         (
             &[
@@ -664,7 +985,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
                 b"use warnings;",
             ],
             "pl",
-            FileKind::known("Text", "Perl", "Perl script"),
+            FileKind::known(Format::Text(Text::Perl), "Perl script"),
         ),
     ];
     let mut best: Option<(usize, FileKind)> = None;
@@ -686,12 +1007,12 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
         return kind;
     }
     if ext == "sh" || ext == "bash" {
-        return FileKind::known("Text", "Shell", "Shell script");
+        return FileKind::known(Format::Text(Text::Shell), "Shell script");
     }
     if !valid {
-        return FileKind::known("Text", "None", "Text (8-bit)");
+        return FileKind::known(Format::Text(Text::Plain), "Text (8-bit)");
     }
-    FileKind::known("Text", "None", "Text")
+    FileKind::known(Format::Text(Text::Plain), "Text")
 }
 
 #[cfg(test)]
@@ -721,9 +1042,9 @@ mod tests {
             Some("PE32 executable")
         );
         let dll = id(&pe_image(0x2102, 0x20b, 2));
-        assert_eq!((dll.file_type, dll.file_subtype), ("PE+", "Dll"));
-        assert_eq!(id(&pe_image(0x0102, 0x20b, 1)).file_subtype, "Driver");
-        assert_eq!(id(&pe_image(0x0102, 0x20b, 10)).file_subtype, "EFI");
+        assert_eq!((dll.file_type(), dll.file_subtype()), ("PE+", "Dll"));
+        assert_eq!(id(&pe_image(0x0102, 0x20b, 1)).file_subtype(), "Driver");
+        assert_eq!(id(&pe_image(0x0102, 0x20b, 10)).file_subtype(), "EFI");
         let mut net = pe_image(0x0102, 0x10b, 3);
         net[0x80 + 24 + 96 + 14 * 8] = 0x08;
         assert_eq!(id(&net).name, Some("PE32 .NET executable"));
@@ -748,29 +1069,29 @@ mod tests {
         let mut h = b"\x7fELF\x02\x01\x01".to_vec();
         h.resize(64, 0);
         h[16] = 3;
-        assert_eq!(id(&h).file_subtype, "SharedObject");
+        assert_eq!(id(&h).file_subtype(), "SharedObject");
         h[16] = 2;
         assert_eq!(id(&h).name, Some("ELF executable"));
         h[16] = 1;
-        assert_eq!(id(&h).file_subtype, "Relocatable");
+        assert_eq!(id(&h).file_subtype(), "Relocatable");
         h[16] = 4;
-        assert_eq!(id(&h).file_subtype, "Core");
+        assert_eq!(id(&h).file_subtype(), "Core");
         let mut m = b"\xcf\xfa\xed\xfe\x07\x00\x00\x01\x03\x00\x00\x00".to_vec();
         m.extend_from_slice(&6u32.to_le_bytes());
-        assert_eq!(id(&m).file_subtype, "Dylib");
+        assert_eq!(id(&m).file_subtype(), "Dylib");
         let mut java = b"\xca\xfe\xba\xbe\x00\x00\x00\x34".to_vec();
         assert_eq!(id(&java).name, Some("Java class"));
         java[4..8].copy_from_slice(&2u32.to_be_bytes());
-        assert_eq!(id(&java).file_subtype, "Universal");
+        assert_eq!(id(&java).file_subtype(), "Universal");
         assert_eq!(id(b"dex\n035\0rest").name, Some("Android DEX"));
     }
 
     #[test]
     fn containers_and_documents() {
         assert_eq!(id(b"PK\x03\x04rest").name, Some("ZIP"));
-        assert_eq!(id(b"\x1f\x8b\x08\x00").container, Some(Container::Gzip));
-        assert_eq!(id(b"%PDF-1.7\n").file_subtype, "PDF");
-        assert_eq!(id(b"junk\n%PDF-1.7\n").file_subtype, "PDF");
+        assert_eq!(id(b"\x1f\x8b\x08\x00").format, Format::Gzip);
+        assert_eq!(id(b"%PDF-1.7\n").file_subtype(), "PDF");
+        assert_eq!(id(b"junk\n%PDF-1.7\n").file_subtype(), "PDF");
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(id(&tar).name, Some("TAR"));
@@ -781,8 +1102,8 @@ mod tests {
             id(b"!<arch>\ndebian-binary   ").name,
             Some("Debian package")
         );
-        assert_eq!(id(b"{\\rtf1\\ansi").container, Some(Container::Rtf));
-        assert_eq!(id(b"{\\rtxa\\ansi").container, Some(Container::Rtf));
+        assert_eq!(id(b"{\\rtf1\\ansi").format, Format::Rtf);
+        assert_eq!(id(b"{\\rtxa\\ansi").format, Format::Rtf);
         assert_eq!(id(b"Rar!\x1a\x07\x01\x00").name, Some("RAR5"));
         assert_eq!(id(b"Rar!\x1a\x07\x00").name, Some("RAR"));
         assert_eq!(id(b"\x00\x00-lh5-").name, Some("LHA"));
@@ -796,7 +1117,7 @@ mod tests {
     fn zip_family_by_member_names() {
         let mut docx = b"PK\x03\x04".to_vec();
         docx.extend_from_slice(b"....[Content_Types].xml....word/document.xml");
-        assert_eq!(id(&docx).file_subtype, "Word");
+        assert_eq!(id(&docx).file_subtype(), "Word");
         let mut apk = b"PK\x03\x04".to_vec();
         apk.extend_from_slice(b"AndroidManifest.xml classes.dex");
         assert_eq!(id(&apk).name, Some("Android APK"));
@@ -812,17 +1133,17 @@ mod tests {
     #[test]
     fn text_formats() {
         assert_eq!(id(b"#!/bin/sh\necho hi\n").name, Some("Shell script"));
-        assert_eq!(id(b"#!/usr/bin/env python3\n").file_subtype, "Python");
-        assert_eq!(id(b"  <!DOCTYPE html><html>").file_subtype, "HTML");
+        assert_eq!(id(b"#!/usr/bin/env python3\n").file_subtype(), "Python");
+        assert_eq!(id(b"  <!DOCTYPE html><html>").file_subtype(), "HTML");
         assert_eq!(
-            id(b"<?xml version=\"1.0\"?><svg></svg>").file_subtype,
+            id(b"<?xml version=\"1.0\"?><svg></svg>").file_subtype(),
             "SVG"
         );
-        assert_eq!(id(b"<?xml version=\"1.0\"?><a/>").file_subtype, "XML");
-        assert_eq!(id(b"{\"a\": [1, 2]}").file_subtype, "JSON");
-        assert_eq!(id(b"{not json").file_subtype, "None");
-        assert_eq!(id(b"hello world\n").file_type, "Text");
-        assert_eq!(id(b"\x00\x01\x02\x03\xfe\xff").file_type, "Binary");
+        assert_eq!(id(b"<?xml version=\"1.0\"?><a/>").file_subtype(), "XML");
+        assert_eq!(id(b"{\"a\": [1, 2]}").file_subtype(), "JSON");
+        assert_eq!(id(b"{not json").file_subtype(), "None");
+        assert_eq!(id(b"hello world\n").file_type(), "Text");
+        assert_eq!(id(b"\x00\x01\x02\x03\xfe\xff").file_type(), "Binary");
         assert_eq!(id(b"").name, Some("Empty file"));
         let mail = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nbody";
         assert_eq!(id(mail).name, Some("RFC822 message"));
@@ -832,32 +1153,35 @@ mod tests {
         let mbox = b"From a@b.c Mon Jan  1 00:00:00 2024\nFrom: a@b.c\nSubject: x\n\nhi\n";
         assert_eq!(id(mbox).name, Some("mbox"));
         assert_eq!(
-            id(b"begin 644 eicar.com\n`\nend\n").container,
-            Some(Container::Uuencode)
+            id(b"begin 644 eicar.com\n`\nend\n").format,
+            Format::Uuencode
         );
         assert_eq!(
             id(b"(This file must be converted with BinHex 4.0)\n:abc").name,
             Some("BinHex 4.0")
         );
         assert_eq!(
-            id(b"$a = New-Object Net.WebClient\nInvoke-Expression $a\nWrite-Host 1").file_subtype,
+            id(b"$a = New-Object Net.WebClient\nInvoke-Expression $a\nWrite-Host 1").file_subtype(),
             "PowerShell"
         );
         assert_eq!(
-            id(b"Set o = CreateObject(\"WScript.Shell\")\nDim x\n").file_subtype,
+            id(b"Set o = CreateObject(\"WScript.Shell\")\nDim x\n").file_subtype(),
             "VBScript"
         );
-        assert_eq!(id(b"@echo off\nset x=1\ngoto :end\n").file_subtype, "Batch");
         assert_eq!(
-            id(b"var x = document.getElementById('a');\nfunction f() {}\n").file_subtype,
+            id(b"@echo off\nset x=1\ngoto :end\n").file_subtype(),
+            "Batch"
+        );
+        assert_eq!(
+            id(b"var x = document.getElementById('a');\nfunction f() {}\n").file_subtype(),
             "JavaScript"
         );
         // The name is a hint for text only: a PE named .txt is still a PE.
         assert_eq!(
-            identify(&pe_image(0x0102, 0x10b, 2), "a.txt").file_type,
+            identify(&pe_image(0x0102, 0x10b, 2), "a.txt").file_type(),
             "PE"
         );
-        assert_eq!(identify(b"x = 1\n", "run.ps1").file_subtype, "None");
+        assert_eq!(identify(b"x = 1\n", "run.ps1").file_subtype(), "None");
     }
 
     #[test]
@@ -865,8 +1189,8 @@ mod tests {
         assert_eq!(id(b"\x89PNG\r\n\x1a\n....").name, Some("PNG"));
         assert_eq!(id(b"GIF89a....").name, Some("GIF"));
         assert_eq!(id(b"RIFF\0\0\0\0WEBPVP8 ").name, Some("WebP"));
-        assert_eq!(id(b"wOFF\0\x01\0\0").file_type, "Font");
-        assert_eq!(id(b"OTTO\0\x0a\0\x80").file_type, "Font");
+        assert_eq!(id(b"wOFF\0\x01\0\0").file_type(), "Font");
+        assert_eq!(id(b"OTTO\0\x0a\0\x80").file_type(), "Font");
         let mut bmp = b"BM".to_vec();
         bmp.extend_from_slice(&100u32.to_le_bytes());
         bmp.extend_from_slice(&[0; 8]);

@@ -15,36 +15,28 @@ pub mod identify;
 pub mod inspect;
 mod mapped;
 mod ordinals;
+pub mod registry;
 pub mod ssdeep;
 pub mod verdict;
 pub mod yara;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use formats::{Caps, Deadline, Limit, Out};
 use hashes::{Digests, FuzzyState};
-use identify::FileKind;
+use identify::{FileKind, Format};
 use inspect::strings;
-use verdict::Vote;
+use verdict::{Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
 
 use crate::report::{
     Classification, Entry, FileInfo, FileStat, Hash, Identification, IdentificationCount,
     Indicator, Info, LimitFinding, ScanType, SkippedHash, Statistics, Tags, UnpackStatus,
-    Unpacking, RELEVANCE_INFO, RELEVANCE_VOTES, UNKNOWN,
+    Unpacking, RELEVANCE_INFO, RELEVANCE_VOTES, SUSPICIOUS, UNKNOWN,
 };
-
-/// Name of the scan result every report carries for the built-in engine.
-pub const ENGINE_NAME: &str = "assay";
-
-pub use crate::report::SUSPICIOUS;
-
-/// Threat name given when a limit stopped work and `alert_exceeds_max` is on.
-pub const LIMIT_THREAT: &str = "Archive.Suspicious.LimitsExceeded";
 
 /// Budgets of one analysis task; `[unpacking]` in the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,20 +204,14 @@ pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> 
             Digests::of(b"", false)
         }
     };
-    let kind = FileKind {
-        file_type: "Unknown",
-        file_subtype: "None",
-        name: None,
-        container: None,
-        packer: None,
-    };
+    let kind = FileKind::unidentified();
     let mut e = entry(file_name, file_name, &kind, &digests, None);
     e.info.unpacking.warnings = warnings;
     e.info.unpacking.status = UnpackStatus::Failed;
     e.info.statistics = Some(Statistics {
         file_stats: vec![FileStat {
-            file_type: "Unknown".into(),
-            subtype: "None".into(),
+            file_type: kind.file_type().into(),
+            subtype: kind.file_subtype().into(),
             count: 1,
             identifications: Vec::new(),
         }],
@@ -260,6 +246,8 @@ struct Walk<'l, 'r> {
 #[derive(Default)]
 struct Node {
     parent: Option<usize>,
+    /// What it was identified as (`None` before identification).
+    format: Option<Format>,
     /// Every source's vote on this file itself (its children's come in `finish`).
     votes: Vec<Vote>,
     /// Sentences for the story, from the metadata readers.
@@ -267,9 +255,6 @@ struct Node {
     /// The entry this one is byte-identical to, which was analysed in its place.
     duplicate_of: Option<usize>,
 }
-
-/// Name of the heuristics' vote in `scan_results`.
-pub const HEURISTICS_NAME: &str = "assay-heuristics";
 
 impl Walk<'_, '_> {
     /// Analyses one node and, depth first, its children. Returns its entry index.
@@ -307,8 +292,8 @@ impl Walk<'_, '_> {
             digests.add_fuzzy(data);
         }
         let kind = identify::identify(data, &name);
-        let imphash = if kind.file_type.starts_with("PE") {
-            guarded(|| imphash(data)).ok().flatten()
+        let imphash = if matches!(kind.format, Format::Pe { .. }) {
+            crate::log::guarded(|| imphash(data)).ok().flatten()
         } else {
             None
         };
@@ -333,6 +318,7 @@ impl Walk<'_, '_> {
         }
         let mut node = Node {
             parent,
+            format: Some(kind.format),
             duplicate_of,
             ..Node::default()
         };
@@ -353,14 +339,7 @@ impl Walk<'_, '_> {
             return index;
         }
         self.seen.insert(digests.sha256.clone(), index);
-        let Some(container) = kind.container else {
-            return index;
-        };
-        let Some(handler) = formats::handler(container) else {
-            self.entries[index].info.unpacking.warnings.push(format!(
-                "{} is identified but assay has no unpacker for it yet",
-                kind.name.unwrap_or("this format")
-            ));
+        let Some(unpack) = registry::parser(kind.format).and_then(|p| p.unpack) else {
             return index;
         };
         if depth >= self.limits.max_depth {
@@ -394,7 +373,7 @@ impl Walk<'_, '_> {
         };
         let mut out = Out::new(caps);
         let started = Instant::now();
-        let outcome = guarded(|| handler(data, &mut out));
+        let outcome = crate::log::guarded(|| unpack(data, &mut out));
         let format = kind.name.unwrap_or("container");
         {
             let e = &mut self.entries[index];
@@ -534,7 +513,10 @@ impl Walk<'_, '_> {
             self.lists
                 .votes(&[&digests.md5, &digests.sha1, &digests.sha256]),
         );
-        let found = inspect::inspect(data, kind);
+        let found = match registry::parser(kind.format).and_then(|p| Some((p.name, p.describe?))) {
+            Some((name, describe)) => inspect::describe(data, kind, name, describe),
+            None => inspect::Inspection::default(),
+        };
         let mut worst: Option<&inspect::HeuristicVerdict> = None;
         for f in &found.findings {
             let h = f.heuristic;
@@ -572,7 +554,7 @@ impl Walk<'_, '_> {
             e.metadata.insert("warnings".into(), found.warnings.into());
         }
         node.facts = found.facts;
-        let scanned = guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| {
+        let scanned = crate::log::guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| {
             self.yara.reset();
             yara::Scanned {
                 error: Some(format!("YARA scan failed: {panic}")),
@@ -591,7 +573,7 @@ impl Walk<'_, '_> {
             e.metadata.insert("yara".into(), found.into());
         }
         // A text file's strings are its lines: listing them would copy the file into the report.
-        let text = kind.file_type == "Text";
+        let text = kind.format.is_text();
         let opts = strings::Options {
             max_listed: if text {
                 0
@@ -664,11 +646,8 @@ impl Walk<'_, '_> {
             }
         }
         for i in 1..self.entries.len() {
-            let tag = match self.entries[i].info.file.file_type.as_str() {
-                t if t.starts_with("PE") => "contains-pe",
-                "ELF" => "contains-elf",
-                "MachO" => "contains-macho",
-                _ => continue,
+            let Some(tag) = self.nodes[i].format.and_then(Format::contained_tag) else {
+                continue;
             };
             let mut at = self.nodes[i].parent;
             while let Some(p) = at {
@@ -770,7 +749,7 @@ fn archive_listing(
 ) -> Option<serde_json::Value> {
     let (entries, count) = if !out.entries.is_empty() {
         (std::mem::take(&mut out.entries), out.entry_count)
-    } else if kind.file_subtype == "Archive" && !members.is_empty() {
+    } else if kind.format.is_archive() && !members.is_empty() {
         let listed = members
             .iter()
             .take(formats::MAX_LISTED_ENTRIES)
@@ -814,12 +793,6 @@ fn keep_child(dir: &Path, sha1: &str, data: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{sha1}.{n}.tmp"));
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, &path)
-}
-
-/// Runs `f`, turning a panic into an error message.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f))
-        .map_err(|payload| format!("panic: {}", crate::log::panic_message(payload.as_ref())))
 }
 
 /// The name a child is reported under, and what is hostile about the container's name for it.
@@ -927,8 +900,8 @@ fn entry(
     Entry {
         info: Info {
             file: FileInfo {
-                file_type: kind.file_type.to_string(),
-                file_subtype: kind.file_subtype.to_string(),
+                file_type: kind.file_type().to_string(),
+                file_subtype: kind.file_subtype().to_string(),
                 file_name: file_name.to_string(),
                 file_path: file_path.to_string(),
                 size: digests.size,
@@ -1322,12 +1295,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn a_panicking_handler_is_a_warning() {
-        let r = guarded(|| -> u8 { panic!("boom") });
-        assert_eq!(r.unwrap_err(), "panic: boom");
     }
 
     #[test]

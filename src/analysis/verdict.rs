@@ -10,8 +10,6 @@ use crate::report::{
     Classification, ScanResult, ScanType, GOODWARE, MALICIOUS, SUSPICIOUS, UNKNOWN,
 };
 
-use super::ENGINE_NAME;
-
 /// One source's opinion of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vote {
@@ -24,8 +22,17 @@ pub struct Vote {
     pub result: String,
 }
 
+/// Name of the scan result every report carries for the built-in engine.
+pub const ENGINE_NAME: &str = "assay";
+
 /// Name of the built-in signature source.
 pub const SIGNATURES: &str = "assay-signatures";
+
+/// Name of the heuristics' vote in `scan_results`.
+pub const HEURISTICS_NAME: &str = "assay-heuristics";
+
+/// Threat name given when a limit stopped work and `alert_exceeds_max` is on.
+pub const LIMIT_THREAT: &str = "Archive.Suspicious.LimitsExceeded";
 
 /// The EICAR anti-virus test file's 68 characters.
 pub const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";

@@ -458,9 +458,7 @@ fn build(sources: &[(String, Vec<u8>)]) -> (yara_x::Rules, BuildReport) {
         let (errors_before, warnings_before) = (compiler.errors().len(), compiler.warnings().len());
         compiler.new_namespace(key);
         let source = yara_x::SourceCode::from(bytes.as_slice()).with_origin(key.as_str());
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            compiler.add_source(source).map(|_| ())
-        }));
+        let outcome = crate::log::guarded(|| compiler.add_source(source).map(|_| ()));
         let mut errors: Vec<String> = compiler.errors()[errors_before..]
             .iter()
             .map(|e| e.to_string())

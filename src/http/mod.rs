@@ -293,13 +293,8 @@ pub fn start(server: Arc<Server>, app: Arc<App>) -> HttpServer {
                                 // A panic while answering (the handler's own are answered 500
                                 // in `serve`) must not end the thread: the pool keeps its size.
                                 // An unanswered request answers 500 as it is dropped.
-                                let served =
-                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                        serve(&app, req, id)
-                                    }));
-                                if let Err(panic) = served {
-                                    let why = crate::log::panic_message(panic.as_ref());
-                                    log!("req={id}: panic while answering: {why}");
+                                if let Err(why) = crate::log::guarded(|| serve(&app, req, id)) {
+                                    log!("req={id}: {why} while answering");
                                 }
                                 app.pulse.request_ended();
                             }
@@ -345,12 +340,8 @@ fn serve(app: &App, mut req: Request, id: u64) {
     let method = req.method().to_string();
     // Log the path only: the query may carry a filter token.
     let path = req.url().split('?').next().unwrap_or("").to_string();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        router::dispatch(app, &mut req)
-    }))
-    .unwrap_or_else(|panic| {
-        let why = crate::log::panic_message(panic.as_ref());
-        log!("req={id} {method} {}: panic: {why}", shown(&path));
+    let outcome = crate::log::guarded(|| router::dispatch(app, &mut req)).unwrap_or_else(|why| {
+        log!("req={id} {method} {}: {why}", shown(&path));
         Err(ApiError::new(500, "internal error, see the server log"))
     });
     let t = crate::time::now();

@@ -417,13 +417,8 @@ fn run(ctx: &Context, stop: &AtomicBool, watches_backlog: bool) {
             if deliveries.is_empty() {
                 continue;
             }
-            let mut outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                sink.send(ctx, &deliveries)
-            }))
-            .unwrap_or_else(|panic| {
-                let why = format!("panic: {}", crate::log::panic_message(panic.as_ref()));
-                vec![Outcome::Retry(why); deliveries.len()]
-            });
+            let mut outcomes = crate::log::guarded(|| sink.send(ctx, &deliveries))
+                .unwrap_or_else(|why| vec![Outcome::Retry(why.to_string()); deliveries.len()]);
             // One outcome each, whatever the sink returned: none is left held.
             outcomes.resize(deliveries.len(), Outcome::Retry("no outcome".into()));
             round.extend(

@@ -7,7 +7,6 @@
 
 pub mod housekeeper;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,7 +17,6 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 
 use crate::analysis;
 use crate::log;
-use crate::log::panic_message;
 use crate::stats::Stats;
 use crate::store::{Finished, Store, TaskState};
 use crate::time::now;
@@ -240,10 +238,10 @@ fn process(
     slot.store(id, Ordering::SeqCst);
     let path = ctx.spool_dir.join(&claimed.spool_file);
     let started = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let outcome = log::guarded(|| {
         ctx.engine
             .analyze_file_with(&path, &claimed.file_name, scanner)
-    }));
+    });
     let (state, entries, error) = match outcome {
         Ok(Ok(entries)) => (TaskState::Done, entries, None),
         Ok(Err(e)) => failed(
@@ -254,7 +252,7 @@ fn process(
         Err(panic) => failed(
             &path,
             &claimed.file_name,
-            format!("analysis panicked: {}", panic_message(panic.as_ref())),
+            format!("analysis panicked: {}", panic.0),
         ),
     };
     let report = serde_json::to_vec(&entries).unwrap_or_else(|_| b"[]".to_vec());

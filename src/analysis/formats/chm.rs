@@ -13,7 +13,6 @@
 //! the frames from the preceding reset point, which prime the LZX window) are decoded.
 
 use std::borrow::Cow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use lzxd::{Lzxd, WindowSize};
 
@@ -485,9 +484,8 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Out
                 }
                 let lzxd = decoder.get_or_insert_with(|| Lzxd::new(lzx.window));
                 // The decoder may panic on hostile input (overflow checks); contain it.
-                match catch_unwind(AssertUnwindSafe(|| {
-                    lzxd.decompress_next(chunk, FRAME).map(|s| s.to_vec())
-                })) {
+                match crate::log::guarded(|| lzxd.decompress_next(chunk, FRAME).map(|s| s.to_vec()))
+                {
                     Ok(Ok(bytes)) => Ok(bytes),
                     Ok(Err(e)) => Err(format!("lzx frame {frame} is corrupt: {e}")),
                     Err(_) => Err(format!("lzx frame {frame} is corrupt (decoder failure)")),

@@ -1,5 +1,5 @@
 //! Container formats: one file per format, each a pure `unpack(&[u8], &mut Out)` that finds the
-//! members of a container and hands them to [`Out`]. Nothing here touches the file system: a
+//! members of a container and hands them to [`Out`], registered in `analysis::registry`. Nothing here touches the file system: a
 //! member's name is a label from the container, never a path we open.
 //!
 //! [`Out`] carries the task's remaining budget down to the parser. Parsers ask it how many bytes a
@@ -33,85 +33,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A container format: what [`crate::analysis::identify`] says a file is, when it has members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Container {
-    Zip,
-    Gzip,
-    Bzip2,
-    Xz,
-    Lzma,
-    Zstd,
-    /// 7z, RAR, CAB, ARJ, LHA, ACE, ZOO and compress (.Z), through the `unarc-rs` crate.
-    Unarc,
-    Tar,
-    Cpio,
-    Ar,
-    Iso9660,
-    Chm,
-    Szdd,
-    Ole2,
-    Rtf,
-    Pdf,
-    Mime,
-    Mbox,
-    Uuencode,
-    BinHex,
-    Tnef,
-    /// PE overlays, resources and UPX-packed images.
-    Pe,
-    /// UPX-packed ELF executables and libraries (UPX-packed PE files go through [`Container::Pe`]).
-    Upx,
-}
-
 /// Takes a container apart: finds its members and hands them to [`Out`].
 pub type Handler = for<'a> fn(&'a [u8], &mut Out<'a>);
-
-/// Every container handler, in one list. A format without an entry here is identified but not
-/// unpacked, and the report says so.
-pub const HANDLERS: &[(Container, Handler)] = &[
-    (Container::Zip, zip::unpack),
-    (Container::Gzip, stream::gunzip),
-    (Container::Bzip2, stream::bunzip2),
-    (Container::Xz, stream::unxz),
-    (Container::Lzma, stream::unlzma),
-    (Container::Zstd, stream::unzstd),
-    (Container::Unarc, unarc::unpack),
-    (Container::Tar, tar::unpack),
-    (Container::Cpio, cpio::unpack),
-    (Container::Ar, ar::unpack),
-    (Container::Iso9660, iso9660::unpack),
-    (Container::Chm, chm::unpack),
-    (Container::Szdd, szdd::unpack),
-    (Container::Ole2, ole2::unpack),
-    (Container::Rtf, rtf::unpack),
-    (Container::Pdf, pdf::unpack),
-    (Container::Mime, mime::unpack),
-    (Container::Mbox, mime::unpack_mbox),
-    (Container::Uuencode, uuencode::unpack),
-    (Container::BinHex, binhex::unpack),
-    (Container::Tnef, tnef::unpack),
-    (Container::Pe, pe::unpack),
-    (Container::Upx, upx::unpack),
-];
-
-/// Runs one container handler over arbitrary bytes under fixed budgets and checks what it
-/// returns stays inside them: the body of every fuzz target under `fuzz/`.
-pub fn fuzz_one(container: Container, data: &[u8]) {
-    const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
-    let handler = handler(container).expect("every container has a handler");
-    let mut out = Out::new(Caps {
-        max_output: MAX_OUTPUT,
-        max_members: 10_000,
-        max_ratio: 100,
-        deadline: Deadline::after(Duration::from_secs(10)),
-        passwords: vec!["infected".into()],
-    });
-    handler(data, &mut out);
-    let total: u64 = out.members.iter().map(|m| m.data.len() as u64).sum();
-    assert!(total <= MAX_OUTPUT, "{container:?} yielded {total} bytes");
-    assert!(out.members.len() <= 10_000);
-}
 
 /// Helpers shared by the parsers' unit tests.
 #[cfg(test)]
@@ -132,14 +55,6 @@ pub(crate) mod testing {
             .map(|m| (m.name.clone(), m.data.to_vec()))
             .collect()
     }
-}
-
-/// The handler of a container format.
-pub fn handler(container: Container) -> Option<Handler> {
-    HANDLERS
-        .iter()
-        .find(|(c, _)| *c == container)
-        .map(|(_, h)| *h)
 }
 
 /// Bytes any member may decode to regardless of its compression ratio: small, highly repetitive

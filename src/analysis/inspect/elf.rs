@@ -42,11 +42,6 @@ pub const EXECUTABLE_STACK: &Heuristic = &Heuristic {
     verdict: None,
 };
 
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    kind.file_type == "ELF"
-}
-
 #[derive(Serialize)]
 struct Section {
     name: String,

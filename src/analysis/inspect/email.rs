@@ -11,7 +11,7 @@ use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::formats::mime::{
     decode_words, header_text, trim, HeaderBlock, HeaderEnd, Structured,
 };
-use crate::analysis::formats::{Container, Lines};
+use crate::analysis::formats::Lines;
 use crate::analysis::identify::FileKind;
 
 /// Deepest multipart nesting walked.
@@ -84,11 +84,6 @@ pub const RETURN_PATH_MISMATCH: &Heuristic = &Heuristic {
                   Mailing lists and bulk senders do this; so does spoofed mail.",
     verdict: None,
 };
-
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    kind.file_subtype == "Email" && kind.container == Some(Container::Mime)
-}
 
 #[derive(Serialize, Debug, PartialEq)]
 struct Attachment {
@@ -547,10 +542,11 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
 mod tests {
     use super::*;
     use crate::analysis::identify::identify;
+    use crate::analysis::identify::Format;
     use crate::analysis::inspect::testing::{self, fired};
 
     fn run(data: &[u8]) -> Inspection {
-        testing::run(takes, inspect, data)
+        testing::run(|f| f == Format::Email, inspect, data)
     }
 
     fn message(from: &str, return_path: &str, attachment: &str) -> Vec<u8> {

@@ -47,11 +47,6 @@ pub const WX_SEGMENT: &Heuristic = &Heuristic {
     verdict: None,
 };
 
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    kind.file_type == "MachO"
-}
-
 #[derive(Serialize)]
 struct Segment {
     name: String,
@@ -77,7 +72,12 @@ struct Arch {
     #[serde(skip)]
     cpu: u32,
     cpu_type: String,
-    file_type: &'static str,
+    /// The header's `filetype` (`MH_EXECUTE`, ...).
+    #[serde(skip)]
+    filetype: u32,
+    /// Its name as the report shows it (`EXECUTE`, ...), from goblin.
+    #[serde(rename = "file_type")]
+    filetype_name: &'static str,
     bits: u8,
     entry: u64,
     load_commands: usize,
@@ -208,7 +208,8 @@ fn arch(m: &MachO, data: &[u8], found: &mut Inspection) -> Arch {
     Arch {
         cpu: m.header.cputype,
         cpu_type: cpu_name(m.header.cputype, m.header.cpusubtype),
-        file_type: header::filetype_to_str(m.header.filetype),
+        filetype: m.header.filetype,
+        filetype_name: header::filetype_to_str(m.header.filetype),
         bits: if m.is_64 { 64 } else { 32 },
         entry: m.entry,
         load_commands: m.load_commands.len(),
@@ -270,11 +271,11 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     }
     let names: Vec<&str> = arches.iter().map(|a| cpu_tag(a.cpu).1).collect();
     let first = &arches[0];
-    let what = match first.file_type {
-        "EXECUTE" => "executable",
-        "DYLIB" => "dynamic library",
-        "BUNDLE" => "bundle",
-        "OBJECT" => "object file",
+    let what = match first.filetype {
+        header::MH_EXECUTE => "executable",
+        header::MH_DYLIB => "dynamic library",
+        header::MH_BUNDLE => "bundle",
+        header::MH_OBJECT => "object file",
         _ => "file",
     };
     let signed = arches.iter().all(|a| a.code_signature.is_some());

@@ -1,10 +1,11 @@
 //! What a file says about itself beyond its type: per-format metadata (`metadata.*`), the
 //! heuristics that fired on it, `tags.ticore`, facts for its story, and its strings.
 //!
-//! Each format's inspector is a pure function over the bytes, registered in [`INSPECTORS`].
-//! Every heuristic an inspector can raise is declared once in [`HEURISTICS`] with its id,
-//! priority, description and (for the few that vote) the verdict it votes for, so a verdict can
-//! always be explained and a test can prove each one fires.
+//! Each format's inspector is a pure function over the bytes, registered beside the format's
+//! unpacker in `analysis::registry` and run by [`describe`]. Every heuristic an inspector can
+//! raise is declared once in [`HEURISTICS`] with its id, priority, description and (for the few
+//! that vote) the verdict it votes for, so a verdict can always be explained and a test can prove
+//! each one fires.
 
 pub mod authenticode;
 pub mod dotnet;
@@ -55,7 +56,6 @@ pub struct Finding {
     pub reasons: Vec<String>,
 }
 
-/// What the inspectors found in one file.
 /// The document properties OLE2 summary information, OOXML `docProps` and ODF `meta.xml` have
 /// in common; each format's `metadata.document` flattens them beside its own fields.
 #[derive(Debug, Default, serde::Serialize)]
@@ -115,6 +115,7 @@ impl Properties {
     }
 }
 
+/// What an inspector found in one file.
 #[derive(Debug, Default)]
 pub struct Inspection {
     /// Merged into the entry's `metadata` (e.g. `{"application": {"elf": {...}}}`).
@@ -164,59 +165,6 @@ impl Inspection {
 
 /// Reads one format's metadata and raises its heuristics.
 pub type Inspector = fn(&[u8], &FileKind, &mut Inspection);
-
-/// One registered inspector.
-pub struct Registered {
-    /// Format name, for warnings.
-    pub name: &'static str,
-    /// Whether it reads files of this kind.
-    pub takes: fn(&FileKind) -> bool,
-    pub inspector: Inspector,
-}
-
-/// Every format inspector, in one list.
-pub const INSPECTORS: &[Registered] = &[
-    Registered {
-        name: "ELF",
-        takes: elf::takes,
-        inspector: elf::inspect,
-    },
-    Registered {
-        name: "Mach-O",
-        takes: macho::takes,
-        inspector: macho::inspect,
-    },
-    Registered {
-        name: "PE",
-        takes: pe::takes,
-        inspector: pe::inspect,
-    },
-    Registered {
-        name: "OLE2 document",
-        takes: ole::takes,
-        inspector: ole::inspect,
-    },
-    Registered {
-        name: "Office Open XML",
-        takes: ooxml::takes,
-        inspector: ooxml::inspect,
-    },
-    Registered {
-        name: "PDF",
-        takes: pdf::takes,
-        inspector: pdf::inspect,
-    },
-    Registered {
-        name: "RTF",
-        takes: rtf::takes,
-        inspector: rtf::inspect,
-    },
-    Registered {
-        name: "email",
-        takes: email::takes,
-        inspector: email::inspect,
-    },
-];
 
 /// Every heuristic, in one list.
 pub const HEURISTICS: &[&Heuristic] = &[
@@ -275,56 +223,19 @@ pub const fn suspicious(factor: u8, threat: &'static str) -> Option<HeuristicVer
     })
 }
 
-/// Runs every inspector that takes `kind` over `data`. A panicking inspector becomes a warning.
-pub fn inspect(data: &[u8], kind: &FileKind) -> Inspection {
-    let mut found = Inspection::default();
-    for r in INSPECTORS {
-        if !(r.takes)(kind) {
-            continue;
-        }
-        let name = r.name;
-        let mut one = Inspection::default();
-        match super::guarded(|| (r.inspector)(data, kind, &mut one)) {
-            Ok(()) => merge(&mut found, one),
-            Err(why) => found
-                .warnings
-                .push(format!("the {name} metadata reader failed ({why})")),
-        }
-    }
-    found
-}
-
-/// Runs the metadata reader registered as `name` over arbitrary bytes, outside the guard that
-/// keeps a reader's panic from ending an analysis, so that a fuzzer sees it: the body of the
-/// `inspect_*` targets under `fuzz/`. The reader runs whatever identification makes of the bytes
-/// (a reader must take any input without panicking, not only its own format's).
-pub fn fuzz_one(name: &str, data: &[u8]) {
-    let r = INSPECTORS
-        .iter()
-        .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("no metadata reader is registered as {name:?}"));
-    let kind = super::identify::identify(data, "fuzz");
-    let mut found = Inspection::default();
-    (r.inspector)(data, &kind, &mut found);
-}
-
-fn merge(into: &mut Inspection, from: Inspection) {
-    merge_maps(&mut into.metadata, from.metadata);
-    into.findings.extend(from.findings);
-    into.tags.extend(from.tags);
-    into.facts.extend(from.facts);
-    into.warnings.extend(from.warnings);
-}
-
-/// Merges `from` into `into`, object by object (two inspectors may both fill `application`).
-fn merge_maps(into: &mut Map<String, Value>, from: Map<String, Value>) {
-    for (key, value) in from {
-        match (into.get_mut(&key), value) {
-            (Some(Value::Object(a)), Value::Object(b)) => merge_maps(a, b),
-            (_, value) => {
-                into.insert(key, value);
-            }
-        }
+/// Runs `inspector` (the reader registered as `name`) over `data`. A panicking reader becomes a
+/// warning.
+pub fn describe(data: &[u8], kind: &FileKind, name: &str, inspector: Inspector) -> Inspection {
+    match crate::log::guarded(|| {
+        let mut found = Inspection::default();
+        inspector(data, kind, &mut found);
+        found
+    }) {
+        Ok(found) => found,
+        Err(why) => Inspection {
+            warnings: vec![format!("the {name} metadata reader failed ({why})")],
+            ..Inspection::default()
+        },
     }
 }
 
@@ -332,12 +243,13 @@ fn merge_maps(into: &mut Map<String, Value>, from: Map<String, Value>) {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{Inspection, Inspector};
-    use crate::analysis::identify::{identify, FileKind};
+    use crate::analysis::identify::{identify, Format};
 
-    /// Identifies `data` (named `x`), checks the reader takes it, and runs the reader.
-    pub fn run(takes: fn(&FileKind) -> bool, inspector: Inspector, data: &[u8]) -> Inspection {
+    /// Identifies `data` (named `x`), checks it is identified as the reader's format, and runs
+    /// the reader.
+    pub fn run(format: fn(Format) -> bool, inspector: Inspector, data: &[u8]) -> Inspection {
         let kind = identify(data, "x");
-        assert!(takes(&kind), "{kind:?}");
+        assert!(format(kind.format), "{kind:?}");
         let mut found = Inspection::default();
         inspector(data, &kind, &mut found);
         found
@@ -359,28 +271,6 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_reader_takes_truncated_and_foreign_input_without_panicking() {
-        // Each disagreement fixture, cut at many lengths, through every reader (the fuzz targets'
-        // body, outside the guard): a panic fails the test.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/disagree");
-        let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), vec![0xff; 64], b"MZ".to_vec()];
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e != "md") {
-                let data = std::fs::read(path).unwrap();
-                inputs.extend((0..data.len()).step_by(7).map(|n| data[..n].to_vec()));
-                inputs.push(data);
-            }
-        }
-        assert!(inputs.len() > 100, "the fixtures are there");
-        for r in INSPECTORS {
-            for data in &inputs {
-                fuzz_one(r.name, data);
-            }
-        }
-    }
 
     #[test]
     fn heuristic_ids_are_unique_and_named_plainly() {

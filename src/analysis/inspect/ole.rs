@@ -11,8 +11,7 @@ use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection, Properties};
 use crate::analysis::formats::mime::cp1252;
-use crate::analysis::formats::Container;
-use crate::analysis::identify::FileKind;
+use crate::analysis::identify::{FileKind, Format, OfficeDoc, Ole2Use};
 use crate::time::format_utc;
 
 /// Most bytes of a property set stream read.
@@ -80,11 +79,6 @@ pub const ENCRYPTED: &Heuristic = &Heuristic {
     description: "The document is password-encrypted, so its content cannot be inspected.",
     verdict: None,
 };
-
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    kind.file_type == "Document" && kind.container == Some(Container::Ole2)
-}
 
 /// What a matched keyword says about the macro.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -280,10 +274,10 @@ fn plural(n: usize) -> &'static str {
 
 /// The story: what the document is, who wrote it, and what its macros do.
 fn facts(doc: &Document, kind: &FileKind) -> Vec<String> {
-    let what = match kind.file_subtype {
-        "Word" => "a Word document",
-        "Excel" => "an Excel workbook",
-        "PowerPoint" => "a PowerPoint presentation",
+    let what = match kind.format {
+        Format::Ole2(Ole2Use::Office(OfficeDoc::Word)) => "a Word document",
+        Format::Ole2(Ole2Use::Office(OfficeDoc::Excel)) => "an Excel workbook",
+        Format::Ole2(Ole2Use::Office(OfficeDoc::PowerPoint)) => "a PowerPoint presentation",
         _ if doc.macros.is_some() => "a VBA project",
         _ => "an OLE2 compound file",
     };
@@ -1060,7 +1054,7 @@ mod tests {
     use std::io::Write;
 
     fn run(data: &[u8]) -> Inspection {
-        testing::run(takes, inspect, data)
+        testing::run(|f| matches!(f, Format::Ole2(_)), inspect, data)
     }
 
     /// [MS-OVBA] 2.4.1 compression without copy tokens (valid, just not smaller). A full

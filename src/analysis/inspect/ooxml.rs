@@ -14,8 +14,7 @@ use memchr::memmem;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection, Properties};
-use crate::analysis::formats::Container;
-use crate::analysis::identify::FileKind;
+use crate::analysis::identify::{FileKind, Format, OfficeDoc};
 
 /// Most ZIP entries looked at.
 const MAX_ENTRIES: usize = 10_000;
@@ -83,11 +82,6 @@ pub const DDE_COMMAND: &Heuristic = &Heuristic {
                   (cmd, PowerShell, mshta...): code execution without macros.",
     verdict: suspicious(6, "Document.Suspicious.DDE"),
 };
-
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    kind.file_type == "Document" && kind.container == Some(Container::Zip)
-}
 
 #[derive(Serialize, Debug, PartialEq)]
 struct Relationship {
@@ -512,13 +506,17 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
         }
     }
 
-    let what = match (kind.file_subtype, odf) {
-        ("Word", false) => "a Word document",
-        ("Excel", false) => "an Excel workbook",
-        ("PowerPoint", false) => "a PowerPoint presentation",
-        ("Word", true) => "an OpenDocument text",
-        ("Excel", true) => "an OpenDocument spreadsheet",
-        ("PowerPoint", true) => "an OpenDocument presentation",
+    let doc_kind = match kind.format {
+        Format::OfficeZip { doc, .. } => Some(doc),
+        _ => None,
+    };
+    let what = match (doc_kind, odf) {
+        (Some(OfficeDoc::Word), false) => "a Word document",
+        (Some(OfficeDoc::Excel), false) => "an Excel workbook",
+        (Some(OfficeDoc::PowerPoint), false) => "a PowerPoint presentation",
+        (Some(OfficeDoc::Word), true) => "an OpenDocument text",
+        (Some(OfficeDoc::Excel), true) => "an OpenDocument spreadsheet",
+        (Some(OfficeDoc::PowerPoint), true) => "an OpenDocument presentation",
         _ => "an Office document",
     };
     let mut fact = format!("It is {what}");
@@ -550,7 +548,7 @@ mod tests {
     use zip::write::SimpleFileOptions;
 
     fn run(data: &[u8]) -> Inspection {
-        testing::run(takes, inspect, data)
+        testing::run(|f| matches!(f, Format::OfficeZip { .. }), inspect, data)
     }
 
     fn package(parts: &[(&str, &str)]) -> Vec<u8> {

@@ -111,11 +111,6 @@ pub const ENCRYPTED: &Heuristic = &Heuristic {
     verdict: None,
 };
 
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    kind.file_type == "Document" && kind.file_subtype == "PDF"
-}
-
 #[derive(Serialize, Default)]
 struct Document {
     format: &'static str,
@@ -813,11 +808,12 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
 mod tests {
     use super::*;
     use crate::analysis::identify::identify;
+    use crate::analysis::identify::Format;
     use crate::analysis::inspect::testing::{self, fired};
     use std::io::Write;
 
     fn run(data: &[u8]) -> Inspection {
-        testing::run(takes, inspect, data)
+        testing::run(|f| f == Format::Pdf, inspect, data)
     }
 
     fn deflate(data: &[u8]) -> Vec<u8> {

@@ -20,7 +20,7 @@ use super::dotnet::{self, DotNet};
 use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::bytes::{guid_string, le16, le32, le64};
 use crate::analysis::hashes::{entropy_of, hex};
-use crate::analysis::identify::FileKind;
+use crate::analysis::identify::{FileKind, Format, PeRole};
 
 /// Most sections read (the Windows loader allows 96).
 const MAX_SECTIONS: usize = 96;
@@ -191,11 +191,6 @@ pub const TRUNCATED: &Heuristic = &Heuristic {
     description: "Section data runs past the end of the file: it is truncated or damaged.",
     verdict: None,
 };
-
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    matches!(kind.file_type, "PE" | "PE+")
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -1620,10 +1615,15 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     let entry_section = img.section_of(img.entry);
     let is_dll = img.characteristics & 0x2000 != 0;
     let efi = (10..=13).contains(&img.subsystem);
-    let driver = kind.file_subtype == "Driver"
-        || imports
-            .iter()
-            .any(|d| d.dll.eq_ignore_ascii_case("ntoskrnl.exe"));
+    let driver = matches!(
+        kind.format,
+        Format::Pe {
+            role: PeRole::Driver,
+            ..
+        }
+    ) || imports
+        .iter()
+        .any(|d| d.dll.eq_ignore_ascii_case("ntoskrnl.exe"));
     let all_dlls: Vec<&ImportedDll> = imports.iter().chain(&delay_imports).collect();
     let caps = Capabilities::of(&all_dlls);
     let normal_count: usize = imports.iter().map(|d| d.functions.len()).sum();

@@ -62,11 +62,6 @@ pub const PACKAGED_EXECUTABLE: &Heuristic = &Heuristic {
     verdict: suspicious(5, "Document.Suspicious.EmbeddedExecutable"),
 };
 
-/// Whether this inspector reads `kind`.
-pub fn takes(kind: &FileKind) -> bool {
-    kind.file_type == "Document" && kind.file_subtype == "RTF"
-}
-
 #[derive(Serialize, Debug, Default, PartialEq)]
 struct Package {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -327,10 +322,11 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
 mod tests {
     use super::*;
     use crate::analysis::identify::identify;
+    use crate::analysis::identify::Format;
     use crate::analysis::inspect::testing::{self, fired};
 
     fn run(data: &[u8]) -> Inspection {
-        testing::run(takes, inspect, data)
+        testing::run(|f| f == Format::Rtf, inspect, data)
     }
 
     fn ole1_string(s: &[u8]) -> Vec<u8> {

@@ -1,0 +1,309 @@
+//! Every format assay parses, in one table keyed by [`Format`]: how a file of that format is taken
+//! apart into members (`unpack`, from `formats/`) and how it is described (`describe`: metadata,
+//! heuristics and story facts, from `inspect/`). [`parser`] is one `match` over the enum, so a new
+//! format variant does not compile until it says what reads it.
+//!
+//! [`fuzz_one`] runs one registered parser both ways over arbitrary bytes: the body of every fuzz
+//! target under `fuzz/`, one target per parser ([`FUZZ_TARGETS`]).
+
+use std::time::Duration;
+
+use super::formats::{self, Caps, Deadline, Handler, Out};
+use super::identify::{identify, ElfRole, Format, Ole2Use, PeRole};
+use super::inspect::{self, Inspection, Inspector};
+
+/// What reads one format.
+pub struct Parser {
+    /// The format as warnings name it ("the PDF metadata reader failed").
+    pub name: &'static str,
+    /// Finds the members of a container and hands them to [`Out`].
+    pub unpack: Option<Handler>,
+    /// Reads the format's metadata and raises its heuristics.
+    pub describe: Option<Inspector>,
+}
+
+const fn unpack_only(name: &'static str, unpack: Handler) -> Parser {
+    Parser {
+        name,
+        unpack: Some(unpack),
+        describe: None,
+    }
+}
+
+static PE: Parser = Parser {
+    name: "PE",
+    unpack: Some(formats::pe::unpack),
+    describe: Some(inspect::pe::inspect),
+};
+static ELF: Parser = Parser {
+    name: "ELF",
+    unpack: None,
+    describe: Some(inspect::elf::inspect),
+};
+static ELF_UPX: Parser = Parser {
+    name: "ELF",
+    unpack: Some(formats::upx::unpack),
+    describe: Some(inspect::elf::inspect),
+};
+static MACHO: Parser = Parser {
+    name: "Mach-O",
+    unpack: None,
+    describe: Some(inspect::macho::inspect),
+};
+static ZIP: Parser = unpack_only("ZIP", formats::zip::unpack);
+static OFFICE_ZIP: Parser = Parser {
+    name: "Office Open XML",
+    unpack: Some(formats::zip::unpack),
+    describe: Some(inspect::ooxml::inspect),
+};
+static GZIP: Parser = unpack_only("GZIP", formats::stream::gunzip);
+static BZIP2: Parser = unpack_only("BZIP2", formats::stream::bunzip2);
+static XZ: Parser = unpack_only("XZ", formats::stream::unxz);
+static LZMA: Parser = unpack_only("LZMA", formats::stream::unlzma);
+static ZSTD: Parser = unpack_only("ZSTD", formats::stream::unzstd);
+static UNARC: Parser = unpack_only("archive", formats::unarc::unpack);
+static TAR: Parser = unpack_only("TAR", formats::tar::unpack);
+static CPIO: Parser = unpack_only("CPIO", formats::cpio::unpack);
+static AR: Parser = unpack_only("AR", formats::ar::unpack);
+static ISO9660: Parser = unpack_only("ISO 9660", formats::iso9660::unpack);
+static CHM: Parser = unpack_only("CHM", formats::chm::unpack);
+static SZDD: Parser = unpack_only("SZDD", formats::szdd::unpack);
+static OLE2: Parser = unpack_only("OLE2", formats::ole2::unpack);
+static OLE2_DOCUMENT: Parser = Parser {
+    name: "OLE2 document",
+    unpack: Some(formats::ole2::unpack),
+    describe: Some(inspect::ole::inspect),
+};
+static TNEF: Parser = unpack_only("TNEF", formats::tnef::unpack);
+static RTF: Parser = Parser {
+    name: "RTF",
+    unpack: Some(formats::rtf::unpack),
+    describe: Some(inspect::rtf::inspect),
+};
+static PDF: Parser = Parser {
+    name: "PDF",
+    unpack: Some(formats::pdf::unpack),
+    describe: Some(inspect::pdf::inspect),
+};
+static EMAIL: Parser = Parser {
+    name: "email",
+    unpack: Some(formats::mime::unpack),
+    describe: Some(inspect::email::inspect),
+};
+static MBOX: Parser = unpack_only("mbox", formats::mime::unpack_mbox);
+static UUENCODE: Parser = unpack_only("uuencode", formats::uuencode::unpack);
+static BINHEX: Parser = unpack_only("BinHex", formats::binhex::unpack);
+
+/// What reads `format`; `None` for formats assay identifies but neither unpacks nor describes
+/// (images, fonts, text).
+pub fn parser(format: Format) -> Option<&'static Parser> {
+    use Format as F;
+    Some(match format {
+        F::Pe { .. } => &PE,
+        F::Elf { upx: false, .. } => &ELF,
+        F::Elf { upx: true, .. } => &ELF_UPX,
+        F::MachO(_) | F::MachOUniversal => &MACHO,
+        F::Zip(_) => &ZIP,
+        F::OfficeZip { .. } => &OFFICE_ZIP,
+        F::Gzip => &GZIP,
+        F::Bzip2 => &BZIP2,
+        F::Xz => &XZ,
+        F::Lzma => &LZMA,
+        F::Zstd => &ZSTD,
+        F::Unarc => &UNARC,
+        F::Tar => &TAR,
+        F::Cpio => &CPIO,
+        F::Ar | F::Deb => &AR,
+        F::Iso9660 => &ISO9660,
+        F::Chm => &CHM,
+        F::Szdd => &SZDD,
+        // An installer database and an Outlook message have streams but no document metadata.
+        F::Ole2(Ole2Use::Installer | Ole2Use::OutlookMessage) => &OLE2,
+        F::Ole2(Ole2Use::Office(_) | Ole2Use::Other) => &OLE2_DOCUMENT,
+        F::Tnef => &TNEF,
+        F::Rtf => &RTF,
+        F::Pdf => &PDF,
+        F::Email => &EMAIL,
+        F::Mbox => &MBOX,
+        F::Uuencode => &UUENCODE,
+        F::BinHex => &BINHEX,
+        F::Dos
+        | F::Image(_)
+        | F::Font(_)
+        | F::JavaClass
+        | F::Dex
+        | F::Text(_)
+        | F::Empty
+        | F::Unknown
+        | F::Unidentified => return None,
+    })
+}
+
+/// One fuzz target per parser: the target's name (its file under `fuzz/fuzz_targets/`) and a
+/// format that [`parser`] routes to that parser.
+pub const FUZZ_TARGETS: &[(&str, Format)] = &[
+    (
+        "pe",
+        Format::Pe {
+            plus: false,
+            role: PeRole::Exe,
+        },
+    ),
+    (
+        "elf",
+        Format::Elf {
+            role: ElfRole::Exe,
+            upx: false,
+        },
+    ),
+    (
+        "upx",
+        Format::Elf {
+            role: ElfRole::Exe,
+            upx: true,
+        },
+    ),
+    ("macho", Format::MachOUniversal),
+    ("zip", Format::Zip(super::identify::ZipUse::Archive)),
+    (
+        "ooxml",
+        Format::OfficeZip {
+            odf: false,
+            doc: super::identify::OfficeDoc::Word,
+        },
+    ),
+    ("gzip", Format::Gzip),
+    ("bzip2", Format::Bzip2),
+    ("xz", Format::Xz),
+    ("lzma", Format::Lzma),
+    ("zstd", Format::Zstd),
+    ("unarc", Format::Unarc),
+    ("tar", Format::Tar),
+    ("cpio", Format::Cpio),
+    ("ar", Format::Ar),
+    ("iso9660", Format::Iso9660),
+    ("chm", Format::Chm),
+    ("szdd", Format::Szdd),
+    ("ole2", Format::Ole2(Ole2Use::Installer)),
+    ("ole2_document", Format::Ole2(Ole2Use::Other)),
+    ("tnef", Format::Tnef),
+    ("rtf", Format::Rtf),
+    ("pdf", Format::Pdf),
+    ("mime", Format::Email),
+    ("mbox", Format::Mbox),
+    ("uuencode", Format::Uuencode),
+    ("binhex", Format::BinHex),
+];
+
+/// Runs the parser of fuzz target `target` over arbitrary bytes, both ways, outside the guard
+/// that keeps a parser's panic from ending an analysis (so that the fuzzer sees it): unpacking
+/// under fixed budgets, checking what comes out stays inside them, then describing. The
+/// description is given the identification of the bytes with the target's format, as the walk
+/// would give it (a reader must take any input without panicking, not only its own format's).
+pub fn fuzz_one(target: &str, data: &[u8]) {
+    const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+    let (_, format) = FUZZ_TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .unwrap_or_else(|| panic!("no fuzz target is registered as {target:?}"));
+    let parser = parser(*format).expect("every fuzz target names a parsed format");
+    if let Some(unpack) = parser.unpack {
+        let mut out = Out::new(Caps {
+            max_output: MAX_OUTPUT,
+            max_members: 10_000,
+            max_ratio: 100,
+            deadline: Deadline::after(Duration::from_secs(10)),
+            passwords: vec!["infected".into()],
+        });
+        unpack(data, &mut out);
+        let total: u64 = out.members.iter().map(|m| m.data.len() as u64).sum();
+        assert!(total <= MAX_OUTPUT, "{target} yielded {total} bytes");
+        assert!(out.members.len() <= 10_000);
+    }
+    if let Some(describe) = parser.describe {
+        let mut kind = identify(data, "fuzz");
+        kind.format = *format;
+        describe(data, &kind, &mut Inspection::default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_parser_has_a_fuzz_target_and_every_target_a_file() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let manifest = std::fs::read_to_string(fuzz.join("Cargo.toml")).unwrap();
+        let all = [
+            &PE,
+            &ELF,
+            &ELF_UPX,
+            &MACHO,
+            &ZIP,
+            &OFFICE_ZIP,
+            &GZIP,
+            &BZIP2,
+            &XZ,
+            &LZMA,
+            &ZSTD,
+            &UNARC,
+            &TAR,
+            &CPIO,
+            &AR,
+            &ISO9660,
+            &CHM,
+            &SZDD,
+            &OLE2,
+            &OLE2_DOCUMENT,
+            &TNEF,
+            &RTF,
+            &PDF,
+            &EMAIL,
+            &MBOX,
+            &UUENCODE,
+            &BINHEX,
+        ];
+        for p in all {
+            let covered = FUZZ_TARGETS
+                .iter()
+                .any(|(_, f)| parser(*f).is_some_and(|q| std::ptr::eq(p, q)));
+            assert!(covered, "the {} parser has no fuzz target", p.name);
+        }
+        assert_eq!(FUZZ_TARGETS.len(), all.len(), "one target per parser");
+        for (name, _) in FUZZ_TARGETS {
+            let body = std::fs::read_to_string(fuzz.join(format!("fuzz_targets/{name}.rs")))
+                .unwrap_or_else(|e| panic!("fuzz target {name}: {e}"));
+            assert!(
+                body.contains(&format!("fuzz_one({name:?}, data)")),
+                "{name}"
+            );
+            assert!(
+                manifest.contains(&format!("path = \"fuzz_targets/{name}.rs\"")),
+                "fuzz/Cargo.toml lacks {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_parser_takes_truncated_and_foreign_input_without_panicking() {
+        // Each disagreement fixture and golden sample, cut at many lengths, through every parser
+        // both ways (the fuzz targets' body, outside the guard): a panic fails the test.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), vec![0xff; 64], b"MZ".to_vec()];
+        for entry in std::fs::read_dir(root.join("tests/data/disagree")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e != "md") {
+                let data = std::fs::read(path).unwrap();
+                inputs.extend((0..data.len()).step_by(7).map(|n| data[..n].to_vec()));
+                inputs.push(data);
+            }
+        }
+        assert!(inputs.len() > 100, "the fixtures are there");
+        for (target, _) in FUZZ_TARGETS {
+            for data in &inputs {
+                fuzz_one(target, data);
+            }
+        }
+    }
+}
