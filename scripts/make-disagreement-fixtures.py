@@ -68,8 +68,11 @@ def pdf_utf16le_name():
 def pe_damaged_imports():
     """A 32-bit PE whose import table is damaged: the first descriptor is whole (kernel32.dll,
     ExitProcess); the second names a DLL at an RVA outside the image and imports through a thunk
-    that points outside it too. The EICAR string sits in the overlay. inspect/pe.rs lists what it
-    can read; the imphash comes from goblin in strict mode, which gives up on the whole table."""
+    that points outside it too. The EICAR string sits in the overlay. inspect/pe.rs listed what
+    it could read, but the imphash came from goblin in strict mode, which gave up on the whole
+    table, so the report had none. Fixed: the imphash comes from the one PE reader's import list
+    (formats/pe.rs) in table order, and the golden has pefile's value for this file
+    (f9ade0aa18f660a34a4fa23392e21838, the md5 of kernel32.exitprocess)."""
     b = bytearray(0x200)
     b[0:2] = b"MZ"
     struct.pack_into("<I", b, 0x3C, 0x80)

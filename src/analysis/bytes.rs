@@ -1,5 +1,6 @@
-//! Checked little-endian reads at an offset, shared by the binary format readers: `None` when
-//! the value runs past the data (or the offset overflows), never a panic.
+//! Checked reads shared by the binary format readers: little-endian integers at an offset, C
+//! strings, GUIDs. `None` when the value runs past the data (or the offset overflows), never a
+//! panic.
 
 /// The `u16` at `at`.
 pub(crate) fn le16(b: &[u8], at: usize) -> Option<u16> {
@@ -20,6 +21,14 @@ pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(
         b.get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
+}
+
+/// The NUL-terminated string at the start of `b`, at most `max` bytes before the NUL, decoded
+/// as UTF-8 (invalid bytes replaced); `None` when no NUL ends it in time.
+pub(crate) fn cstr(b: &[u8], max: usize) -> Option<String> {
+    let b = &b[..b.len().min(max.saturating_add(1))];
+    let end = b.iter().position(|&c| c == 0)?;
+    Some(String::from_utf8_lossy(&b[..end]).into_owned())
 }
 
 /// A GUID in its usual text form (its first three fields are little-endian), from the first 16

@@ -205,7 +205,7 @@ pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> 
         }
     };
     let kind = FileKind::unidentified();
-    let mut e = entry(file_name, file_name, &kind, &digests, None);
+    let mut e = entry(file_name, file_name, &kind, &digests);
     e.info.unpacking.warnings = warnings;
     e.info.unpacking.status = UnpackStatus::Failed;
     e.info.statistics = Some(Statistics {
@@ -292,12 +292,7 @@ impl Walk<'_, '_> {
             digests.add_fuzzy(data);
         }
         let kind = identify::identify(data, &name);
-        let imphash = if matches!(kind.format, Format::Pe { .. }) {
-            crate::log::guarded(|| imphash(data)).ok().flatten()
-        } else {
-            None
-        };
-        let mut e = entry(&name, &path, &kind, &digests, imphash);
+        let mut e = entry(&name, &path, &kind, &digests);
         if let (Some(dir), true, None) = (&self.engine.children_dir, depth > 0, duplicate_of) {
             if let Err(err) = keep_child(dir, &digests.sha1, data) {
                 e.info.unpacking.warnings.push(format!(
@@ -323,7 +318,11 @@ impl Walk<'_, '_> {
             ..Node::default()
         };
         if let Some(first) = duplicate_of {
-            let first_path = &self.entries[first].info.file.file_path;
+            // The hash that describing the first copy added (the PE imphash).
+            let theirs = &self.entries[first].info.file;
+            let imphash = theirs.hashes.iter().filter(|h| h.name == "imphash");
+            e.info.file.hashes.extend(imphash.cloned());
+            let first_path = &theirs.file_path;
             e.info.unpacking.warnings.push(format!(
                 "identical to {first_path} (same sha256), which was analysed; not unpacked again"
             ));
@@ -549,6 +548,13 @@ impl Walk<'_, '_> {
             });
         }
         e.tags.ticore.extend(found.tags);
+        e.info
+            .file
+            .hashes
+            .extend(found.hashes.into_iter().map(|(name, value)| Hash {
+                name: name.into(),
+                value,
+            }));
         e.metadata = found.metadata;
         if !found.warnings.is_empty() {
             e.metadata.insert("warnings".into(), found.warnings.into());
@@ -844,36 +850,6 @@ fn child_name(raw: &str, parent: &str, index: usize) -> (String, Vec<&'static st
     (shown, problems)
 }
 
-/// The imphash of a PE: md5 over its imports as `dll.function`, lower case, comma separated, in
-/// import-table order (the definition pefile and VirusTotal use). Imports by ordinal are named
-/// from pefile's tables for oleaut32, ws2_32 and wsock32 ([`ordinals`]), else `dll.ordN`.
-fn imphash(data: &[u8]) -> Option<String> {
-    use md5::{Digest, Md5};
-    let pe = goblin::pe::PE::parse(data).ok()?;
-    if pe.imports.is_empty() {
-        return None;
-    }
-    let mut parts = Vec::with_capacity(pe.imports.len());
-    for import in &pe.imports {
-        let dll = import.dll.to_ascii_lowercase();
-        let stem = ["ocx", "sys", "dll"]
-            .iter()
-            .find_map(|ext| dll.strip_suffix(&format!(".{ext}")))
-            .unwrap_or(&dll)
-            .to_string();
-        let func = if import.name.starts_with("ORDINAL ") {
-            match ordinals::name(&dll, import.ordinal) {
-                Some(name) => name.to_ascii_lowercase(),
-                None => format!("ord{}", import.ordinal),
-            }
-        } else {
-            import.name.to_ascii_lowercase()
-        };
-        parts.push(format!("{stem}.{func}"));
-    }
-    Some(hashes::hex(&Md5::digest(parts.join(",").as_bytes())))
-}
-
 fn display_name(file_name: &str) -> &str {
     if file_name.is_empty() {
         "the file"
@@ -882,21 +858,9 @@ fn display_name(file_name: &str) -> &str {
     }
 }
 
-fn entry(
-    file_name: &str,
-    file_path: &str,
-    kind: &FileKind,
-    digests: &hashes::Summary,
-    imphash: Option<String>,
-) -> Entry {
+fn entry(file_name: &str, file_path: &str, kind: &FileKind, digests: &hashes::Summary) -> Entry {
     let ident_name = kind.display_name().unwrap_or_default();
-    let mut hashes = digests.hash_list();
-    if let Some(value) = imphash {
-        hashes.push(Hash {
-            name: "imphash".into(),
-            value,
-        });
-    }
+    let hashes = digests.hash_list();
     Entry {
         info: Info {
             file: FileInfo {
@@ -1039,22 +1003,6 @@ mod tests {
         let r = analyze(b"see https://docs.example.org/x for details\n", "notes.txt");
         assert!(r[0].metadata.get("strings").is_none());
         assert_eq!(r[0].interesting_strings[0].category, "https");
-    }
-
-    #[test]
-    fn imphash_matches_pefile() {
-        // Values computed by pefile 2024.8.26 (`PE(path).get_imphash()`); app32.exe imports
-        // ws2_32 by ordinal, which pefile names from its ordlookup tables.
-        for (file, want) in [
-            ("pe/app32.exe", "d1c425b216e743e8bc46a9215a0608fc"),
-            ("pe/lib64.dll", "df00652ad3e78ba777ba702462655cf8"),
-            ("pe/dropper.exe", "600640efb39476e5a0b5ce1922ff7d7a"),
-            ("upx/pe32.exe", "862f01a05ec7195ed2403c45c69aa81f"),
-        ] {
-            let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
-            let data = std::fs::read(&path).unwrap();
-            assert_eq!(imphash(&data).as_deref(), Some(want), "{file}");
-        }
     }
 
     #[test]

@@ -98,12 +98,13 @@ fn msi_name(name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::Caps;
     use super::*;
     use std::io::Write;
 
-    fn compound(streams: &[(&str, &[u8])]) -> Vec<u8> {
+    /// A compound file holding `streams` (paths with `/` between storages).
+    pub(crate) fn compound(streams: &[(&str, &[u8])]) -> Vec<u8> {
         let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
         for (path, data) in streams {
             if let Some((dir, _)) = path.rsplit_once('/') {

@@ -1,142 +1,698 @@
-//! The members of a PE file (Microsoft PE/COFF specification): the overlay (bytes after the
-//! last section, where installers and droppers keep their payload, minus a trailing Authenticode
-//! signature) and the resources (the `.rsrc` tree: type / name / language), each resource named
-//! `resources/<type>/<name>/<language>`. Small structural resources (strings, version, manifest,
-//! dialogs, menus, icon groups) are not members; metadata covers them.
+//! PE/COFF (the Microsoft PE/COFF specification): the one reader of a PE image, and the members
+//! of a PE file.
+//!
+//! [`Image`] reads the headers, the section table and the data directories and maps RVAs to file
+//! offsets; [`resources`] walks the resource tree and [`imports`] / [`delay_imports`] read the
+//! import descriptors from it. The metadata reader (`inspect/pe.rs`), the unpacker here and the
+//! UPX rebuild (`upx.rs`) all read a PE through it, and the imphash ([`imphash`]) comes from the
+//! same import list as `metadata.application.pe.imports`.
+//!
+//! Every table is read by hand from the bytes rather than with goblin's `PE::parse`, which fails
+//! the whole file on the first bad sub-table: here a truncated or hostile table gives a `pe: ...`
+//! warning and the rest is still read. Each list is capped by a named `MAX_*`.
+//!
+//! The members ([`unpack`]) are the overlay (bytes after the last section, where installers and
+//! droppers keep their payload, minus a trailing Authenticode signature) and the resources, each
+//! named `resources/<type>/<name>/<language>`. Small structural resources (strings, version,
+//! manifest, dialogs, menus, icon groups) are not members; the metadata covers them.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use md5::{Digest, Md5};
+use serde::Serialize;
 
 use super::Out;
-use crate::analysis::bytes::{le16, le32};
+use crate::analysis::bytes::{self, le16, le32, le64};
+use crate::analysis::hashes::hex;
+use crate::analysis::ordinals;
 
-/// Most sections read from the section table (the loader allows 96).
-const MAX_SECTIONS: usize = 96;
-/// Most resources yielded.
-const MAX_RESOURCES: usize = 10_000;
-/// Most directory entries visited in the resource tree (it may loop).
-const MAX_RESOURCE_NODES: usize = 100_000;
+/// Most sections read (the Windows loader allows 96).
+pub(crate) const MAX_SECTIONS: usize = 96;
+/// Most import descriptors (DLLs) read, normal and delay-load each.
+const MAX_DLLS: usize = 512;
+/// Most functions read per DLL.
+const MAX_IMPORTS_PER_DLL: usize = 4096;
+/// Most functions read over all DLLs.
+const MAX_IMPORTS: usize = 20_000;
+/// Most resources read.
+pub(crate) const MAX_RESOURCES: usize = 10_000;
+/// Most resource directory entries visited (a hostile tree is wide or loops).
+pub(crate) const MAX_RESOURCE_NODES: usize = 100_000;
+/// Longest name (import, export, resource, section) kept, in bytes.
+pub(crate) const MAX_NAME: usize = 1024;
 
-/// Resource types that are structure, not payload.
+/// Resource types that are structure, not payload: not members.
 const STRUCTURAL_TYPES: &[u32] = &[4, 5, 6, 9, 12, 14, 16, 24];
 
-struct Section {
-    va: u32,
-    vsize: u32,
-    raw_ptr: u32,
-    raw_size: u32,
+/// A NUL-terminated name at the start of `b` (at most [`MAX_NAME`] bytes).
+pub(crate) fn cstr(b: &[u8]) -> Option<String> {
+    bytes::cstr(b, MAX_NAME)
 }
 
-struct Headers {
-    sections: Vec<Section>,
-    /// (rva, size) of the resource directory.
-    resources: Option<(u32, u32)>,
-    /// (file offset, size) of the certificate table.
-    security: Option<(u32, u32)>,
+/// A section header as read.
+pub(crate) struct SectionHeader {
+    /// The name, with a `/N` long name looked up in the COFF string table.
+    pub name: String,
+    /// The eight bytes of the name field as written.
+    pub raw_name: [u8; 8],
+    pub va: u32,
+    pub vsize: u32,
+    pub raw_ptr: u32,
+    pub raw_size: u32,
+    pub characteristics: u32,
 }
 
-fn headers(data: &[u8]) -> Option<Headers> {
-    let pe = le32(data, 0x3c)? as usize;
-    if data.get(pe..pe + 4)? != b"PE\0\0" {
-        return None;
+impl SectionHeader {
+    /// Whether the section maps `rva` (its virtual size, or its raw size when that is 0).
+    pub fn contains(&self, rva: u32) -> bool {
+        let span = if self.vsize == 0 {
+            self.raw_size
+        } else {
+            self.vsize
+        };
+        rva >= self.va && rva - self.va < span
     }
-    let nsections = le16(data, pe + 6)? as usize;
-    let opt_size = le16(data, pe + 20)? as usize;
-    let opt = pe + 24;
-    let plus = le16(data, opt)? == 0x20b;
-    let (ndirs_at, dirs) = if plus {
-        (opt + 108, opt + 112)
-    } else {
-        (opt + 92, opt + 96)
-    };
-    let ndirs = le32(data, ndirs_at).unwrap_or(0).min(16) as usize;
-    let dir = |i: usize| -> Option<(u32, u32)> {
-        if i >= ndirs {
-            return None;
+
+    pub fn writable(&self) -> bool {
+        self.characteristics & IMAGE_SCN_MEM_WRITE != 0
+    }
+}
+
+pub(crate) const IMAGE_SCN_MEM_EXECUTE: u32 = 0x2000_0000;
+pub(crate) const IMAGE_SCN_MEM_READ: u32 = 0x4000_0000;
+pub(crate) const IMAGE_SCN_MEM_WRITE: u32 = 0x8000_0000;
+
+/// The headers of a PE image and how to map RVAs to file offsets.
+pub(crate) struct Image<'a> {
+    pub data: &'a [u8],
+    /// File offset of the `PE\0\0` signature.
+    pub pe_at: usize,
+    pub machine: u16,
+    pub timestamp: u32,
+    pub characteristics: u16,
+    pub plus: bool,
+    pub linker: (u8, u8),
+    pub entry: u32,
+    pub image_base: u64,
+    pub section_alignment: u32,
+    pub file_alignment: u32,
+    pub os_version: (u16, u16),
+    pub size_of_image: u32,
+    pub size_of_headers: u32,
+    pub checksum: u32,
+    /// File offset of the checksum field.
+    pub checksum_at: usize,
+    pub subsystem: u16,
+    pub dll_characteristics: u16,
+    /// File offset of the data directories.
+    pub dirs_at: usize,
+    /// (RVA, size) of each data directory present.
+    pub dirs: Vec<(u32, u32)>,
+    pub sections: Vec<SectionHeader>,
+    /// The section table declares more sections than were read.
+    pub declared_sections: usize,
+}
+
+impl<'a> Image<'a> {
+    /// Reads the headers and the section table. Problems that leave the rest readable (too many
+    /// sections, a short section table) are `warnings`; an error means no image at all.
+    pub fn parse(data: &'a [u8], warnings: &mut Vec<String>) -> Result<Self, String> {
+        let pe = le32(data, 0x3c).ok_or("the DOS header is truncated")? as usize;
+        if data.get(pe..pe.saturating_add(4)) != Some(b"PE\0\0") {
+            return Err("no PE signature where the DOS header points".into());
         }
-        let (a, s) = (le32(data, dirs + i * 8)?, le32(data, dirs + i * 8 + 4)?);
-        (a != 0 && s != 0).then_some((a, s))
-    };
-    let table = opt + opt_size;
-    let sections = (0..nsections.min(MAX_SECTIONS))
-        .map_while(|i| {
-            let s = table + i * 40;
-            Some(Section {
-                vsize: le32(data, s + 8)?,
-                va: le32(data, s + 12)?,
-                raw_size: le32(data, s + 16)?,
-                raw_ptr: le32(data, s + 20)?,
+        let coff = pe + 4;
+        let truncated = || "the COFF header is truncated".to_string();
+        let machine = le16(data, coff).ok_or_else(truncated)?;
+        let nsections = le16(data, coff + 2).ok_or_else(truncated)? as usize;
+        let timestamp = le32(data, coff + 4).ok_or_else(truncated)?;
+        let symbols_at = le32(data, coff + 8).ok_or_else(truncated)? as usize;
+        let nsymbols = le32(data, coff + 12).ok_or_else(truncated)? as usize;
+        let opt_size = le16(data, coff + 16).ok_or_else(truncated)? as usize;
+        let characteristics = le16(data, coff + 18).ok_or_else(truncated)?;
+        let opt = coff + 20;
+        let bad_opt = || "the optional header is truncated".to_string();
+        let plus = match le16(data, opt).ok_or_else(bad_opt)? {
+            0x10b => false,
+            0x20b => true,
+            m => return Err(format!("unknown optional header magic 0x{m:x}")),
+        };
+        let get16 = |at: usize| le16(data, opt + at).ok_or_else(bad_opt);
+        let get32 = |at: usize| le32(data, opt + at).ok_or_else(bad_opt);
+        let image_base = if plus {
+            le64(data, opt + 24).ok_or_else(bad_opt)?
+        } else {
+            u64::from(get32(28)?)
+        };
+        let (ndirs_at, dirs_at) = if plus { (108, 112) } else { (92, 96) };
+        let ndirs = (get32(ndirs_at).unwrap_or(0) as usize).min(16);
+        let dirs_at = opt + dirs_at;
+        let dirs = (0..ndirs)
+            .map_while(|i| {
+                Some((
+                    le32(data, dirs_at + i * 8)?,
+                    le32(data, dirs_at + i * 8 + 4)?,
+                ))
             })
-        })
-        .collect();
-    Some(Headers {
-        sections,
-        resources: dir(2),
-        security: dir(4),
-    })
-}
-
-impl Headers {
-    /// The file offset of an RVA, through the section that maps it.
-    fn offset(&self, rva: u32) -> Option<usize> {
-        self.sections.iter().find_map(|s| {
-            let size = s.vsize.max(s.raw_size);
-            (rva >= s.va && rva - s.va < size && rva - s.va < s.raw_size)
-                .then(|| (s.raw_ptr as usize) + (rva - s.va) as usize)
-        })
-    }
-}
-
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
-    // A UPX-packed file yields its original; that child's resources and overlay are the real
-    // ones (the packed file's are compressed or copies).
-    if super::upx::detect(data) {
-        super::upx::unpack(data, out);
-        if !out.members.is_empty() {
-            return;
-        }
-    }
-    let Some(h) = headers(data) else {
-        out.warn("the PE headers are truncated or malformed");
-        return;
-    };
-    resources(data, &h, out);
-    overlay(data, &h, out);
-}
-
-fn overlay<'a>(data: &'a [u8], h: &Headers, out: &mut Out<'a>) {
-    let end = h
-        .sections
-        .iter()
-        .filter(|s| s.raw_size > 0)
-        .map(|s| s.raw_ptr as u64 + s.raw_size as u64)
-        .max()
-        .unwrap_or(0);
-    if end == 0 || end >= data.len() as u64 {
-        if end > data.len() as u64 {
-            out.warn(format!(
-                "the sections end at byte {end} but the file has {} bytes: it is truncated",
-                data.len()
+            .collect();
+        let mut img = Image {
+            data,
+            pe_at: pe,
+            machine,
+            timestamp,
+            characteristics,
+            plus,
+            linker: (
+                *data.get(opt + 2).ok_or_else(bad_opt)?,
+                *data.get(opt + 3).ok_or_else(bad_opt)?,
+            ),
+            entry: get32(16)?,
+            image_base,
+            section_alignment: get32(32)?,
+            file_alignment: get32(36)?,
+            os_version: (get16(40)?, get16(42)?),
+            size_of_image: get32(56)?,
+            size_of_headers: get32(60)?,
+            checksum: get32(64)?,
+            checksum_at: opt + 64,
+            subsystem: get16(68)?,
+            dll_characteristics: get16(70)?,
+            dirs_at,
+            dirs,
+            sections: Vec::new(),
+            declared_sections: nsections,
+        };
+        // COFF string table, for long section names ("/4") in unstripped mingw builds.
+        let strtab = symbols_at
+            .checked_add(nsymbols.saturating_mul(18))
+            .filter(|_| symbols_at != 0)
+            .and_then(|at| data.get(at..));
+        let table = opt + opt_size;
+        if nsections > MAX_SECTIONS {
+            warnings.push(format!(
+                "pe: the header declares {nsections} sections; the first {MAX_SECTIONS} were read"
             ));
         }
-        return;
+        for i in 0..nsections.min(MAX_SECTIONS) {
+            let s = table + i * 40;
+            let Some(header) = data.get(s..s + 40) else {
+                warnings.push(format!(
+                    "pe: the section table ends past the end of the file ({i} of {nsections} \
+                     sections read)"
+                ));
+                break;
+            };
+            let raw_name = &header[..8];
+            let end = raw_name.iter().position(|&c| c == 0).unwrap_or(8);
+            let mut name = String::from_utf8_lossy(&raw_name[..end]).into_owned();
+            if let (Some(rest), Some(strtab)) = (name.strip_prefix('/'), strtab) {
+                if let Some(long) = rest.parse::<usize>().ok().and_then(|o| strtab.get(o..)) {
+                    name = cstr(long).unwrap_or(name);
+                }
+            }
+            img.sections.push(SectionHeader {
+                name,
+                raw_name: raw_name.try_into().unwrap_or([0; 8]),
+                vsize: le32(header, 8).unwrap_or(0),
+                va: le32(header, 12).unwrap_or(0),
+                raw_size: le32(header, 16).unwrap_or(0),
+                raw_ptr: le32(header, 20).unwrap_or(0),
+                characteristics: le32(header, 36).unwrap_or(0),
+            });
+        }
+        Ok(img)
     }
-    let mut stop = data.len();
-    // An Authenticode signature at the very end is the signature, not a payload.
-    if let Some((at, size)) = h.security {
-        let (at, size) = (at as usize, size as usize);
-        if at >= end as usize
-            && at <= stop
-            && at
-                .checked_add(size)
-                .is_some_and(|e| e >= stop.saturating_sub(8))
-        {
-            stop = at;
+
+    /// Data directory `i` when it is set.
+    pub fn dir(&self, i: usize) -> Option<(u32, u32)> {
+        self.dirs.get(i).copied().filter(|&(rva, _)| rva != 0)
+    }
+
+    /// The section mapping `rva`, if any.
+    pub fn section_of(&self, rva: u32) -> Option<&SectionHeader> {
+        self.sections.iter().find(|s| s.contains(rva))
+    }
+
+    /// The file offset of an RVA: in the headers, or in a section's raw data.
+    pub fn offset(&self, rva: u32) -> Option<usize> {
+        if let Some(s) = self.section_of(rva) {
+            let delta = rva - s.va;
+            return (delta < s.raw_size).then(|| s.raw_ptr as usize + delta as usize);
+        }
+        (rva < self.size_of_headers).then_some(rva as usize)
+    }
+
+    /// The file's bytes from `rva` on.
+    pub fn from(&self, rva: u32) -> Option<&'a [u8]> {
+        self.data.get(self.offset(rva)?..)
+    }
+
+    /// `len` bytes at `rva`.
+    pub fn bytes(&self, rva: u32, len: usize) -> Option<&'a [u8]> {
+        let at = self.offset(rva)?;
+        self.data.get(at..at.checked_add(len)?)
+    }
+
+    pub fn u32_at(&self, rva: u32) -> Option<u32> {
+        le32(self.bytes(rva, 4)?, 0)
+    }
+
+    pub fn u16_at(&self, rva: u32) -> Option<u16> {
+        le16(self.bytes(rva, 2)?, 0)
+    }
+
+    /// A pointer-sized value (4 or 8 bytes) at `rva`.
+    pub fn ptr_at(&self, rva: u32) -> Option<u64> {
+        if self.plus {
+            le64(self.bytes(rva, 8)?, 0)
+        } else {
+            self.u32_at(rva).map(u64::from)
         }
     }
-    let overlay = &data[end as usize..stop];
-    if overlay.iter().any(|&b| b != 0) {
-        out.add("overlay", Cow::Borrowed(overlay));
+
+    pub fn str_at(&self, rva: u32) -> Option<String> {
+        cstr(self.from(rva)?)
     }
+
+    /// The RVA of a virtual address, when it lies in the image.
+    pub fn rva_of_va(&self, va: u64) -> Option<u32> {
+        va.checked_sub(self.image_base)
+            .and_then(|r| u32::try_from(r).ok())
+    }
+
+    /// Where the raw data of the sections (and headers) ends.
+    pub fn end_of_image_data(&self) -> u64 {
+        self.sections
+            .iter()
+            .filter(|s| s.raw_size > 0)
+            .map(|s| u64::from(s.raw_ptr) + u64::from(s.raw_size))
+            .chain([u64::from(self.size_of_headers)])
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl<'a> Image<'a> {
+    /// Data directory `i` as written, `(0, 0)` when absent (the UPX rebuild copies them).
+    pub fn dir_raw(&self, i: usize) -> (u32, u32) {
+        self.dirs.get(i).copied().unwrap_or((0, 0))
+    }
+
+    /// Where the sections' raw data ends (0 when no section has any).
+    pub fn end_of_sections(&self) -> u64 {
+        self.sections
+            .iter()
+            .filter(|s| s.raw_size > 0)
+            .map(|s| u64::from(s.raw_ptr) + u64::from(s.raw_size))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The overlay: the bytes after the sections' raw data (and the headers), minus an
+    /// Authenticode certificate table that ends the file; `None` when empty or all zero.
+    pub fn overlay(&self) -> Option<&'a [u8]> {
+        let start = usize::try_from(self.end_of_image_data()).ok()?;
+        let mut end = self.data.len();
+        if start >= end {
+            return None;
+        }
+        // A certificate table that ends the file is the signature, not overlay.
+        if let Some((at, size)) = self.dir(4) {
+            let (at, size) = (at as usize, size as usize);
+            if at >= start && at.saturating_add(size) >= end.saturating_sub(8) {
+                end = at.min(end);
+            }
+        }
+        let bytes = self.data.get(start..end)?;
+        (!bytes.iter().all(|&b| b == 0)).then_some(bytes)
+    }
+}
+
+/// One imported function: by name (with its hint) or by ordinal.
+#[derive(Serialize, Clone)]
+pub(crate) struct ImportedFunction {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordinal: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<u16>,
+}
+
+/// One import descriptor: a DLL and the functions imported from it.
+pub(crate) struct ImportDescriptor {
+    pub dll: String,
+    pub functions: Vec<ImportedFunction>,
+    /// More functions than [`MAX_IMPORTS_PER_DLL`], or a thunk table that could not be read to
+    /// its end.
+    pub truncated: bool,
+}
+
+/// Reads one thunk table (import lookup or delay-load name table) into functions.
+/// `fix` turns the table's addresses into RVAs (delay-load tables of old linkers hold VAs).
+fn thunks(
+    img: &Image,
+    table: u32,
+    fix: &dyn Fn(u64) -> Option<u32>,
+    total: &mut usize,
+) -> (Vec<ImportedFunction>, bool) {
+    let step = if img.plus { 8 } else { 4 };
+    let ordinal_flag = if img.plus { 1u64 << 63 } else { 1 << 31 };
+    let mut out = Vec::new();
+    for i in 0..=MAX_IMPORTS_PER_DLL {
+        if i == MAX_IMPORTS_PER_DLL || *total >= MAX_IMPORTS {
+            return (out, true);
+        }
+        let Some(thunk) = table
+            .checked_add((i * step) as u32)
+            .and_then(|at| img.ptr_at(at))
+        else {
+            return (out, true);
+        };
+        if thunk == 0 {
+            break;
+        }
+        *total += 1;
+        if thunk & ordinal_flag != 0 {
+            out.push(ImportedFunction {
+                name: None,
+                ordinal: Some(thunk as u16),
+                hint: None,
+            });
+            continue;
+        }
+        let by_name = fix(thunk & 0x7fff_ffff)
+            .and_then(|rva| Some((img.u16_at(rva)?, img.str_at(rva.checked_add(2)?)?)));
+        out.push(match by_name {
+            Some((hint, name)) => ImportedFunction {
+                name: Some(name),
+                ordinal: None,
+                hint: Some(hint),
+            },
+            None => ImportedFunction {
+                name: Some(format!("<unreadable 0x{thunk:x}>")),
+                ordinal: None,
+                hint: None,
+            },
+        });
+    }
+    (out, false)
+}
+
+/// The import descriptors, in table order (a DLL may have several). `total` counts the functions
+/// read here and in [`delay_imports`] against [`MAX_IMPORTS`].
+pub(crate) fn imports(
+    img: &Image,
+    total: &mut usize,
+    warnings: &mut Vec<String>,
+) -> Vec<ImportDescriptor> {
+    let Some((rva, _)) = img.dir(1) else {
+        return Vec::new();
+    };
+    let mut dlls = Vec::new();
+    for i in 0..=MAX_DLLS {
+        let at = rva.saturating_add(i as u32 * 20);
+        let Some(d) = img.bytes(at, 20) else {
+            warnings.push(format!(
+                "pe: the import directory at RVA 0x{at:x} lies outside the file; {i} DLLs read"
+            ));
+            break;
+        };
+        if d.iter().all(|&b| b == 0) {
+            break;
+        }
+        if i == MAX_DLLS {
+            warnings.push(format!(
+                "pe: more than {MAX_DLLS} imported DLLs; the rest were skipped"
+            ));
+            break;
+        }
+        let (lookup, name_rva, iat) = (
+            le32(d, 0).unwrap_or(0),
+            le32(d, 12).unwrap_or(0),
+            le32(d, 16).unwrap_or(0),
+        );
+        let Some(name) = img.str_at(name_rva) else {
+            warnings.push(format!("pe: import descriptor {i} names no readable DLL"));
+            continue;
+        };
+        let table = if lookup != 0 { lookup } else { iat };
+        let (functions, cut) = thunks(img, table, &|v| u32::try_from(v).ok(), total);
+        if cut {
+            warnings.push(format!(
+                "pe: the imports from {name} were not read to their end"
+            ));
+        }
+        dlls.push(ImportDescriptor {
+            dll: name,
+            functions,
+            truncated: cut,
+        });
+    }
+    dlls
+}
+
+/// The delay-load import descriptors, in table order.
+pub(crate) fn delay_imports(
+    img: &Image,
+    total: &mut usize,
+    warnings: &mut Vec<String>,
+) -> Vec<ImportDescriptor> {
+    let Some((rva, size)) = img.dir(13) else {
+        return Vec::new();
+    };
+    // Unlike the import directory's, this size is kept by linkers: it bounds the descriptors
+    // even when no null descriptor ends them.
+    let count = if size >= 32 {
+        size as usize / 32
+    } else {
+        MAX_DLLS + 1
+    };
+    let mut dlls = Vec::new();
+    for i in 0..count.min(MAX_DLLS + 1) {
+        let at = rva.saturating_add(i as u32 * 32);
+        let Some(d) = img.bytes(at, 32) else {
+            if i == 0 {
+                warnings.push(format!(
+                    "pe: the delay-load import directory at RVA 0x{at:x} lies outside the file"
+                ));
+            }
+            break;
+        };
+        let (attributes, name, names) = (
+            le32(d, 0).unwrap_or(0),
+            le32(d, 4).unwrap_or(0),
+            le32(d, 16).unwrap_or(0),
+        );
+        if name == 0 || names == 0 {
+            break;
+        }
+        if i == MAX_DLLS {
+            warnings.push(format!(
+                "pe: more than {MAX_DLLS} delay-loaded DLLs; the rest were skipped"
+            ));
+            break;
+        }
+        // Attribute bit 0 set: the fields are RVAs; clear (Visual C++ 6): virtual addresses.
+        let fix = |v: u64| -> Option<u32> {
+            if attributes & 1 != 0 {
+                u32::try_from(v).ok()
+            } else {
+                img.rva_of_va(v)
+            }
+        };
+        let (Some(name_rva), Some(table)) = (fix(name.into()), fix(names.into())) else {
+            warnings.push(format!(
+                "pe: delay-load descriptor {i} points outside the image"
+            ));
+            continue;
+        };
+        let Some(dll) = img.str_at(name_rva) else {
+            warnings.push(format!(
+                "pe: delay-load descriptor {i} names no readable DLL"
+            ));
+            continue;
+        };
+        let (functions, cut) = thunks(img, table, &fix, total);
+        if cut {
+            warnings.push(format!(
+                "pe: the delay-load imports from {dll} were not read to their end"
+            ));
+        }
+        dlls.push(ImportDescriptor {
+            dll,
+            functions,
+            truncated: cut,
+        });
+    }
+    dlls
+}
+
+/// The imphash: md5 over the imports as `dll.function`, lower case, comma separated, in
+/// import-table order (the definition pefile and VirusTotal use), the DLL without its `.dll`,
+/// `.ocx` or `.sys`. Imports by ordinal are named from pefile's tables for oleaut32, ws2_32 and
+/// wsock32 ([`ordinals`]), else `ordN`. A function whose name could not be read is left out, as
+/// is a descriptor whose DLL name could not be ([`imports`] skips it); `None` when nothing is
+/// imported.
+pub(crate) fn imphash(descriptors: &[ImportDescriptor]) -> Option<String> {
+    let mut parts = Vec::new();
+    for d in descriptors {
+        let dll = d.dll.to_ascii_lowercase();
+        let stem = ["ocx", "sys", "dll"]
+            .iter()
+            .find_map(|ext| dll.strip_suffix(&format!(".{ext}")))
+            .unwrap_or(&dll);
+        for f in &d.functions {
+            let func = match (&f.name, f.ordinal) {
+                (_, Some(ordinal)) => match ordinals::name(&dll, ordinal) {
+                    Some(name) => name.to_ascii_lowercase(),
+                    None => format!("ord{ordinal}"),
+                },
+                (Some(name), None) if f.hint.is_some() => name.to_ascii_lowercase(),
+                _ => continue,
+            };
+            parts.push(format!("{stem}.{func}"));
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(hex(&Md5::digest(parts.join(",").as_bytes())))
+}
+
+/// A length-prefixed UTF-16LE resource name.
+fn resource_string(b: &[u8], at: usize) -> Option<String> {
+    let len = (le16(b, at)? as usize).min(MAX_NAME);
+    let units: Vec<u16> = b
+        .get(at + 2..at + 2 + len * 2)?
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    Some(String::from_utf16_lossy(&units))
+}
+
+/// One resource: a data entry at the language level of the tree.
+pub(crate) struct Resource<'a> {
+    /// The type's number (`RT_*`), or `u32::MAX` when the type is named by a string.
+    pub type_id: u32,
+    /// The type's name (`RCDATA`, a number, or the string).
+    pub type_label: String,
+    /// The name's number or string.
+    pub name: String,
+    /// The language's number, or `u32::MAX` when it is a string.
+    pub language: u32,
+    /// The language's number or string.
+    pub language_label: String,
+    pub data_rva: u32,
+    pub size: u32,
+    /// The data; `None` when it lies outside the file.
+    pub bytes: Option<&'a [u8]>,
+}
+
+impl Resource<'_> {
+    /// `<type>/<name>/<language>`.
+    pub fn path(&self) -> String {
+        format!("{}/{}/{}", self.type_label, self.name, self.language_label)
+    }
+}
+
+/// Walks the three-level resource tree (type, name, language), depth first in directory order,
+/// and returns its data entries (at most [`MAX_RESOURCES`]). A loop, a deeper tree or a data
+/// entry above the language level is a warning, never followed.
+pub(crate) fn resources<'a>(img: &Image<'a>, warnings: &mut Vec<String>) -> Vec<Resource<'a>> {
+    let mut list = Vec::new();
+    let Some((rva, _)) = img.dir(2) else {
+        return list;
+    };
+    let Some(tree) = img.from(rva) else {
+        warnings.push(format!(
+            "pe: the resource directory at RVA 0x{rva:x} lies outside the file"
+        ));
+        return list;
+    };
+    let mut visited = BTreeSet::new();
+    let mut nodes = 0usize;
+    // (directory offset in the tree, depth, type id, type label, name label)
+    let mut stack = vec![(0usize, 0u8, 0u32, String::new(), String::new())];
+    let mut problems = BTreeSet::new();
+    'walk: while let Some((dir, depth, type_id, type_label, name_label)) = stack.pop() {
+        if !visited.insert(dir) {
+            problems.insert("a resource directory is referenced twice (the tree loops)");
+            continue;
+        }
+        let (Some(named), Some(ids)) = (le16(tree, dir + 12), le16(tree, dir + 14)) else {
+            problems.insert("a resource directory is truncated");
+            continue;
+        };
+        let mut children = Vec::new();
+        for i in 0..named as usize + ids as usize {
+            nodes += 1;
+            if nodes > MAX_RESOURCE_NODES {
+                warnings.push(format!(
+                    "pe: the resource tree has more than {MAX_RESOURCE_NODES} entries; the rest \
+                     were skipped"
+                ));
+                break 'walk;
+            }
+            let e = dir + 16 + i * 8;
+            let (Some(id_field), Some(target)) = (le32(tree, e), le32(tree, e + 4)) else {
+                problems.insert("a resource directory entry is truncated");
+                break;
+            };
+            let (id, label) = if id_field & 0x8000_0000 != 0 {
+                let s = resource_string(tree, (id_field & 0x7fff_ffff) as usize);
+                (u32::MAX, s.unwrap_or_else(|| "?".into()))
+            } else if depth == 0 {
+                (id_field, type_name(id_field).into_owned())
+            } else {
+                (id_field, id_field.to_string())
+            };
+            if target & 0x8000_0000 != 0 {
+                let sub = (target & 0x7fff_ffff) as usize;
+                match depth {
+                    0 => children.push((sub, 1, id, label, String::new())),
+                    1 => children.push((sub, 2, type_id, type_label.clone(), label)),
+                    _ => {
+                        problems.insert("a resource tree is deeper than three levels");
+                    }
+                }
+                continue;
+            }
+            if depth != 2 {
+                problems.insert("a resource data entry sits above the language level");
+                continue;
+            }
+            let entry = target as usize;
+            let (Some(data_rva), Some(size)) = (le32(tree, entry), le32(tree, entry + 4)) else {
+                problems.insert("a resource data entry is truncated");
+                continue;
+            };
+            if list.len() >= MAX_RESOURCES {
+                warnings.push(format!(
+                    "pe: more than {MAX_RESOURCES} resources; the rest were skipped"
+                ));
+                break 'walk;
+            }
+            let bytes = img.bytes(data_rva, size as usize);
+            if bytes.is_none() {
+                problems.insert("a resource's data lies outside the file");
+            }
+            list.push(Resource {
+                type_id,
+                type_label: type_label.clone(),
+                name: name_label.clone(),
+                language: id,
+                language_label: label,
+                data_rva,
+                size,
+                bytes,
+            });
+        }
+        stack.extend(children.into_iter().rev());
+    }
+    warnings.extend(problems.into_iter().map(|p| format!("pe: {p}")));
+    list
 }
 
 /// The name of a predefined resource type (`RT_*`), or the number.
@@ -170,115 +726,52 @@ pub fn type_name(id: u32) -> Cow<'static, str> {
     }
 }
 
-/// Walks the three-level resource tree (type, name, language) and yields each data entry.
-fn resources<'a>(data: &'a [u8], h: &Headers, out: &mut Out<'a>) {
-    let Some((rva, _)) = h.resources else {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    let mut warnings = Vec::new();
+    let img = Image::parse(data, &mut warnings);
+    // A UPX-packed file yields its original; that child's resources and overlay are the real
+    // ones (the packed file's are compressed or copies).
+    if let Ok(img) = &img {
+        if super::upx::detect_pe(img) {
+            super::upx::unpack_pe(img, out);
+            if !out.members.is_empty() {
+                return;
+            }
+        }
+    }
+    let Ok(img) = img else {
+        out.warn("the PE headers are truncated or malformed");
         return;
     };
-    let Some(base) = h.offset(rva) else {
-        out.warn("the resource directory lies outside every section");
-        return;
-    };
-    let mut visited = 0usize;
-    let mut yielded = 0usize;
-    // (directory offset relative to base, depth, path so far, type id)
-    let mut stack = vec![(0usize, 0u8, Vec::<String>::new(), 0u32)];
-    while let Some((dir, depth, path, rtype)) = stack.pop() {
+    let mut warnings = Vec::new();
+    for r in resources(&img, &mut warnings) {
         if out.stopped() {
             return;
         }
-        let at = base + dir;
-        let (Some(named), Some(ids)) = (le16(data, at + 12), le16(data, at + 14)) else {
-            out.warn("a resource directory is truncated");
+        let (Some(bytes), false) = (r.bytes, STRUCTURAL_TYPES.contains(&r.type_id)) else {
             continue;
         };
-        let count = named as usize + ids as usize;
-        let mut children = Vec::new();
-        for i in 0..count {
-            visited += 1;
-            if visited > MAX_RESOURCE_NODES {
-                out.warn(
-                    "the resource tree has too many entries (it may loop); the rest was skipped",
-                );
-                return;
-            }
-            let e = at + 16 + i * 8;
-            let (Some(name_field), Some(target)) = (le32(data, e), le32(data, e + 4)) else {
-                out.warn("a resource directory entry is truncated");
-                break;
-            };
-            let label = if name_field & 0x8000_0000 != 0 {
-                resource_string(data, base + (name_field & 0x7fff_ffff) as usize)
-                    .unwrap_or_else(|| "?".to_string())
-            } else if depth == 0 {
-                type_name(name_field).into_owned()
-            } else {
-                name_field.to_string()
-            };
-            let id = if depth == 0 && name_field & 0x8000_0000 == 0 {
-                name_field
-            } else {
-                rtype
-            };
-            let mut child_path = path.clone();
-            child_path.push(label);
-            if target & 0x8000_0000 != 0 {
-                // Only three levels exist; a deeper subdirectory is a loop or junk.
-                if depth < 2 {
-                    children.push(((target & 0x7fff_ffff) as usize, depth + 1, child_path, id));
-                }
-                continue;
-            }
-            if depth == 0 && STRUCTURAL_TYPES.contains(&id) || STRUCTURAL_TYPES.contains(&id) {
-                continue;
-            }
-            let entry = base + target as usize;
-            let (Some(data_rva), Some(size)) = (le32(data, entry), le32(data, entry + 4)) else {
-                out.warn("a resource data entry is truncated");
-                continue;
-            };
-            let Some(start) = h.offset(data_rva) else {
-                out.warn(format!(
-                    "resource {} points outside every section",
-                    child_path.join("/")
-                ));
-                continue;
-            };
-            let Some(bytes) = data.get(start..start.saturating_add(size as usize)) else {
-                out.warn(format!(
-                    "resource {} runs past the end of the file",
-                    child_path.join("/")
-                ));
-                continue;
-            };
-            if yielded >= MAX_RESOURCES {
-                out.warn(format!(
-                    "more than {MAX_RESOURCES} resources; the rest were skipped"
-                ));
-                return;
-            }
-            yielded += 1;
-            if !out.add(
-                format!("resources/{}", child_path.join("/")),
-                Cow::Borrowed(bytes),
-            ) {
-                return;
-            }
+        if !out.add(format!("resources/{}", r.path()), Cow::Borrowed(bytes)) {
+            return;
         }
-        // Depth first, in directory order.
-        stack.extend(children.into_iter().rev());
     }
+    for w in warnings {
+        out.warn(w);
+    }
+    overlay(&img, out);
 }
 
-/// A length-prefixed UTF-16LE resource name.
-fn resource_string(data: &[u8], at: usize) -> Option<String> {
-    let len = le16(data, at)? as usize;
-    let units: Vec<u16> = data
-        .get(at + 2..at + 2 + len * 2)?
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    Some(String::from_utf16_lossy(&units))
+fn overlay<'a>(img: &Image<'a>, out: &mut Out<'a>) {
+    let end = img.end_of_sections();
+    if end > img.data.len() as u64 {
+        out.warn(format!(
+            "the sections end at byte {end} but the file has {} bytes: it is truncated",
+            img.data.len()
+        ));
+    }
+    if let Some(overlay) = img.overlay() {
+        out.add("overlay", Cow::Borrowed(overlay));
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +857,103 @@ pub(crate) mod tests {
         let mut out = Out::new(Caps::unlimited());
         unpack(&pe, &mut out);
         assert_eq!(&*out.members[1].data, b"overlay payload");
+    }
+
+    #[test]
+    fn imphash_matches_pefile() {
+        // Values computed by pefile 2024.8.26 (`PE(path).get_imphash()`) for every PE fixture:
+        // app32.exe imports ws2_32 by ordinal, which pefile names from its ordlookup tables; the
+        // damaged table hashes what can be read; the UPX-packed files hash UPX's own table.
+        for (file, want) in [
+            (
+                "disagree/pe-damaged-imports.exe",
+                "f9ade0aa18f660a34a4fa23392e21838",
+            ),
+            ("upx/pe32-brute.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f11.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f12.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f13.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f14.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f15.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f16.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f24.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f25.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f46.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-f49.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-lzma.upx.dll", "4309ad132d45505aad12d21dc5ee5ebf"),
+            ("upx/pe32-lzma.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-nrv2b.upx.dll", "4309ad132d45505aad12d21dc5ee5ebf"),
+            ("upx/pe32-nrv2b.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-nrv2d.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            ("upx/pe32-nrv2e.upx.exe", "84939f95d7d65f8d6b46aa80000c8012"),
+            (
+                "upx/pe32-overlay.upx.exe",
+                "84939f95d7d65f8d6b46aa80000c8012",
+            ),
+            ("upx/pe32.dll", "d621206daa235bdfa52a73801ba0fe8c"),
+            ("upx/pe32.exe", "862f01a05ec7195ed2403c45c69aa81f"),
+            ("upx/pe64-lzma.upx.dll", "b431941c337157e834b54d99a8a6e679"),
+            ("upx/pe64-lzma.upx.exe", "d9904535440e42784fec24bb2374117d"),
+            ("upx/pe64-nrv2b.upx.dll", "b431941c337157e834b54d99a8a6e679"),
+            ("upx/pe64-nrv2b.upx.exe", "d9904535440e42784fec24bb2374117d"),
+            ("upx/pe64-nrv2e.upx.exe", "d9904535440e42784fec24bb2374117d"),
+            ("upx/pe64.dll", "2cc69f13820a0f8f82be49a86aa12f93"),
+            ("upx/pe64.exe", "8355fa4ac6c969e9db52bc990482089d"),
+            (
+                "upx/tls32-norelocs.upx.exe",
+                "9bd756a5c5286fffece138e154d3d2f5",
+            ),
+            ("upx/tls64.upx.exe", "2b9ff69df8cd9c9796a5fe4c23f3b599"),
+            ("pe/app32.exe", "d1c425b216e743e8bc46a9215a0608fc"),
+            ("pe/badhdr.exe", "d1c425b216e743e8bc46a9215a0608fc"),
+            ("pe/dropper.exe", "600640efb39476e5a0b5ce1922ff7d7a"),
+            ("pe/hello-dotnet.exe", "f34d5f2d4577ed6d9ceec516c1f5a744"),
+            ("pe/lib64-signed.dll", "df00652ad3e78ba777ba702462655cf8"),
+            ("pe/lib64-tampered.dll", "df00652ad3e78ba777ba702462655cf8"),
+            ("pe/lib64.dll", "df00652ad3e78ba777ba702462655cf8"),
+            ("pe/packed.exe", "f8c6cd64e342c353357d986f7041177f"),
+            ("pe/wx.exe", "bb4e91e6f53677fb912f01393f393f2c"),
+        ] {
+            let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
+            let data = std::fs::read(&path).unwrap();
+            let img = Image::parse(&data, &mut Vec::new()).unwrap();
+            let descriptors = imports(&img, &mut 0, &mut Vec::new());
+            assert_eq!(imphash(&descriptors).as_deref(), Some(want), "{file}");
+        }
+    }
+
+    #[test]
+    fn the_imphash_follows_descriptor_order_not_the_grouping_by_dll() {
+        let f = |name: &str| ImportedFunction {
+            name: Some(name.into()),
+            ordinal: None,
+            hint: Some(0),
+        };
+        let d = |dll: &str, names: &[&str]| ImportDescriptor {
+            dll: dll.into(),
+            functions: names.iter().map(|n| f(n)).collect(),
+            truncated: false,
+        };
+        // kernel32 twice, around user32: pefile hashes the table as written.
+        let table = [
+            d("KERNEL32.dll", &["ExitProcess"]),
+            d("user32.dll", &["MessageBoxA"]),
+            d("kernel32.dll", &["Sleep"]),
+        ];
+        let written = "kernel32.exitprocess,user32.messageboxa,kernel32.sleep";
+        assert_eq!(imphash(&table), Some(hex(&Md5::digest(written.as_bytes()))));
+        let unreadable = ImportedFunction {
+            name: Some("<unreadable 0x99999>".into()),
+            ordinal: None,
+            hint: None,
+        };
+        let mut damaged = d("kernel32.dll", &["ExitProcess"]);
+        damaged.functions.push(unreadable);
+        assert_eq!(
+            imphash(&[damaged]),
+            Some(hex(&Md5::digest(b"kernel32.exitprocess")))
+        );
+        assert_eq!(imphash(&[]), None);
     }
 
     #[test]

@@ -572,18 +572,20 @@ fn basename(path: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::{Caps, Limit};
     use super::*;
 
-    fn ole1_string(s: &[u8]) -> Vec<u8> {
+    /// An OLE1 length-prefixed string (the length counts the NUL).
+    pub(crate) fn ole1_string(s: &[u8]) -> Vec<u8> {
         let mut v = ((s.len() + 1) as u32).to_le_bytes().to_vec();
         v.extend_from_slice(s);
         v.push(0);
         v
     }
 
-    fn ole1(class: &[u8], native: &[u8]) -> Vec<u8> {
+    /// An embedded OLE1 object of `class` carrying `native`.
+    pub(crate) fn ole1(class: &[u8], native: &[u8]) -> Vec<u8> {
         let mut v = 0x0501u32.to_le_bytes().to_vec();
         v.extend_from_slice(&2u32.to_le_bytes());
         v.extend(ole1_string(class));
@@ -594,7 +596,8 @@ mod tests {
         v
     }
 
-    fn package(label: &[u8], temp: &[u8], content: &[u8]) -> Vec<u8> {
+    /// A Packager `Package` stream: `label` from `C:\\src\\`, extracted to `temp`.
+    pub(crate) fn package(label: &[u8], temp: &[u8], content: &[u8]) -> Vec<u8> {
         let mut v = 2u16.to_le_bytes().to_vec();
         v.extend_from_slice(label);
         v.push(0);
@@ -611,7 +614,8 @@ mod tests {
         v
     }
 
-    fn hex(data: &[u8]) -> String {
+    /// `data` as RTF hex digits.
+    pub(crate) fn hex(data: &[u8]) -> String {
         data.iter().map(|b| format!("{b:02x}")).collect()
     }
 

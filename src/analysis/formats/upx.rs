@@ -33,20 +33,18 @@ use memchr::memmem;
 
 use crate::analysis::bytes::{le16, le32, le64};
 
+// The PE reader's caps: a shared resource subtree counts each time it is reached.
+use super::pe::{Image, SectionHeader, MAX_RESOURCE_NODES, MAX_SECTIONS};
 use super::Out;
 
 /// Largest unpacked size accepted: UPX itself refuses larger files (`UPX_RSIZE_MAX_MEM`).
 const MAX_UNPACKED: u64 = 768 << 20;
 /// Most compressed blocks walked in one ELF file.
 const MAX_BLOCKS: usize = 1 << 16;
-/// Most sections read from a PE section table (the Windows loader allows 96).
-const MAX_SECTIONS: usize = 96;
 /// Most program headers read from an ELF header.
 const MAX_PHDRS: usize = 256;
 /// Most DLLs in UPX's compact import list.
 const MAX_DLLS: usize = 10_000;
-/// Most resource directory nodes visited (a shared subtree counts each time it is reached).
-const MAX_RESOURCE_NODES: usize = 100_000;
 /// Bytes searched for the pack header from 64 bytes before a PE's second section.
 const PE_HEADER_WINDOW: usize = 1024;
 /// Bytes at the end of an ELF file searched for the pack header (UPX reads 128).
@@ -68,12 +66,12 @@ pub fn detect(data: &[u8]) -> bool {
         let tail = data.len().saturating_sub(ELF_TAIL);
         return find_header(data, tail, ELF_TAIL).is_some();
     }
-    match parse_pe(data) {
-        Some(pe) => {
-            pe.sections.iter().any(|s| s.name.starts_with(b"UPX")) || pe_header(data, &pe).is_some()
-        }
-        None => false,
-    }
+    Image::parse(data, &mut Vec::new()).is_ok_and(|img| detect_pe(&img))
+}
+
+/// [`detect`] for a PE image already read.
+pub(crate) fn detect_pe(img: &Image) -> bool {
+    img.sections.iter().any(|s| s.raw_name.starts_with(b"UPX")) || pe_header(img).is_some()
 }
 
 /// Restores the original file of a UPX-packed PE or ELF file: `unpacked.exe`, `unpacked.dll`
@@ -81,8 +79,8 @@ pub fn detect(data: &[u8]) -> bool {
 pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
     if data.starts_with(b"\x7fELF") {
         unpack_elf(data, out);
-    } else if let Some(pe) = parse_pe(data) {
-        unpack_pe(data, &pe, out);
+    } else if let Ok(img) = Image::parse(data, &mut Vec::new()) {
+        unpack_pe(&img, out);
     } else {
         out.warn("upx: not a PE or ELF file");
     }
@@ -1082,72 +1080,20 @@ fn restore_dtinit(dst: &mut [u8], phdrs: &[Phdr], is64: bool, dtinit: u64) {
 // [imports: u32 offset, u32 names RVA], [relocs: u32 offset, u8 kinds], [resources: u16 icon
 // count], and last a u32 giving where the extra info starts.
 
-struct Sect {
-    name: [u8; 8],
-    vaddr: u32,
-    size: u32,
-    raw: u32,
-}
-
-struct Pe {
-    pe: usize,
-    plus: bool,
-    flags: u16,
-    filealign: u32,
-    dirs: Vec<(u32, u32)>,
-    sections: Vec<Sect>,
-}
-
-fn parse_pe(data: &[u8]) -> Option<Pe> {
-    if !data.starts_with(b"MZ") {
-        return None;
-    }
-    let pe = le32(data, 0x3c)? as usize;
-    if data.get(pe..pe.checked_add(4)?)? != b"PE\0\0" {
-        return None;
-    }
-    let nsect = usize::from(le16(data, pe + 6)?);
-    let opt_size = usize::from(le16(data, pe + 20)?);
-    let opt = pe + 24;
-    let plus = le16(data, opt)? == 0x20b;
-    let ddirs = opt + if plus { 112 } else { 96 };
-    let dirs = (0..16)
-        .map(|i| Some((le32(data, ddirs + 8 * i)?, le32(data, ddirs + 8 * i + 4)?)))
-        .collect::<Option<Vec<_>>>()
-        .unwrap_or_else(|| vec![(0, 0); 16]);
-    let table = opt + opt_size;
-    let sections = (0..nsect.min(MAX_SECTIONS))
-        .map_while(|i| {
-            let s = table + i * 40;
-            Some(Sect {
-                name: data.get(s..s + 8)?.try_into().ok()?,
-                vaddr: le32(data, s + 12)?,
-                size: le32(data, s + 16)?,
-                raw: le32(data, s + 20)?,
-            })
-        })
-        .collect();
-    Some(Pe {
-        pe,
-        plus,
-        flags: le16(data, pe + 22)?,
-        filealign: le32(data, opt + 36)?,
-        dirs,
-        sections,
-    })
-}
-
 /// UPX looks 64 bytes before its second section, older versions at the third.
-fn pe_header(data: &[u8], pe: &Pe) -> Option<PackHeader> {
-    let at = |i: usize| pe.sections.get(i).map(|s| s.raw as usize);
+fn pe_header(img: &Image) -> Option<PackHeader> {
+    let data = img.data;
+    let at = |i: usize| img.sections.get(i).map(|s| s.raw_ptr as usize);
     at(1)
         .and_then(|raw| find_header(data, raw.saturating_sub(64), PE_HEADER_WINDOW))
         .or_else(|| at(2).and_then(|raw| find_header(data, raw, PE_HEADER_WINDOW)))
 }
 
-fn unpack_pe(data: &[u8], pe: &Pe, out: &mut Out) {
-    let named = pe.sections.iter().any(|s| s.name.starts_with(b"UPX"));
-    let Some(ph) = pe_header(data, pe).filter(|_| pe.sections.len() >= 3) else {
+/// Restores the original of a UPX-packed PE image.
+pub(crate) fn unpack_pe(img: &Image, out: &mut Out) {
+    let data = img.data;
+    let named = img.sections.iter().any(|s| s.raw_name.starts_with(b"UPX"));
+    let Some(ph) = pe_header(img).filter(|_| img.sections.len() >= 3) else {
         if named {
             out.warn("upx: the sections are named like UPX's but there is no UPX pack header");
         } else {
@@ -1206,7 +1152,7 @@ fn unpack_pe(data: &[u8], pe: &Pe, out: &mut Out) {
         }
     };
     let mut image = image;
-    match rebuild_pe(data, pe, &ph, &mut image, out) {
+    match rebuild_pe(img, &ph, &mut image, out) {
         Ok((file, dll)) => {
             out.add(
                 if dll { "unpacked.dll" } else { "unpacked.exe" },
@@ -1233,12 +1179,12 @@ fn corrupt() -> String {
 
 /// `unpack0`: the original file from the decompressed image `obuf` (rebuilt in place).
 fn rebuild_pe(
-    data: &[u8],
-    pe: &Pe,
+    pe: &Image,
     ph: &PackHeader,
     obuf: &mut [u8],
     out: &mut Out,
 ) -> Result<(Vec<u8>, bool), String> {
+    let data = pe.data;
     let plus = pe.plus;
     let hsize = if plus { 264 } else { 248 };
     let extra = le32(obuf, obuf.len().saturating_sub(4)).ok_or_else(corrupt)? as usize;
@@ -1281,7 +1227,7 @@ fn rebuild_pe(
             None => warn("the filtered code lies outside the image; it was left filtered".into()),
         }
     }
-    if pe.flags & 1 != 0 {
+    if pe.characteristics & 1 != 0 {
         // Relocations were stripped when packing.
         oh[22] |= 1;
         oh[ddir(plus, 5)..ddir(plus, 5) + 8].fill(0);
@@ -1299,8 +1245,8 @@ fn rebuild_pe(
         &oh,
         &mut ei,
         sect2,
-        s2.vaddr,
-        pe.dirs[1].0,
+        s2.va,
+        pe.dir_raw(1).0,
         plus,
     )
     .is_none()
@@ -1314,7 +1260,7 @@ fn rebuild_pe(
         Some(None) => {}
         None => warn("the relocations could not be rebuilt".into()),
     }
-    if rebuild_exports(obuf, rvamin, &oh, sect2, s2.vaddr, pe.dirs[0]).is_none() {
+    if rebuild_exports(obuf, rvamin, &oh, sect2, s2.va, pe.dir_raw(0)).is_none() {
         warn("the export directory could not be rebuilt".into());
     }
     let last = pe
@@ -1326,7 +1272,7 @@ fn rebuild_pe(
     } else {
         sect2
     };
-    if rebuild_resources(obuf, rvamin, &oh, &mut ei, rsrc, last.vaddr, pe.dirs[2]).is_none() {
+    if rebuild_resources(obuf, rvamin, &oh, &mut ei, rsrc, last.va, pe.dir_raw(2)).is_none() {
         warn("the resources could not be restored".into());
     }
     for dir in [6, 11, 12] {
@@ -1334,7 +1280,7 @@ fn rebuild_pe(
     }
     let filealign = le32(&oh, 60).unwrap_or(0);
     let fill = |size: u32| align_up(u64::from(size), u64::from(filealign));
-    oh[84..88].copy_from_slice(&(fill((pe.pe + hsize + 40 * objs) as u32) as u32).to_le_bytes());
+    oh[84..88].copy_from_slice(&(fill((pe.pe_at + hsize + 40 * objs) as u32) as u32).to_le_bytes());
     oh[88..92].fill(0); // checksum
                         // Every section comes out of the image (zeros past its end): a header claiming more than
                         // the image can fill is lying.
@@ -1347,7 +1293,7 @@ fn rebuild_pe(
             "the sections claim {total} bytes from {first:#x}, more than the image holds"
         ));
     }
-    let mut file = data.get(..pe.pe).ok_or_else(corrupt)?.to_vec();
+    let mut file = data.get(..pe.pe_at).ok_or_else(corrupt)?.to_vec();
     file.extend_from_slice(&oh);
     file.extend_from_slice(&table);
     if first < file.len() {
@@ -1367,8 +1313,8 @@ fn rebuild_pe(
     // The overlay: whatever follows the packed file's last section.
     let plast = pe.sections.last().ok_or_else(corrupt)?;
     let end = align_up(
-        u64::from(plast.raw) + u64::from(plast.size),
-        u64::from(pe.filealign),
+        u64::from(plast.raw_ptr) + u64::from(plast.raw_size),
+        u64::from(pe.file_alignment),
     );
     file.extend_from_slice(
         data.get(usize::try_from(end).unwrap_or(usize::MAX)..)
@@ -1378,14 +1324,11 @@ fn rebuild_pe(
 }
 
 /// A section's raw bytes in the packed file (as many as there are).
-fn section_data<'d>(data: &'d [u8], s: &Sect, warn: &mut impl FnMut(String)) -> &'d [u8] {
-    let start = (s.raw as usize).min(data.len());
-    let end = start.saturating_add(s.size as usize);
+fn section_data<'d>(data: &'d [u8], s: &SectionHeader, warn: &mut impl FnMut(String)) -> &'d [u8] {
+    let start = (s.raw_ptr as usize).min(data.len());
+    let end = start.saturating_add(s.raw_size as usize);
     if end > data.len() {
-        warn(format!(
-            "section {} is truncated",
-            String::from_utf8_lossy(&s.name).trim_end_matches('\0')
-        ));
+        warn(format!("section {} is truncated", s.name));
     }
     &data[start..end.min(data.len())]
 }
@@ -2641,26 +2584,12 @@ mod tests {
         v
     }
 
-    /// The bytes of resource RCDATA/100, found through the header's resource directory.
+    /// The bytes of resource RCDATA/100, found by the PE reader's resource walk.
     fn rcdata_100(file: &[u8]) -> Option<Vec<u8>> {
-        let pe = parse_pe(file)?;
-        let rva_to_offset = |v: u32| {
-            let s = pe
-                .sections
-                .iter()
-                .find(|s| v.wrapping_sub(s.vaddr) < s.size)?;
-            Some((v - s.vaddr + s.raw) as usize)
-        };
-        let root = rva_to_offset(pe.dirs[2].0)?;
-        let child = |dir: usize, id: u32| -> Option<usize> {
-            let n = usize::from(le16(file, dir + 12)?) + usize::from(le16(file, dir + 14)?);
-            let i = (0..n).find(|i| le32(file, dir + 16 + 8 * i) == Some(id))?;
-            Some(root + (le32(file, dir + 20 + 8 * i)? & 0x7fff_ffff) as usize)
-        };
-        let langs = child(child(root, 10)?, 100)?;
-        let entry = root + (le32(file, langs + 20)? & 0x7fff_ffff) as usize;
-        let at = rva_to_offset(le32(file, entry)?)?;
-        Some(file.get(at..at + le32(file, entry + 4)? as usize)?.to_vec())
+        let img = Image::parse(file, &mut Vec::new()).ok()?;
+        let found = crate::analysis::formats::pe::resources(&img, &mut Vec::new());
+        let r = found.iter().find(|r| r.type_id == 10 && r.name == "100")?;
+        Some(r.bytes?.to_vec())
     }
 
     #[test]

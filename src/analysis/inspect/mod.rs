@@ -126,6 +126,8 @@ pub struct Inspection {
     pub facts: Vec<String>,
     /// Problems reading the format's metadata (truncated tables and such).
     pub warnings: Vec<String>,
+    /// Hashes of the format's structure for `info.file.hashes` (the PE imphash), by name.
+    pub hashes: Vec<(&'static str, String)>,
 }
 
 impl Inspection {

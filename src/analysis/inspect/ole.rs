@@ -1051,7 +1051,6 @@ mod tests {
     use super::*;
     use crate::analysis::identify::identify;
     use crate::analysis::inspect::testing::{self, fired};
-    use std::io::Write;
 
     fn run(data: &[u8]) -> Inspection {
         testing::run(|f| matches!(f, Format::Ole2(_)), inspect, data)
@@ -1129,17 +1128,8 @@ mod tests {
     }
 
     fn compound(streams: &[(&str, Vec<u8>)]) -> Vec<u8> {
-        let mut cf = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
-        for (path, data) in streams {
-            if let Some((dir, _)) = path.rsplit_once('/') {
-                if !dir.is_empty() && !cf.exists(dir) {
-                    cf.create_storage_all(dir).unwrap();
-                }
-            }
-            let mut s = cf.create_stream(path).unwrap();
-            s.write_all(data).unwrap();
-        }
-        cf.into_inner().into_inner()
+        let streams: Vec<(&str, &[u8])> = streams.iter().map(|(p, d)| (*p, d.as_slice())).collect();
+        crate::analysis::formats::ole2::tests::compound(&streams)
     }
 
     /// A property set stream with one set of (id, type, value bytes) properties.

@@ -1,12 +1,14 @@
 //! PE metadata (`metadata.application.pe`): headers, sections with hashes and entropy, imports
 //! grouped by DLL (with ordinals and delay-load), exports, resources, version strings, PDB path,
 //! rich header, TLS callbacks, overlay, the PE checksum, Authenticode ([`super::authenticode`])
-//! and .NET ([`super::dotnet`]); the tags, facts and heuristics they support.
+//! and .NET ([`super::dotnet`]); the imphash; the tags, facts and heuristics they support.
 //!
-//! Every table is read by hand from the bytes rather than with goblin's `PE::parse`, which fails
-//! the whole file on the first bad sub-table: here a truncated or hostile table gives a `pe: ...`
-//! warning and the rest is still read. Each list is capped by a named `MAX_*`, and the bytes
-//! hashed for sections and resources by [`MAX_HASHED_BYTES`] (both may overlap at will).
+//! The image, its sections, resources and imports are read by the one PE reader,
+//! `formats::pe` (as the unpacker and the UPX rebuild read them); the tables only described
+//! (exports, version, debug, TLS, rich header) are read here, the same way: by hand, a damaged
+//! table a `pe: ...` warning and the rest still read. Each list is capped by a named `MAX_*`,
+//! and the bytes hashed for sections and resources by [`MAX_HASHED_BYTES`] (both may overlap at
+//! will).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,24 +20,18 @@ use sha2::{Digest, Sha256};
 use super::authenticode::{self, Authenticode};
 use super::dotnet::{self, DotNet};
 use super::{suspicious, Heuristic, Inspection};
-use crate::analysis::bytes::{guid_string, le16, le32, le64};
+use crate::analysis::bytes::{guid_string, le16, le32};
+use crate::analysis::formats::pe::{
+    self, cstr, Image, ImportDescriptor, ImportedFunction, IMAGE_SCN_MEM_EXECUTE,
+    IMAGE_SCN_MEM_READ, IMAGE_SCN_MEM_WRITE,
+};
 use crate::analysis::hashes::{entropy_of, hex};
 use crate::analysis::identify::{FileKind, Format, PeRole};
 
-/// Most sections read (the Windows loader allows 96).
-const MAX_SECTIONS: usize = 96;
-/// Most import descriptors (DLLs) read, normal and delay-load each.
-const MAX_DLLS: usize = 512;
-/// Most functions listed per DLL.
-const MAX_IMPORTS_PER_DLL: usize = 4096;
-/// Most functions listed over all DLLs.
-const MAX_IMPORTS: usize = 20_000;
 /// Most exports listed.
 const MAX_EXPORTS: usize = 10_000;
 /// Most resources listed.
 const MAX_RESOURCES: usize = 2_000;
-/// Most resource directory entries visited (a hostile tree is wide or loops).
-const MAX_RESOURCE_NODES: usize = 20_000;
 /// Most version-info strings kept.
 const MAX_VERSION_STRINGS: usize = 64;
 /// Most debug directory entries read.
@@ -44,8 +40,6 @@ const MAX_DEBUG_ENTRIES: usize = 32;
 const MAX_TLS_CALLBACKS: usize = 64;
 /// Most rich header entries listed.
 const MAX_RICH_ENTRIES: usize = 256;
-/// Longest name (import, export, resource, PDB path) kept, in bytes.
-const MAX_NAME: usize = 1024;
 /// Most bytes hashed for sections and resources together.
 const MAX_HASHED_BYTES: usize = 512 << 20;
 
@@ -195,250 +189,9 @@ pub const TRUNCATED: &Heuristic = &Heuristic {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// A NUL-terminated string at the start of `b` (at most [`MAX_NAME`] bytes); `None` when no NUL
-/// ends it in time.
-fn cstr(b: &[u8]) -> Option<String> {
-    let b = &b[..b.len().min(MAX_NAME + 1)];
-    let end = b.iter().position(|&c| c == 0)?;
-    Some(String::from_utf8_lossy(&b[..end]).into_owned())
-}
-
 /// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
 fn iso_time(secs: i64) -> String {
     crate::time::format_utc(secs)
-}
-
-/// A section header as read.
-struct RawSection {
-    name: String,
-    va: u32,
-    vsize: u32,
-    raw_ptr: u32,
-    raw_size: u32,
-    characteristics: u32,
-}
-
-impl RawSection {
-    fn contains(&self, rva: u32) -> bool {
-        let span = if self.vsize == 0 {
-            self.raw_size
-        } else {
-            self.vsize
-        };
-        rva >= self.va && rva - self.va < span
-    }
-
-    fn writable(&self) -> bool {
-        self.characteristics & IMAGE_SCN_MEM_WRITE != 0
-    }
-}
-
-const IMAGE_SCN_MEM_EXECUTE: u32 = 0x2000_0000;
-const IMAGE_SCN_MEM_READ: u32 = 0x4000_0000;
-const IMAGE_SCN_MEM_WRITE: u32 = 0x8000_0000;
-
-/// The headers of a PE image and how to map RVAs to file offsets.
-struct Image<'a> {
-    data: &'a [u8],
-    machine: u16,
-    timestamp: u32,
-    characteristics: u16,
-    plus: bool,
-    linker: (u8, u8),
-    entry: u32,
-    image_base: u64,
-    section_alignment: u32,
-    file_alignment: u32,
-    os_version: (u16, u16),
-    size_of_image: u32,
-    size_of_headers: u32,
-    checksum: u32,
-    /// File offset of the checksum field.
-    checksum_at: usize,
-    subsystem: u16,
-    dll_characteristics: u16,
-    /// File offset of the data directories.
-    dirs_at: usize,
-    /// (RVA, size) of each data directory present.
-    dirs: Vec<(u32, u32)>,
-    sections: Vec<RawSection>,
-    /// The section table declares more sections than were read.
-    declared_sections: usize,
-}
-
-impl<'a> Image<'a> {
-    fn parse(data: &'a [u8], warnings: &mut Vec<String>) -> Result<Self, String> {
-        let pe = le32(data, 0x3c).ok_or("the DOS header is truncated")? as usize;
-        if data.get(pe..pe.saturating_add(4)) != Some(b"PE\0\0") {
-            return Err("no PE signature where the DOS header points".into());
-        }
-        let coff = pe + 4;
-        let truncated = || "the COFF header is truncated".to_string();
-        let machine = le16(data, coff).ok_or_else(truncated)?;
-        let nsections = le16(data, coff + 2).ok_or_else(truncated)? as usize;
-        let timestamp = le32(data, coff + 4).ok_or_else(truncated)?;
-        let symbols_at = le32(data, coff + 8).ok_or_else(truncated)? as usize;
-        let nsymbols = le32(data, coff + 12).ok_or_else(truncated)? as usize;
-        let opt_size = le16(data, coff + 16).ok_or_else(truncated)? as usize;
-        let characteristics = le16(data, coff + 18).ok_or_else(truncated)?;
-        let opt = coff + 20;
-        let bad_opt = || "the optional header is truncated".to_string();
-        let plus = match le16(data, opt).ok_or_else(bad_opt)? {
-            0x10b => false,
-            0x20b => true,
-            m => return Err(format!("unknown optional header magic 0x{m:x}")),
-        };
-        let get16 = |at: usize| le16(data, opt + at).ok_or_else(bad_opt);
-        let get32 = |at: usize| le32(data, opt + at).ok_or_else(bad_opt);
-        let image_base = if plus {
-            le64(data, opt + 24).ok_or_else(bad_opt)?
-        } else {
-            u64::from(get32(28)?)
-        };
-        let (ndirs_at, dirs_at) = if plus { (108, 112) } else { (92, 96) };
-        let ndirs = (get32(ndirs_at).unwrap_or(0) as usize).min(16);
-        let dirs_at = opt + dirs_at;
-        let dirs = (0..ndirs)
-            .map_while(|i| {
-                Some((
-                    le32(data, dirs_at + i * 8)?,
-                    le32(data, dirs_at + i * 8 + 4)?,
-                ))
-            })
-            .collect();
-        let mut img = Image {
-            data,
-            machine,
-            timestamp,
-            characteristics,
-            plus,
-            linker: (
-                *data.get(opt + 2).ok_or_else(bad_opt)?,
-                *data.get(opt + 3).ok_or_else(bad_opt)?,
-            ),
-            entry: get32(16)?,
-            image_base,
-            section_alignment: get32(32)?,
-            file_alignment: get32(36)?,
-            os_version: (get16(40)?, get16(42)?),
-            size_of_image: get32(56)?,
-            size_of_headers: get32(60)?,
-            checksum: get32(64)?,
-            checksum_at: opt + 64,
-            subsystem: get16(68)?,
-            dll_characteristics: get16(70)?,
-            dirs_at,
-            dirs,
-            sections: Vec::new(),
-            declared_sections: nsections,
-        };
-        // COFF string table, for long section names ("/4") in unstripped mingw builds.
-        let strtab = symbols_at
-            .checked_add(nsymbols.saturating_mul(18))
-            .filter(|_| symbols_at != 0)
-            .and_then(|at| data.get(at..));
-        let table = opt + opt_size;
-        if nsections > MAX_SECTIONS {
-            warnings.push(format!(
-                "pe: the header declares {nsections} sections; the first {MAX_SECTIONS} were read"
-            ));
-        }
-        for i in 0..nsections.min(MAX_SECTIONS) {
-            let s = table + i * 40;
-            let Some(header) = data.get(s..s + 40) else {
-                warnings.push(format!(
-                    "pe: the section table ends past the end of the file ({i} of {nsections} \
-                     sections read)"
-                ));
-                break;
-            };
-            let raw_name = &header[..8];
-            let end = raw_name.iter().position(|&c| c == 0).unwrap_or(8);
-            let mut name = String::from_utf8_lossy(&raw_name[..end]).into_owned();
-            if let (Some(rest), Some(strtab)) = (name.strip_prefix('/'), strtab) {
-                if let Some(long) = rest.parse::<usize>().ok().and_then(|o| strtab.get(o..)) {
-                    name = cstr(long).unwrap_or(name);
-                }
-            }
-            img.sections.push(RawSection {
-                name,
-                vsize: le32(header, 8).unwrap_or(0),
-                va: le32(header, 12).unwrap_or(0),
-                raw_size: le32(header, 16).unwrap_or(0),
-                raw_ptr: le32(header, 20).unwrap_or(0),
-                characteristics: le32(header, 36).unwrap_or(0),
-            });
-        }
-        Ok(img)
-    }
-
-    /// Data directory `i` when it is set.
-    fn dir(&self, i: usize) -> Option<(u32, u32)> {
-        self.dirs.get(i).copied().filter(|&(rva, _)| rva != 0)
-    }
-
-    /// The section mapping `rva`, if any.
-    fn section_of(&self, rva: u32) -> Option<&RawSection> {
-        self.sections.iter().find(|s| s.contains(rva))
-    }
-
-    /// The file offset of an RVA: in the headers, or in a section's raw data.
-    fn offset(&self, rva: u32) -> Option<usize> {
-        if let Some(s) = self.section_of(rva) {
-            let delta = rva - s.va;
-            return (delta < s.raw_size).then(|| s.raw_ptr as usize + delta as usize);
-        }
-        (rva < self.size_of_headers).then_some(rva as usize)
-    }
-
-    /// The file's bytes from `rva` on.
-    fn from(&self, rva: u32) -> Option<&'a [u8]> {
-        self.data.get(self.offset(rva)?..)
-    }
-
-    /// `len` bytes at `rva`.
-    fn bytes(&self, rva: u32, len: usize) -> Option<&'a [u8]> {
-        let at = self.offset(rva)?;
-        self.data.get(at..at.checked_add(len)?)
-    }
-
-    fn u32_at(&self, rva: u32) -> Option<u32> {
-        le32(self.bytes(rva, 4)?, 0)
-    }
-
-    fn u16_at(&self, rva: u32) -> Option<u16> {
-        le16(self.bytes(rva, 2)?, 0)
-    }
-
-    /// A pointer-sized value (4 or 8 bytes) at `rva`.
-    fn ptr_at(&self, rva: u32) -> Option<u64> {
-        if self.plus {
-            le64(self.bytes(rva, 8)?, 0)
-        } else {
-            self.u32_at(rva).map(u64::from)
-        }
-    }
-
-    fn str_at(&self, rva: u32) -> Option<String> {
-        cstr(self.from(rva)?)
-    }
-
-    /// The RVA of a virtual address, when it lies in the image.
-    fn rva_of_va(&self, va: u64) -> Option<u32> {
-        va.checked_sub(self.image_base)
-            .and_then(|r| u32::try_from(r).ok())
-    }
-
-    /// Where the raw data of the sections (and headers) ends.
-    fn end_of_image_data(&self) -> u64 {
-        self.sections
-            .iter()
-            .filter(|s| s.raw_size > 0)
-            .map(|s| u64::from(s.raw_ptr) + u64::from(s.raw_size))
-            .chain([u64::from(self.size_of_headers)])
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,16 +252,6 @@ struct Section {
     sha1: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
-}
-
-#[derive(Serialize, Clone)]
-struct ImportedFunction {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ordinal: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hint: Option<u16>,
 }
 
 #[derive(Serialize)]
@@ -696,10 +439,6 @@ const CHARACTERISTICS: &[(u16, &str)] = &[
     (0x8000, "BYTES_REVERSED_HI"),
 ];
 
-fn resource_type_name(id: u32) -> String {
-    crate::analysis::formats::pe::type_name(id).into_owned()
-}
-
 /// Section names packers and protectors use (compared case-sensitively, as they are written).
 const PACKER_SECTIONS: &[&str] = &[
     "UPX0",
@@ -811,180 +550,58 @@ fn sections(img: &Image, budget: &mut Budget, found: &mut Inspection) -> Vec<Sec
     list
 }
 
-/// Reads one thunk table (import lookup or delay-load name table) into functions.
-/// `fix` turns the table's addresses into RVAs (delay-load tables of old linkers hold VAs).
-fn thunks(
-    img: &Image,
-    table: u32,
-    fix: &dyn Fn(u64) -> Option<u32>,
-    total: &mut usize,
-) -> (Vec<ImportedFunction>, bool) {
-    let step = if img.plus { 8 } else { 4 };
-    let ordinal_flag = if img.plus { 1u64 << 63 } else { 1 << 31 };
-    let mut out = Vec::new();
-    for i in 0..=MAX_IMPORTS_PER_DLL {
-        if i == MAX_IMPORTS_PER_DLL || *total >= MAX_IMPORTS {
-            return (out, true);
+/// The import descriptors grouped by DLL, in order of first appearance (a DLL may have several
+/// descriptors; the report lists it once).
+fn by_dll(descriptors: Vec<ImportDescriptor>) -> Vec<ImportedDll> {
+    let mut dlls: Vec<ImportedDll> = Vec::new();
+    for d in descriptors {
+        match dlls.iter_mut().find(|x| x.dll.eq_ignore_ascii_case(&d.dll)) {
+            Some(x) => {
+                x.functions.extend(d.functions);
+                x.truncated |= d.truncated;
+            }
+            None => dlls.push(ImportedDll {
+                dll: d.dll,
+                functions: d.functions,
+                truncated: d.truncated,
+            }),
         }
-        let Some(thunk) = table
-            .checked_add((i * step) as u32)
-            .and_then(|at| img.ptr_at(at))
-        else {
-            return (out, true);
-        };
-        if thunk == 0 {
-            break;
-        }
-        *total += 1;
-        if thunk & ordinal_flag != 0 {
-            out.push(ImportedFunction {
-                name: None,
-                ordinal: Some(thunk as u16),
-                hint: None,
-            });
-            continue;
-        }
-        let by_name = fix(thunk & 0x7fff_ffff)
-            .and_then(|rva| Some((img.u16_at(rva)?, img.str_at(rva.checked_add(2)?)?)));
-        out.push(match by_name {
-            Some((hint, name)) => ImportedFunction {
-                name: Some(name),
-                ordinal: None,
-                hint: Some(hint),
-            },
-            None => ImportedFunction {
-                name: Some(format!("<unreadable 0x{thunk:x}>")),
-                ordinal: None,
-                hint: None,
-            },
-        });
-    }
-    (out, false)
-}
-
-/// Adds a DLL's functions to `dlls`, merging descriptors of the same DLL.
-fn add_dll(dlls: &mut Vec<ImportedDll>, name: String, functions: Vec<ImportedFunction>, cut: bool) {
-    match dlls.iter_mut().find(|d| d.dll.eq_ignore_ascii_case(&name)) {
-        Some(d) => {
-            d.functions.extend(functions);
-            d.truncated |= cut;
-        }
-        None => dlls.push(ImportedDll {
-            dll: name,
-            functions,
-            truncated: cut,
-        }),
-    }
-}
-
-fn imports(img: &Image, total: &mut usize, warnings: &mut Vec<String>) -> Vec<ImportedDll> {
-    let Some((rva, _)) = img.dir(1) else {
-        return Vec::new();
-    };
-    let mut dlls = Vec::new();
-    for i in 0..=MAX_DLLS {
-        let at = rva.saturating_add(i as u32 * 20);
-        let Some(d) = img.bytes(at, 20) else {
-            warnings.push(format!(
-                "pe: the import directory at RVA 0x{at:x} lies outside the file; {i} DLLs read"
-            ));
-            break;
-        };
-        if d.iter().all(|&b| b == 0) {
-            break;
-        }
-        if i == MAX_DLLS {
-            warnings.push(format!(
-                "pe: more than {MAX_DLLS} imported DLLs; the rest were skipped"
-            ));
-            break;
-        }
-        let (lookup, name_rva, iat) = (
-            le32(d, 0).unwrap_or(0),
-            le32(d, 12).unwrap_or(0),
-            le32(d, 16).unwrap_or(0),
-        );
-        let Some(name) = img.str_at(name_rva) else {
-            warnings.push(format!("pe: import descriptor {i} names no readable DLL"));
-            continue;
-        };
-        let table = if lookup != 0 { lookup } else { iat };
-        let (functions, cut) = thunks(img, table, &|v| u32::try_from(v).ok(), total);
-        if cut {
-            warnings.push(format!(
-                "pe: the imports from {name} were not read to their end"
-            ));
-        }
-        add_dll(&mut dlls, name, functions, cut);
     }
     dlls
 }
 
-fn delay_imports(img: &Image, total: &mut usize, warnings: &mut Vec<String>) -> Vec<ImportedDll> {
-    let Some((rva, size)) = img.dir(13) else {
-        return Vec::new();
-    };
-    // Unlike the import directory's, this size is kept by linkers: it bounds the descriptors
-    // even when no null descriptor ends them.
-    let count = if size >= 32 {
-        size as usize / 32
-    } else {
-        MAX_DLLS + 1
-    };
-    let mut dlls = Vec::new();
-    for i in 0..count.min(MAX_DLLS + 1) {
-        let at = rva.saturating_add(i as u32 * 32);
-        let Some(d) = img.bytes(at, 32) else {
-            if i == 0 {
-                warnings.push(format!(
-                    "pe: the delay-load import directory at RVA 0x{at:x} lies outside the file"
-                ));
-            }
-            break;
-        };
-        let (attributes, name, names) = (
-            le32(d, 0).unwrap_or(0),
-            le32(d, 4).unwrap_or(0),
-            le32(d, 16).unwrap_or(0),
-        );
-        if name == 0 || names == 0 {
-            break;
-        }
-        if i == MAX_DLLS {
-            warnings.push(format!(
-                "pe: more than {MAX_DLLS} delay-loaded DLLs; the rest were skipped"
-            ));
-            break;
-        }
-        // Attribute bit 0 set: the fields are RVAs; clear (Visual C++ 6): virtual addresses.
-        let fix = |v: u64| -> Option<u32> {
-            if attributes & 1 != 0 {
-                u32::try_from(v).ok()
-            } else {
-                img.rva_of_va(v)
-            }
-        };
-        let (Some(name_rva), Some(table)) = (fix(name.into()), fix(names.into())) else {
-            warnings.push(format!(
-                "pe: delay-load descriptor {i} points outside the image"
-            ));
-            continue;
-        };
-        let Some(dll) = img.str_at(name_rva) else {
-            warnings.push(format!(
-                "pe: delay-load descriptor {i} names no readable DLL"
-            ));
-            continue;
-        };
-        let (functions, cut) = thunks(img, table, &fix, total);
-        if cut {
-            warnings.push(format!(
-                "pe: the delay-load imports from {dll} were not read to their end"
-            ));
-        }
-        add_dll(&mut dlls, dll, functions, cut);
+/// The resources as `metadata.application.pe.resources` lists them (the first
+/// [`MAX_RESOURCES`]), hashed within `budget`, and the bytes of the first VERSION resource.
+fn listed_resources<'a>(
+    img: &Image<'a>,
+    budget: &mut Budget,
+    warnings: &mut Vec<String>,
+) -> (Vec<Resource>, Option<&'a [u8]>) {
+    let found = pe::resources(img, warnings);
+    let version = found.iter().find(|r| r.type_id == 16).and_then(|r| r.bytes);
+    if found.len() > MAX_RESOURCES {
+        warnings.push(format!(
+            "pe: more than {MAX_RESOURCES} resources; the rest were skipped"
+        ));
     }
-    dlls
+    let list = found
+        .into_iter()
+        .take(MAX_RESOURCES)
+        .map(|r| {
+            let hashed = r.bytes.filter(|b| budget.take(b.len()));
+            Resource {
+                kind: r.type_label,
+                name: r.name,
+                language: r.language,
+                offset: img.offset(r.data_rva).unwrap_or(0) as u64,
+                size: r.size,
+                entropy: hashed.map(entropy_of),
+                sha256: hashed.map(|b| hex(&Sha256::digest(b))),
+                holds_pe: r.bytes.is_some_and(holds_pe),
+            }
+        })
+        .collect();
+    (list, version)
 }
 
 fn exports(img: &Image, warnings: &mut Vec<String>) -> Option<Exports> {
@@ -1047,123 +664,6 @@ fn exports(img: &Image, warnings: &mut Vec<String>) -> Option<Exports> {
         count: nfunctions,
         functions,
     })
-}
-
-/// A length-prefixed UTF-16LE resource name.
-fn resource_string(b: &[u8], at: usize) -> Option<String> {
-    let len = (le16(b, at)? as usize).min(MAX_NAME);
-    let units: Vec<u16> = b
-        .get(at + 2..at + 2 + len * 2)?
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    Some(String::from_utf16_lossy(&units))
-}
-
-/// Walks the three-level resource tree (type, name, language). Returns the listed resources and
-/// the bytes of the first VERSION resource.
-fn resources<'a>(
-    img: &Image<'a>,
-    budget: &mut Budget,
-    warnings: &mut Vec<String>,
-) -> (Vec<Resource>, Option<&'a [u8]>) {
-    let mut list = Vec::new();
-    let mut version = None;
-    let Some((rva, _)) = img.dir(2) else {
-        return (list, version);
-    };
-    let Some(tree) = img.from(rva) else {
-        warnings.push(format!(
-            "pe: the resource directory at RVA 0x{rva:x} lies outside the file"
-        ));
-        return (list, version);
-    };
-    let mut visited = BTreeSet::new();
-    let mut nodes = 0usize;
-    // (directory offset in the tree, depth, type id, type label, name label)
-    let mut stack = vec![(0usize, 0u8, 0u32, String::new(), String::new())];
-    let mut problems = BTreeSet::new();
-    'walk: while let Some((dir, depth, type_id, type_label, name_label)) = stack.pop() {
-        if !visited.insert(dir) {
-            problems.insert("a resource directory is referenced twice (the tree loops)");
-            continue;
-        }
-        let (Some(named), Some(ids)) = (le16(tree, dir + 12), le16(tree, dir + 14)) else {
-            problems.insert("a resource directory is truncated");
-            continue;
-        };
-        let mut children = Vec::new();
-        for i in 0..named as usize + ids as usize {
-            nodes += 1;
-            if nodes > MAX_RESOURCE_NODES {
-                warnings.push(format!(
-                    "pe: the resource tree has more than {MAX_RESOURCE_NODES} entries; the rest \
-                     were skipped"
-                ));
-                break 'walk;
-            }
-            let e = dir + 16 + i * 8;
-            let (Some(id_field), Some(target)) = (le32(tree, e), le32(tree, e + 4)) else {
-                problems.insert("a resource directory entry is truncated");
-                break;
-            };
-            let (id, label) = if id_field & 0x8000_0000 != 0 {
-                let s = resource_string(tree, (id_field & 0x7fff_ffff) as usize);
-                (u32::MAX, s.unwrap_or_else(|| "?".into()))
-            } else if depth == 0 {
-                (id_field, resource_type_name(id_field))
-            } else {
-                (id_field, id_field.to_string())
-            };
-            if target & 0x8000_0000 != 0 {
-                let sub = (target & 0x7fff_ffff) as usize;
-                match depth {
-                    0 => children.push((sub, 1, id, label, String::new())),
-                    1 => children.push((sub, 2, type_id, type_label.clone(), label)),
-                    _ => {
-                        problems.insert("a resource tree is deeper than three levels");
-                    }
-                }
-                continue;
-            }
-            if depth != 2 {
-                problems.insert("a resource data entry sits above the language level");
-                continue;
-            }
-            let entry = target as usize;
-            let (Some(data_rva), Some(size)) = (le32(tree, entry), le32(tree, entry + 4)) else {
-                problems.insert("a resource data entry is truncated");
-                continue;
-            };
-            if list.len() >= MAX_RESOURCES {
-                warnings.push(format!(
-                    "pe: more than {MAX_RESOURCES} resources; the rest were skipped"
-                ));
-                break 'walk;
-            }
-            let bytes = img.bytes(data_rva, size as usize);
-            if bytes.is_none() {
-                problems.insert("a resource's data lies outside the file");
-            }
-            let hashed = bytes.filter(|b| budget.take(b.len()));
-            if type_id == 16 && version.is_none() {
-                version = bytes;
-            }
-            list.push(Resource {
-                kind: type_label.clone(),
-                name: name_label.clone(),
-                language: id,
-                offset: img.offset(data_rva).unwrap_or(0) as u64,
-                size,
-                entropy: hashed.map(entropy_of),
-                sha256: hashed.map(|b| hex(&Sha256::digest(b))),
-                holds_pe: bytes.is_some_and(holds_pe),
-            });
-        }
-        stack.extend(children.into_iter().rev());
-    }
-    warnings.extend(problems.into_iter().map(|p| format!("pe: {p}")));
-    (list, version)
 }
 
 /// One node of a VS_VERSIONINFO tree: key, value bytes, children bytes.
@@ -1572,10 +1072,15 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     let w = &mut found.warnings;
     let mut budget = Budget(MAX_HASHED_BYTES);
     let mut total = 0;
-    let imports = imports(&img, &mut total, w);
-    let delay_imports = delay_imports(&img, &mut total, w);
+    let import_table = pe::imports(&img, &mut total, w);
+    if let Some(imphash) = pe::imphash(&import_table) {
+        found.hashes.push(("imphash", imphash));
+    }
+    let w = &mut found.warnings;
+    let imports = by_dll(import_table);
+    let delay_imports = by_dll(pe::delay_imports(&img, &mut total, w));
     let exports = exports(&img, w);
-    let (resources, version) = resources(&img, &mut budget, w);
+    let (resources, version) = listed_resources(&img, &mut budget, w);
     let version_info = version.and_then(|v| version_info(v, w));
     let (pdb, reproducible) = debug(&img, w);
     let tls = tls(&img, w);

@@ -329,43 +329,9 @@ mod tests {
         testing::run(|f| f == Format::Rtf, inspect, data)
     }
 
-    fn ole1_string(s: &[u8]) -> Vec<u8> {
-        let mut v = ((s.len() + 1) as u32).to_le_bytes().to_vec();
-        v.extend_from_slice(s);
-        v.push(0);
-        v
-    }
-
-    fn ole1(class: &[u8], native: &[u8]) -> Vec<u8> {
-        let mut v = 0x0501u32.to_le_bytes().to_vec();
-        v.extend(rtf::FORMAT_EMBEDDED.to_le_bytes());
-        v.extend(ole1_string(class));
-        v.extend(0u32.to_le_bytes());
-        v.extend(0u32.to_le_bytes());
-        v.extend((native.len() as u32).to_le_bytes());
-        v.extend_from_slice(native);
-        v
-    }
-
     fn package(label: &[u8], content: &[u8]) -> Vec<u8> {
-        let mut p = 2u16.to_le_bytes().to_vec();
-        p.extend_from_slice(label);
-        p.push(0);
-        p.extend_from_slice(b"C:\\src\\");
-        p.extend_from_slice(label);
-        p.push(0);
-        p.extend(0u16.to_le_bytes());
-        p.extend(3u16.to_le_bytes());
-        let temp = [b"C:\\Temp\\".as_slice(), label, b"\0"].concat();
-        p.extend((temp.len() as u32).to_le_bytes());
-        p.extend(temp);
-        p.extend((content.len() as u32).to_le_bytes());
-        p.extend_from_slice(content);
-        p
-    }
-
-    fn hex_of(data: &[u8]) -> String {
-        data.iter().map(|b| format!("{b:02x}")).collect()
+        let temp = [b"C:\\Temp\\".as_slice(), label].concat();
+        rtf::tests::package(label, &temp, content)
     }
 
     fn rtf(objects: &[(&str, Vec<u8>)]) -> Vec<u8> {
@@ -374,7 +340,7 @@ mod tests {
             s.push_str(&format!(
                 "{{\\object\\objemb\\objupdate{{\\*\\objclass {class}}}\\objw100\\objh100\
                  {{\\*\\objdata {}}}}}",
-                hex_of(data)
+                rtf::tests::hex(data)
             ));
         }
         s.push('}');
@@ -397,7 +363,10 @@ mod tests {
 
     #[test]
     fn equation_objects_vote_and_other_classes_do_not() {
-        let found = run(&rtf(&[("Equation.3", ole1(b"Equation.3", b"\x1c\x00eqn"))]));
+        let found = run(&rtf(&[(
+            "Equation.3",
+            rtf::tests::ole1(b"Equation.3", b"\x1c\x00eqn"),
+        )]));
         let o = &found.metadata["document"]["rtf_objects"][0];
         assert_eq!(o["class"], "Equation.3");
         assert_eq!(o["objclass"], "Equation.3");
@@ -405,9 +374,15 @@ mod tests {
         assert_eq!(o["auto_update"], true);
         assert_eq!(fired(&found), [OBJECT.id, EQUATION_EDITOR.id]);
         // A lying \objclass does not hide the OLE1 class.
-        let found = run(&rtf(&[("Word.Document.8", ole1(b"EQuATioN.3", b"x"))]));
+        let found = run(&rtf(&[(
+            "Word.Document.8",
+            rtf::tests::ole1(b"EQuATioN.3", b"x"),
+        )]));
         assert_eq!(fired(&found), [OBJECT.id, EQUATION_EDITOR.id]);
-        let found = run(&rtf(&[("Excel.Sheet.8", ole1(b"Excel.Sheet.8", b"x"))]));
+        let found = run(&rtf(&[(
+            "Excel.Sheet.8",
+            rtf::tests::ole1(b"Excel.Sheet.8", b"x"),
+        )]));
         assert_eq!(fired(&found), [OBJECT.id]);
         assert!(found.facts[0].contains("1 embedded object (Excel.Sheet.8)"));
     }
@@ -416,7 +391,7 @@ mod tests {
     fn packages_are_named_and_executables_vote() {
         let found = run(&rtf(&[(
             "Package",
-            ole1(b"Package", &package(b"invoice.hta", b"<script>")),
+            rtf::tests::ole1(b"Package", &package(b"invoice.hta", b"<script>")),
         )]));
         let p = &found.metadata["document"]["rtf_objects"][0]["package"];
         assert_eq!(p["label"], "invoice.hta");
@@ -428,15 +403,15 @@ mod tests {
         );
         let found = run(&rtf(&[(
             "Package",
-            ole1(b"Package", &package(b"notes.txt", b"hello")),
+            rtf::tests::ole1(b"Package", &package(b"notes.txt", b"hello")),
         )]));
         assert_eq!(fired(&found), [OBJECT.id, PACKAGE.id]);
     }
 
     #[test]
     fn obfuscated_hex_and_bin_are_read() {
-        let data = ole1(b"Equation.3", b"abc");
-        let h = hex_of(&data);
+        let data = rtf::tests::ole1(b"Equation.3", b"abc");
+        let h = rtf::tests::hex(&data);
         let (a, b) = h.split_at(9);
         let s = format!("{{\\rtf1{{\\object{{\\*\\objdata \\junk12 {a}\r\n{{\\*\\x}}{b}}}}}}}");
         let found = run(s.as_bytes());
@@ -459,8 +434,11 @@ mod tests {
     #[test]
     fn broken_objects_give_warnings() {
         // Unterminated group; OLE1 package cut short; data that is not OLE1.
-        let pkg = ole1(b"Package", &package(b"a.exe", b"MZ"));
-        let s = format!("{{\\rtf1{{\\object{{\\*\\objdata {}", hex_of(&pkg[..40]));
+        let pkg = rtf::tests::ole1(b"Package", &package(b"a.exe", b"MZ"));
+        let s = format!(
+            "{{\\rtf1{{\\object{{\\*\\objdata {}",
+            rtf::tests::hex(&pkg[..40])
+        );
         let found = run(s.as_bytes());
         let w = found.warnings.join("\n");
         assert!(w.contains("not closed"), "{w}");
@@ -473,7 +451,7 @@ mod tests {
         for cut in 0..pkg.len() {
             let s = format!(
                 "{{\\rtf1{{\\object{{\\*\\objdata {}}}}}",
-                hex_of(&pkg[..cut])
+                rtf::tests::hex(&pkg[..cut])
             );
             let mut f = Inspection::default();
             inspect(s.as_bytes(), &identify(b"{\\rtf1", "x"), &mut f);
