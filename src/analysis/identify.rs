@@ -17,10 +17,11 @@ use super::formats;
 /// Every kind of file assay tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// A PE image, PE32 or PE32+ (`plus`).
+    /// A PE image, PE32 or PE32+ (`plus`); `upx` when UPX packed it.
     Pe {
         plus: bool,
         role: PeRole,
+        upx: bool,
     },
     /// An MZ executable without a PE header.
     Dos,
@@ -718,14 +719,11 @@ fn pe(data: &[u8]) -> Option<FileKind> {
         (false, _, false, false) => (R::Exe, "PE32 executable"),
         (false, _, true, false) => (R::Exe, "PE32+ executable"),
     };
-    let mut kind = FileKind::known(Format::Pe { plus, role }, name);
-    // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; the
-    // PE handler hands such files to the UPX decompressor.
-    if formats::upx::detect(data) {
-        kind.packer = Some("UPX");
-    } else {
-        kind.packer = installer(data);
-    }
+    // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; such
+    // files go to the UPX decompressor.
+    let upx = formats::upx::detect(data);
+    let mut kind = FileKind::known(Format::Pe { plus, role, upx }, name);
+    kind.packer = if upx { Some("UPX") } else { installer(data) };
     Some(kind)
 }
 

@@ -35,6 +35,11 @@ static PE: Parser = Parser {
     unpack: Some(formats::pe::unpack),
     describe: Some(inspect::pe::inspect),
 };
+static PE_UPX: Parser = Parser {
+    name: "PE",
+    unpack: Some(formats::upx::unpack_pe_file),
+    describe: Some(inspect::pe::inspect),
+};
 static ELF: Parser = Parser {
     name: "ELF",
     unpack: None,
@@ -99,7 +104,8 @@ static BINHEX: Parser = unpack_only("BinHex", formats::binhex::unpack);
 pub fn parser(format: Format) -> Option<&'static Parser> {
     use Format as F;
     Some(match format {
-        F::Pe { .. } => &PE,
+        F::Pe { upx: false, .. } => &PE,
+        F::Pe { upx: true, .. } => &PE_UPX,
         F::Elf { upx: false, .. } => &ELF,
         F::Elf { upx: true, .. } => &ELF_UPX,
         F::MachO(_) | F::MachOUniversal => &MACHO,
@@ -147,6 +153,15 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
         Format::Pe {
             plus: false,
             role: PeRole::Exe,
+            upx: false,
+        },
+    ),
+    (
+        "upx_pe",
+        Format::Pe {
+            plus: false,
+            role: PeRole::Exe,
+            upx: true,
         },
     ),
     (
@@ -237,6 +252,7 @@ mod tests {
         let manifest = std::fs::read_to_string(fuzz.join("Cargo.toml")).unwrap();
         let all = [
             &PE,
+            &PE_UPX,
             &ELF,
             &ELF_UPX,
             &MACHO,

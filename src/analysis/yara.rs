@@ -729,7 +729,7 @@ mod cache {
             let data = std::fs::read(self.path()).ok()?;
             // mac (32) | report length (8) | report (JSON) | rules
             let (mac, rest) = data.split_at_checked(32)?;
-            if hmac(&key, rest) != mac {
+            if !verifies(&key, rest, mac) {
                 crate::log!(
                     "yara: ignoring {}: its signature does not verify",
                     self.path().display()
@@ -765,7 +765,7 @@ mod cache {
             body.extend(&rules);
             let tmp = self.dir.join(format!(".{}.tmp", self.name));
             let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&hmac(&key, &body))?;
+            f.write_all(&sign(&key, &body))?;
             f.write_all(&body)?;
             f.sync_all()?;
             std::fs::rename(&tmp, self.path())?;
@@ -801,19 +801,49 @@ mod cache {
         Ok(key)
     }
 
-    /// HMAC-SHA256 (RFC 2104) of `data` under a key of at most 64 bytes.
-    fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-        let mut block = [0u8; 64];
-        block[..key.len().min(64)].copy_from_slice(&key[..key.len().min(64)]);
-        let mut inner = Sha256::new();
-        inner.update(block.map(|b| b ^ 0x36));
-        inner.update(data);
-        let mut outer = Sha256::new();
-        outer.update(block.map(|b| b ^ 0x5c));
-        outer.update(inner.finalize());
-        let mut mac = [0u8; 32];
-        mac.copy_from_slice(&outer.finalize());
-        mac
+    type HmacSha256 = hmac::Hmac<Sha256>;
+
+    fn keyed(key: &[u8]) -> HmacSha256 {
+        use hmac::KeyInit;
+        HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length")
+    }
+
+    /// The HMAC-SHA256 (RFC 2104) of `data` under `key`.
+    fn sign(key: &[u8], data: &[u8]) -> Vec<u8> {
+        use hmac::Mac;
+        let mut mac = keyed(key);
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Whether `mac` is the HMAC-SHA256 of `data` under `key`, compared in constant time.
+    fn verifies(key: &[u8], data: &[u8], mac: &[u8]) -> bool {
+        use hmac::Mac;
+        let mut m = keyed(key);
+        m.update(data);
+        m.verify_slice(mac).is_ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn hmac_sha256_matches_rfc_4231() {
+            // RFC 4231 test case 2.
+            let mac = sign(b"Jefe", b"what do ya want for nothing?");
+            assert_eq!(
+                crate::analysis::hashes::hex(&mac),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            );
+            assert!(verifies(b"Jefe", b"what do ya want for nothing?", &mac));
+            assert!(!verifies(b"Jefe", b"what do ya want for nothing!", &mac));
+            assert!(!verifies(
+                b"Jefe",
+                b"what do ya want for nothing?",
+                &mac[..31]
+            ));
+        }
     }
 }
 

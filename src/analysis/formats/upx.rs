@@ -70,8 +70,21 @@ pub fn detect(data: &[u8]) -> bool {
 }
 
 /// [`detect`] for a PE image already read.
-pub(crate) fn detect_pe(img: &Image) -> bool {
+fn detect_pe(img: &Image) -> bool {
     img.sections.iter().any(|s| s.raw_name.starts_with(b"UPX")) || pe_header(img).is_some()
+}
+
+/// A UPX-packed PE file: its original, whose resources and overlay are the real ones (the
+/// packed file's are compressed or copies); when it cannot be restored, the packed file's own
+/// resources and overlay.
+pub fn unpack_pe_file<'a>(data: &'a [u8], out: &mut Out<'a>) {
+    if let Ok(img) = Image::parse(data, &mut Vec::new()) {
+        unpack_pe(&img, out);
+        if !out.members.is_empty() {
+            return;
+        }
+    }
+    super::pe::unpack(data, out);
 }
 
 /// Restores the original file of a UPX-packed PE or ELF file: `unpacked.exe`, `unpacked.dll`
@@ -1090,7 +1103,7 @@ fn pe_header(img: &Image) -> Option<PackHeader> {
 }
 
 /// Restores the original of a UPX-packed PE image.
-pub(crate) fn unpack_pe(img: &Image, out: &mut Out) {
+fn unpack_pe(img: &Image, out: &mut Out) {
     let data = img.data;
     let named = img.sections.iter().any(|s| s.raw_name.starts_with(b"UPX"));
     let Some(ph) = pe_header(img).filter(|_| img.sections.len() >= 3) else {

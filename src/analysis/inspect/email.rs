@@ -13,6 +13,7 @@ use crate::analysis::formats::mime::{
 };
 use crate::analysis::formats::Lines;
 use crate::analysis::identify::FileKind;
+use crate::analysis::policy;
 
 /// Deepest multipart nesting walked.
 const MAX_DEPTH: usize = 20;
@@ -24,32 +25,6 @@ const MAX_ATTACHMENTS: usize = 256;
 const MAX_RECEIVED: usize = 100;
 /// Longest header value kept, in characters.
 const MAX_VALUE: usize = 4096;
-
-/// Extensions of files Windows runs or opens as code when double-clicked.
-const EXECUTABLE_EXTENSIONS: &[&str] = &[
-    "exe",
-    "scr",
-    "com",
-    "pif",
-    "bat",
-    "cmd",
-    "vbs",
-    "vbe",
-    "js",
-    "jse",
-    "wsf",
-    "wsh",
-    "hta",
-    "ps1",
-    "lnk",
-    "msi",
-    "jar",
-    "cpl",
-    "reg",
-    "dll",
-    "msc",
-    "application",
-];
 
 /// Extensions a double-extension name pretends to be.
 const DECOY_EXTENSIONS: &[&str] = &[
@@ -352,7 +327,7 @@ fn disguise(name: &str) -> Option<String> {
         ));
     }
     let (stem, ext) = split_extension(name)?;
-    if !EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) {
+    if !policy::is_executable_extension(&ext) {
         return None;
     }
     if stem.ends_with("    ") || stem.ends_with("\t") {
@@ -469,8 +444,7 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
         .attachments
         .iter()
         .filter(|a| {
-            split_extension(&a.name)
-                .is_some_and(|(_, ext)| EXECUTABLE_EXTENSIONS.contains(&ext.as_str()))
+            split_extension(&a.name).is_some_and(|(_, ext)| policy::is_executable_extension(&ext))
         })
         .map(|a| a.name.as_str())
         .collect();

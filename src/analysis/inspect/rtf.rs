@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::formats::rtf;
 use crate::analysis::identify::FileKind;
+use crate::analysis::policy;
 
 /// Most objects listed.
 const MAX_OBJECTS: usize = 1000;
@@ -19,12 +20,6 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 const MAX_LOOKBACK: usize = 64 * 1024;
 /// Longest class or file name kept.
 const MAX_NAME: usize = 1024;
-
-/// Extensions of files Windows runs when a packaged object is double-clicked.
-const EXECUTABLE_EXTENSIONS: &[&str] = &[
-    "exe", "scr", "com", "pif", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh", "hta",
-    "ps1", "lnk", "dll", "cpl", "sct", "inf", "reg", "jar",
-];
 
 pub const OBJECT: &Heuristic = &Heuristic {
     id: "rtf-embedded-object",
@@ -281,7 +276,7 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
             let hit = [&p.label, &p.temp_path, &p.source_path]
                 .iter()
                 .filter_map(|n| n.as_deref().and_then(extension))
-                .find(|e| EXECUTABLE_EXTENSIONS.contains(&e.as_str()))?;
+                .find(|e| policy::is_executable_extension(e))?;
             Some(format!("package {shown} is a .{hit} file"))
         })
         .collect();

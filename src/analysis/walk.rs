@@ -1,0 +1,795 @@
+//! The walk of one upload, depth first. Every node (the file, then each extracted child) is
+//! hashed, identified, described and, when it is a container, unpacked by its parser from
+//! [`registry`] under the task's budgets ([`Limits`]): depth, files, unpacked bytes, per-member
+//! ratio, wall time. A parser runs behind [`crate::log::guarded`], so a panic becomes a warning
+//! on that node and the walk goes on. Children byte-identical to a node already analysed are
+//! reported but not unpacked again. [`Walk::finish`] adds up the votes, propagates verdicts up
+//! the tree, tags containers and writes the stories ([`story`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::formats::{self, Caps, Deadline, Limit, Out};
+use super::hashes::{self, Digests, FuzzyState};
+use super::identify::{self, FileKind, Format};
+use super::inspect::{self, strings};
+use super::story::story;
+use super::verdict::{self, Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
+use super::{hashlist, mapped, registry, yara};
+use crate::report::{
+    Classification, Entry, FileInfo, FileStat, Hash, Identification, IdentificationCount,
+    Indicator, Info, LimitFinding, ScanType, SkippedHash, Statistics, Tags, UnpackStatus,
+    Unpacking, RELEVANCE_INFO, RELEVANCE_VOTES, SUSPICIOUS,
+};
+
+/// Budgets of one analysis task; `[unpacking]` in the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Deepest nesting unpacked (the uploaded file is depth 0).
+    pub max_depth: usize,
+    /// Most files extracted from one upload, at all depths.
+    pub max_files: usize,
+    /// Most bytes extracted from one upload, at all depths.
+    pub max_total_bytes: u64,
+    /// Most bytes one member may expand to per packed byte (beyond 1 MiB).
+    pub max_ratio: u64,
+    /// Wall time for unpacking one upload; hashing the upload itself is not cut short.
+    pub max_time: Duration,
+    /// Passwords tried on encrypted members, in order.
+    pub passwords: Vec<String>,
+    /// When true, a limit that stopped work makes the file suspicious (ClamAV's AlertExceedsMax).
+    pub alert_exceeds_max: bool,
+    /// Files larger than this get no ssdeep/TLSH (the report says so).
+    pub fuzzy_max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // A user's 50-level nested archive is walked in full.
+            max_depth: 64,
+            max_files: 10_000,
+            max_total_bytes: 1024 * 1024 * 1024,
+            // Deflate tops out near 1032:1; real files rarely pass 100:1. The ratio cap also
+            // bounds the memory a lying bomb takes before it is stopped (100 x its packed size).
+            max_ratio: 100,
+            max_time: Duration::from_secs(60),
+            passwords: ["infected", "malware", "virus", "password", "1234"]
+                .map(String::from)
+                .to_vec(),
+            alert_exceeds_max: false,
+            fuzzy_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a walk reads besides the file: the engine's budgets and options, and the hash lists as
+/// they were when the task started.
+pub(super) struct Sources<'l> {
+    pub limits: &'l Limits,
+    pub strings: &'l strings::Options,
+    pub lists: Arc<hashlist::Lists>,
+    /// Where each extracted file is kept (named by its sha1), if anywhere.
+    pub children_dir: Option<&'l Path>,
+}
+
+pub(super) struct Walk<'l, 'r> {
+    /// The upload's mapping, whose pages are released as hashing passes them.
+    map: Option<&'l mapped::Mapped>,
+    limits: &'l Limits,
+    strings: &'l strings::Options,
+    children_dir: Option<&'l Path>,
+    /// The hash lists as they were when the task started.
+    lists: Arc<hashlist::Lists>,
+    deadline: Deadline,
+    files: usize,
+    bytes: u64,
+    /// sha256 -> entry index of the first node with that content.
+    seen: HashMap<String, usize>,
+    entries: Vec<Entry>,
+    /// What the walk keeps about each entry until [`Walk::finish`], same indices.
+    nodes: Vec<Node>,
+    time_reported: bool,
+    yara: &'l mut yara::Scanner<'r>,
+}
+
+/// The walk's notes on one entry.
+#[derive(Default)]
+struct Node {
+    parent: Option<usize>,
+    /// What it was identified as (`None` before identification).
+    format: Option<Format>,
+    /// Every source's vote on this file itself (its children's come in `finish`).
+    votes: Vec<Vote>,
+    /// Sentences for the story, from the metadata readers.
+    facts: Vec<String>,
+    /// The entry this one is byte-identical to, which was analysed in its place.
+    duplicate_of: Option<usize>,
+}
+
+impl<'l, 'r> Walk<'l, 'r> {
+    /// A walk over one upload with `engine`'s budgets and verdict sources; `map` is the
+    /// upload's mapping when it is a file.
+    pub(super) fn new(
+        sources: Sources<'l>,
+        map: Option<&'l mapped::Mapped>,
+        yara: &'l mut yara::Scanner<'r>,
+        deadline: Deadline,
+    ) -> Self {
+        Walk {
+            yara,
+            map,
+            limits: sources.limits,
+            strings: sources.strings,
+            children_dir: sources.children_dir,
+            lists: sources.lists,
+            deadline,
+            files: 0,
+            bytes: 0,
+            seen: HashMap::new(),
+            entries: Vec::new(),
+            nodes: Vec::new(),
+            time_reported: false,
+        }
+    }
+}
+
+impl Walk<'_, '_> {
+    /// Analyses one node and, depth first, its children. Returns its entry index.
+    pub(super) fn node(
+        &mut self,
+        data: &[u8],
+        name: String,
+        path: String,
+        depth: usize,
+        parent: Option<usize>,
+    ) -> usize {
+        let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
+        let mut digests = match self.map.filter(|_| depth == 0 && !fuzzy) {
+            Some(map) => hash_releasing(data, map),
+            None => Digests::of(data, false),
+        };
+        let duplicate_of = self.seen.get(&digests.sha256).copied();
+        if let Some(first) = duplicate_of {
+            // The fuzzy hashes are the costly part: copy them from the first copy.
+            let first = &self.entries[first].info.file.hashes;
+            let copy = |name: &str| {
+                first
+                    .iter()
+                    .find(|h| h.name == name)
+                    .map(|h| h.value.clone())
+            };
+            digests.ssdeep = copy("ssdeep");
+            digests.tlsh = copy("tlsh");
+            digests.fuzzy = if fuzzy {
+                FuzzyState::Computed
+            } else {
+                FuzzyState::SkippedSize
+            };
+        } else if fuzzy {
+            digests.add_fuzzy(data);
+        }
+        let kind = identify::identify(data, &name);
+        let mut e = entry(&name, &path, &kind, &digests);
+        if let (Some(dir), true, None) = (self.children_dir, depth > 0, duplicate_of) {
+            if let Err(err) = keep_child(dir, &digests.sha1, data) {
+                e.info.unpacking.warnings.push(format!(
+                    "this extracted file could not be kept for its delivery: {err}"
+                ));
+            }
+        }
+        if digests.fuzzy == FuzzyState::SkippedSize {
+            for h in ["ssdeep", "tlsh"] {
+                e.info.file.hashes_skipped.push(SkippedHash {
+                    name: h.into(),
+                    reason: format!(
+                        "the file is larger than fuzzy_max_bytes ({} bytes)",
+                        self.limits.fuzzy_max_bytes
+                    ),
+                });
+            }
+        }
+        let mut node = Node {
+            parent,
+            format: Some(kind.format),
+            duplicate_of,
+            ..Node::default()
+        };
+        if let Some(first) = duplicate_of {
+            // The hash that describing the first copy added (the PE imphash).
+            let theirs = &self.entries[first].info.file;
+            let imphash = theirs.hashes.iter().filter(|h| h.name == "imphash");
+            e.info.file.hashes.extend(imphash.cloned());
+            let first_path = &theirs.file_path;
+            e.info.unpacking.warnings.push(format!(
+                "identical to {first_path} (same sha256), which was analysed; not unpacked again"
+            ));
+            node.votes = self.nodes[first].votes.clone();
+        } else {
+            let release = self.map.filter(|_| depth == 0 && !fuzzy);
+            self.examine(data, &kind, &digests, release, &mut e, &mut node);
+        }
+        let index = self.entries.len();
+        self.entries.push(e);
+        self.nodes.push(node);
+        if duplicate_of.is_some() {
+            return index;
+        }
+        self.seen.insert(digests.sha256.clone(), index);
+        let Some(unpack) = registry::parser(kind.format).and_then(|p| p.unpack) else {
+            return index;
+        };
+        if depth >= self.limits.max_depth {
+            self.hit(
+                index,
+                Limit::Depth,
+                format!(
+                    "nesting deeper than max_depth ({}): this file was not unpacked",
+                    self.limits.max_depth
+                ),
+            );
+            return index;
+        }
+        if self.deadline.passed() {
+            self.hit(
+                index,
+                Limit::Time,
+                format!(
+                    "the task's time budget ({} s) ran out before this file was unpacked",
+                    self.limits.max_time.as_secs_f64()
+                ),
+            );
+            return index;
+        }
+        let caps = Caps {
+            max_output: self.limits.max_total_bytes.saturating_sub(self.bytes),
+            max_members: self.limits.max_files.saturating_sub(self.files),
+            max_ratio: self.limits.max_ratio,
+            deadline: self.deadline.clone(),
+            passwords: self.limits.passwords.clone(),
+        };
+        let mut out = Out::new(caps);
+        let started = Instant::now();
+        let outcome = crate::log::guarded(|| unpack(data, &mut out));
+        let format = kind.name.unwrap_or("container");
+        {
+            let e = &mut self.entries[index];
+            if let Err(why) = &outcome {
+                e.info.unpacking.warnings.push(format!(
+                    "the {format} unpacker failed ({why}); files found before that are kept"
+                ));
+            }
+            e.info.unpacking.warnings.append(&mut out.warnings);
+            e.info.unpacking.extracted = out.members.len() as u64;
+        }
+        for hit in std::mem::take(&mut out.limits) {
+            self.hit(index, hit.limit, hit.detail);
+        }
+        let members = std::mem::take(&mut out.members);
+        let listing = archive_listing(&kind, &mut out, &members);
+        drop(out);
+        if let Some(listing) = listing {
+            self.entries[index]
+                .metadata
+                .insert("archive".into(), listing);
+        }
+        self.files += members.len();
+        self.bytes += members.iter().map(|m| m.data.len() as u64).sum::<u64>();
+        {
+            let e = &mut self.entries[index];
+            let troubled = outcome.is_err()
+                || !e.info.unpacking.warnings.is_empty()
+                || !e.info.unpacking.limits.is_empty();
+            e.info.unpacking.status = match (members.is_empty(), troubled) {
+                (_, false) => UnpackStatus::Complete,
+                (false, true) => UnpackStatus::Partial,
+                (true, true) => UnpackStatus::Failed,
+            };
+            if started.elapsed() > Duration::from_secs(5) {
+                e.info.unpacking.warnings.push(format!(
+                    "unpacking took {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        let parent_name = name;
+        let count = members.len();
+        for (i, member) in members.into_iter().enumerate() {
+            if self.deadline.passed() {
+                let detail = format!(
+                    "the task's time budget ({} s) ran out: {} of {count} extracted files were not analysed",
+                    self.limits.max_time.as_secs_f64(),
+                    count - i
+                );
+                self.hit(index, Limit::Time, detail);
+                break;
+            }
+            let (child_name, problems) = child_name(&member.name, &parent_name, i + 1);
+            for problem in problems {
+                self.entries[index].indicators.push(Indicator {
+                    priority: 4,
+                    category: "unpacking".into(),
+                    description: format!(
+                        "A member name {problem}: {} (it is only a label here; nothing is written to disk)",
+                        formats::printable(&member.name)
+                    ),
+                    id: "unpacking-hostile-name".into(),
+                    relevance: RELEVANCE_INFO,
+                    reasons: vec![format!("member {}: {problem}", i + 1)],
+                });
+            }
+            let child_path = format!("{path}/{child_name}");
+            self.node(&member.data, child_name, child_path, depth + 1, Some(index));
+        }
+        index
+    }
+
+    /// Records a limit that stopped work on node `index`: in `info.unpacking`, as an indicator,
+    /// and (with `alert_exceeds_max`) as a suspicious verdict.
+    /// The time limit is recorded once per task, on the node where it struck first.
+    fn hit(&mut self, index: usize, limit: Limit, detail: String) {
+        if limit == Limit::Time {
+            if self.time_reported {
+                return;
+            }
+            self.time_reported = true;
+        }
+        let alert = self.limits.alert_exceeds_max;
+        let e = &mut self.entries[index];
+        e.info.unpacking.limits.push(LimitFinding {
+            limit: limit.name().into(),
+            detail: detail.clone(),
+        });
+        if matches!(e.info.unpacking.status, UnpackStatus::NotApplicable) {
+            e.info.unpacking.status = UnpackStatus::Partial;
+        }
+        let what = if limit == Limit::Password {
+            "An encrypted member could not be opened"
+        } else {
+            "Unpacking stopped at a limit"
+        };
+        e.indicators.push(Indicator {
+            priority: if alert { 6 } else { 3 },
+            category: "unpacking".into(),
+            description: format!("{what} ({}): {detail}", limit.name()),
+            id: format!("unpacking-limit-{}", limit.name()),
+            relevance: if alert {
+                RELEVANCE_VOTES
+            } else {
+                RELEVANCE_INFO
+            },
+            reasons: vec![detail],
+        });
+        let votes = &mut self.nodes[index].votes;
+        let name = format!("{ENGINE_NAME}-limits");
+        if alert && !votes.iter().any(|v| v.name == name) {
+            votes.push(Vote {
+                name,
+                kind: ScanType::Unpacker,
+                classification: SUSPICIOUS,
+                factor: 5,
+                result: LIMIT_THREAT.into(),
+            });
+        }
+    }
+
+    /// Everything but unpacking, on a node seen for the first time: signatures, hash lists,
+    /// metadata and heuristics, strings. `release` is the upload's mapping when its pages should
+    /// be released as the string scan passes them.
+    fn examine(
+        &mut self,
+        data: &[u8],
+        kind: &FileKind,
+        digests: &hashes::Summary,
+        release: Option<&mapped::Mapped>,
+        e: &mut Entry,
+        node: &mut Node,
+    ) {
+        node.votes.extend(verdict::signatures(data));
+        node.votes.extend(
+            self.lists
+                .votes(&[&digests.md5, &digests.sha1, &digests.sha256]),
+        );
+        let found = match registry::parser(kind.format).and_then(|p| Some((p.name, p.describe?))) {
+            Some((name, describe)) => inspect::describe(data, kind, name, describe),
+            None => inspect::Inspection::default(),
+        };
+        let mut worst: Option<&inspect::HeuristicVerdict> = None;
+        for f in &found.findings {
+            let h = f.heuristic;
+            if let Some(v) = &h.verdict {
+                if worst.is_none_or(|w| (v.classification, v.factor) > (w.classification, w.factor))
+                {
+                    worst = Some(v);
+                }
+            }
+            e.indicators.push(Indicator {
+                priority: h.priority,
+                category: h.category.into(),
+                description: h.description.into(),
+                id: h.id.into(),
+                relevance: if h.verdict.is_some() {
+                    RELEVANCE_VOTES
+                } else {
+                    RELEVANCE_INFO
+                },
+                reasons: f.reasons.clone(),
+            });
+        }
+        if let Some(w) = worst {
+            node.votes.push(Vote {
+                name: HEURISTICS_NAME.into(),
+                kind: ScanType::Internal,
+                classification: w.classification,
+                factor: w.factor,
+                result: w.threat.into(),
+            });
+        }
+        e.tags.ticore.extend(found.tags);
+        e.info
+            .file
+            .hashes
+            .extend(found.hashes.into_iter().map(|(name, value)| Hash {
+                name: name.into(),
+                value,
+            }));
+        e.metadata = found.metadata;
+        if !found.warnings.is_empty() {
+            e.metadata.insert("warnings".into(), found.warnings.into());
+        }
+        node.facts = found.facts;
+        let scanned = crate::log::guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| {
+            self.yara.reset();
+            yara::Scanned {
+                error: Some(format!("YARA scan failed: {panic}")),
+                ..yara::Scanned::default()
+            }
+        });
+        node.votes.extend(scanned.votes);
+        e.indicators.extend(scanned.indicators);
+        if !scanned.matches.is_empty() || scanned.error.is_some() {
+            let mut found = serde_json::Map::new();
+            found.insert("matches".into(), serde_json::json!(scanned.matches));
+            if let Some(error) = scanned.error {
+                e.info.unpacking.warnings.push(error.clone());
+                found.insert("error".into(), error.into());
+            }
+            e.metadata.insert("yara".into(), found.into());
+        }
+        // A text file's strings are its lines: listing them would copy the file into the report.
+        let text = kind.format.is_text();
+        let opts = strings::Options {
+            max_listed: if text { 0 } else { self.strings.max_listed },
+            ..self.strings.clone()
+        };
+        // A large upload's pages are released as the scan passes them, as hashing does.
+        let s = strings::scan_releasing(data, &opts, |done| {
+            if let Some(map) = release {
+                map.release_before(done);
+            }
+        });
+        e.interesting_strings = s.interesting;
+        if !text {
+            let listed: Vec<serde_json::Value> = s
+                .listed
+                .into_iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "offset": f.offset,
+                        "encoding": f.encoding.name(),
+                        "value": f.value,
+                    })
+                })
+                .collect();
+            e.metadata.insert(
+                "strings".into(),
+                serde_json::json!({ "total": s.total, "listed": listed }),
+            );
+        }
+    }
+
+    /// Adds up each file's votes, propagates verdicts up the tree, tags containers by what they
+    /// hold, counts file types for entry 0, and writes the stories.
+    pub(super) fn finish(mut self) -> Vec<Entry> {
+        // The report says which rules it was scanned with.
+        if let Some(root) = self.entries.first_mut() {
+            let yara = root
+                .metadata
+                .entry("yara".to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(yara) = yara.as_object_mut() {
+                yara.insert("ruleset_id".into(), self.yara.id().into());
+            }
+        }
+        for (e, node) in self.entries.iter_mut().zip(&self.nodes) {
+            e.classification = verdict::classify(node.votes.clone());
+        }
+        // Children come after their parents, so one backwards pass sees every subtree.
+        for i in (1..self.entries.len()).rev() {
+            self.raise_parent(i);
+        }
+        // A copy that was not unpacked again holds what its first copy holds.
+        for i in 0..self.entries.len() {
+            let Some(first) = self.nodes[i].duplicate_of else {
+                continue;
+            };
+            let theirs = self.entries[first].classification.clone();
+            if theirs.classification >= SUSPICIOUS
+                && theirs.classification > self.entries[i].classification.classification
+            {
+                let source = self.entries[first].info.file.file_path.clone();
+                adopt(&mut self.entries[i].classification, &theirs, source);
+                let mut at = i;
+                while self.nodes[at].parent.is_some() && self.raise_parent(at) {
+                    at = self.nodes[at].parent.unwrap_or(0);
+                }
+            }
+        }
+        for i in 1..self.entries.len() {
+            let Some(tag) = self.nodes[i].format.and_then(Format::contained_tag) else {
+                continue;
+            };
+            let mut at = self.nodes[i].parent;
+            while let Some(p) = at {
+                self.entries[p].tags.ticore.push(tag.to_string());
+                at = self.nodes[p].parent;
+            }
+        }
+        for e in &mut self.entries {
+            e.tags.ticore.sort();
+            e.tags.ticore.dedup();
+        }
+        let mut stats: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
+        for e in &self.entries {
+            let counts = stats
+                .entry((
+                    e.info.file.file_type.clone(),
+                    e.info.file.file_subtype.clone(),
+                ))
+                .or_default();
+            *counts
+                .entry(e.info.identification.name.clone())
+                .or_default() += 1;
+        }
+        let total = self.entries.len();
+        let limits_hit: usize = self
+            .entries
+            .iter()
+            .map(|e| e.info.unpacking.limits.len())
+            .sum();
+        for (i, (e, node)) in self.entries.iter_mut().zip(&self.nodes).enumerate() {
+            e.story = story(
+                e,
+                &node.facts,
+                if i == 0 {
+                    Some((total, limits_hit))
+                } else {
+                    None
+                },
+            );
+        }
+        if let Some(root) = self.entries.first_mut() {
+            root.info.statistics = Some(Statistics {
+                file_stats: stats
+                    .into_iter()
+                    .map(|((file_type, subtype), ids)| FileStat {
+                        file_type,
+                        subtype,
+                        count: ids.values().sum(),
+                        identifications: ids
+                            .into_iter()
+                            .map(|(name, count)| IdentificationCount { count, name })
+                            .collect(),
+                    })
+                    .collect(),
+            });
+        }
+        self.entries
+    }
+}
+
+impl Walk<'_, '_> {
+    /// Gives entry `child`'s parent the child's verdict when it is suspicious or malicious and
+    /// worse than the parent's. Returns whether the parent changed.
+    fn raise_parent(&mut self, child: usize) -> bool {
+        let Some(p) = self.nodes[child].parent else {
+            return false;
+        };
+        let theirs = self.entries[child].classification.clone();
+        let ours = &self.entries[p].classification;
+        if theirs.classification < SUSPICIOUS || theirs.classification <= ours.classification {
+            return false;
+        }
+        let source = theirs
+            .propagation_source
+            .clone()
+            .unwrap_or_else(|| self.entries[child].info.file.file_path.clone());
+        adopt(&mut self.entries[p].classification, &theirs, source);
+        true
+    }
+}
+
+/// Takes over a verdict found in `source`, keeping our own scan results (they say what voted on
+/// this file itself).
+fn adopt(ours: &mut Classification, theirs: &Classification, source: String) {
+    ours.classification = theirs.classification;
+    ours.factor = theirs.factor;
+    ours.result = theirs.result.clone();
+    ours.propagated = true;
+    ours.propagation_source = Some(source);
+}
+
+/// `metadata.archive` of a container: its directory as the parser read it (names, sizes,
+/// methods, encryption, including entries that were not extracted), or for archives without
+/// one, the names and sizes of what was extracted.
+fn archive_listing(
+    kind: &FileKind,
+    out: &mut Out<'_>,
+    members: &[formats::Member<'_>],
+) -> Option<serde_json::Value> {
+    let (entries, count) = if !out.entries.is_empty() {
+        (std::mem::take(&mut out.entries), out.entry_count)
+    } else if kind.format.is_archive() && !members.is_empty() {
+        let listed = members
+            .iter()
+            .take(formats::MAX_LISTED_ENTRIES)
+            .map(|m| formats::EntryInfo {
+                name: m.name.clone(),
+                size: m.data.len() as u64,
+                packed_size: None,
+                method: None,
+                encrypted: false,
+            })
+            .collect();
+        (listed, members.len() as u64)
+    } else {
+        return None;
+    };
+    Some(serde_json::json!({ "count": count, "entries": entries }))
+}
+
+/// Hashes the mapped upload in chunks, releasing each chunk's pages once hashed.
+fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::Summary {
+    const CHUNK: usize = 8 * 1024 * 1024;
+    let mut d = Digests::new();
+    let mut done = 0;
+    for chunk in data.chunks(CHUNK) {
+        d.update(chunk);
+        done += chunk.len();
+        map.release_before(done);
+    }
+    d.finish()
+}
+
+/// Writes an extracted file to `dir/<sha1>` unless it is there already (written aside and
+/// renamed, so a reader never sees half of it).
+fn keep_child(dir: &Path, sha1: &str, data: &[u8]) -> io::Result<()> {
+    let path = dir.join(sha1);
+    if path.exists() {
+        return Ok(());
+    }
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{sha1}.{n}.tmp"));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// The name a child is reported under, and what is hostile about the container's name for it.
+/// Names are labels only (children live in memory), so they are kept as given, with control
+/// characters escaped; an empty name becomes the parent's name without its compression suffix
+/// (`a.txt.gz` -> `a.txt`) or the member's index.
+fn child_name(raw: &str, parent: &str, index: usize) -> (String, Vec<&'static str>) {
+    let mut problems = Vec::new();
+    if raw.chars().any(|c| c == '\0') {
+        problems.push("contains a NUL byte");
+    } else if raw.chars().any(char::is_control) {
+        problems.push("contains control characters");
+    }
+    if raw.starts_with('/') || raw.starts_with('\\') {
+        problems.push("is an absolute path");
+    }
+    let b = raw.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        problems.push("starts with a drive letter");
+    }
+    if raw.split(['/', '\\']).any(|part| part == "..") {
+        problems.push("climbs out of the archive with ../");
+    }
+    if raw.is_empty() {
+        let lower = parent.to_ascii_lowercase();
+        for (suffix, replacement) in [
+            (".tgz", ".tar"),
+            (".tbz2", ".tar"),
+            (".txz", ".tar"),
+            (".gz", ""),
+            (".bz2", ""),
+            (".xz", ""),
+            (".lzma", ""),
+            (".zst", ""),
+            (".z", ""),
+        ] {
+            if lower.ends_with(suffix) && parent.len() > suffix.len() {
+                let stem = &parent[..parent.len() - suffix.len()];
+                return (format!("{stem}{replacement}"), problems);
+            }
+        }
+        return (index.to_string(), problems);
+    }
+    let shown = if problems.is_empty() {
+        raw.to_string()
+    } else {
+        formats::printable(raw)
+    };
+    (shown, problems)
+}
+
+/// A fresh entry for a node: its name, path, identification and hashes.
+pub(super) fn entry(
+    file_name: &str,
+    file_path: &str,
+    kind: &FileKind,
+    digests: &hashes::Summary,
+) -> Entry {
+    let ident_name = kind.display_name().unwrap_or_default();
+    let hashes = digests.hash_list();
+    Entry {
+        info: Info {
+            file: FileInfo {
+                file_type: kind.file_type().to_string(),
+                file_subtype: kind.file_subtype().to_string(),
+                file_name: file_name.to_string(),
+                file_path: file_path.to_string(),
+                size: digests.size,
+                entropy: digests.entropy,
+                hashes,
+                hashes_skipped: Vec::new(),
+            },
+            identification: Identification {
+                success: kind.name.is_some(),
+                name: ident_name,
+            },
+            statistics: None,
+            unpacking: Unpacking {
+                status: UnpackStatus::NotApplicable,
+                warnings: Vec::new(),
+                limits: Vec::new(),
+                extracted: 0,
+            },
+        },
+        classification: verdict::classify(Vec::new()),
+        indicators: Vec::new(),
+        interesting_strings: Vec::new(),
+        story: String::new(),
+        tags: Tags::default(),
+        metadata: serde_json::Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_findings_and_never_paths() {
+        for (raw, problem) in [
+            ("../../etc/passwd", "climbs out"),
+            ("/etc/shadow", "absolute path"),
+            ("C:\\Windows\\evil.exe", "drive letter"),
+            ("a\0b.exe", "NUL"),
+        ] {
+            let (shown, problems) = child_name(raw, "p.zip", 1);
+            assert!(
+                problems.iter().any(|p| p.contains(problem)),
+                "{raw}: {problems:?}"
+            );
+            assert!(!shown.contains('\0'));
+        }
+        assert_eq!(child_name("", "a.txt.gz", 1).0, "a.txt");
+        assert_eq!(child_name("", "a.tgz", 1).0, "a.tar");
+        assert_eq!(child_name("", "blob", 3).0, "3");
+    }
+}
