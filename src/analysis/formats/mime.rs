@@ -49,13 +49,14 @@ const MESSAGE_FIELDS: &[&str] = &[
 ];
 
 pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
-    let mut walker = Walker {
-        out,
-        leaves: 0,
-        entities: 0,
-        parts_capped: false,
-    };
-    walker.entity(data, 0, "text/plain", true);
+    let message = read(data);
+    let mut walker = Walker { out, leaves: 0 };
+    walker.entity(&message.root);
+    if message.capped {
+        out.warn(format!(
+            "more than {MAX_PARTS} MIME parts: the rest of the message was not unpacked"
+        ));
+    }
 }
 
 /// Splits an mbox on its `From ` separator lines (at the start or after a blank line), undoes
@@ -166,14 +167,14 @@ pub fn looks_like_mbox(data: &[u8]) -> bool {
     first.len() > 5 && first.starts_with(b"From ") && looks_like_message(&data[next..])
 }
 
-/// The part of a message that matters for unpacking: the three MIME fields.
+/// The MIME fields of an entity (the first of each).
 #[derive(Default)]
-struct Headers {
-    content_type: Option<Vec<u8>>,
-    disposition: Option<Vec<u8>>,
-    encoding: Option<Vec<u8>>,
+pub(crate) struct Headers {
+    pub content_type: Option<Vec<u8>>,
+    pub disposition: Option<Vec<u8>>,
+    pub encoding: Option<Vec<u8>>,
     /// Names of MIME fields that appeared more than once (the first one is used).
-    duplicates: Vec<&'static str>,
+    pub duplicates: Vec<&'static str>,
 }
 
 impl Headers {
@@ -686,46 +687,90 @@ enum Body<'a> {
     OverCap(u64),
 }
 
-struct Walker<'o, 'a> {
-    out: &'o mut Out<'a>,
-    /// Leaf parts seen, for `part-N` names.
-    leaves: usize,
-    /// Entities walked, against [`MAX_PARTS`].
-    entities: usize,
-    parts_capped: bool,
+/// One MIME entity read structurally, nothing decoded: the one parse of a message that the
+/// extraction here and the description in `inspect::email` both walk.
+pub(crate) struct Entity<'e> {
+    /// The whole entity, header and body.
+    pub raw: &'e [u8],
+    pub header: HeaderBlock<'e>,
+    pub mime: Headers,
+    /// The Content-Type, resolved: the parent's default when absent (RFC 2046 5.1.5: digest
+    /// parts are messages), `text/plain` when unparseable (RFC 2045 5.2).
+    pub content_type: Structured,
+    pub body: &'e [u8],
+    pub shape: Shape<'e>,
 }
 
-impl<'a> Walker<'_, 'a> {
-    fn entity(&mut self, ent: &'a [u8], depth: usize, default_type: &str, envelope: bool) {
-        if self.out.stopped() {
-            return;
-        }
+/// What an entity holds.
+pub(crate) enum Shape<'e> {
+    /// One body.
+    Leaf,
+    /// Parts split on the boundary; `closed` when the closing delimiter was found.
+    Multipart {
+        parts: Vec<Entity<'e>>,
+        closed: bool,
+    },
+    /// A multipart type without a usable boundary parameter: one body.
+    NoBoundary,
+    /// A multipart body with no delimiter line for its boundary: one body.
+    NoDelimiter,
+    /// A multipart body in base64 or quoted-printable, which RFC 2045 6.4 forbids (and which
+    /// hides attachments): its parts are read only once it is decoded.
+    Encoded,
+    /// A multipart nested deeper than [`MAX_MIME_DEPTH`]: not split.
+    TooDeep,
+}
+
+/// A message read structurally.
+pub(crate) struct Message<'e> {
+    pub root: Entity<'e>,
+    /// More than [`MAX_PARTS`] entities: the rest were not read.
+    pub capped: bool,
+}
+
+/// Reads the MIME structure of a message (the top may start with an mbox `From ` line).
+pub(crate) fn read(data: &[u8]) -> Message<'_> {
+    let mut reader = Reader {
+        entities: 0,
+        capped: false,
+    };
+    let root = reader
+        .entity(data, 0, "text/plain", true)
+        .expect("the first entity is within the cap");
+    Message {
+        root,
+        capped: reader.capped,
+    }
+}
+
+struct Reader {
+    /// Entities read, against [`MAX_PARTS`].
+    entities: usize,
+    capped: bool,
+}
+
+impl Reader {
+    /// The entity `ent`, or `None` past [`MAX_PARTS`].
+    fn entity<'e>(
+        &mut self,
+        ent: &'e [u8],
+        depth: usize,
+        default_type: &str,
+        envelope: bool,
+    ) -> Option<Entity<'e>> {
         self.entities += 1;
         if self.entities > MAX_PARTS {
-            if !self.parts_capped {
-                self.parts_capped = true;
-                self.out.warn(format!(
-                    "more than {MAX_PARTS} MIME parts: the rest of the message was not unpacked"
-                ));
-            }
-            return;
+            self.capped = true;
+            return None;
         }
-        let (headers, block) = parse_headers(ent, envelope);
-        if block.leading_continuation {
-            let next = self.leaves + 1;
-            self.out.warn(format!(
-                "part {next}: its header starts with a continuation line, which continues no \
-                 field (skipped)"
-            ));
-        }
-        let body = &ent[block.body_at.min(ent.len())..];
-        let ct = match &headers.content_type {
+        let (mime, header) = parse_headers(ent, envelope);
+        let body = &ent[header.body_at.min(ent.len())..];
+        let content_type = match &mime.content_type {
             Some(raw) => {
                 let ct = Structured::parse(raw);
                 if ct.value.contains('/') {
                     ct
                 } else {
-                    // RFC 2045 5.2: an unparseable Content-Type means text/plain.
                     Structured {
                         value: "text/plain".to_string(),
                         params: ct.params,
@@ -737,110 +782,165 @@ impl<'a> Walker<'_, 'a> {
                 params: Vec::new(),
             },
         };
-        for dup in &headers.duplicates {
-            let next = self.leaves + 1;
-            self.out.warn(format!(
-                "part {next} has more than one {dup} field: the first was used"
-            ));
-        }
-        if ct.value.starts_with("multipart/") {
-            self.multipart(ent, &headers, &ct, body, depth);
+        let shape = if content_type.value.starts_with("multipart/") {
+            self.multipart(&mime, &content_type, body, depth)
         } else {
-            self.leaf(&headers, &ct, body);
-        }
+            Shape::Leaf
+        };
+        Some(Entity {
+            raw: ent,
+            header,
+            mime,
+            content_type,
+            body,
+            shape,
+        })
     }
 
-    fn multipart(
+    fn multipart<'e>(
         &mut self,
-        ent: &'a [u8],
-        headers: &Headers,
+        mime: &Headers,
         ct: &Structured,
-        body: &'a [u8],
+        body: &'e [u8],
         depth: usize,
-    ) {
-        let kind = &ct.value;
+    ) -> Shape<'e> {
         let Some(boundary) = ct.raw("boundary").map(trim_end).filter(|b| !b.is_empty()) else {
-            self.out.warn(format!(
-                "{kind} body has no boundary parameter: kept as one part"
-            ));
-            self.leaf(headers, ct, body);
-            return;
+            return Shape::NoBoundary;
         };
-        let cte = encoding(headers);
-        if cte == "base64" || cte == "quoted-printable" {
-            // Illegal (RFC 2045 6.4) but used to hide attachments: decode the body and hand it
-            // out as a message of its own so the engine walks it.
-            self.leaves += 1;
-            let n = self.leaves;
-            let name = format!("part-{n}.eml");
-            let mut entity = b"Content-Type: ".to_vec();
-            entity.extend_from_slice(trim(headers.content_type.as_deref().unwrap_or(&[])));
-            entity.extend_from_slice(b"\r\n\r\n");
-            match self.decode_body(&name, &cte, body, n) {
-                Body::Data(data) => entity.extend_from_slice(&data),
-                Body::OverCap(size) => {
-                    self.out.admit(&name, body.len() as u64, size);
-                    return;
-                }
-            }
-            self.out.warn(format!(
-                "part {n} is a {kind} body with {cte} transfer encoding: decoded and kept as {name}"
-            ));
-            if !self
-                .out
-                .admit(&name, body.len() as u64, entity.len() as u64)
-            {
-                return;
-            }
-            self.out.add(name, Cow::Owned(entity));
-            return;
+        if matches!(encoding(mime).as_str(), "base64" | "quoted-printable") {
+            return Shape::Encoded;
         }
         if depth >= MAX_MIME_DEPTH {
-            self.leaves += 1;
-            let name = format!("part-{}.eml", self.leaves);
-            self.out.warn(format!(
-                "multipart nesting deeper than {MAX_MIME_DEPTH} levels: kept {name} unparsed"
-            ));
-            self.out.add(name, Cow::Borrowed(ent));
-            return;
+            return Shape::TooDeep;
         }
         let split = split_multipart(body, boundary, MAX_PARTS);
         if split.parts.is_empty() {
-            self.out.warn(format!(
-                "{kind} body has no delimiter line for its boundary: kept as one part"
-            ));
-            self.leaf(headers, ct, body);
-            return;
+            return Shape::NoDelimiter;
         }
-        if !split.closed {
-            self.out.warn(format!(
-                "{kind} body is truncated: its closing boundary is missing"
-            ));
-        }
-        let child_default = if kind == "multipart/digest" {
+        let child_default = if ct.value == "multipart/digest" {
             "message/rfc822"
         } else {
             "text/plain"
         };
+        let mut parts = Vec::new();
         for part in split.parts {
-            if self.out.stopped() || self.parts_capped {
-                return;
+            match self.entity(part, depth + 1, child_default, false) {
+                Some(e) => parts.push(e),
+                None => break,
             }
-            self.entity(part, depth + 1, child_default, false);
+        }
+        Shape::Multipart {
+            parts,
+            closed: split.closed,
+        }
+    }
+}
+
+struct Walker<'o, 'a> {
+    out: &'o mut Out<'a>,
+    /// Leaf parts seen, for `part-N` names.
+    leaves: usize,
+}
+
+impl<'a> Walker<'_, 'a> {
+    fn entity(&mut self, e: &Entity<'a>) {
+        if self.out.stopped() {
+            return;
+        }
+        let next = self.leaves + 1;
+        if e.header.leading_continuation {
+            self.out.warn(format!(
+                "part {next}: its header starts with a continuation line, which continues no \
+                 field (skipped)"
+            ));
+        }
+        for dup in &e.mime.duplicates {
+            self.out.warn(format!(
+                "part {next} has more than one {dup} field: the first was used"
+            ));
+        }
+        let kind = &e.content_type.value;
+        match &e.shape {
+            Shape::Leaf => self.leaf(e),
+            Shape::NoBoundary => {
+                self.out.warn(format!(
+                    "{kind} body has no boundary parameter: kept as one part"
+                ));
+                self.leaf(e);
+            }
+            Shape::NoDelimiter => {
+                self.out.warn(format!(
+                    "{kind} body has no delimiter line for its boundary: kept as one part"
+                ));
+                self.leaf(e);
+            }
+            Shape::Encoded => self.encoded_multipart(e),
+            Shape::TooDeep => {
+                self.leaves += 1;
+                let name = format!("part-{}.eml", self.leaves);
+                self.out.warn(format!(
+                    "multipart nesting deeper than {MAX_MIME_DEPTH} levels: kept {name} unparsed"
+                ));
+                self.out.add(name, Cow::Borrowed(e.raw));
+            }
+            Shape::Multipart { parts, closed } => {
+                if !closed {
+                    self.out.warn(format!(
+                        "{kind} body is truncated: its closing boundary is missing"
+                    ));
+                }
+                for part in parts {
+                    if self.out.stopped() {
+                        return;
+                    }
+                    self.entity(part);
+                }
+            }
         }
     }
 
-    fn leaf(&mut self, headers: &Headers, ct: &Structured, body: &'a [u8]) {
+    /// Illegal (RFC 2045 6.4) but used to hide attachments: decode the body and hand it out as
+    /// a message of its own so the engine walks it.
+    fn encoded_multipart(&mut self, e: &Entity<'a>) {
+        let kind = &e.content_type.value;
+        let cte = encoding(&e.mime);
         self.leaves += 1;
         let n = self.leaves;
-        let disposition = headers.disposition.as_deref().map(Structured::parse);
+        let name = format!("part-{n}.eml");
+        let mut entity = b"Content-Type: ".to_vec();
+        entity.extend_from_slice(trim(e.mime.content_type.as_deref().unwrap_or(&[])));
+        entity.extend_from_slice(b"\r\n\r\n");
+        match self.decode_body(&name, &cte, e.body, n) {
+            Body::Data(data) => entity.extend_from_slice(&data),
+            Body::OverCap(size) => {
+                self.out.admit(&name, e.body.len() as u64, size);
+                return;
+            }
+        }
+        self.out.warn(format!(
+            "part {n} is a {kind} body with {cte} transfer encoding: decoded and kept as {name}"
+        ));
+        if !self
+            .out
+            .admit(&name, e.body.len() as u64, entity.len() as u64)
+        {
+            return;
+        }
+        self.out.add(name, Cow::Owned(entity));
+    }
+
+    fn leaf(&mut self, e: &Entity<'a>) {
+        let (ct, body) = (&e.content_type, e.body);
+        self.leaves += 1;
+        let n = self.leaves;
+        let disposition = e.mime.disposition.as_deref().map(Structured::parse);
         let name = disposition
             .as_ref()
             .and_then(|d| d.text("filename"))
             .filter(|s| !s.trim().is_empty())
             .or_else(|| ct.text("name").filter(|s| !s.trim().is_empty()))
             .unwrap_or_else(|| format!("part-{n}.{}", extension(&ct.value)));
-        let cte = encoding(headers);
+        let cte = encoding(&e.mime);
         let data = match self.decode_body(&name, &cte, body, n) {
             Body::Data(data) => data,
             Body::OverCap(size) => {
@@ -906,7 +1006,8 @@ impl<'a> Walker<'_, 'a> {
     }
 }
 
-fn encoding(headers: &Headers) -> String {
+/// The Content-Transfer-Encoding, lower case, without parameters; empty when absent.
+pub(crate) fn encoding(headers: &Headers) -> String {
     headers
         .encoding
         .as_deref()
@@ -1074,6 +1175,41 @@ mod tests {
 
     fn run(data: &[u8]) -> Out<'_> {
         testing::run(unpack, data)
+    }
+
+    #[test]
+    fn one_read_gives_the_shape_of_every_part() {
+        let msg = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"A\"\r\n\r\n\
+--A\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
+--A\r\nContent-Type: multipart/digest; boundary=B\r\n\r\n\
+--B\r\n\r\nSubject: inner\r\n\r\nbody\r\n--B--\r\n\
+--A\r\nContent-Type: multipart/mixed; boundary=C\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nLS1DLS0=\r\n\
+--A\r\nContent-Type: multipart/alternative\r\n\r\nno boundary\r\n";
+        let m = read(msg);
+        assert!(!m.capped);
+        let Shape::Multipart { parts, closed } = &m.root.shape else {
+            panic!("the root is a multipart");
+        };
+        assert!(!closed, "the closing delimiter is missing");
+        let shapes: Vec<&str> = parts
+            .iter()
+            .map(|p| match &p.shape {
+                Shape::Leaf => "leaf",
+                Shape::Multipart { .. } => "multipart",
+                Shape::NoBoundary => "no boundary",
+                Shape::NoDelimiter => "no delimiter",
+                Shape::Encoded => "encoded",
+                Shape::TooDeep => "too deep",
+            })
+            .collect();
+        assert_eq!(shapes, ["leaf", "multipart", "encoded", "no boundary"]);
+        // A digest's parts are messages unless they say otherwise (RFC 2046 5.1.5).
+        let Shape::Multipart { parts: digest, .. } = &parts[1].shape else {
+            unreachable!()
+        };
+        assert_eq!(digest[0].content_type.value, "message/rfc822");
+        assert_eq!(parts[0].body, b"hello");
     }
 
     fn names(out: &Out) -> Vec<String> {

@@ -2,22 +2,21 @@
 //! from, to, cc, subject, date, message-id, reply-to, return-path, the Received chain, the
 //! mailer), with RFC 2047 encoded words decoded, and the list of attachments found by walking
 //! the MIME structure (RFC 2046 multiparts, RFC 2183 Content-Disposition, RFC 2231 parameter
-//! values). The attachments themselves are unpacked by `formats::mime`; this module only
-//! describes them and raises the mail heuristics.
+//! values). The structure is the one `formats::mime::read` parses, which the extraction walks
+//! too; the attachments themselves are unpacked there, and this module only describes them and
+//! raises the mail heuristics.
 
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::formats::mime::{
-    decode_words, header_text, trim, HeaderBlock, HeaderEnd, Structured,
+    self, decode_words, header_text, Entity, HeaderBlock, HeaderEnd, Shape, Structured,
+    MAX_MIME_DEPTH,
 };
-use crate::analysis::formats::Lines;
 use crate::analysis::identify::FileKind;
 use crate::analysis::policy;
 
-/// Deepest multipart nesting walked.
-const MAX_DEPTH: usize = 20;
-/// Most MIME parts walked.
+/// Most MIME parts listed.
 const MAX_PARTS: usize = 1000;
 /// Most attachments listed.
 const MAX_ATTACHMENTS: usize = 256;
@@ -108,16 +107,14 @@ struct Header {
 }
 
 impl Header {
-    /// `envelope`: the top of a message, where an mbox `From ` line may come first.
-    fn parse(ent: &[u8], envelope: bool) -> Header {
-        let block = HeaderBlock::parse(ent, envelope);
+    fn of(block: &HeaderBlock) -> Header {
         Header {
             fields: block
                 .fields
-                .into_iter()
+                .iter()
                 .map(|(name, value)| {
                     let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
-                    (name, value)
+                    (name, value.clone())
                 })
                 .collect(),
             body_at: (block.end != HeaderEnd::EndOfData).then_some(block.body_at),
@@ -158,7 +155,7 @@ fn decoded_size(body: &[u8], encoding: &str) -> usize {
     }
 }
 
-/// Walks the MIME structure, listing attachments.
+/// Walks the message's MIME structure as `formats::mime` read it, listing attachments.
 struct Walker<'w> {
     parts: usize,
     attachments: Vec<Attachment>,
@@ -167,7 +164,7 @@ struct Walker<'w> {
 }
 
 impl Walker<'_> {
-    fn entity(&mut self, ent: &[u8], header: &Header, depth: usize) {
+    fn entity(&mut self, e: &Entity, depth: usize) {
         self.parts += 1;
         if self.parts > MAX_PARTS {
             if !self.capped {
@@ -178,13 +175,53 @@ impl Walker<'_> {
             }
             return;
         }
-        let body = header.body_at.and_then(|at| ent.get(at..)).unwrap_or(&[]);
-        let ct = Structured::parse(header.raw("content-type").unwrap_or(b"text/plain"));
-        if ct.value.starts_with("multipart/") {
-            self.multipart(&ct, body, depth);
-            return;
+        let ct = &e.content_type;
+        match &e.shape {
+            Shape::Leaf => self.leaf(e, depth),
+            Shape::NoBoundary => self.warnings.push(format!(
+                "email: a {} part has no boundary parameter",
+                ct.value
+            )),
+            Shape::NoDelimiter => self.warnings.push(format!(
+                "email: a {} body has no delimiter line for its boundary",
+                ct.value
+            )),
+            Shape::Encoded => self.warnings.push(format!(
+                "email: a {} body has {} transfer encoding, which hides its parts (they are \
+                 listed in the message it is extracted as)",
+                ct.value,
+                mime::encoding(&e.mime)
+            )),
+            Shape::TooDeep => self.warnings.push(format!(
+                "email: multiparts nest deeper than {MAX_MIME_DEPTH} levels: the rest were not \
+                 listed"
+            )),
+            Shape::Multipart { parts, closed } => {
+                if !closed {
+                    self.warnings.push(format!(
+                        "email: a {} body is truncated: its closing boundary is missing",
+                        ct.value
+                    ));
+                }
+                for part in parts {
+                    if self.capped {
+                        return;
+                    }
+                    if part.header.leading_continuation {
+                        self.warnings.push(
+                            "email: a part's header starts with a continuation line (skipped)"
+                                .to_string(),
+                        );
+                    }
+                    self.entity(part, depth + 1);
+                }
+            }
         }
-        let disposition = header.raw("content-disposition").map(Structured::parse);
+    }
+
+    fn leaf(&mut self, e: &Entity, depth: usize) {
+        let ct = &e.content_type;
+        let disposition = e.mime.disposition.as_deref().map(Structured::parse);
         let name = disposition
             .as_ref()
             .and_then(|d| d.text("filename"))
@@ -202,92 +239,11 @@ impl Walker<'_> {
         if self.attachments.len() >= MAX_ATTACHMENTS {
             return;
         }
-        let encoding = header
-            .raw("content-transfer-encoding")
-            .map(|e| String::from_utf8_lossy(trim(e)).to_ascii_lowercase())
-            .unwrap_or_default();
         self.attachments.push(Attachment {
             name: name.unwrap_or_else(|| format!("part-{}", self.parts)),
-            content_type: if ct.value.is_empty() {
-                "text/plain".to_string()
-            } else {
-                ct.value
-            },
-            size: decoded_size(body, &encoding),
+            content_type: ct.value.clone(),
+            size: decoded_size(e.body, &mime::encoding(&e.mime)),
         });
-    }
-
-    fn multipart(&mut self, ct: &Structured, body: &[u8], depth: usize) {
-        let Some(boundary) = ct.raw("boundary").filter(|b| !b.is_empty()) else {
-            self.warnings.push(format!(
-                "email: a {} part has no boundary parameter",
-                ct.value
-            ));
-            return;
-        };
-        if depth >= MAX_DEPTH {
-            self.warnings.push(format!(
-                "email: multiparts nest deeper than {MAX_DEPTH} levels: the rest were not listed"
-            ));
-            return;
-        }
-        let mut delimiter = b"--".to_vec();
-        delimiter.extend_from_slice(boundary);
-        let mut start: Option<usize> = None;
-        let mut closed = false;
-        let mut parts: Vec<&[u8]> = Vec::new();
-        for (at, line, next) in Lines::new(body, 0) {
-            let Some(rest) = line.strip_prefix(delimiter.as_slice()) else {
-                continue;
-            };
-            let close = rest.starts_with(b"--");
-            if !trim(rest.strip_prefix(b"--").unwrap_or(rest)).is_empty() {
-                continue;
-            }
-            if let Some(s) = start.take() {
-                // The line break before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
-                let part = &body[s..at.max(s)];
-                let part = part
-                    .strip_suffix(b"\r\n")
-                    .or_else(|| part.strip_suffix(b"\n"))
-                    .unwrap_or(part);
-                parts.push(part);
-            }
-            if close {
-                closed = true;
-                break;
-            }
-            start = Some(next);
-            if parts.len() >= MAX_PARTS {
-                break;
-            }
-        }
-        if let Some(s) = start {
-            parts.push(&body[s.min(body.len())..]);
-        }
-        if parts.is_empty() {
-            self.warnings.push(format!(
-                "email: a {} body has no delimiter line for its boundary",
-                ct.value
-            ));
-        } else if !closed {
-            self.warnings.push(format!(
-                "email: a {} body is truncated: its closing boundary is missing",
-                ct.value
-            ));
-        }
-        for part in parts {
-            if self.capped {
-                return;
-            }
-            let header = Header::parse(part, false);
-            if header.leading_continuation {
-                self.warnings.push(
-                    "email: a part's header starts with a continuation line (skipped)".to_string(),
-                );
-            }
-            self.entity(part, &header, depth + 1);
-        }
     }
 }
 
@@ -385,7 +341,8 @@ fn parse_date(text: &str) -> Option<String> {
 }
 
 pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
-    let header = Header::parse(data, true);
+    let message = mime::read(data);
+    let header = Header::of(&message.root.header);
     if header.leading_continuation {
         found.warnings.push(
             "email: the header starts with a continuation line, which continues no field \
@@ -436,7 +393,7 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
         warnings: &mut found.warnings,
         capped: false,
     };
-    walker.entity(data, &header, 0);
+    walker.entity(&message.root, 0);
     mail.parts = walker.parts.min(MAX_PARTS);
     mail.attachments = walker.attachments;
 
