@@ -12,23 +12,60 @@ use super::{Out, ReadStop};
 /// Most directory entries walked.
 const MAX_ENTRIES: usize = 100_000;
 
+/// A compound file opened for reading its streams.
+pub(crate) type Compound<'d> = cfb::CompoundFile<Cursor<&'d [u8]>>;
+
+/// One stream: its path from the root (`/Macros/VBA/dir`) and its length.
+pub(crate) struct Stream {
+    pub path: String,
+    pub len: u64,
+}
+
+/// A compound file, opened and its directory walked once (at most [`MAX_ENTRIES`] entries): the
+/// one parse of OLE2 that the extraction here and the description in `inspect::ole` read.
+pub(crate) struct Directory<'d> {
+    pub file: Compound<'d>,
+    pub streams: Vec<Stream>,
+}
+
+/// Opens `data` as a compound file. cfb's non-strict parser accepts the sector-count and
+/// padding quirks real writers produce.
+pub(crate) fn open(data: &[u8]) -> std::io::Result<Directory<'_>> {
+    let file = cfb::CompoundFile::open(Cursor::new(data))?;
+    let streams = file
+        .walk()
+        .take(MAX_ENTRIES)
+        .filter(|e| e.is_stream())
+        .map(|e| Stream {
+            path: e.path().to_string_lossy().into_owned(),
+            len: e.len(),
+        })
+        .collect();
+    Ok(Directory { file, streams })
+}
+
+impl Directory<'_> {
+    /// The storages named `VBA` that hold a `dir` stream: the VBA projects (names compare
+    /// case-insensitively in MS-CFB).
+    pub fn vba_projects(&self) -> impl Iterator<Item = &str> {
+        self.streams.iter().filter_map(|s| {
+            let (parent, name) = s.path.rsplit_once('/')?;
+            let storage = parent.rsplit('/').next()?;
+            (name.eq_ignore_ascii_case("dir") && storage.eq_ignore_ascii_case("vba"))
+                .then_some(parent)
+        })
+    }
+}
+
 pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
-    // The non-strict parser accepts the sector-count and padding quirks real writers produce.
-    let file = match cfb::CompoundFile::open(Cursor::new(data)) {
-        Ok(f) => f,
+    let Directory { mut file, streams } = match open(data) {
+        Ok(d) => d,
         Err(e) => {
             out.warn(format!("the compound file is unreadable: {e}"));
             return;
         }
     };
-    let streams: Vec<(String, u64)> = file
-        .walk()
-        .take(MAX_ENTRIES)
-        .filter(|e| e.is_stream())
-        .map(|e| (e.path().to_string_lossy().into_owned(), e.len()))
-        .collect();
-    let mut file = file;
-    for (path, len) in streams {
+    for Stream { path, len } in streams {
         if out.stopped() {
             return;
         }

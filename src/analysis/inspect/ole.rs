@@ -5,12 +5,13 @@
 //! `vbaProject.bin` the engine extracts from an Office Open XML file, which is an OLE2 file of
 //! its own.
 
-use std::io::{Cursor, Read};
+use std::io::Read;
 
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection, Properties};
 use crate::analysis::formats::mime::cp1252;
+use crate::analysis::formats::{ole2, printable};
 use crate::analysis::identify::{FileKind, Format, OfficeDoc, Ole2Use};
 use crate::time::format_utc;
 
@@ -30,8 +31,6 @@ const MAX_VBA_STREAM: u64 = 4 * 1024 * 1024;
 const MAX_DECOMPRESSED: usize = 4 * 1024 * 1024;
 /// Most bytes of a module's source kept in the report.
 const MAX_SOURCE_KEPT: usize = 64 * 1024;
-/// Most directory entries walked looking for VBA storages.
-const MAX_ENTRIES: usize = 100_000;
 /// Chr()/ChrW() calls from which a macro counts as building strings character by character.
 const MIN_CHR_CALLS: usize = 10;
 
@@ -189,11 +188,11 @@ struct Document {
     macros: Option<Macros>,
 }
 
-type Ole<'d> = cfb::CompoundFile<Cursor<&'d [u8]>>;
+type Ole<'d> = ole2::Compound<'d>;
 
 pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
-    let mut file = match cfb::CompoundFile::open(Cursor::new(data)) {
-        Ok(f) => f,
+    let dir = match ole2::open(data) {
+        Ok(d) => d,
         Err(e) => {
             found
                 .warnings
@@ -201,6 +200,8 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
             return;
         }
     };
+    let projects: Vec<String> = dir.vba_projects().map(str::to_string).collect();
+    let mut file = dir.file;
     let mut doc = Document {
         format: "OLE2",
         ..Document::default()
@@ -212,7 +213,7 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
         document_summary_information(&bytes, &mut doc, found);
     }
     doc.encrypted |= is_encrypted(&mut file);
-    doc.macros = macros(&mut file, found);
+    doc.macros = macros(&mut file, &projects, found);
 
     if doc.encrypted {
         found.tag("encrypted");
@@ -341,19 +342,6 @@ fn read_capped(file: &mut Ole, path: &str, cap: u64, found: &mut Inspection) -> 
         ));
     }
     Some(bytes)
-}
-
-/// A stream path made safe to print (property set names start with control characters).
-fn printable(path: &str) -> String {
-    path.chars()
-        .map(|c| {
-            if c.is_control() {
-                format!("\\x{:02x}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 /// Encryption a reader can see without a password: an encrypted Office Open XML package in an
@@ -595,24 +583,11 @@ fn document_summary_information(stream: &[u8], doc: &mut Document, found: &mut I
 }
 
 /// Every VBA project in the file, merged into one listing.
-fn macros(file: &mut Ole, found: &mut Inspection) -> Option<Macros> {
-    // A project is a storage named VBA holding a `dir` stream (names compare case-insensitively
-    // in MS-CFB): Word keeps it under Macros/, Excel under _VBA_PROJECT_CUR/, vbaProject.bin at
-    // the root.
-    let dirs: Vec<String> = file
-        .walk()
-        .take(MAX_ENTRIES)
-        .filter(|e| e.is_stream() && e.name().eq_ignore_ascii_case("dir"))
-        .filter_map(|e| {
-            let parent = e.path().parent()?;
-            let is_vba = parent
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().eq_ignore_ascii_case("vba"));
-            is_vba.then(|| parent.to_string_lossy().into_owned())
-        })
-        .take(MAX_PROJECTS)
-        .collect();
-    if dirs.is_empty() {
+/// `projects`: the VBA storages ([`ole2::Directory::vba_projects`]). Word keeps its project
+/// under Macros/, Excel under _VBA_PROJECT_CUR/, vbaProject.bin at the root.
+fn macros(file: &mut Ole, projects: &[String], found: &mut Inspection) -> Option<Macros> {
+    let dirs = projects.iter().take(MAX_PROJECTS).cloned();
+    if projects.is_empty() {
         return None;
     }
     let mut all = Macros {
