@@ -129,11 +129,13 @@ impl Obj {
     }
 }
 
-fn is_ws(b: u8) -> bool {
+/// PDF white space (ISO 32000-1 7.2.2).
+pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, 0 | b'\t' | b'\n' | 0x0c | b'\r' | b' ')
 }
 
-fn is_delim(b: u8) -> bool {
+/// PDF delimiters (ISO 32000-1 7.2.2).
+pub(crate) fn is_delim(b: u8) -> bool {
     matches!(
         b,
         b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
@@ -152,16 +154,18 @@ fn is_end_keyword(tok: &[u8]) -> bool {
     )
 }
 
-/// A tolerant parser of PDF objects over a byte slice (the slice ends where the object must end).
-struct Lexer<'s> {
+/// The one lexer of PDF syntax: a tolerant parser of PDF objects over a byte slice (the slice
+/// ends where the object must end), whose token readers (names, strings, keywords) the
+/// metadata reader's token scan (`inspect::pdf`) uses too.
+pub(crate) struct Lexer<'s> {
     s: &'s [u8],
-    pos: usize,
+    pub(crate) pos: usize,
     /// Set when a string, array or dictionary ran into the end of the slice unclosed.
     truncated: bool,
 }
 
 impl<'s> Lexer<'s> {
-    fn new(s: &'s [u8], pos: usize) -> Lexer<'s> {
+    pub(crate) fn new(s: &'s [u8], pos: usize) -> Lexer<'s> {
         Lexer {
             s,
             pos,
@@ -169,15 +173,16 @@ impl<'s> Lexer<'s> {
         }
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
     }
 
-    fn starts_with(&self, p: &[u8]) -> bool {
+    pub(crate) fn starts_with(&self, p: &[u8]) -> bool {
         self.s.get(self.pos..).is_some_and(|r| r.starts_with(p))
     }
 
-    fn skip_ws(&mut self) {
+    /// Skips white space and comments.
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(b) = self.peek() {
             if is_ws(b) {
                 self.pos += 1;
@@ -192,7 +197,7 @@ impl<'s> Lexer<'s> {
     }
 
     /// The run of regular characters at the position (consumed).
-    fn token(&mut self) -> &'s [u8] {
+    pub(crate) fn token(&mut self) -> &'s [u8] {
         let start = self.pos;
         while self.peek().is_some_and(is_regular) {
             self.pos += 1;
@@ -345,8 +350,15 @@ impl<'s> Lexer<'s> {
 
     /// A name after its `/`, with `#hh` escapes decoded.
     fn name(&mut self) -> Vec<u8> {
+        self.name_and_escapes().0
+    }
+
+    /// A name after its `/`, with `#hh` escapes decoded, and whether one of them escaped a
+    /// letter or digit, which no writer needs to (`/J#61vaScript`): a sign of obfuscation.
+    pub(crate) fn name_and_escapes(&mut self) -> (Vec<u8>, bool) {
         let tok = self.token();
         let mut name = Vec::with_capacity(tok.len());
+        let mut needless = false;
         let mut i = 0;
         while let Some(&b) = tok.get(i) {
             if b == b'#' {
@@ -354,7 +366,9 @@ impl<'s> Lexer<'s> {
                     tok.get(i + 1).and_then(|&c| super::hex_digit(c)),
                     tok.get(i + 2).and_then(|&c| super::hex_digit(c)),
                 ) {
-                    name.push(h << 4 | l);
+                    let v = h << 4 | l;
+                    needless |= v.is_ascii_alphanumeric();
+                    name.push(v);
                     i += 3;
                     continue;
                 }
@@ -362,7 +376,7 @@ impl<'s> Lexer<'s> {
             name.push(b);
             i += 1;
         }
-        name
+        (name, needless)
     }
 
     /// A number, or an indirect reference `N G R`.
@@ -411,6 +425,11 @@ impl<'s> Lexer<'s> {
 
     /// A hex string after its `<`: whitespace and junk ignored, an odd final digit padded with 0.
     fn hex_string(&mut self) -> Vec<u8> {
+        self.hex_string_max(usize::MAX)
+    }
+
+    /// [`Lexer::hex_string`] keeping at most `max` bytes (the rest is read past).
+    pub(crate) fn hex_string_max(&mut self, max: usize) -> Vec<u8> {
         let mut v = Vec::new();
         let mut hi: Option<u8> = None;
         loop {
@@ -424,12 +443,13 @@ impl<'s> Lexer<'s> {
             }
             if let Some(x) = super::hex_digit(b) {
                 match hi.take() {
-                    Some(h) => v.push(h << 4 | x),
+                    Some(h) if v.len() < max => v.push(h << 4 | x),
+                    Some(_) => {}
                     None => hi = Some(x),
                 }
             }
         }
-        if let Some(h) = hi {
+        if let Some(h) = hi.filter(|_| v.len() < max) {
             v.push(h << 4);
         }
         v
@@ -437,9 +457,18 @@ impl<'s> Lexer<'s> {
 
     /// A literal string after its `(`: balanced parentheses, backslash escapes, EOLs as `\n`.
     fn literal_string(&mut self) -> Vec<u8> {
+        self.literal_string_max(usize::MAX)
+    }
+
+    /// [`Lexer::literal_string`] keeping at most `max` bytes (the rest is read past).
+    pub(crate) fn literal_string_max(&mut self, max: usize) -> Vec<u8> {
         let mut v = Vec::new();
         let mut depth = 0usize;
         loop {
+            // Read to the end of the string, keeping `max` bytes (each turn adds at most one).
+            if v.len() > max {
+                v.truncate(max);
+            }
             let Some(b) = self.peek() else {
                 self.truncated = true;
                 break;
@@ -500,6 +529,7 @@ impl<'s> Lexer<'s> {
                 _ => v.push(b),
             }
         }
+        v.truncate(max);
         v
     }
 }
@@ -2242,6 +2272,26 @@ mod tests {
         let mut late = vec![b' '; 1100];
         late.extend_from_slice(b"%PDF-1.4");
         assert!(!detect(&late));
+    }
+
+    #[test]
+    fn the_token_readers_cap_strings_and_flag_needless_escapes() {
+        let src = b"(abc\\(de\\)f) <41424344> /J#61vaScript /A#20B rest";
+        let mut lx = Lexer::new(src, 1);
+        assert_eq!(lx.literal_string_max(3), b"abc");
+        lx.skip_ws();
+        assert_eq!(lx.peek(), Some(b'<'), "the whole string was read past");
+        lx.pos += 1;
+        assert_eq!(lx.hex_string_max(2), b"AB");
+        lx.skip_ws();
+        lx.pos += 1;
+        assert_eq!(lx.name_and_escapes(), (b"JavaScript".to_vec(), true));
+        lx.skip_ws();
+        lx.pos += 1;
+        // An escaped space is what escapes are for.
+        assert_eq!(lx.name_and_escapes(), (b"A B".to_vec(), false));
+        lx.skip_ws();
+        assert_eq!(lx.token(), b"rest");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use memchr::memmem;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
-use crate::analysis::formats::hex_digit;
+use crate::analysis::formats::pdf::{is_delim, Lexer};
 use crate::analysis::identify::FileKind;
 
 /// Most bytes one object stream decompresses to.
@@ -175,172 +175,39 @@ enum Token<'d> {
     Punct,
 }
 
-fn is_ws(b: u8) -> bool {
-    matches!(b, 0 | b'\t' | b'\n' | 0x0c | b'\r' | b' ')
-}
-
-fn is_delim(b: u8) -> bool {
-    matches!(
-        b,
-        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
-    )
-}
-
-/// Tokens of PDF syntax from a position; never fails (junk becomes [`Token::Punct`]).
-struct Lexer<'d> {
-    data: &'d [u8],
-    pos: usize,
-}
-
-impl<'d> Lexer<'d> {
-    fn next_token(&mut self) -> Option<Token<'d>> {
-        let d = self.data;
-        loop {
-            let &b = d.get(self.pos)?;
-            if is_ws(b) {
-                self.pos += 1;
-            } else if b == b'%' {
-                self.pos += memchr::memchr2(b'\n', b'\r', &d[self.pos..]).unwrap_or(d.len());
-            } else {
-                break;
-            }
+/// The next token from `lx`, the one PDF lexer (`formats::pdf::Lexer`); never fails (junk
+/// becomes [`Token::Punct`]). Strings keep at most [`MAX_STRING`] bytes.
+fn next_token<'d>(lx: &mut Lexer<'d>) -> Option<Token<'d>> {
+    lx.skip_ws();
+    let b = lx.peek()?;
+    Some(match b {
+        b'/' => {
+            lx.pos += 1;
+            let (name, needless) = lx.name_and_escapes();
+            Token::Name(name, needless)
         }
-        let start = self.pos;
-        let b = d[start];
-        self.pos += 1;
-        Some(match b {
-            b'/' => self.name(),
-            b'(' => Token::Str(self.literal()),
-            b'<' if d.get(self.pos) == Some(&b'<') => {
-                self.pos += 1;
-                Token::DictOpen
-            }
-            b'<' => Token::Str(self.hex_string()),
-            b'>' if d.get(self.pos) == Some(&b'>') => {
-                self.pos += 1;
-                Token::DictClose
-            }
-            _ if is_delim(b) => Token::Punct,
-            _ => {
-                while d.get(self.pos).is_some_and(|&c| !is_ws(c) && !is_delim(c)) {
-                    self.pos += 1;
-                }
-                Token::Word(&d[start..self.pos])
-            }
-        })
-    }
-
-    fn name(&mut self) -> Token<'d> {
-        let d = self.data;
-        let mut name = Vec::new();
-        let mut needless = false;
-        while let Some(&c) = d.get(self.pos) {
-            if is_ws(c) || is_delim(c) {
-                break;
-            }
-            self.pos += 1;
-            if c == b'#' {
-                if let (Some(h), Some(l)) = (
-                    d.get(self.pos).and_then(|&c| hex_digit(c)),
-                    d.get(self.pos + 1).and_then(|&c| hex_digit(c)),
-                ) {
-                    let v = h << 4 | l;
-                    needless |= v.is_ascii_alphanumeric();
-                    name.push(v);
-                    self.pos += 2;
-                    continue;
-                }
-            }
-            name.push(c);
+        b'(' => {
+            lx.pos += 1;
+            Token::Str(lx.literal_string_max(MAX_STRING))
         }
-        Token::Name(name, needless)
-    }
-
-    /// A literal string with its escapes decoded; unterminated strings end at the data's end.
-    fn literal(&mut self) -> Vec<u8> {
-        let d = self.data;
-        let mut out = Vec::new();
-        let mut depth = 1usize;
-        while let Some(&c) = d.get(self.pos) {
-            self.pos += 1;
-            let byte = match c {
-                b'(' => {
-                    depth += 1;
-                    c
-                }
-                b')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
-                    c
-                }
-                b'\\' => {
-                    let Some(&e) = d.get(self.pos) else { break };
-                    self.pos += 1;
-                    match e {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 8,
-                        b'f' => 12,
-                        b'0'..=b'7' => {
-                            let mut v = u32::from(e - b'0');
-                            for _ in 0..2 {
-                                match d.get(self.pos) {
-                                    Some(&o @ b'0'..=b'7') => {
-                                        v = v * 8 + u32::from(o - b'0');
-                                        self.pos += 1;
-                                    }
-                                    _ => break,
-                                }
-                            }
-                            v as u8
-                        }
-                        // A backslash before a line break continues the line.
-                        b'\r' => {
-                            if d.get(self.pos) == Some(&b'\n') {
-                                self.pos += 1;
-                            }
-                            continue;
-                        }
-                        b'\n' => continue,
-                        other => other,
-                    }
-                }
-                _ => c,
-            };
-            if out.len() < MAX_STRING {
-                out.push(byte);
-            }
+        b'<' if lx.starts_with(b"<<") => {
+            lx.pos += 2;
+            Token::DictOpen
         }
-        out
-    }
-
-    fn hex_string(&mut self) -> Vec<u8> {
-        let d = self.data;
-        let mut out = Vec::new();
-        let mut high: Option<u8> = None;
-        while let Some(&c) = d.get(self.pos) {
-            self.pos += 1;
-            if c == b'>' {
-                break;
-            }
-            let Some(v) = hex_digit(c) else { continue };
-            match high.take() {
-                Some(h) => {
-                    if out.len() < MAX_STRING {
-                        out.push(h << 4 | v);
-                    }
-                }
-                None => high = Some(v),
-            }
+        b'<' => {
+            lx.pos += 1;
+            Token::Str(lx.hex_string_max(MAX_STRING))
         }
-        if let Some(h) = high {
-            out.push(h << 4);
+        b'>' if lx.starts_with(b">>") => {
+            lx.pos += 2;
+            Token::DictClose
         }
-        out
-    }
+        _ if is_delim(b) => {
+            lx.pos += 1;
+            Token::Punct
+        }
+        _ => Token::Word(lx.token()),
+    })
 }
 
 /// Flags of the object being read, for deciding whether its stream is an object stream that
@@ -382,7 +249,7 @@ fn is_int(w: &[u8]) -> Option<u64> {
 
 /// Scans `data` (the file, or a decoded object stream when `top` is false).
 fn scan(data: &[u8], top: bool, s: &mut Scan) {
-    let mut lx = Lexer { data, pos: 0 };
+    let mut lx = Lexer::new(data, 0);
     // The last name seen, while only numbers and `R` follow it (a key and its value).
     let mut key: Option<Vec<u8>> = None;
     // The last two integers and where the first began, for `N G obj` and `N G R`.
@@ -390,7 +257,9 @@ fn scan(data: &[u8], top: bool, s: &mut Scan) {
     let mut flags = ObjectFlags::default();
     loop {
         let before = lx.pos;
-        let Some(tok) = lx.next_token() else { break };
+        let Some(tok) = next_token(&mut lx) else {
+            break;
+        };
         match tok {
             Token::Name(name, needless) => {
                 if needless {
@@ -597,10 +466,10 @@ fn pdf_date(text: &str) -> String {
 
 /// Reads the information dictionary at `at` (an `N G obj` offset) into `doc`.
 fn info(data: &[u8], at: usize, doc: &mut Document) {
-    let mut lx = Lexer { data, pos: at };
+    let mut lx = Lexer::new(data, at);
     let mut key: Option<Vec<u8>> = None;
     let mut depth = 0usize;
-    while let Some(tok) = lx.next_token() {
+    while let Some(tok) = next_token(&mut lx) {
         match tok {
             Token::DictOpen => depth += 1,
             Token::DictClose => {
