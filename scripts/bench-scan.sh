@@ -35,7 +35,8 @@ measure() {
     local label=$1
     shift
     /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
-    read -r wall user sys rss < "$work/time"
+    # GNU time writes "Command exited with non-zero status N" first when the scan flags a file.
+    read -r wall user sys rss < <(tail -n 1 "$work/time")
     awk -v l="$label" -v n="$count" -v b="$bytes" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
         cpu = u + s; if (w <= 0) w = 0.001; if (cpu <= 0) cpu = 0.001;
         printf "%-34s %8.0f files/s %8.1f MB/s %8.1f MB/CPU-s  %6.1f s  peak RSS %.1f MiB\n",
@@ -49,7 +50,7 @@ if [ -n "${BASELINE:-}" ]; then
         for which in base this; do
             b=$bin; [ "$which" = base ] && b=$BASELINE
             /usr/bin/time -f "%U %S" -o "$work/time" sh -c "xargs -0 '$b' scan ${*:-} < '$work/files' > /dev/null" || true
-            t=$(awk '{print $1 + $2}' "$work/time")
+            t=$(tail -n 1 "$work/time" | awk '{print $1 + $2}')
             if [ "$which" = base ]; then
                 best_base=$(awk -v a="${best_base:-1e9}" -v b="$t" 'BEGIN {print (b < a) ? b : a}')
             else
@@ -78,11 +79,11 @@ echo "hostile archives (scripts/make-bombs.py):"
 python3 scripts/make-bombs.py "$work/bombs"
 for f in "$work"/bombs/*; do
     /usr/bin/time -f "%e %M" -o "$work/time" "$bin" scan "$f" > "$work/out" || true
-    read -r wall rss < "$work/time"
+    read -r wall rss < <(tail -n 1 "$work/time")
     entries=$(python3 -c 'import json,sys; print(len(json.loads(open(sys.argv[1]).readline())["tc_report"]))' "$work/out")
     printf '  %-20s %6.2f s  peak RSS %6.1f MiB  %6d report entries\n' "$(basename "$f")" "$wall" "$(awk -v r="$rss" 'BEGIN{print r/1024}')" "$entries"
 done
 printf '[unpacking]\nmax_files = 200000\n' > "$work/many.toml"
 /usr/bin/time -f "%e %M" -o "$work/time" "$bin" scan --config "$work/many.toml" "$work/bombs/many-100k.zip" > "$work/out" || true
-read -r wall rss < "$work/time"
+read -r wall rss < <(tail -n 1 "$work/time")
 printf '  %-20s %6.2f s  peak RSS %6.1f MiB  (max_files = 200000: every entry analysed)\n' "many-100k.zip" "$wall" "$(awk -v r="$rss" 'BEGIN{print r/1024}')"

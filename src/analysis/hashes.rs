@@ -24,9 +24,9 @@ impl Default for Digests {
     }
 }
 
-/// The result of [`Digests`].
+/// A file's hashes, size and entropy: what [`Digests`] computes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
+pub struct FileHashes {
     pub md5: String,
     pub sha1: String,
     pub sha256: String,
@@ -66,7 +66,7 @@ impl Digests {
     ///
     /// The fuzzy hashes go through the crates' whole-buffer functions: their streaming types
     /// are generic and would be compiled (and, in debug builds, left unoptimised) in this crate.
-    pub fn of(data: &[u8], fuzzy: bool) -> Summary {
+    pub fn of(data: &[u8], fuzzy: bool) -> FileHashes {
         let mut d = Digests::new();
         d.update(data);
         let mut summary = d.finish();
@@ -87,8 +87,8 @@ impl Digests {
     }
 
     /// Finishes every digest.
-    pub fn finish(self) -> Summary {
-        Summary {
+    pub fn finish(self) -> FileHashes {
+        FileHashes {
             ssdeep: None,
             tlsh: None,
             fuzzy: FuzzyState::SkippedSize,
@@ -102,7 +102,7 @@ impl Digests {
     }
 }
 
-impl Summary {
+impl FileHashes {
     /// Adds ssdeep and TLSH of `data` (the bytes this summary was computed over).
     pub fn add_fuzzy(&mut self, data: &[u8]) {
         self.ssdeep = Some(super::ssdeep::hash(data));
@@ -219,7 +219,7 @@ fn entropy(histogram: &[u64; 256], len: u64) -> f64 {
 mod tests {
     use super::*;
 
-    fn digest(data: &[u8]) -> Summary {
+    fn digest(data: &[u8]) -> FileHashes {
         let mut d = Digests::default();
         d.update(data);
         d.finish()

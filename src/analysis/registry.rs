@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::formats::{self, Caps, Deadline, Handler, Out};
+use super::formats::{self, Budget, Deadline, Handler, Members};
 use super::identify::{identify, ElfRole, Format, Ole2Use, PeRole};
 use super::inspect::{self, Inspection, Inspector};
 
@@ -16,7 +16,7 @@ use super::inspect::{self, Inspection, Inspector};
 pub struct Parser {
     /// The format as warnings name it ("the PDF metadata reader failed").
     pub name: &'static str,
-    /// Finds the members of a container and hands them to [`Out`].
+    /// Finds the members of a container and hands them to [`Members`].
     pub unpack: Option<Handler>,
     /// Reads the format's metadata and raises its heuristics.
     pub describe: Option<Inspector>,
@@ -223,7 +223,7 @@ pub fn fuzz_one(target: &str, data: &[u8]) {
         .unwrap_or_else(|| panic!("no fuzz target is registered as {target:?}"));
     let parser = parser(*format).expect("every fuzz target names a parsed format");
     if let Some(unpack) = parser.unpack {
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: MAX_OUTPUT,
             max_members: 10_000,
             max_ratio: 100,

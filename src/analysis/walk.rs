@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::formats::{self, Caps, Deadline, Limit, Out};
+use super::formats::{self, Budget, Deadline, Limit, Members};
 use super::hashes::{self, Digests, FuzzyState};
 use super::identify::{self, FileKind, Format};
 use super::inspect::{self, strings};
@@ -210,7 +210,7 @@ impl Walk<'_, '_> {
             node.votes = self.nodes[first].votes.clone();
         } else {
             let release = self.map.filter(|_| depth == 0 && !fuzzy);
-            self.examine(data, &kind, &digests, release, &mut e, &mut node);
+            self.describe_and_scan(data, &kind, &digests, release, &mut e, &mut node);
         }
         let index = self.entries.len();
         self.entries.push(e);
@@ -223,7 +223,7 @@ impl Walk<'_, '_> {
             return index;
         };
         if depth >= self.limits.max_depth {
-            self.hit(
+            self.record_limit(
                 index,
                 Limit::Depth,
                 format!(
@@ -234,7 +234,7 @@ impl Walk<'_, '_> {
             return index;
         }
         if self.deadline.passed() {
-            self.hit(
+            self.record_limit(
                 index,
                 Limit::Time,
                 format!(
@@ -244,14 +244,14 @@ impl Walk<'_, '_> {
             );
             return index;
         }
-        let caps = Caps {
+        let budget = Budget {
             max_output: self.limits.max_total_bytes.saturating_sub(self.bytes),
             max_members: self.limits.max_files.saturating_sub(self.files),
             max_ratio: self.limits.max_ratio,
             deadline: self.deadline.clone(),
             passwords: self.limits.passwords.clone(),
         };
-        let mut out = Out::new(caps);
+        let mut out = Members::new(budget);
         let started = Instant::now();
         let outcome = crate::log::guarded(|| unpack(data, &mut out));
         let format = kind.name.unwrap_or("container");
@@ -266,7 +266,7 @@ impl Walk<'_, '_> {
             e.info.unpacking.extracted = out.members.len() as u64;
         }
         for hit in std::mem::take(&mut out.limits) {
-            self.hit(index, hit.limit, hit.detail);
+            self.record_limit(index, hit.limit, hit.detail);
         }
         let members = std::mem::take(&mut out.members);
         let listing = archive_listing(&kind, &mut out, &members);
@@ -304,7 +304,7 @@ impl Walk<'_, '_> {
                     self.limits.max_time.as_secs_f64(),
                     count - i
                 );
-                self.hit(index, Limit::Time, detail);
+                self.record_limit(index, Limit::Time, detail);
                 break;
             }
             let (child_name, problems) = child_name(&member.name, &parent_name, i + 1);
@@ -330,7 +330,7 @@ impl Walk<'_, '_> {
     /// Records a limit that stopped work on node `index`: in `info.unpacking`, as an indicator,
     /// and (with `alert_exceeds_max`) as a suspicious verdict.
     /// The time limit is recorded once per task, on the node where it struck first.
-    fn hit(&mut self, index: usize, limit: Limit, detail: String) {
+    fn record_limit(&mut self, index: usize, limit: Limit, detail: String) {
         if limit == Limit::Time {
             if self.time_reported {
                 return;
@@ -379,11 +379,11 @@ impl Walk<'_, '_> {
     /// Everything but unpacking, on a node seen for the first time: signatures, hash lists,
     /// metadata and heuristics, strings. `release` is the upload's mapping when its pages should
     /// be released as the string scan passes them.
-    fn examine(
+    fn describe_and_scan(
         &mut self,
         data: &[u8],
         kind: &FileKind,
-        digests: &hashes::Summary,
+        digests: &hashes::FileHashes,
         release: Option<&mapped::Mapped>,
         e: &mut Entry,
         node: &mut Node,
@@ -627,7 +627,7 @@ fn adopt(ours: &mut Classification, theirs: &Classification, source: String) {
 /// one, the names and sizes of what was extracted.
 fn archive_listing(
     kind: &FileKind,
-    out: &mut Out<'_>,
+    out: &mut Members<'_>,
     members: &[formats::Member<'_>],
 ) -> Option<serde_json::Value> {
     let (entries, count) = if !out.entries.is_empty() {
@@ -652,7 +652,7 @@ fn archive_listing(
 }
 
 /// Hashes the mapped upload in chunks, releasing each chunk's pages once hashed.
-fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::Summary {
+fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::FileHashes {
     const CHUNK: usize = 8 * 1024 * 1024;
     let mut d = Digests::new();
     let mut done = 0;
@@ -732,7 +732,7 @@ pub(super) fn entry(
     file_name: &str,
     file_path: &str,
     kind: &FileKind,
-    digests: &hashes::Summary,
+    digests: &hashes::FileHashes,
 ) -> Entry {
     let ident_name = kind.display_name().unwrap_or_default();
     let hashes = digests.hash_list();

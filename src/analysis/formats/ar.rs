@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::Out;
+use super::Members;
 
 /// The global header of a regular archive.
 const MAGIC: &[u8] = b"!<arch>\n";
@@ -79,7 +79,7 @@ fn is_symbol_table(name: &[u8]) -> bool {
 }
 
 /// Walks the archive and yields its members.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if data.starts_with(THIN_MAGIC) {
         out.warn("thin ar archive: member contents are stored in other files, not in the archive");
         return;
@@ -200,7 +200,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{self, names_and_data};
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     fn member(buf: &mut Vec<u8>, name: &str, body: &[u8]) {
@@ -220,7 +220,7 @@ mod tests {
         }
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -376,9 +376,9 @@ mod tests {
         let mut buf = MAGIC.to_vec();
         member(&mut buf, "small", b"abc");
         member(&mut buf, "big", &[0u8; 100]);
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 50,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&buf, &mut out);
         assert_eq!(out.members.len(), 1);

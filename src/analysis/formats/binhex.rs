@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::{printable, Out};
+use super::{printable, Members};
 
 /// Most BinHex blocks decoded from one input (a digest of several .hqx files in one text).
 pub const MAX_HQX_BLOCKS: usize = 100;
@@ -46,7 +46,7 @@ pub fn detect(data: &[u8]) -> bool {
     find(&data[..data.len().min(DETECT_WINDOW)], BANNER).is_some()
 }
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut pos = 0;
     let mut blocks = 0usize;
     while pos < data.len() {
@@ -110,7 +110,7 @@ fn data_start(data: &[u8], banner_at: usize) -> Option<usize> {
 }
 
 /// Decodes one block (the text between the `:` markers). Returns false when the walk must stop.
-fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Out<'a>) -> bool {
+fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Members<'a>) -> bool {
     let packed = encoded.len() as u64;
     let mut s = Stream::new(encoded);
     let mut header = Vec::new();
@@ -237,7 +237,7 @@ enum Fork {
     Stopped,
 }
 
-fn read_fork(s: &mut Stream, name: &str, packed: u64, declared: u32, out: &mut Out) -> Fork {
+fn read_fork(s: &mut Stream, name: &str, packed: u64, declared: u32, out: &mut Members) -> Fork {
     let declared = u64::from(declared);
     if !out.admit(name, packed, declared) {
         if out.stopped() {
@@ -420,7 +420,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::super::testing;
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     /// Builds the decoded stream: header, forks and their CRCs.
@@ -499,7 +499,7 @@ mod tests {
         text
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -611,9 +611,9 @@ mod tests {
         let mut input = b"(This file must be converted with BinHex 4.0)\n:".to_vec();
         input.extend_from_slice(&chars);
         input.extend_from_slice(b":\n");
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_ratio: 10,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&input, &mut out);
         assert!(out.members.is_empty());
@@ -623,9 +623,9 @@ mod tests {
     #[test]
     fn member_over_cap_is_skipped_with_a_limit() {
         let input = hqx(&stream(b"big", &[7u8; 5000], b"rsrc"));
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&input, &mut out);
         assert!(out.members.is_empty());

@@ -18,7 +18,7 @@ use lzxd::{Lzxd, WindowSize};
 
 use crate::analysis::bytes::{le16, le32};
 
-use super::{Limit, Out, RATIO_ALLOWANCE};
+use super::{Limit, Members, RATIO_ALLOWANCE};
 
 /// ITSF signature at offset 0.
 const MAGIC: &[u8] = b"ITSF";
@@ -96,7 +96,7 @@ struct Chm {
     content0: usize,
 }
 
-fn read_directory(data: &[u8], out: &mut Out<'_>) -> Option<Chm> {
+fn read_directory(data: &[u8], out: &mut Members<'_>) -> Option<Chm> {
     let version = le32(data, 4)?;
     let header_len = le32(data, 8)? as usize;
     let dir_off = usize::try_from(le64(data, 0x48)?).ok()?;
@@ -227,8 +227,8 @@ struct Lzx<'a> {
     length: u64,
 }
 
-fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Out<'_>) -> Option<Lzx<'a>> {
-    let sys = |name: &str, out: &mut Out<'_>| -> Option<&'a [u8]> {
+fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Members<'_>) -> Option<Lzx<'a>> {
+    let sys = |name: &str, out: &mut Members<'_>| -> Option<&'a [u8]> {
         let Some(e) = find(chm, name) else {
             out.warn(format!("section 1 cannot be decoded: {name} is missing"));
             return None;
@@ -348,7 +348,7 @@ struct Active {
 }
 
 /// Decodes the section 1 files in `files` (sorted by offset).
-fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Out<'_>) {
+fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Members<'_>) {
     let Some(lzx) = read_lzx_setup(data, chm, out) else {
         return;
     };
@@ -378,7 +378,7 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Out
     };
     // Bound on all frames decoded, including the ones only priming the window.
     let stream_cap = content_len
-        .saturating_mul(out.caps().max_ratio)
+        .saturating_mul(out.budget().max_ratio)
         .max(RATIO_ALLOWANCE);
 
     let frame_count = lzx.frames.len();
@@ -461,7 +461,7 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Out
                 format!(
                     "the compressed section expands to more than {decoded} bytes \
                      (ratio above {})",
-                    out.caps().max_ratio
+                    out.budget().max_ratio
                 ),
             );
             return;
@@ -541,7 +541,7 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Out
 }
 
 /// Lists the CHM's directory and yields its user files.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if data.is_empty() {
         return;
     }
@@ -598,7 +598,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{self, names_and_data};
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     fn enc(mut v: u64) -> Vec<u8> {
@@ -770,7 +770,7 @@ mod tests {
         }
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -989,9 +989,9 @@ mod tests {
     #[test]
     fn member_over_budget_is_skipped_with_a_limit() {
         let (data, _) = lzx_sample(1, 2);
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&data, &mut out);
         let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();

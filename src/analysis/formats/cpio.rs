@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use super::Out;
+use super::Members;
 
 /// Size of an old binary header.
 const BINARY_HEADER: usize = 26;
@@ -172,7 +172,7 @@ fn align_up(n: usize, align: usize) -> Option<usize> {
 }
 
 /// Walks the archive and yields its regular files.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut pos = 0usize;
     let mut index = 0usize;
     // Hard-link groups already yielded, by (dev, ino).
@@ -317,7 +317,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{self, names_and_data};
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     fn pad(buf: &mut Vec<u8>, align: usize) {
@@ -409,7 +409,7 @@ mod tests {
         pad(buf, 2);
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -598,9 +598,9 @@ mod tests {
         newc_entry(&mut buf, "070701", 1, 0o100644, 1, "small", b"abc");
         newc_entry(&mut buf, "070701", 2, 0o100644, 1, "big", &[1u8; 100]);
         newc_entry(&mut buf, "070701", 0, 0, 1, "TRAILER!!!", b"");
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 50,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&buf, &mut out);
         assert_eq!(out.members.len(), 1);

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use super::Out;
+use super::Members;
 
 /// Logical sector size of CD-ROM media: descriptors and directory records are laid out in it.
 const SECTOR: usize = 2048;
@@ -160,7 +160,7 @@ fn detect_rock_ridge(data: &[u8], tree: &Tree) -> Option<usize> {
     }
 }
 
-fn read_descriptors(data: &[u8], out: &mut Out<'_>) -> Option<Tree> {
+fn read_descriptors(data: &[u8], out: &mut Members<'_>) -> Option<Tree> {
     let mut primary: Option<Tree> = None;
     let mut joliet: Option<Tree> = None;
     // Set once the descriptor walk ended for any reason other than the cap.
@@ -259,7 +259,7 @@ struct Pending {
     extents: Vec<(u32, u32)>,
 }
 
-fn emit_file<'a>(data: &'a [u8], block: usize, file: Pending, out: &mut Out<'a>) -> bool {
+fn emit_file<'a>(data: &'a [u8], block: usize, file: Pending, out: &mut Members<'a>) -> bool {
     let mut ranges = Vec::with_capacity(file.extents.len());
     for &(extent, size) in &file.extents {
         let start = (extent as usize).checked_mul(block);
@@ -295,7 +295,7 @@ fn emit_file<'a>(data: &'a [u8], block: usize, file: Pending, out: &mut Out<'a>)
 }
 
 /// Walks the image's directory tree and yields every file.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if data.is_empty() {
         return;
     }
@@ -456,7 +456,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 #[cfg(test)]
 mod tests {
     use super::super::testing::{self, names_and_data};
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     fn record(extent: u32, size: u32, flags: u8, ident: &[u8], su: &[u8]) -> Vec<u8> {
@@ -567,7 +567,7 @@ mod tests {
         img.0
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -785,9 +785,9 @@ mod tests {
 
     #[test]
     fn member_over_budget_is_skipped_with_a_limit() {
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 4,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         let data = sample(false);
         unpack(&data, &mut out);

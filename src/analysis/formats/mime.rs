@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::{printable, uuencode, Lines, Out};
+use super::{printable, uuencode, Lines, Members};
 
 /// Deepest nesting of multiparts walked in place. Below it the multipart entity is handed out
 /// as a `.eml` member, so the engine's own depth limit takes over instead of recursion here.
@@ -48,7 +48,7 @@ const MESSAGE_FIELDS: &[&str] = &[
     "content-type",
 ];
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let message = read(data);
     let mut walker = Walker { out, leaves: 0 };
     walker.entity(&message.root);
@@ -61,7 +61,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 /// Splits an mbox on its `From ` separator lines (at the start or after a blank line), undoes
 /// the mboxrd `>From ` escaping and yields each message as `message-N.eml`.
-pub fn unpack_mbox<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack_mbox<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut count = 0usize;
     let mut msg_start = 0usize;
     let mut prev_blank = true;
@@ -837,7 +837,7 @@ impl Reader {
 }
 
 struct Walker<'o, 'a> {
-    out: &'o mut Out<'a>,
+    out: &'o mut Members<'a>,
     /// Leaf parts seen, for `part-N` names.
     leaves: usize,
 }
@@ -1132,7 +1132,7 @@ fn trim_end(s: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::super::testing;
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     #[test]
@@ -1173,7 +1173,7 @@ mod tests {
         assert_eq!(block.end, HeaderEnd::TooManyLines);
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -1212,7 +1212,7 @@ Content-Transfer-Encoding: base64\r\n\r\nLS1DLS0=\r\n\
         assert_eq!(parts[0].body, b"hello");
     }
 
-    fn names(out: &Out) -> Vec<String> {
+    fn names(out: &Members) -> Vec<String> {
         out.members.iter().map(|m| m.name.clone()).collect()
     }
 
@@ -1390,7 +1390,7 @@ UE*sD\nBA==\nfooter text\n";
         assert!(out.members[0].data.is_empty());
         assert!(!looks_like_message(b""));
         assert!(!looks_like_mbox(b""));
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack_mbox(b"", &mut out);
         assert!(out.members.is_empty());
     }
@@ -1431,9 +1431,9 @@ UE*sD\nBA==\nfooter text\n";
 Content-Transfer-Encoding: base64\n\n"
             .to_vec();
         msg.extend(std::iter::repeat_n(b'A', 8000));
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&msg, &mut out);
         assert!(out.members.is_empty());
@@ -1450,7 +1450,7 @@ Content-Transfer-Encoding: base64\n\n"
         let out = run(msg.as_bytes());
         assert_eq!(names(&out), ["part-1.eml"]);
         assert!(out.members[0].data.ends_with(inner));
-        let mut again = Out::new(Caps::unlimited());
+        let mut again = Members::new(Budget::unlimited());
         unpack(&out.members[0].data, &mut again);
         assert_eq!(&*again.members[0].data, b"hidden");
     }
@@ -1481,7 +1481,7 @@ From not a separator (no blank line before)\n\
 From c@d Mon Jan  1 00:00:01 2024\r\n\
 Subject: two\r\n\r\n\
 bye\r\n";
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack_mbox(mbox, &mut out);
         assert_eq!(names(&out), ["message-1.eml", "message-2.eml"]);
         assert_eq!(
@@ -1495,7 +1495,7 @@ bye\r\n";
 
     #[test]
     fn mbox_leading_junk_is_kept() {
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack_mbox(b"junk\n\nFrom x\nSubject: a\n\nb\n", &mut out);
         assert_eq!(out.members.len(), 2);
         assert_eq!(&*out.members[1].data, b"Subject: a\n\nb\n");

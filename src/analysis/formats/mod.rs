@@ -1,10 +1,12 @@
-//! Container formats: one file per format, each a pure `unpack(&[u8], &mut Out)` that finds the
-//! members of a container and hands them to [`Out`], registered in `analysis::registry`. Nothing here touches the file system: a
-//! member's name is a label from the container, never a path we open.
+//! Formats: one file per format, holding its one parse and a pure
+//! `unpack(&[u8], &mut Members)` that finds the members of a container and hands them to
+//! [`Members`]; each is registered in `analysis::registry`. Nothing here touches the file system:
+//! a member's name is a label from the container, never a path we open.
 //!
-//! [`Out`] carries the task's remaining budget down to the parser. Parsers ask it how many bytes a
-//! member may decode to *before* decoding ([`Out::member_cap`]), and stop as soon as it says the
-//! walk is over ([`Out::stopped`]), so a bomb is cut off while it inflates, not after.
+//! [`Members`] carries the task's remaining [`Budget`] down to the parser. Parsers ask it how many
+//! bytes a member may decode to *before* decoding ([`Members::member_cap`]), and stop as soon as
+//! it says the walk is over ([`Members::stopped`]), so a bomb is cut off while it inflates, not
+//! after.
 
 pub mod ar;
 pub mod binhex;
@@ -33,23 +35,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Takes a container apart: finds its members and hands them to [`Out`].
-pub type Handler = for<'a> fn(&'a [u8], &mut Out<'a>);
+/// Takes a container apart: finds its members and hands them to [`Members`].
+pub type Handler = for<'a> fn(&'a [u8], &mut Members<'a>);
 
 /// Helpers shared by the parsers' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::{Caps, Handler, Out};
+    use super::{Budget, Handler, Members};
 
     /// Runs `handler` over `data` with no practical budget.
-    pub fn run(handler: Handler, data: &[u8]) -> Out<'_> {
-        let mut out = Out::new(Caps::unlimited());
+    pub fn run(handler: Handler, data: &[u8]) -> Members<'_> {
+        let mut out = Members::new(Budget::unlimited());
         handler(data, &mut out);
         out
     }
 
     /// Every member as (name, bytes), for comparing with what a test put in.
-    pub fn names_and_data(out: &Out<'_>) -> Vec<(String, Vec<u8>)> {
+    pub fn names_and_data(out: &Members<'_>) -> Vec<(String, Vec<u8>)> {
         out.members
             .iter()
             .map(|m| (m.name.clone(), m.data.to_vec()))
@@ -61,7 +63,7 @@ pub(crate) mod testing {
 /// files (logs, zero-filled images) are legitimate.
 pub const RATIO_ALLOWANCE: u64 = 1024 * 1024;
 
-/// Chunk size of [`Out::read_member`]: the deadline is checked between chunks.
+/// Chunk size of [`Members::read_member`]: the deadline is checked between chunks.
 const READ_CHUNK: usize = 256 * 1024;
 
 /// Which budget stopped work. Each one appears in `info.unpacking` and as an indicator.
@@ -175,7 +177,7 @@ impl Deadline {
 
 /// The remaining budget of the task, as seen by one container.
 #[derive(Debug, Clone)]
-pub struct Caps {
+pub struct Budget {
     /// Most bytes all members of this container may decode to.
     pub max_output: u64,
     /// Most members this container may yield.
@@ -188,10 +190,10 @@ pub struct Caps {
     pub passwords: Vec<String>,
 }
 
-impl Caps {
-    /// Caps with no practical limit and no passwords: for unit tests of parsers.
-    pub fn unlimited() -> Caps {
-        Caps {
+impl Budget {
+    /// Budget with no practical limit and no passwords: for unit tests of parsers.
+    pub fn unlimited() -> Budget {
+        Budget {
             max_output: u64::MAX,
             max_members: usize::MAX,
             max_ratio: u64::MAX,
@@ -201,10 +203,10 @@ impl Caps {
     }
 }
 
-/// Why [`Out::read_member`] gave up on a member.
+/// Why [`Members::read_member`] gave up on a member.
 #[derive(Debug)]
 pub enum ReadStop {
-    /// A budget ran out; it has been recorded in [`Out`].
+    /// A budget ran out; it has been recorded in [`Members`].
     Limit,
     /// The decoder failed (corrupt or truncated data). The bytes decoded so far come along.
     Corrupt(io::Error, Vec<u8>),
@@ -212,23 +214,23 @@ pub enum ReadStop {
 
 /// What a parser produced: members, warnings about the container, and limits that stopped it.
 #[derive(Debug)]
-pub struct Out<'a> {
-    caps: Caps,
+pub struct Members<'a> {
+    budget: Budget,
     used: u64,
     pub members: Vec<Member<'a>>,
     pub warnings: Vec<String>,
     pub limits: Vec<LimitHit>,
-    /// The directory of an archive, for parsers that read one ([`Out::entry`]).
+    /// The directory of an archive, for parsers that read one ([`Members::entry`]).
     pub entries: Vec<EntryInfo>,
     /// Entries seen, listed or not.
     pub entry_count: u64,
     stopped: bool,
 }
 
-impl<'a> Out<'a> {
-    pub fn new(caps: Caps) -> Out<'a> {
-        Out {
-            caps,
+impl<'a> Members<'a> {
+    pub fn new(budget: Budget) -> Members<'a> {
+        Members {
+            budget,
             used: 0,
             members: Vec::new(),
             warnings: Vec::new(),
@@ -247,14 +249,14 @@ impl<'a> Out<'a> {
         }
     }
 
-    pub fn caps(&self) -> &Caps {
-        &self.caps
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// True once a budget or the deadline has run out: the parser should return what it has.
     /// Checks the clock, so call it in every loop that walks entries or decodes data.
     pub fn stopped(&mut self) -> bool {
-        if !self.stopped && self.caps.deadline.passed() {
+        if !self.stopped && self.budget.deadline.passed() {
             let detail = format!(
                 "the time budget ran out while unpacking, after {} members",
                 self.members.len()
@@ -283,14 +285,14 @@ impl<'a> Out<'a> {
 
     /// Bytes left in the output budget.
     pub fn room(&self) -> u64 {
-        self.caps.max_output.saturating_sub(self.used)
+        self.budget.max_output.saturating_sub(self.used)
     }
 
     /// The most bytes one member with `packed` input bytes may decode to: the smaller of the
     /// output budget left and the ratio cap. A decoder stops once it produced more than this.
     pub fn member_cap(&self, packed: u64) -> u64 {
         let ratio_cap = packed
-            .saturating_mul(self.caps.max_ratio)
+            .saturating_mul(self.budget.max_ratio)
             .max(RATIO_ALLOWANCE);
         self.room().min(ratio_cap)
     }
@@ -322,7 +324,7 @@ impl<'a> Out<'a> {
                 format!(
                     "{name}: {packed} packed bytes expand to more than {size} bytes \
                      (ratio above {})",
-                    self.caps.max_ratio
+                    self.budget.max_ratio
                 ),
             );
         }
@@ -335,7 +337,7 @@ impl<'a> Out<'a> {
         if self.stopped() {
             return false;
         }
-        if self.members.len() >= self.caps.max_members {
+        if self.members.len() >= self.budget.max_members {
             self.limit(
                 Limit::Files,
                 format!("the task's file budget ran out before {}", printable(&name)),
@@ -451,18 +453,18 @@ pub fn printable(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn caps(max_output: u64, max_members: usize, max_ratio: u64) -> Caps {
-        Caps {
+    fn caps(max_output: u64, max_members: usize, max_ratio: u64) -> Budget {
+        Budget {
             max_output,
             max_members,
             max_ratio,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         }
     }
 
     #[test]
     fn add_stops_at_the_member_budget() {
-        let mut out = Out::new(caps(1000, 2, 100));
+        let mut out = Members::new(caps(1000, 2, 100));
         assert!(out.add("a", Cow::Borrowed(b"1")));
         assert!(out.add("b", Cow::Borrowed(b"2")));
         assert!(!out.add("c", Cow::Borrowed(b"3")));
@@ -472,7 +474,7 @@ mod tests {
 
     #[test]
     fn read_member_cuts_a_bomb_off_at_the_ratio_cap() {
-        let mut out = Out::new(caps(u64::MAX, 10, 100));
+        let mut out = Members::new(caps(u64::MAX, 10, 100));
         let mut zeros = io::repeat(0).take(50 * 1024 * 1024);
         match out.read_member("bomb", 1000, &mut zeros) {
             Err(ReadStop::Limit) => {}
@@ -485,7 +487,7 @@ mod tests {
 
     #[test]
     fn read_member_stops_at_the_byte_budget() {
-        let mut out = Out::new(caps(2 * 1024 * 1024, 10, u64::MAX));
+        let mut out = Members::new(caps(2 * 1024 * 1024, 10, u64::MAX));
         let mut zeros = io::repeat(0).take(3 * 1024 * 1024);
         assert!(matches!(
             out.read_member("big", 3 * 1024 * 1024, &mut zeros),
@@ -497,7 +499,7 @@ mod tests {
 
     #[test]
     fn admit_checks_declared_sizes_before_decoding() {
-        let mut out = Out::new(caps(u64::MAX, 10, 100));
+        let mut out = Members::new(caps(u64::MAX, 10, 100));
         assert!(out.admit("ok", 100_000, 5_000_000));
         assert!(!out.admit("bomb", 1000, 1 << 30));
         assert_eq!(out.limits[0].limit, Limit::Ratio);

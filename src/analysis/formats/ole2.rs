@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::io::Cursor;
 
-use super::{Out, ReadStop};
+use super::{Members, ReadStop};
 
 /// Most directory entries walked.
 const MAX_ENTRIES: usize = 100_000;
@@ -57,7 +57,7 @@ impl Directory<'_> {
     }
 }
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Directory { mut file, streams } = match open(data) {
         Ok(d) => d,
         Err(e) => {
@@ -136,7 +136,7 @@ fn msi_name(name: &str) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::Caps;
+    use super::super::Budget;
     use super::*;
     use std::io::Write;
 
@@ -162,7 +162,7 @@ pub(crate) mod tests {
             ("/\u{5}SummaryInformation", b"props"),
             ("/Macros/VBA/ThisDocument", &[3u8; 5000]),
         ]);
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(&f, &mut out);
         let mut names: Vec<_> = out.members.iter().map(|m| m.name.clone()).collect();
         names.sort();
@@ -183,7 +183,7 @@ pub(crate) mod tests {
 
     #[test]
     fn garbage_is_a_warning() {
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 truncated", &mut out);
         assert!(out.members.is_empty());
         assert!(out.warnings[0].contains("unreadable"));

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use flate2::read::ZlibDecoder;
 
-use super::{Out, ReadStop};
+use super::{Members, ReadStop};
 
 /// Most objects (top level and inside object streams) parsed in one file: large real PDFs have
 /// a few hundred thousand; more than this is an attack on the parser.
@@ -66,7 +66,7 @@ pub fn detect(data: &[u8]) -> bool {
 
 /// Finds the embedded files, JavaScript and other streams of the PDF in `data` and hands them to
 /// `out`.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut pdf = Pdf {
         data,
         out,
@@ -629,7 +629,7 @@ struct Predict {
 
 struct Pdf<'a, 'o> {
     data: &'a [u8],
-    out: &'o mut Out<'a>,
+    out: &'o mut Members<'a>,
     entries: Vec<Entry<'a>>,
     /// Which entry defines each object.
     index: HashMap<Key, usize>,
@@ -1115,7 +1115,7 @@ impl<'a> Pdf<'a, '_> {
         Some(cur)
     }
 
-    /// Flate through [`Out::read_member`] (zlib, as the standard says; readers reject raw
+    /// Flate through [`Members::read_member`] (zlib, as the standard says; readers reject raw
     /// deflate too, and trying it would turn encrypted bytes into garbage). A corrupt or
     /// truncated stream keeps what decoded.
     fn inflate(&mut self, label: &str, packed: u64, input: &[u8]) -> Option<Vec<u8>> {
@@ -1822,7 +1822,7 @@ fn tiff_predict(mut data: Vec<u8>, row: usize, bpp: usize, bpc: i64) -> Result<V
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
     use std::io::Write;
 
@@ -1866,17 +1866,17 @@ mod tests {
         }
     }
 
-    fn run(data: &[u8], caps: Caps) -> Out<'_> {
-        let mut out = Out::new(caps);
+    fn run(data: &[u8], caps: Budget) -> Members<'_> {
+        let mut out = Members::new(caps);
         unpack(data, &mut out);
         out
     }
 
-    fn names(out: &Out<'_>) -> Vec<String> {
+    fn names(out: &Members<'_>) -> Vec<String> {
         out.members.iter().map(|m| m.name.clone()).collect()
     }
 
-    fn member<'o>(out: &'o Out<'_>, name: &str) -> &'o [u8] {
+    fn member<'o>(out: &'o Members<'_>, name: &str) -> &'o [u8] {
         &out.members.iter().find(|m| m.name == name).unwrap().data
     }
 
@@ -1914,7 +1914,7 @@ mod tests {
             .stream(13, "/Type /Metadata /Subtype /XML", b"<x:xmpmeta/>")
             .trailer("");
         assert!(detect(&pdf));
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(
             names(&out),
             [
@@ -1953,7 +1953,7 @@ mod tests {
                 &deflate(body.as_bytes()),
             )
             .trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(
             names(&out),
             ["secret.exe", "javascript-1.js"],
@@ -1974,7 +1974,7 @@ mod tests {
             .stream(4, "/Filter /FlateDecode", &z[..z.len() / 2])
             .stream(5, "/Filter /FlateDecode", b"\x78\x9c\xff\xff\xff garbage")
             .trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(names(&out), ["stream-4-0.bin"]);
         let got = member(&out, "stream-4-0.bin");
         assert!(!got.is_empty() && got.len() < text.len());
@@ -2001,7 +2001,7 @@ mod tests {
             .raw(b"11 0 obj << >> stream\nno end at all\n")
             .stream(12, "", b"next")
             .trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(member(&out, "stream-9-0.bin"), b"x endobj y endstream z");
         assert_eq!(member(&out, "stream-11-0.bin"), b"no end at all");
         assert_eq!(member(&out, "stream-12-0.bin"), b"next");
@@ -2045,7 +2045,7 @@ mod tests {
             .stream(4, "", b"old version")
             .stream(4, "", b"new version")
             .trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(names(&out), ["stream-4-0.bin"]);
         assert_eq!(member(&out, "stream-4-0.bin"), b"new version");
     }
@@ -2070,7 +2070,7 @@ mod tests {
                 b"x",
             )
             .trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(
             names(&out),
             ["stream-4-0.bin", "stream-5-0.bin", "stream-6-0.bin"],
@@ -2165,7 +2165,7 @@ mod tests {
                 &deflate(&tiff),
             )
             .trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(member(&out, "stream-4-0.bin"), [1, 2, 3, 4, 6, 7, 8, 9]);
         assert_eq!(
             member(&out, "stream-5-0.bin"),
@@ -2181,7 +2181,7 @@ mod tests {
             .stream(4, "/Type /EmbeddedFile", b"clear bytes")
             .stream(5, "/Filter /FlateDecode", b"\x13\x37ciphertext")
             .trailer("/Encrypt 2 0 R");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(names(&out), ["embedded-1.bin"]);
         assert_eq!(out.warnings, ["encrypted PDF: streams are not decrypted"]);
     }
@@ -2194,9 +2194,9 @@ mod tests {
             .stream(5, "/Filter /RunLengthDecode", &[129u8, 0].repeat(20_000))
             .stream(6, "", b"small")
             .trailer("");
-        let caps = Caps {
+        let caps = Budget {
             max_ratio: 10,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         let out = run(&pdf, caps);
         assert_eq!(names(&out), ["stream-6-0.bin"]);
@@ -2210,9 +2210,9 @@ mod tests {
             .stream(4, "", &[b'a'; 600])
             .stream(5, "", &[b'b'; 600])
             .trailer("");
-        let caps = Caps {
+        let caps = Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         let out = run(&pdf, caps);
         assert_eq!(names(&out), ["stream-4-0.bin"]);
@@ -2238,7 +2238,7 @@ mod tests {
             )
             .raw(b"99999999999 0 obj 70000 0 obj 1 0obj obj")
             .trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert_eq!(
             names(&out),
             ["stream-2-0.bin", "stream-8-0.bin"],
@@ -2264,7 +2264,7 @@ mod tests {
             b"1 0 obj << >> stream",
             b"trailer <<",
         ] {
-            let out = run(input, Caps::unlimited());
+            let out = run(input, Budget::unlimited());
             assert!(out.members.is_empty(), "{input:?}");
         }
         assert!(detect(b"junk before\n%PDF-1.4"));
@@ -2318,7 +2318,7 @@ mod tests {
             b.raw(format!("{i} 0 obj<</Type/ObjStm>>stream\nx\nendstream endobj ").as_bytes());
         }
         let pdf = b.trailer("");
-        let out = run(&pdf, Caps::unlimited());
+        let out = run(&pdf, Budget::unlimited());
         assert!(out.members.is_empty());
         assert!(out
             .warnings

@@ -27,7 +27,7 @@ use std::collections::BTreeSet;
 use md5::{Digest, Md5};
 use serde::Serialize;
 
-use super::Out;
+use super::Members;
 use crate::analysis::bytes::{self, le16, le32, le64};
 use crate::analysis::hashes::hex;
 use crate::analysis::ordinals;
@@ -733,7 +733,7 @@ pub fn type_name(id: u32) -> Cow<'static, str> {
 
 /// The resources and the overlay of a PE file (a UPX-packed one goes to
 /// `upx::unpack_pe_file` first).
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Ok(img) = Image::parse(data, &mut Vec::new()) else {
         out.warn("the PE headers are truncated or malformed");
         return;
@@ -756,7 +756,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
     overlay(&img, out);
 }
 
-fn overlay<'a>(img: &Image<'a>, out: &mut Out<'a>) {
+fn overlay<'a>(img: &Image<'a>, out: &mut Members<'a>) {
     let end = img.end_of_sections();
     if end > img.data.len() as u64 {
         out.warn(format!(
@@ -771,7 +771,7 @@ fn overlay<'a>(img: &Image<'a>, out: &mut Out<'a>) {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::Caps;
+    use super::super::Budget;
     use super::*;
 
     /// A minimal PE32 with one section (`.rsrc` at RVA 0x1000, file offset 0x200) holding an
@@ -822,7 +822,7 @@ pub(crate) mod tests {
     #[test]
     fn overlay_and_rcdata_resource() {
         let pe = pe_with(b"resource payload", b"overlay payload");
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(&pe, &mut out);
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
         let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();
@@ -834,10 +834,10 @@ pub(crate) mod tests {
     #[test]
     fn truncated_pe_warns() {
         let pe = pe_with(b"resource payload", b"");
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(&pe[..0x210], &mut out);
         assert!(!out.warnings.is_empty());
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(b"MZ", &mut out);
         assert!(out.warnings[0].contains("malformed"));
     }
@@ -849,7 +849,7 @@ pub(crate) mod tests {
         let opt = 0x98;
         pe[opt + 96 + 32..opt + 96 + 36].copy_from_slice(&0x2d44_0000u32.to_le_bytes());
         pe[opt + 96 + 36..opt + 96 + 40].copy_from_slice(&0x10u32.to_le_bytes());
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(&pe, &mut out);
         assert_eq!(&*out.members[1].data, b"overlay payload");
     }
@@ -957,7 +957,7 @@ pub(crate) mod tests {
         // Point the language directory back at the root.
         let lang_entry = 0x200 + 0x30 + 20;
         pe[lang_entry..lang_entry + 4].copy_from_slice(&0x8000_0000u32.to_le_bytes());
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(&pe, &mut out);
         assert!(out.members.is_empty());
     }

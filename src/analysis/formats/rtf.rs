@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 
-use super::{printable, Out};
+use super::{printable, Members};
 
 /// Most `\objdata` destinations decoded in one document: real documents carry a handful; a
 /// document with thousands is built to exhaust the analysis.
@@ -41,7 +41,7 @@ pub fn detect(data: &[u8]) -> bool {
 }
 
 /// Finds every embedded object of the RTF document in `data` and hands it to `out`.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut pos = 0;
     let mut index = 0usize;
     while let Some((at, start)) = find_objdata(data, pos) {
@@ -489,7 +489,7 @@ impl<'n> Package<'n> {
 
 /// Hands the content of one decoded objdata to `out`: the packaged file, the native data, or the
 /// bytes themselves when they are not OLE1. Returns false when `out` says to stop.
-fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Out<'_>) -> bool {
+fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Members<'_>) -> bool {
     let Some(ole1) = Ole1::parse(&decoded) else {
         out.warn(format!(
             "object {index}: objdata is not an OLE1 object; kept as decoded bytes"
@@ -573,7 +573,7 @@ fn basename(path: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     /// An OLE1 length-prefixed string (the length counts the NUL).
@@ -626,8 +626,8 @@ pub(crate) mod tests {
         )
     }
 
-    fn run(data: &[u8], caps: Caps) -> Out<'_> {
-        let mut out = Out::new(caps);
+    fn run(data: &[u8], caps: Budget) -> Members<'_> {
+        let mut out = Members::new(caps);
         unpack(data, &mut out);
         out
     }
@@ -670,7 +670,7 @@ pub(crate) mod tests {
             rtf_object("Equation.3", &hex(&eq))
         );
         assert!(detect(doc.as_bytes()));
-        let out = run(doc.as_bytes(), Caps::unlimited());
+        let out = run(doc.as_bytes(), Budget::unlimited());
         assert_eq!(out.members.len(), 2, "{:?}", out.warnings);
         assert_eq!(out.members[0].name, "hello.txt");
         assert_eq!(&*out.members[0].data, b"hello world\n");
@@ -691,7 +691,7 @@ pub(crate) mod tests {
             b.to_uppercase()
         );
         assert!(detect(data.as_bytes()));
-        let out = run(data.as_bytes(), Caps::unlimited());
+        let out = run(data.as_bytes(), Budget::unlimited());
         assert_eq!(out.members.len(), 1);
         assert_eq!(out.members[0].name, "Equation.3-1.bin");
         assert_eq!(&*out.members[0].data, CFB);
@@ -711,14 +711,14 @@ pub(crate) mod tests {
         .into_bytes();
         data.extend_from_slice(b);
         data.extend_from_slice(b"}}}");
-        let out = run(&data, Caps::unlimited());
+        let out = run(&data, Budget::unlimited());
         assert_eq!(out.members.len(), 1, "{:?}", out.warnings);
         assert_eq!(&*out.members[0].data, CFB);
     }
 
     #[test]
     fn escaped_objdata_is_text() {
-        let out = run(b"{\\rtf1 \\\\objdata 0105}", Caps::unlimited());
+        let out = run(b"{\\rtf1 \\\\objdata 0105}", Budget::unlimited());
         assert!(out.members.is_empty());
         assert!(out.warnings.is_empty());
     }
@@ -726,7 +726,7 @@ pub(crate) mod tests {
     #[test]
     fn non_ole1_data_is_kept_raw() {
         let data = b"{\\rtf1{\\object{\\*\\objdata d0cf11e0a1b11ae1}}}";
-        let out = run(data, Caps::unlimited());
+        let out = run(data, Budget::unlimited());
         assert_eq!(out.members.len(), 1);
         assert_eq!(out.members[0].name, "object-1.bin");
         assert_eq!(&*out.members[0].data, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1");
@@ -741,7 +741,7 @@ pub(crate) mod tests {
         let mut eq = ole1(b"Equation.3", CFB);
         eq.truncate(eq.len() - 5);
         let data = format!("{{\\rtf1{{\\object{{\\*\\objdata {}", hex(&eq));
-        let out = run(data.as_bytes(), Caps::unlimited());
+        let out = run(data.as_bytes(), Budget::unlimited());
         assert_eq!(out.members.len(), 1);
         assert_eq!(&*out.members[0].data, &CFB[..CFB.len() - 5]);
         assert!(out.warnings.iter().any(|w| w.contains("truncated")));
@@ -754,7 +754,7 @@ pub(crate) mod tests {
         let n = p.len();
         p[n - 6..n - 2].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
         let data = format!("{{\\rtf1{{\\*\\objdata {}}}}}", hex(&ole1(b"Package", &p)));
-        let out = run(data.as_bytes(), Caps::unlimited());
+        let out = run(data.as_bytes(), Budget::unlimited());
         assert_eq!(out.members.len(), 1);
         assert_eq!(out.members[0].name, "a.exe");
         assert_eq!(&*out.members[0].data, b"MZ");
@@ -771,7 +771,7 @@ pub(crate) mod tests {
         v.extend_from_slice(&u32::MAX.to_le_bytes());
         v.extend_from_slice(b"abc");
         let data = format!("{{\\rtf1{{\\*\\objdata {}}}}}", hex(&v));
-        let out = run(data.as_bytes(), Caps::unlimited());
+        let out = run(data.as_bytes(), Budget::unlimited());
         assert_eq!(out.members[0].name, "object-1.bin");
     }
 
@@ -779,13 +779,16 @@ pub(crate) mod tests {
     fn empty_and_non_rtf_input() {
         assert!(!detect(b""));
         assert!(!detect(b"{\\r"));
-        let out = run(b"", Caps::unlimited());
+        let out = run(b"", Budget::unlimited());
         assert!(out.members.is_empty() && out.warnings.is_empty());
-        let out = run(b"{\\rtf1{\\*\\objdata}}", Caps::unlimited());
+        let out = run(b"{\\rtf1{\\*\\objdata}}", Budget::unlimited());
         assert!(out.members.is_empty());
         assert!(out.warnings.iter().any(|w| w.contains("empty")));
         // A lone backslash at the end and a \bin running past the end must not panic.
-        let out = run(b"{\\rtf1{\\*\\objdata 01\\bin99999 ab\\", Caps::unlimited());
+        let out = run(
+            b"{\\rtf1{\\*\\objdata 01\\bin99999 ab\\",
+            Budget::unlimited(),
+        );
         assert!(out.warnings.iter().any(|w| w.contains("runs past")));
     }
 
@@ -793,7 +796,7 @@ pub(crate) mod tests {
     fn object_cap() {
         let one = "{\\*\\objdata 41}";
         let data = format!("{{\\rtf1{}}}", one.repeat(MAX_OBJECTS + 5));
-        let out = run(data.as_bytes(), Caps::unlimited());
+        let out = run(data.as_bytes(), Budget::unlimited());
         assert_eq!(out.members.len(), MAX_OBJECTS);
         assert!(out.warnings.iter().any(|w| w.contains("more than")));
     }
@@ -802,9 +805,9 @@ pub(crate) mod tests {
     fn member_over_the_byte_budget_is_skipped() {
         let eq = ole1(b"Equation.3", &vec![7u8; 5000]);
         let data = format!("{{\\rtf1{{\\*\\objdata {}}}}}", hex(&eq));
-        let caps = Caps {
+        let caps = Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         let out = run(data.as_bytes(), caps);
         assert!(out.members.is_empty());

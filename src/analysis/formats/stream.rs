@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use super::{Out, ReadStop};
+use super::{Members, ReadStop};
 
 /// Most memory a decoder's dictionary or window may take: a 13-byte header may otherwise ask for
 /// gigabytes before producing a byte. `xz -9` needs 64 MiB, `zstd --ultra -22` 128 MiB.
@@ -20,7 +20,7 @@ const MAX_GZIP_NAME: usize = 1024;
 /// Hands the decoder's output to `out` as one member; corrupt or truncated streams keep what
 /// decoded, with a warning.
 fn one_member<'a>(
-    out: &mut Out<'a>,
+    out: &mut Members<'a>,
     format: &str,
     name: String,
     packed: u64,
@@ -62,7 +62,7 @@ fn gzip_name(data: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&rest[..end]).into_owned())
 }
 
-pub fn gunzip<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn gunzip<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let name = gzip_name(data).unwrap_or_default();
     // The trailer's ISIZE (size mod 2^32) of a single-member file lets a bomb be refused before
     // inflating anything. Deflate cannot expand more than 1032:1, so a larger ISIZE is not a
@@ -79,28 +79,28 @@ pub fn gunzip<'a>(data: &'a [u8], out: &mut Out<'a>) {
     one_member(out, "gzip", name, data.len() as u64, &mut reader);
 }
 
-pub fn bunzip2<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn bunzip2<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut reader = bzip2::read::MultiBzDecoder::new(data);
     one_member(out, "bzip2", String::new(), data.len() as u64, &mut reader);
 }
 
-fn window_kib(out: &Out) -> u32 {
+fn window_kib(out: &Members) -> u32 {
     (out.room().min(MAX_WINDOW_BYTES) / 1024).max(64 * 1024) as u32
 }
 
-pub fn unxz<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unxz<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut reader = lzma_rust2::XzReader::new_mem_limit(data, true, window_kib(out));
     one_member(out, "xz", String::new(), data.len() as u64, &mut reader);
 }
 
-pub fn unlzma<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unlzma<'a>(data: &'a [u8], out: &mut Members<'a>) {
     match lzma_rust2::LzmaReader::new_mem_limit(data, window_kib(out), None) {
         Ok(mut reader) => one_member(out, "lzma", String::new(), data.len() as u64, &mut reader),
         Err(e) => out.warn(format!("the lzma header is not usable: {e}")),
     }
 }
 
-pub fn unzstd<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unzstd<'a>(data: &'a [u8], out: &mut Members<'a>) {
     // Frames follow each other; the streaming decoder reads one, so loop over them.
     let mut rest: &[u8] = data;
     let mut whole = Vec::new();
@@ -149,14 +149,14 @@ pub fn unzstd<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
     use std::io::Write;
 
     type Outcome = (Vec<(String, Vec<u8>)>, Vec<String>, Vec<Limit>);
 
-    fn run(f: for<'a> fn(&'a [u8], &mut Out<'a>), data: &[u8], caps: Caps) -> Outcome {
-        let mut out = Out::new(caps);
+    fn run(f: for<'a> fn(&'a [u8], &mut Members<'a>), data: &[u8], caps: Budget) -> Outcome {
+        let mut out = Members::new(caps);
         f(data, &mut out);
         (
             out.members
@@ -183,7 +183,7 @@ mod tests {
         let (m, w, _) = run(
             gunzip,
             &gzip(Some("eicar.com"), b"hello"),
-            Caps::unlimited(),
+            Budget::unlimited(),
         );
         assert_eq!(m, [("eicar.com".to_string(), b"hello".to_vec())]);
         assert!(w.is_empty());
@@ -193,7 +193,7 @@ mod tests {
     fn gzip_members_are_concatenated() {
         let mut two = gzip(None, b"ab");
         two.extend(gzip(None, b"cd"));
-        let (m, _, _) = run(gunzip, &two, Caps::unlimited());
+        let (m, _, _) = run(gunzip, &two, Budget::unlimited());
         assert_eq!(m[0].1, b"abcd");
     }
 
@@ -201,7 +201,7 @@ mod tests {
     fn a_truncated_gzip_is_corrupt_not_a_bomb() {
         // Cut off, the last four bytes are compressed data, read as an absurd ISIZE.
         let gz = gzip(Some("a.txt"), &[b'x'; 100]);
-        let (_, w, l) = run(gunzip, &gz[..gz.len() - 6], Caps::unlimited());
+        let (_, w, l) = run(gunzip, &gz[..gz.len() - 6], Budget::unlimited());
         assert!(l.is_empty(), "{l:?}");
         assert!(w[0].contains("corrupt or truncated"), "{w:?}");
     }
@@ -210,7 +210,7 @@ mod tests {
     fn truncated_gzip_keeps_what_decoded() {
         let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
         let gz = gzip(None, &payload);
-        let (m, w, _) = run(gunzip, &gz[..gz.len() / 2], Caps::unlimited());
+        let (m, w, _) = run(gunzip, &gz[..gz.len() / 2], Budget::unlimited());
         assert!(w[0].contains("corrupt or truncated"), "{w:?}");
         assert!(!m[0].1.is_empty() && payload.starts_with(&m[0].1));
     }
@@ -220,9 +220,9 @@ mod tests {
         let mut gz = gzip(None, &vec![0u8; 64 * 1024 * 1024]);
         let n = gz.len();
         gz[n - 4..].copy_from_slice(&10u32.to_le_bytes());
-        let caps = Caps {
+        let caps = Budget {
             max_ratio: 100,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         let (m, _, l) = run(gunzip, &gz, caps);
         assert!(m.is_empty());
@@ -232,9 +232,9 @@ mod tests {
     #[test]
     fn gzip_bomb_stops_at_the_ratio() {
         let gz = gzip(None, &vec![0u8; 64 * 1024 * 1024]);
-        let caps = Caps {
+        let caps = Budget {
             max_ratio: 100,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         let (m, _, l) = run(gunzip, &gz, caps);
         assert!(m.is_empty());
@@ -246,13 +246,13 @@ mod tests {
         let payload = b"the quick brown fox jumps over the lazy dog".repeat(100);
         let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
         bz.write_all(&payload).unwrap();
-        let (m, _, _) = run(bunzip2, &bz.finish().unwrap(), Caps::unlimited());
+        let (m, _, _) = run(bunzip2, &bz.finish().unwrap(), Budget::unlimited());
         assert_eq!(m[0].1, payload);
 
         let mut xz =
             lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(6)).unwrap();
         xz.write_all(&payload).unwrap();
-        let (m, _, _) = run(unxz, &xz.finish().unwrap(), Caps::unlimited());
+        let (m, _, _) = run(unxz, &xz.finish().unwrap(), Budget::unlimited());
         assert_eq!(m[0].1, payload);
 
         let mut lz = lzma_rust2::LzmaWriter::new_use_header(
@@ -262,7 +262,7 @@ mod tests {
         )
         .unwrap();
         lz.write_all(&payload).unwrap();
-        let (m, _, _) = run(unlzma, &lz.finish().unwrap(), Caps::unlimited());
+        let (m, _, _) = run(unlzma, &lz.finish().unwrap(), Budget::unlimited());
         assert_eq!(m[0].1, payload);
 
         // A zstd frame of one raw block, written by hand (RFC 8878): magic, frame header
@@ -273,14 +273,14 @@ mod tests {
         let block_header: u32 = 1 | (5 << 3);
         zst.extend_from_slice(&block_header.to_le_bytes()[..3]);
         zst.extend_from_slice(b"hello");
-        let (m, w, _) = run(unzstd, &zst, Caps::unlimited());
+        let (m, w, _) = run(unzstd, &zst, Budget::unlimited());
         assert_eq!(m[0].1, b"hello", "{w:?}");
     }
 
     #[test]
     fn garbage_is_a_warning_not_a_failure() {
         for f in [gunzip, bunzip2, unxz, unlzma, unzstd] {
-            let (_, w, _) = run(f, b"\x1f\x8b\x08garbage", Caps::unlimited());
+            let (_, w, _) = run(f, b"\x1f\x8b\x08garbage", Budget::unlimited());
             assert!(!w.is_empty());
         }
     }

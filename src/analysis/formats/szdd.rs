@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use super::Out;
+use super::Members;
 
 /// SZDD magic.
 const SZDD_MAGIC: &[u8] = b"SZDD\x88\xF0\x27\x33";
@@ -61,12 +61,12 @@ enum Decoded {
     Full(Vec<u8>),
     /// The stream is corrupt or truncated: what was decoded, and why it stopped.
     Partial(Vec<u8>, String),
-    /// The member cap or the deadline stopped it; already recorded in `Out`.
+    /// The member cap or the deadline stopped it; already recorded in `Members`.
     Limit,
 }
 
 /// Expands the SZDD/KWAJ LZSS stream, stopping at `want` bytes when the header declares a size.
-fn lzss(input: &[u8], want: Option<u64>, name: &str, out: &mut Out<'_>) -> Decoded {
+fn lzss(input: &[u8], want: Option<u64>, name: &str, out: &mut Members<'_>) -> Decoded {
     let packed = input.len() as u64;
     let cap = out.member_cap(packed);
     let mut window = [b' '; LZSS_WINDOW];
@@ -175,7 +175,7 @@ fn inflate_into(
 /// Decodes KWAJ MSZIP data: blocks of `u16 length, "CK", deflate stream` until a zero length.
 /// Each block may refer back into the previous block's output, so the decoder is primed with
 /// up to 32 KiB of history as a stored deflate block whose output is discarded.
-fn mszip(input: &[u8], name: &str, out: &mut Out<'_>) -> Decoded {
+fn mszip(input: &[u8], name: &str, out: &mut Members<'_>) -> Decoded {
     let packed = input.len() as u64;
     let cap = out.member_cap(packed);
     let mut output = Vec::new();
@@ -233,7 +233,7 @@ fn mszip(input: &[u8], name: &str, out: &mut Out<'_>) -> Decoded {
     )
 }
 
-fn emit<'a>(name: String, decoded: Decoded, out: &mut Out<'a>) {
+fn emit<'a>(name: String, decoded: Decoded, out: &mut Members<'a>) {
     match decoded {
         Decoded::Full(data) => {
             out.add(name, Cow::Owned(data));
@@ -246,7 +246,7 @@ fn emit<'a>(name: String, decoded: Decoded, out: &mut Out<'a>) {
     }
 }
 
-fn unpack_szdd<'a>(data: &'a [u8], out: &mut Out<'a>) {
+fn unpack_szdd<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Some(header) = data.get(..SZDD_HEADER) else {
         out.warn(format!(
             "szdd header is truncated: {} of {SZDD_HEADER} bytes",
@@ -284,7 +284,7 @@ fn kwaj_string(data: &[u8], pos: usize, max: usize) -> Option<(&[u8], usize)> {
     Some((&field[..n], pos + n + 1))
 }
 
-fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Out<'a>) {
+fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Some(header) = data.get(..KWAJ_HEADER) else {
         out.warn(format!(
             "kwaj header is truncated: {} of {KWAJ_HEADER} bytes",
@@ -433,7 +433,7 @@ fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Out<'a>) {
 }
 
 /// Expands an SZDD or KWAJ file into its single member.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     match detect(data) {
         Some("SZDD") => unpack_szdd(data, out),
         Some(_) => unpack_kwaj(data, out),
@@ -445,7 +445,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 #[cfg(test)]
 mod tests {
     use super::super::testing;
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
     use std::io::Write;
 
@@ -525,7 +525,7 @@ mod tests {
         f
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -592,23 +592,23 @@ mod tests {
         f.extend_from_slice(b"Ax");
         f.extend_from_slice(&u32::MAX.to_le_bytes());
         f.extend_from_slice(&bomb);
-        let caps = || Caps {
+        let caps = || Budget {
             max_ratio: 2,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         // Declared size over the ratio cap: refused before decoding.
-        let mut out = Out::new(caps());
+        let mut out = Members::new(caps());
         unpack(&f, &mut out);
         assert!(out.members.is_empty());
         assert_eq!(out.limits[0].limit, Limit::Ratio);
         // Declared size small: decoding stops there.
         f[10..14].copy_from_slice(&1000u32.to_le_bytes());
-        let mut out = Out::new(caps());
+        let mut out = Members::new(caps());
         unpack(&f, &mut out);
         assert_eq!(out.members[0].data.len(), 1000);
         // No declared size (KWAJ without a length header): cut off while decoding.
         let k = kwaj(2, 0, &[], &bomb);
-        let mut out = Out::new(caps());
+        let mut out = Members::new(caps());
         unpack(&k, &mut out);
         assert!(out.members.is_empty());
         assert_eq!(out.limits[0].limit, Limit::Ratio);
@@ -617,9 +617,9 @@ mod tests {
     #[test]
     fn member_over_budget_is_skipped_with_a_limit() {
         let data = szdd(TEXT, b'e');
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 20,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&data, &mut out);
         assert!(out.members.is_empty());
@@ -768,9 +768,9 @@ mod tests {
         let zeros = vec![0u8; 4 << 20];
         let mut body = mszip_block(&deflate(&zeros));
         body.extend_from_slice(&[0, 0]);
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_ratio: 10,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         let k = kwaj(4, 0, &[], &body);
         unpack(&k, &mut out);

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{printable, Out};
+use super::{printable, Members};
 
 const BLOCK: usize = 512;
 /// Longest GNU long name or pax header read.
@@ -70,7 +70,7 @@ fn pax_path(records: &[u8]) -> Option<String> {
     None
 }
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut pos = 0;
     let mut long_name: Option<String> = None;
     while pos + BLOCK <= data.len() {
@@ -149,7 +149,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     pub(crate) fn tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -164,8 +164,8 @@ mod tests {
         b.into_inner().unwrap()
     }
 
-    fn run(data: &[u8], caps: Caps) -> Out<'_> {
-        let mut out = Out::new(caps);
+    fn run(data: &[u8], caps: Budget) -> Members<'_> {
+        let mut out = Members::new(caps);
         unpack(data, &mut out);
         out
     }
@@ -174,7 +174,7 @@ mod tests {
     fn members_with_long_names() {
         let long = format!("{}/file.bin", "d".repeat(150));
         let t = tar(&[("a/one.txt", b"one"), (&long, &[9u8; 700])]);
-        let out = run(&t, Caps::unlimited());
+        let out = run(&t, Budget::unlimited());
         let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["a/one.txt", long.as_str()]);
         assert_eq!(&*out.members[1].data, &[9u8; 700][..]);
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn truncated_tar_keeps_what_is_there() {
         let t = tar(&[("one", &[1u8; 600]), ("two", &[2u8; 3000])]);
-        let out = run(&t[..2048], Caps::unlimited());
+        let out = run(&t[..2048], Budget::unlimited());
         assert_eq!(out.members[0].name, "one");
         assert_eq!(out.members[0].data.len(), 600);
         assert_eq!(out.members[1].data.len(), 2048 - 1536 - 512);
@@ -195,7 +195,7 @@ mod tests {
     fn a_bad_checksum_stops_with_a_warning() {
         let mut t = tar(&[("one", b"x")]);
         t[0] ^= 1;
-        let out = run(&t, Caps::unlimited());
+        let out = run(&t, Budget::unlimited());
         assert!(out.members.is_empty());
         assert!(out.warnings[0].contains("checksum"));
     }
@@ -207,9 +207,9 @@ mod tests {
         let t = tar(&[("big", &[0u8; 4096]), ("small", b"x")]);
         let out = run(
             &t,
-            Caps {
+            Budget {
                 max_output: 1000,
-                ..Caps::unlimited()
+                ..Budget::unlimited()
             },
         );
         assert_eq!(out.limits[0].limit, Limit::Bytes);

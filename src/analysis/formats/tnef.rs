@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::Out;
+use super::Members;
 
 /// The TNEF signature, little-endian at offset 0 (bytes `78 9F 3E 22`).
 pub const TNEF_SIGNATURE: u32 = 0x223E_9F78;
@@ -90,7 +90,7 @@ struct Props<'a> {
     html: Option<&'a [u8]>,
 }
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if !detect(data) {
         out.warn("not a TNEF stream: the signature 78 9f 3e 22 is missing");
         return;
@@ -461,7 +461,7 @@ fn unicode(b: &[u8]) -> String {
 /// Decodes PR_RTF_COMPRESSED ([MS-OXRTFCP] 2.1.3.1): a 16-byte header (compressed size, raw
 /// size, type, CRC) then LZFu tokens over a 4096-byte ring dictionary preloaded with
 /// [`RTF_PREAMBLE`]. Warns about problems; None when nothing usable came out or a limit hit.
-fn decompress_rtf(data: &[u8], out: &mut Out) -> Option<Vec<u8>> {
+fn decompress_rtf(data: &[u8], out: &mut Members) -> Option<Vec<u8>> {
     const NAME: &str = "body.rtf";
     let Some(header) = data.get(..16) else {
         out.warn("the compressed RTF body is shorter than its 16-byte header");
@@ -588,7 +588,7 @@ fn rtf_crc(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::super::testing;
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     /// [MS-OXRTFCP] 3.1.1 example 1: "{\rtf1\ansi\ansicpg1252\pard hello world}\r\n".
@@ -728,13 +728,13 @@ mod tests {
             .0
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
     #[test]
     fn rtf_examples_from_the_spec() {
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         let rtf = decompress_rtf(SIMPLE_RTF, &mut out).unwrap();
         assert_eq!(rtf, b"{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n");
         let rtf = decompress_rtf(CROSSING_RTF, &mut out).unwrap();
@@ -765,7 +765,7 @@ mod tests {
         assert_eq!(&*out.members[0].data, b"%PDF-1.4 data");
         assert_eq!(&*out.members[1].data, b"second");
         assert!(detect(&out.members[2].data));
-        let mut inner = Out::new(Caps::unlimited());
+        let mut inner = Members::new(Budget::unlimited());
         unpack(&out.members[2].data, &mut inner);
         assert_eq!(&*inner.members[0].data, b"inner");
         assert_eq!(
@@ -842,20 +842,20 @@ mod tests {
     fn corrupt_rtf_is_tolerated() {
         let mut bad = SIMPLE_RTF.to_vec();
         bad[20] ^= 0x55;
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         assert!(decompress_rtf(&bad, &mut out).is_some());
         assert!(out.warnings.iter().any(|w| w.contains("CRC")));
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         assert!(decompress_rtf(&SIMPLE_RTF[..30], &mut out).is_some());
         assert!(out.warnings.iter().any(|w| w.contains("truncated")));
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         assert!(decompress_rtf(&SIMPLE_RTF[..10], &mut out).is_none());
         let mut mela = SIMPLE_RTF[..16].to_vec();
         mela[8..12].copy_from_slice(&RTF_UNCOMPRESSED.to_le_bytes());
         mela[0..4].copy_from_slice(&(12u32 + 5).to_le_bytes());
         mela[4..8].copy_from_slice(&5u32.to_le_bytes());
         mela.extend_from_slice(b"{rtf}");
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         assert_eq!(decompress_rtf(&mela, &mut out).unwrap(), b"{rtf}");
     }
 
@@ -881,9 +881,9 @@ mod tests {
         rtf.extend_from_slice(&RTF_COMPRESSED.to_le_bytes());
         rtf.extend_from_slice(&rtf_crc(&body).to_le_bytes());
         rtf.extend_from_slice(&body);
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_ratio: 2,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         assert!(decompress_rtf(&rtf, &mut out).is_none());
         assert_eq!(out.limits[0].limit, Limit::Ratio);
@@ -894,9 +894,9 @@ mod tests {
         let data = Tnef::new()
             .attr(LVL_ATTACHMENT, 0x0006_800F, &[9u8; 5000])
             .0;
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&data, &mut out);
         assert!(out.members.is_empty());

@@ -9,7 +9,7 @@ use std::io::Cursor;
 use unarc_rs::unified::{ArchiveEntryKind, ArchiveFormat, ArchiveOptions};
 use unarc_rs::ArchiveError;
 
-use super::{printable, EntryInfo, Limit, Out};
+use super::{printable, EntryInfo, Limit, Members};
 
 /// Most entries read from one archive, including directories and links.
 const MAX_ENTRIES: usize = 1_000_000;
@@ -26,7 +26,7 @@ fn format_of(data: &[u8]) -> Option<ArchiveFormat> {
     })
 }
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Some(format) = format_of(data) else {
         out.warn("the archive format was not recognised by the unpacker");
         return;
@@ -92,7 +92,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
                 entry: name.clone(),
                 format: format.name().to_string(),
             });
-            for password in out.caps().passwords.clone() {
+            for password in out.budget().passwords.clone() {
                 let opts = plain.clone().with_password(password);
                 match archive.read_with_options(&entry, &opts) {
                     Ok(bytes) => {
@@ -119,7 +119,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
                 format!(
                     "{} is encrypted and none of the {} configured passwords opened it",
                     printable(&name),
-                    out.caps().passwords.len()
+                    out.budget().passwords.len()
                 ),
             ),
             Err(e) => out.warn(format!("{}: {e}", printable(&name))),
@@ -141,19 +141,19 @@ fn needs_password(e: &ArchiveError) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Caps;
+    use super::super::Budget;
     use super::*;
 
     #[test]
     fn unknown_or_garbage_archives_are_warnings() {
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(b"not an archive at all", &mut out);
         assert!(out.warnings[0].contains("not recognised"));
         // ARC is detected by unarc-rs but not routed here (its LZW decoder panicked under fuzzing).
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(b"\x1a\x07=ar!\x1a\0\0\0", &mut out);
         assert!(out.warnings[0].contains("not recognised"));
-        let mut out = Out::new(Caps::unlimited());
+        let mut out = Members::new(Budget::unlimited());
         unpack(b"7z\xbc\xaf\x27\x1c\x00\x04 truncated", &mut out);
         assert!(out.members.is_empty());
         assert!(!out.warnings.is_empty());

@@ -35,7 +35,7 @@ use crate::analysis::bytes::{le16, le32, le64};
 
 // The PE reader's caps: a shared resource subtree counts each time it is reached.
 use super::pe::{Image, SectionHeader, MAX_RESOURCE_NODES, MAX_SECTIONS};
-use super::Out;
+use super::Members;
 
 /// Largest unpacked size accepted: UPX itself refuses larger files (`UPX_RSIZE_MAX_MEM`).
 const MAX_UNPACKED: u64 = 768 << 20;
@@ -77,7 +77,7 @@ fn detect_pe(img: &Image) -> bool {
 /// A UPX-packed PE file: its original, whose resources and overlay are the real ones (the
 /// packed file's are compressed or copies); when it cannot be restored, the packed file's own
 /// resources and overlay.
-pub fn unpack_pe_file<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack_pe_file<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if let Ok(img) = Image::parse(data, &mut Vec::new()) {
         unpack_pe(&img, out);
         if !out.members.is_empty() {
@@ -89,7 +89,7 @@ pub fn unpack_pe_file<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 /// Restores the original file of a UPX-packed PE or ELF file: `unpacked.exe`, `unpacked.dll`
 /// or `unpacked`.
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if data.starts_with(b"\x7fELF") {
         unpack_elf(data, out);
     } else if let Ok(img) = Image::parse(data, &mut Vec::new()) {
@@ -202,7 +202,7 @@ fn find_header(data: &[u8], start: usize, len: usize) -> Option<PackHeader> {
 }
 
 /// Warnings about a pack header that was found but was edited.
-fn header_quirks(h: &PackHeader, out: &mut Out) {
+fn header_quirks(h: &PackHeader, out: &mut Members) {
     if !h.magic {
         out.warn(format!(
             "upx: the pack header's UPX! magic at offset {:#x} was wiped",
@@ -242,7 +242,7 @@ fn supported(method: u8) -> bool {
 }
 
 /// Decodes `src` with UPX method `method` to exactly `u_len` bytes.
-fn decompress(out: &mut Out, method: u8, src: &[u8], u_len: usize) -> Result<Vec<u8>, Broken> {
+fn decompress(out: &mut Members, method: u8, src: &[u8], u_len: usize) -> Result<Vec<u8>, Broken> {
     let mut dst = Vec::with_capacity(u_len.min(src.len().saturating_mul(4) + 4096));
     let result = match method {
         2..=10 => nrv(out, method, src, u_len, &mut dst),
@@ -328,7 +328,7 @@ fn truncated() -> String {
 
 /// NRV2B (methods 2-4), NRV2D (5-7) and NRV2E (8-10), after UCL's `n2?_d.c`.
 fn nrv(
-    out: &mut Out,
+    out: &mut Members,
     method: u8,
     src: &[u8],
     u_len: usize,
@@ -438,7 +438,7 @@ fn nrv(
 }
 
 /// LZMA with UPX's two-byte header: `(lc + lp) << 3 | pb`, then `lp << 4 | lc`.
-fn lzma(out: &mut Out, src: &[u8], u_len: usize, dst: &mut Vec<u8>) -> Result<(), String> {
+fn lzma(out: &mut Members, src: &[u8], u_len: usize, dst: &mut Vec<u8>) -> Result<(), String> {
     let (&b0, &b1) = (
         src.first().ok_or_else(truncated)?,
         src.get(1).ok_or_else(truncated)?,
@@ -689,7 +689,7 @@ struct Blocks<'d> {
 
 impl Blocks<'_> {
     /// Decodes the next block; on failure, what could be decoded and why it stopped.
-    fn next(&mut self, out: &mut Out, room: u64) -> Result<Vec<u8>, Broken> {
+    fn next(&mut self, out: &mut Members, room: u64) -> Result<Vec<u8>, Broken> {
         self.count += 1;
         if self.count > MAX_BLOCKS {
             return Err(broken(Vec::new(), "too many compressed blocks"));
@@ -742,7 +742,7 @@ impl Blocks<'_> {
     /// `unpackExtent`: decodes blocks worth `wanted` bytes into `dst` at `at`.
     fn extent(
         &mut self,
-        out: &mut Out,
+        out: &mut Members,
         dst: &mut Vec<u8>,
         at: u64,
         wanted: u64,
@@ -801,7 +801,7 @@ fn gap_block_at(data: &[u8], pos: usize, unc: u32) -> bool {
         && ((c == unc && word == 0) || (c < unc && supported(method) && word >> 8 == 0))
 }
 
-fn unpack_elf(data: &[u8], out: &mut Out) {
+fn unpack_elf(data: &[u8], out: &mut Members) {
     if data.get(5) != Some(&1) {
         out.warn("upx: big-endian ELF files are not supported");
         return;
@@ -913,7 +913,7 @@ fn elf_body(
     limit: u64,
     blocks: &mut Blocks,
     dst: &mut Vec<u8>,
-    out: &mut Out,
+    out: &mut Members,
 ) -> Result<(), String> {
     let first = blocks.pos;
     let hdr = blocks
@@ -1103,7 +1103,7 @@ fn pe_header(img: &Image) -> Option<PackHeader> {
 }
 
 /// Restores the original of a UPX-packed PE image.
-fn unpack_pe(img: &Image, out: &mut Out) {
+fn unpack_pe(img: &Image, out: &mut Members) {
     let data = img.data;
     let named = img.sections.iter().any(|s| s.raw_name.starts_with(b"UPX"));
     let Some(ph) = pe_header(img).filter(|_| img.sections.len() >= 3) else {
@@ -1195,7 +1195,7 @@ fn rebuild_pe(
     pe: &Image,
     ph: &PackHeader,
     obuf: &mut [u8],
-    out: &mut Out,
+    out: &mut Members,
 ) -> Result<(Vec<u8>, bool), String> {
     let data = pe.data;
     let plus = pe.plus;
@@ -1821,7 +1821,7 @@ fn rebuild_resources(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{testing::run, Caps, Limit};
+    use super::super::{testing::run, Budget, Limit};
     use super::*;
     use sha2::{Digest, Sha256};
     use std::path::PathBuf;
@@ -1995,7 +1995,7 @@ mod tests {
     }
 
     fn decode(method: u8, src: &[u8], u_len: usize) -> Result<Vec<u8>, String> {
-        decompress(&mut Out::new(Caps::unlimited()), method, src, u_len).map_err(|b| b.why)
+        decompress(&mut Members::new(Budget::unlimited()), method, src, u_len).map_err(|b| b.why)
     }
 
     #[test]
@@ -2385,17 +2385,17 @@ mod tests {
         // A huge declared size is refused before anything is decoded.
         let mut p = packed.clone();
         p[overlay + 4..overlay + 8].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_ratio: 100,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&p, &mut out);
         assert!(out.members.is_empty());
         assert_eq!(out.limits[0].limit, Limit::Ratio);
         // A member over the byte budget is skipped with a limit.
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&packed, &mut out);
         assert!(out.members.is_empty());
@@ -2658,10 +2658,10 @@ mod tests {
                         data[at..at + 4].copy_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
                     }
                 }
-                let mut out = Out::new(Caps {
+                let mut out = Members::new(Budget {
                     max_output: 64 << 20,
                     max_ratio: 100,
-                    ..Caps::unlimited()
+                    ..Budget::unlimited()
                 });
                 unpack(&data, &mut out);
                 assert!(out.members.len() <= 1);

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use super::{printable, Lines, Out};
+use super::{printable, Lines, Members};
 
 /// Most blocks taken from one input: a text of nothing but `begin` lines should not produce
 /// millions of empty members.
@@ -27,7 +27,7 @@ const MAX_MODE_DIGITS: usize = 6;
 /// checksum character or padding).
 const CONFIRM_SLACK: usize = 4;
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if extract(data, out, "") == 0 && !out.stopped() {
         out.warn(
             "no uuencoded data found: no `begin <mode> <name>` line followed by encoded lines",
@@ -52,7 +52,7 @@ pub fn find_begin(data: &[u8]) -> Option<usize> {
 /// Decodes every uuencoded block in `data` and adds each to `out` (named as its `begin` line
 /// says). `context` prefixes warnings, e.g. `"part 2: "` when called on a mail body. Returns how
 /// many blocks were found, so callers can tell "not uuencoded" from "uuencoded but empty".
-pub fn extract<'a>(data: &[u8], out: &mut Out<'a>, context: &str) -> usize {
+pub fn extract<'a>(data: &[u8], out: &mut Members<'a>, context: &str) -> usize {
     let mut found = 0;
     let mut pos = 0;
     while pos < data.len() {
@@ -404,7 +404,7 @@ fn trim_end(s: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::super::testing;
-    use super::super::{Caps, Limit};
+    use super::super::{Budget, Limit};
     use super::*;
 
     /// Uuencodes like POSIX `uuencode` (backquote for zero, 45 bytes a line).
@@ -437,7 +437,7 @@ mod tests {
         }
     }
 
-    fn run(data: &[u8]) -> Out<'_> {
+    fn run(data: &[u8]) -> Members<'_> {
         testing::run(unpack, data)
     }
 
@@ -524,9 +524,9 @@ mod tests {
     #[test]
     fn member_over_cap_is_skipped_with_a_limit() {
         let input = uu("big.bin", &[1u8; 5000]);
-        let mut out = Out::new(Caps {
+        let mut out = Members::new(Budget {
             max_output: 1000,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         });
         unpack(&input, &mut out);
         assert!(out.members.is_empty());

@@ -12,7 +12,7 @@ use std::io::Cursor;
 use zip::result::ZipError;
 use zip::ZipArchive;
 
-use super::{printable, EntryInfo, Limit, Out, ReadStop};
+use super::{printable, EntryInfo, Limit, Members, ReadStop};
 
 /// The zip method number of Zstandard (APPNOTE 4.4.5).
 const METHOD_ZSTD: u16 = 93;
@@ -39,7 +39,7 @@ fn method_name(id: u16) -> String {
     }
 }
 
-pub fn unpack<'a>(data: &'a [u8], out: &mut Out<'a>) {
+pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut archive = match ZipArchive::new(Cursor::new(data)) {
         Ok(a) => a,
         Err(e) => {
@@ -144,7 +144,7 @@ fn read_zstd(
     i: usize,
     name: &str,
     packed: u64,
-    out: &mut Out,
+    out: &mut Members,
 ) -> Option<Result<Vec<u8>, ReadStop>> {
     let raw = match archive.by_index_raw(i) {
         Ok(f) => f,
@@ -169,9 +169,9 @@ fn read_encrypted(
     i: usize,
     name: &str,
     packed: u64,
-    out: &mut Out,
+    out: &mut Members,
 ) -> Option<Result<Vec<u8>, ReadStop>> {
-    let passwords = out.caps().passwords.clone();
+    let passwords = out.budget().passwords.clone();
     for password in &passwords {
         let result = match archive.by_index_decrypt(i, password.as_bytes()) {
             Ok(mut f) => out.read_member(name, packed, &mut f),
@@ -200,7 +200,7 @@ fn read_encrypted(
 
 /// Walks local file headers front to back: the fallback for archives without a usable central
 /// directory. Handles stored and deflated members, with or without a data descriptor.
-fn local_scan<'a>(data: &'a [u8], out: &mut Out<'a>) {
+fn local_scan<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let finder = memchr::memmem::Finder::new(b"PK\x03\x04");
     let mut pos = 0;
     let mut seen = 0;
@@ -292,7 +292,7 @@ fn local_scan<'a>(data: &'a [u8], out: &mut Out<'a>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Caps;
+    use super::super::Budget;
     use super::*;
     use std::io::Write;
     use zip::write::SimpleFileOptions;
@@ -312,8 +312,8 @@ mod tests {
         w.finish().unwrap().into_inner()
     }
 
-    fn run(data: &[u8], caps: Caps) -> Out<'_> {
-        let mut out = Out::new(caps);
+    fn run(data: &[u8], caps: Budget) -> Members<'_> {
+        let mut out = Members::new(caps);
         unpack(data, &mut out);
         out
     }
@@ -324,7 +324,7 @@ mod tests {
             ("a.txt", b"alpha", CompressionMethod::Stored, None),
             ("dir/b.bin", &[7u8; 5000], CompressionMethod::Deflated, None),
         ]);
-        let out = run(&z, Caps::unlimited());
+        let out = run(&z, Budget::unlimited());
         assert_eq!(out.members.len(), 2);
         assert_eq!(out.members[0].name, "a.txt");
         assert_eq!(&*out.members[1].data, &[7u8; 5000][..]);
@@ -339,13 +339,13 @@ mod tests {
             CompressionMethod::Deflated,
             Some("infected"),
         )]);
-        let caps = Caps {
+        let caps = Budget {
             passwords: vec!["wrong".into(), "infected".into()],
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         let out = run(&z, caps);
         assert_eq!(&*out.members[0].data, b"secret");
-        let out = run(&z, Caps::unlimited());
+        let out = run(&z, Budget::unlimited());
         assert!(out.members.is_empty());
         assert_eq!(out.limits[0].limit, Limit::Password);
     }
@@ -358,9 +358,9 @@ mod tests {
             CompressionMethod::Deflated,
             None,
         )]);
-        let caps = Caps {
+        let caps = Budget {
             max_ratio: 100,
-            ..Caps::unlimited()
+            ..Budget::unlimited()
         };
         let out = run(&z, caps);
         assert!(out.members.is_empty());
@@ -375,22 +375,22 @@ mod tests {
         ]);
         // Cut off the central directory.
         let cd = memchr::memmem::find(&z, b"PK\x01\x02").unwrap();
-        let out = run(&z[..cd], Caps::unlimited());
+        let out = run(&z[..cd], Budget::unlimited());
         let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["one", "two"]);
         assert_eq!(&*out.members[0].data, b"first file");
         assert!(out.warnings[0].contains("central directory"));
         // Truncated inside the second member: the first is kept.
-        let out = run(&z[..cd - 5], Caps::unlimited());
+        let out = run(&z[..cd - 5], Budget::unlimited());
         assert_eq!(&*out.members[0].data, b"first file");
     }
 
     #[test]
     fn garbage_yields_a_warning() {
-        let out = run(b"PK\x03\x04garbage", Caps::unlimited());
+        let out = run(b"PK\x03\x04garbage", Budget::unlimited());
         assert!(out.members.is_empty());
         assert!(!out.warnings.is_empty());
-        let out = run(b"", Caps::unlimited());
+        let out = run(b"", Budget::unlimited());
         assert!(!out.warnings.is_empty());
     }
 }

@@ -490,9 +490,9 @@ const PACKER_SECTIONS: &[&str] = &[
 // Tables
 
 /// Hashing budget shared by sections and resources.
-struct Budget(usize);
+struct HashBudget(usize);
 
-impl Budget {
+impl HashBudget {
     /// Whether `len` more bytes may be hashed (and takes them).
     fn take(&mut self, len: usize) -> bool {
         if len > self.0 {
@@ -504,7 +504,7 @@ impl Budget {
     }
 }
 
-fn sections(img: &Image, budget: &mut Budget, found: &mut Inspection) -> Vec<Section> {
+fn sections(img: &Image, budget: &mut HashBudget, found: &mut Inspection) -> Vec<Section> {
     let mut over_budget = false;
     let list = img
         .sections
@@ -574,7 +574,7 @@ fn by_dll(descriptors: Vec<ImportDescriptor>) -> Vec<ImportedDll> {
 /// [`MAX_RESOURCES`]), hashed within `budget`, and the bytes of the first VERSION resource.
 fn listed_resources<'a>(
     img: &Image<'a>,
-    budget: &mut Budget,
+    budget: &mut HashBudget,
     warnings: &mut Vec<String>,
 ) -> (Vec<Resource>, Option<&'a [u8]>) {
     let found = pe::resources(img, warnings);
@@ -1070,7 +1070,7 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
         }
     };
     let w = &mut found.warnings;
-    let mut budget = Budget(MAX_HASHED_BYTES);
+    let mut budget = HashBudget(MAX_HASHED_BYTES);
     let mut total = 0;
     let import_table = pe::imports(&img, &mut total, w);
     if let Some(imphash) = pe::imphash(&import_table) {
