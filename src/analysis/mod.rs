@@ -17,6 +17,7 @@ mod policy;
 pub mod registry;
 pub mod ssdeep;
 mod story;
+pub(crate) mod text;
 pub mod verdict;
 mod walk;
 pub mod yara;

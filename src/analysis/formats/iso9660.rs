@@ -124,12 +124,7 @@ fn decode_name(rec: &Record<'_>, tree: &Tree, rock_ridge: Option<usize>) -> Stri
         }
     }
     let mut name = if tree.joliet {
-        let units: Vec<u16> = rec
-            .ident
-            .chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]))
-            .collect();
-        String::from_utf16_lossy(&units)
+        crate::analysis::text::utf16be(rec.ident)
     } else {
         String::from_utf8_lossy(rec.ident).into_owned()
     };

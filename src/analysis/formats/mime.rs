@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use super::{printable, uuencode, Lines, Members};
+use crate::analysis::text;
 
 /// Deepest nesting of multiparts walked in place. Below it the multipart entity is handed out
 /// as a `.eml` member, so the engine's own depth limit takes over instead of recursion here.
@@ -577,7 +578,7 @@ fn parse_word(
     let len = close - (at + text_start);
     let text = window.get(text_start..text_start + len)?;
     let bytes = if encoding == b'B' {
-        uuencode::decode_base64(text, u64::MAX).data
+        text::decode_base64(text, u64::MAX).data
     } else {
         let mut out = Vec::with_capacity(text.len());
         let mut i = 0;
@@ -614,7 +615,7 @@ pub(crate) fn decode_charset(bytes: &[u8], charset: &str) -> String {
     match charset.trim().to_ascii_lowercase().as_str() {
         "iso-8859-1" | "iso8859-1" | "iso_8859-1" | "latin1" | "latin-1" | "l1" | "iso-ir-100"
         | "cp819" | "ibm819" => bytes.iter().map(|&b| char::from(b)).collect(),
-        "windows-1252" | "cp1252" | "x-cp1252" => bytes.iter().map(|&b| cp1252(b)).collect(),
+        "windows-1252" | "cp1252" | "x-cp1252" => bytes.iter().map(|&b| text::cp1252(b)).collect(),
         _ => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
@@ -626,59 +627,6 @@ pub(crate) fn header_text(bytes: &[u8]) -> String {
         Ok(s) => s.to_string(),
         Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
     }
-}
-
-pub(crate) fn cp1252(b: u8) -> char {
-    const HIGH: [u16; 32] = [
-        0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-        0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
-    ];
-    match b {
-        0x80..=0x9F => char::from_u32(u32::from(HIGH[usize::from(b - 0x80)])).unwrap_or('\u{FFFD}'),
-        _ => char::from(b),
-    }
-}
-
-/// Decodes quoted-printable (RFC 2045 6.7) leniently: `=XX` in either case, soft line breaks
-/// (with trailing whitespace before the break tolerated), and a stray `=` kept as is. Returns
-/// None once the output passes `cap`.
-fn decode_qp(input: &[u8], cap: u64) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let c = input[i];
-        if c == b'=' {
-            if let (Some(h), Some(l)) = (
-                input.get(i + 1).and_then(|&c| super::hex_digit(c)),
-                input.get(i + 2).and_then(|&c| super::hex_digit(c)),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-            } else {
-                let ws = input[i + 1..]
-                    .iter()
-                    .take_while(|&&c| matches!(c, b' ' | b'\t' | b'\r'))
-                    .count();
-                let after = i + 1 + ws;
-                if after >= input.len() {
-                    i = after;
-                } else if input[after] == b'\n' {
-                    i = after + 1;
-                } else {
-                    out.push(b'=');
-                    i += 1;
-                }
-            }
-        } else {
-            out.push(c);
-            i += 1;
-        }
-        if out.len() as u64 > cap {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 /// A transfer-decoded body, or the reason it could not be.
@@ -967,7 +915,7 @@ impl<'a> Walker<'_, 'a> {
         let cap = self.out.member_cap(body.len() as u64);
         match cte {
             "base64" => {
-                let decoded = uuencode::decode_base64(body, cap);
+                let decoded = text::decode_base64(body, cap);
                 if decoded.over_cap {
                     return Body::OverCap(decoded.data.len() as u64);
                 }
@@ -987,7 +935,7 @@ impl<'a> Walker<'_, 'a> {
                 }
                 Body::Data(Cow::Owned(decoded.data))
             }
-            "quoted-printable" => match decode_qp(body, cap) {
+            "quoted-printable" => match text::decode_qp(body, cap) {
                 Some(d) => Body::Data(Cow::Owned(d)),
                 None => Body::OverCap(cap.saturating_add(1)),
             },

@@ -27,6 +27,8 @@ pub mod upx;
 pub mod uuencode;
 pub mod zip;
 
+pub use super::text::hex_digit;
+
 use std::borrow::Cow;
 use std::io::{self, Read};
 #[cfg(test)]
@@ -415,16 +417,6 @@ impl<'d> Iterator for Lines<'d> {
         }
         self.pos = next;
         Some((start, line, next))
-    }
-}
-
-/// The value of one hexadecimal digit (`0-9`, `a-f`, `A-F`).
-pub fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -569,23 +569,10 @@ fn next_at(list: &[usize], from: usize) -> Option<usize> {
 /// some writers do), UTF-8 with a BOM or valid UTF-8, otherwise PDFDocEncoding, read as Latin-1
 /// (they agree on the printable range).
 pub(crate) fn pdf_text(s: &[u8]) -> String {
-    let utf16 = |s: &[u8], be: bool| {
-        let units: Vec<u16> = s
-            .chunks_exact(2)
-            .map(|c| {
-                if be {
-                    u16::from_be_bytes([c[0], c[1]])
-                } else {
-                    u16::from_le_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
-        String::from_utf16_lossy(&units)
-    };
     if let Some(rest) = s.strip_prefix(b"\xfe\xff") {
-        utf16(rest, true)
+        crate::analysis::text::utf16be(rest)
     } else if let Some(rest) = s.strip_prefix(b"\xff\xfe") {
-        utf16(rest, false)
+        crate::analysis::text::utf16le(rest)
     } else if let Some(rest) = s.strip_prefix(b"\xef\xbb\xbf") {
         String::from_utf8_lossy(rest).into_owned()
     } else {

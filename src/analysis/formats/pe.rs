@@ -21,6 +21,7 @@
 //! named `resources/<type>/<name>/<language>`. Small structural resources (strings, version,
 //! manifest, dialogs, menus, icon groups) are not members; the metadata covers them.
 
+use crate::analysis::text;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
@@ -569,12 +570,7 @@ pub(crate) fn imphash(descriptors: &[ImportDescriptor]) -> Option<String> {
 /// A length-prefixed UTF-16LE resource name.
 fn resource_string(b: &[u8], at: usize) -> Option<String> {
     let len = (le16(b, at)? as usize).min(MAX_NAME);
-    let units: Vec<u16> = b
-        .get(at + 2..at + 2 + len * 2)?
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    Some(String::from_utf16_lossy(&units))
+    Some(text::utf16le(b.get(at + 2..at + 2 + len * 2)?))
 }
 
 /// One resource: a data entry at the language level of the tree.

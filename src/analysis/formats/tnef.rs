@@ -450,11 +450,7 @@ fn string8(b: &[u8]) -> String {
 
 /// A UTF-16LE string without its terminating NUL.
 fn unicode(b: &[u8]) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let s = String::from_utf16_lossy(&units);
+    let s = crate::analysis::text::utf16le(b);
     s.trim_end_matches('\0').to_string()
 }
 

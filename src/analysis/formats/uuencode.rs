@@ -10,6 +10,8 @@
 
 use std::borrow::Cow;
 
+use crate::analysis::text::{base64_value, decode_base64};
+
 use super::{printable, Lines, Members};
 
 /// Most blocks taken from one input: a text of nothing but `begin` lines should not produce
@@ -111,76 +113,6 @@ pub fn extract<'a>(data: &[u8], out: &mut Members<'a>, context: &str) -> usize {
         }
     }
     found
-}
-
-/// What [`decode_base64`] produced.
-#[derive(Debug, Default)]
-pub struct Base64 {
-    /// The decoded bytes (up to the padding, or to the cap).
-    pub data: Vec<u8>,
-    /// Characters skipped because they are neither base64 nor whitespace.
-    pub junk: usize,
-    /// Base64 characters that followed the padding and were ignored.
-    pub after_padding: usize,
-    /// Decoding stopped because the output passed the cap.
-    pub over_cap: bool,
-}
-
-/// Decodes base64 leniently, as mail readers do: whitespace and characters outside the alphabet
-/// are skipped (and counted in `junk`), decoding stops at the first `=` (padding), a final
-/// partial group yields the whole bytes it holds. Stops once the output passes `cap` bytes.
-pub fn decode_base64(input: &[u8], cap: u64) -> Base64 {
-    let mut result = Base64 {
-        data: Vec::with_capacity(input.len() / 4 * 3 + 3),
-        ..Base64::default()
-    };
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    let mut rest = input.len();
-    for (i, &c) in input.iter().enumerate() {
-        let v = match base64_value(c) {
-            Some(v) => v,
-            None => {
-                if c == b'=' {
-                    rest = i;
-                    break;
-                }
-                if !c.is_ascii_whitespace() {
-                    result.junk += 1;
-                }
-                continue;
-            }
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            result.data.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-            if result.data.len() as u64 > cap {
-                result.over_cap = true;
-                return result;
-            }
-        }
-    }
-    if rest < input.len() {
-        result.after_padding = input[rest..]
-            .iter()
-            .filter(|&&c| base64_value(c).is_some())
-            .count();
-    }
-    result
-}
-
-fn base64_value(c: u8) -> Option<u8> {
-    match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    }
 }
 
 /// A parsed `begin` line.

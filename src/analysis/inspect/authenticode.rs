@@ -199,14 +199,7 @@ fn attribute_name(oid: &str) -> Option<&'static str> {
 /// A directory string's text (UTF-8, printable, IA5, T61 or BMP).
 fn text(t: Tlv) -> String {
     match t.tag {
-        0x1e => {
-            let units: Vec<u16> = t
-                .content
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            String::from_utf16_lossy(&units)
-        }
+        0x1e => crate::analysis::text::utf16be(t.content),
         _ => String::from_utf8_lossy(t.content).into_owned(),
     }
 }

@@ -10,9 +10,9 @@ use std::io::Read;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection, Properties};
-use crate::analysis::formats::mime::cp1252;
 use crate::analysis::formats::{ole2, printable};
 use crate::analysis::identify::{FileKind, Format, OfficeDoc, Ole2Use};
+use crate::analysis::text::cp1252;
 use crate::time::format_utc;
 
 /// Most bytes of a property set stream read.
@@ -499,11 +499,7 @@ fn code_page_text(bytes: &[u8], code_page: u16) -> String {
 }
 
 fn utf16(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    clean(&String::from_utf16_lossy(&units))
+    clean(&crate::analysis::text::utf16le(bytes))
 }
 
 /// Cuts at the first NUL, trims, and bounds the length.

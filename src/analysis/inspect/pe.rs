@@ -725,12 +725,7 @@ fn version_children(b: &[u8]) -> Vec<VersionNode<'_>> {
 }
 
 fn utf16z(b: &[u8]) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .take_while(|&u| u != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
+    crate::analysis::text::utf16le_to_nul(b)
 }
 
 fn version_info(b: &[u8], warnings: &mut Vec<String>) -> Option<VersionInfo> {
