@@ -12,32 +12,30 @@ pub fn hex_digit(c: u8) -> Option<u8> {
     }
 }
 
-/// UTF-16LE text (an odd final byte is dropped; unpaired surrogates become U+FFFD).
-pub(crate) fn utf16le(b: &[u8]) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
+/// UTF-16 text whose units `unit` reads (an odd final byte is dropped; unpaired surrogates
+/// become U+FFFD).
+fn utf16(b: &[u8], unit: fn([u8; 2]) -> u16) -> String {
+    let units: Vec<u16> = b.chunks_exact(2).map(|c| unit([c[0], c[1]])).collect();
     String::from_utf16_lossy(&units)
 }
 
-/// UTF-16BE text, as [`utf16le`].
+/// UTF-16LE text.
+pub(crate) fn utf16le(b: &[u8]) -> String {
+    utf16(b, u16::from_le_bytes)
+}
+
+/// UTF-16BE text.
 pub(crate) fn utf16be(b: &[u8]) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
-    String::from_utf16_lossy(&units)
+    utf16(b, u16::from_be_bytes)
 }
 
 /// UTF-16LE text up to its first NUL unit.
 pub(crate) fn utf16le_to_nul(b: &[u8]) -> String {
-    let units: Vec<u16> = b
+    let end = b
         .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .take_while(|&u| u != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
+        .position(|c| c == [0, 0])
+        .map_or(b.len(), |i| i * 2);
+    utf16le(&b[..end])
 }
 
 /// What [`decode_base64`] produced.
@@ -163,4 +161,21 @@ pub(crate) fn decode_qp(input: &[u8], cap: u64) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_in_both_orders_and_up_to_a_nul() {
+        assert_eq!(utf16le(b"h\0i\0!"), "hi");
+        assert_eq!(utf16be(b"\0h\0i"), "hi");
+        assert_eq!(utf16le_to_nul(b"a\0b\0\0\0c\0"), "ab");
+        assert_eq!(utf16le_to_nul(b"a\0b\0"), "ab");
+        assert_eq!(utf16le(b"\x00\xd8"), "\u{fffd}");
+        assert_eq!(hex_digit(b'F'), Some(15));
+        assert_eq!(hex_digit(b'g'), None);
+        assert_eq!(cp1252(0x80), '\u{20ac}');
+    }
 }
