@@ -31,6 +31,60 @@ pub(crate) fn cstr(b: &[u8], max: usize) -> Option<String> {
     Some(String::from_utf8_lossy(&b[..end]).into_owned())
 }
 
+/// A forward-only reader of little-endian fields: each read moves past what it read, or returns
+/// `None` (moving nowhere) when the data ends first.
+pub(crate) struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(data: &'a [u8]) -> Cursor<'a> {
+        Cursor { data, pos: 0 }
+    }
+
+    /// The next `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.data.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    pub fn u16(&mut self) -> Option<u16> {
+        let v = le16(self.data, self.pos)?;
+        self.pos += 2;
+        Some(v)
+    }
+
+    pub fn u32(&mut self) -> Option<u32> {
+        let v = le32(self.data, self.pos)?;
+        self.pos += 4;
+        Some(v)
+    }
+
+    /// Up to `n` bytes: fewer when the data ends first.
+    pub fn take_upto(&mut self, n: usize) -> &'a [u8] {
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        let s = &rest[..n.min(rest.len())];
+        self.pos += s.len();
+        s
+    }
+
+    /// The bytes up to a NUL (the NUL consumed; the rest of the data when there is none).
+    pub fn cstr(&mut self) -> &'a [u8] {
+        let rest = self.data.get(self.pos..).unwrap_or(&[]);
+        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        self.pos += (len + 1).min(rest.len());
+        &rest[..len]
+    }
+
+    /// Bytes left.
+    pub fn remaining(&self) -> usize {
+        self.data.len().saturating_sub(self.pos)
+    }
+}
+
 /// A GUID in its usual text form (its first three fields are little-endian), from the first 16
 /// bytes of `g`.
 pub(crate) fn guid_string(g: &[u8]) -> Option<String> {

@@ -17,6 +17,7 @@
 //! `inspect::rtf` read, so the object extracted and the object described come from the same
 //! bytes (they used to have a hex scanner each, which disagreed on `'hh` and `{\*...}`).
 
+use crate::analysis::bytes::Cursor;
 use std::borrow::Cow;
 
 use super::{printable, Members};
@@ -332,52 +333,14 @@ pub fn decode(
 }
 
 /// A little-endian reader over a byte slice that never panics.
-struct Reader<'b> {
-    data: &'b [u8],
-    pos: usize,
-}
-
-impl<'b> Reader<'b> {
-    fn u16(&mut self) -> Option<u16> {
-        let b = self.data.get(self.pos..self.pos.checked_add(2)?)?;
-        self.pos += 2;
-        Some(u16::from_le_bytes([b[0], b[1]]))
+/// MS-OLEDS `LengthPrefixedAnsiString`: u32 length (including the NUL), then the bytes; `None`
+/// past [`MAX_OLE1_STRING`] or the data's end.
+fn ole1_string<'b>(r: &mut Cursor<'b>) -> Option<&'b [u8]> {
+    let len = r.u32()?;
+    if len > MAX_OLE1_STRING {
+        return None;
     }
-
-    fn u32(&mut self) -> Option<u32> {
-        let b = self.data.get(self.pos..self.pos.checked_add(4)?)?;
-        self.pos += 4;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// Up to `n` bytes: fewer when the data ends first.
-    fn take_upto(&mut self, n: usize) -> &'b [u8] {
-        let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let s = &rest[..n.min(rest.len())];
-        self.pos += s.len();
-        s
-    }
-
-    /// A NUL-terminated string (the NUL consumed; the rest of the data if there is none).
-    fn cstr(&mut self) -> &'b [u8] {
-        let rest = self.data.get(self.pos..).unwrap_or(&[]);
-        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-        self.pos += (len + 1).min(rest.len());
-        &rest[..len]
-    }
-
-    /// MS-OLEDS `LengthPrefixedAnsiString`: u32 length (including the NUL), then the bytes.
-    fn ole1_string(&mut self) -> Option<&'b [u8]> {
-        let len = self.u32()?;
-        if len > MAX_OLE1_STRING {
-            return None;
-        }
-        let s = self
-            .data
-            .get(self.pos..self.pos.checked_add(len as usize)?)?;
-        self.pos += s.len();
-        Some(trim_nul(s))
-    }
+    r.bytes(len as usize).map(trim_nul)
 }
 
 fn trim_nul(s: &[u8]) -> &[u8] {
@@ -404,19 +367,16 @@ impl<'d> Ole1<'d> {
     /// None when the bytes are not an OLE1 object: no linked or embedded format id, or a class
     /// name whose length is implausible ([`MAX_OLE1_STRING`]).
     pub fn parse(decoded: &'d [u8]) -> Option<Ole1<'d>> {
-        let mut r = Reader {
-            data: decoded,
-            pos: 0,
-        };
+        let mut r = Cursor::new(decoded);
         let _ole_version = r.u32()?;
         let linked = match r.u32()? {
             FORMAT_LINKED => true,
             FORMAT_EMBEDDED => false,
             _ => return None,
         };
-        let class = r.ole1_string()?;
-        let topic = r.ole1_string().unwrap_or_default();
-        let _item = r.ole1_string().unwrap_or_default();
+        let class = ole1_string(&mut r)?;
+        let topic = ole1_string(&mut r).unwrap_or_default();
+        let _item = ole1_string(&mut r).unwrap_or_default();
         let declared = if linked { None } else { r.u32() };
         let native = declared.map_or(&[][..], |n| r.take_upto(n as usize));
         Some(Ole1 {
@@ -449,10 +409,7 @@ pub struct Package<'n> {
 impl<'n> Package<'n> {
     /// The package, or what is wrong with its layout (to follow "package ...").
     pub fn parse(native: &'n [u8]) -> Result<Package<'n>, &'static str> {
-        let mut r = Reader {
-            data: native,
-            pos: 0,
-        };
+        let mut r = Cursor::new(native);
         r.u16().ok_or("is too short for its header")?;
         let label = r.cstr();
         let source = r.cstr();
@@ -461,7 +418,7 @@ impl<'n> Package<'n> {
         };
         let temp_len = r.u32().ok_or("ends before its temporary path")?;
         // Be tolerant: when the length is implausible, the path is still NUL-terminated.
-        let temp = if (temp_len as usize) <= native.len().saturating_sub(r.pos) {
+        let temp = if (temp_len as usize) <= r.remaining() {
             trim_nul(r.take_upto(temp_len as usize))
         } else {
             r.cstr()

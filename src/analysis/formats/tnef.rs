@@ -8,6 +8,7 @@
 //! carries the bytes when `attAttachData` is absent. Message bodies come from `attBody` and the
 //! `attMsgProps` property list (plain, HTML and LZFu-compressed RTF).
 
+use crate::analysis::bytes::Cursor;
 use std::borrow::Cow;
 
 use super::Members;
@@ -280,36 +281,9 @@ fn current<'v, 'a>(
 }
 
 /// A bounds-checked little-endian reader.
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.data.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        self.bytes(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.bytes(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// Skips the padding that aligns a value of `len` bytes to 4.
-    fn pad(&mut self, len: usize) -> Option<()> {
-        self.bytes((4 - len % 4) % 4).map(|_| ())
-    }
-
-    fn remaining(&self) -> usize {
-        self.data.len().saturating_sub(self.pos)
-    }
+/// Skips the padding that aligns a value of `len` bytes to 4.
+fn pad(r: &mut Cursor, len: usize) -> Option<()> {
+    r.bytes((4 - len % 4) % 4).map(|_| ())
 }
 
 /// Parses a MAPI property list ([MS-OXTNEF] 2.1.3.4): a count, then for each property its tag,
@@ -317,7 +291,7 @@ impl<'a> Reader<'a> {
 /// stops at the first property it cannot read, keeping those before it.
 fn parse_props<'a>(data: &'a [u8], problems: &mut Vec<String>) -> Props<'a> {
     let mut props = Props::default();
-    let mut r = Reader { data, pos: 0 };
+    let mut r = Cursor::new(data);
     let Some(count) = r.u32() else {
         problems.push("the property list is too short for its count".to_string());
         return props;
@@ -344,7 +318,7 @@ fn parse_props<'a>(data: &'a [u8], problems: &mut Vec<String>) -> Props<'a> {
     props
 }
 
-fn parse_prop<'a>(r: &mut Reader<'a>, props: &mut Props<'a>) -> Result<(), String> {
+fn parse_prop<'a>(r: &mut Cursor<'a>, props: &mut Props<'a>) -> Result<(), String> {
     let ptype = r.u16().ok_or("truncated tag")?;
     let id = r.u16().ok_or("truncated tag")?;
     if id >= 0x8000 {
@@ -357,7 +331,7 @@ fn parse_prop<'a>(r: &mut Reader<'a>, props: &mut Props<'a>) -> Result<(), Strin
             1 => {
                 let len = r.u32().ok_or("truncated name")? as usize;
                 r.bytes(len).ok_or("truncated name")?;
-                r.pad(len).ok_or("truncated name")?;
+                pad(r, len).ok_or("truncated name")?;
             }
             kind => return Err(format!("unknown name kind {kind}")),
         }
@@ -389,7 +363,7 @@ fn parse_prop<'a>(r: &mut Reader<'a>, props: &mut Props<'a>) -> Result<(), Strin
             None => {
                 let len = r.u32().ok_or("truncated value size")? as usize;
                 let bytes = r.bytes(len).ok_or("truncated value")?;
-                r.pad(len).ok_or("truncated padding")?;
+                pad(r, len).ok_or("truncated padding")?;
                 if v == 0 && !multi {
                     keep(props, id, base, bytes);
                 }
