@@ -1,8 +1,8 @@
 //! Lists of policy that more than one format's reader applies, kept once so that the readers
 //! cannot drift apart.
 
-/// Extensions of files Windows runs, or opens as code, when they are double-clicked: an
-/// attachment, a packaged OLE object or an archive member with one of these is executable.
+/// Extensions of files Windows runs, or opens as code, when they are double-clicked: a mail
+/// attachment or a packaged OLE object (in RTF) with one of these is executable.
 pub(crate) const EXECUTABLE_EXTENSIONS: &[&str] = &[
     "exe",
     "scr",

@@ -1133,6 +1133,7 @@ mod tests {
 --B\r\n\r\nSubject: inner\r\n\r\nbody\r\n--B--\r\n\
 --A\r\nContent-Type: multipart/mixed; boundary=C\r\n\
 Content-Transfer-Encoding: base64\r\n\r\nLS1DLS0=\r\n\
+--A\r\nContent-Type: multipart/related; boundary=Z\r\n\r\nno delimiter line\r\n\
 --A\r\nContent-Type: multipart/alternative\r\n\r\nno boundary\r\n";
         let m = read(msg);
         assert!(!m.capped);
@@ -1151,13 +1152,40 @@ Content-Transfer-Encoding: base64\r\n\r\nLS1DLS0=\r\n\
                 Shape::TooDeep => "too deep",
             })
             .collect();
-        assert_eq!(shapes, ["leaf", "multipart", "encoded", "no boundary"]);
+        assert_eq!(
+            shapes,
+            [
+                "leaf",
+                "multipart",
+                "encoded",
+                "no delimiter",
+                "no boundary"
+            ]
+        );
         // A digest's parts are messages unless they say otherwise (RFC 2046 5.1.5).
         let Shape::Multipart { parts: digest, .. } = &parts[1].shape else {
             unreachable!()
         };
         assert_eq!(digest[0].content_type.value, "message/rfc822");
         assert_eq!(parts[0].body, b"hello");
+        // Nesting past MAX_MIME_DEPTH stops splitting there.
+        let mut nested = b"Content-Type: text/plain\r\n\r\ncore".to_vec();
+        for level in 0..=MAX_MIME_DEPTH {
+            let b = format!("L{level}");
+            let mut outer = format!("Content-Type: multipart/mixed; boundary={b}\r\n\r\n--{b}\r\n")
+                .into_bytes();
+            outer.extend_from_slice(&nested);
+            outer.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+            nested = outer;
+        }
+        let mut e = &read(&nested).root;
+        let mut depth = 0;
+        while let Shape::Multipart { parts, .. } = &e.shape {
+            e = &parts[0];
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_MIME_DEPTH);
+        assert!(matches!(e.shape, Shape::TooDeep));
     }
 
     fn names(out: &Members) -> Vec<String> {

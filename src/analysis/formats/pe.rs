@@ -241,8 +241,14 @@ impl<'a> Image<'a> {
     }
 
     /// The file offset of an RVA: in the headers, or in a section's raw data.
+    /// A section maps its raw data even past its virtual size (the loader maps whole pages,
+    /// and pefile reads such RVAs too), so the span looked up is the larger of the two.
     pub fn offset(&self, rva: u32) -> Option<usize> {
-        if let Some(s) = self.section_of(rva) {
+        let mapping = self
+            .sections
+            .iter()
+            .find(|s| rva >= s.va && rva - s.va < s.vsize.max(s.raw_size));
+        if let Some(s) = mapping {
             let delta = rva - s.va;
             return (delta < s.raw_size).then(|| s.raw_ptr as usize + delta as usize);
         }
@@ -286,23 +292,16 @@ impl<'a> Image<'a> {
         va.checked_sub(self.image_base)
             .and_then(|r| u32::try_from(r).ok())
     }
-
-    /// Where the raw data of the sections (and headers) ends.
-    pub fn end_of_image_data(&self) -> u64 {
-        self.sections
-            .iter()
-            .filter(|s| s.raw_size > 0)
-            .map(|s| u64::from(s.raw_ptr) + u64::from(s.raw_size))
-            .chain([u64::from(self.size_of_headers)])
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 impl<'a> Image<'a> {
     /// Data directory `i` as written, `(0, 0)` when absent (the UPX rebuild copies them).
+    /// Read from its slot whatever NumberOfRvaAndSizes says, as UPX does.
     pub fn dir_raw(&self, i: usize) -> (u32, u32) {
-        self.dirs.get(i).copied().unwrap_or((0, 0))
+        let at = self.dirs_at + i * 8;
+        le32(self.data, at)
+            .zip(le32(self.data, at + 4))
+            .unwrap_or((0, 0))
     }
 
     /// Where the sections' raw data ends (0 when no section has any).
@@ -315,10 +314,16 @@ impl<'a> Image<'a> {
             .unwrap_or(0)
     }
 
-    /// The overlay: the bytes after the sections' raw data (and the headers), minus an
-    /// Authenticode certificate table that ends the file; `None` when empty or all zero.
-    pub fn overlay(&self) -> Option<&'a [u8]> {
-        let start = usize::try_from(self.end_of_image_data()).ok()?;
+    /// The overlay: the bytes after the sections' raw data, minus an Authenticode certificate
+    /// table that ends the file; `None` when there is no section data to be after, or when it
+    /// is empty or all zero. SizeOfHeaders does not move it: a header that claims the whole
+    /// file must not hide a payload.
+    /// Returns where it starts and its bytes.
+    pub fn overlay(&self) -> Option<(usize, &'a [u8])> {
+        let start = usize::try_from(self.end_of_sections()).ok()?;
+        if start == 0 {
+            return None;
+        }
         let mut end = self.data.len();
         if start >= end {
             return None;
@@ -331,7 +336,7 @@ impl<'a> Image<'a> {
             }
         }
         let bytes = self.data.get(start..end)?;
-        (!bytes.iter().all(|&b| b == 0)).then_some(bytes)
+        (!bytes.iter().all(|&b| b == 0)).then_some((start, bytes))
     }
 }
 
@@ -601,7 +606,13 @@ impl Resource<'_> {
 /// Walks the three-level resource tree (type, name, language), depth first in directory order,
 /// and returns its data entries (at most [`MAX_RESOURCES`]). A loop, a deeper tree or a data
 /// entry above the language level is a warning, never followed.
-pub(crate) fn resources<'a>(img: &Image<'a>, warnings: &mut Vec<String>) -> Vec<Resource<'a>> {
+/// Only resources whose type `keep` accepts are returned and count against the cap (the
+/// unpacker skips structural types, the metadata lists every one).
+pub(crate) fn resources<'a>(
+    img: &Image<'a>,
+    keep: impl Fn(u32) -> bool,
+    warnings: &mut Vec<String>,
+) -> Vec<Resource<'a>> {
     let mut list = Vec::new();
     let Some((rva, _)) = img.dir(2) else {
         return list;
@@ -669,6 +680,9 @@ pub(crate) fn resources<'a>(img: &Image<'a>, warnings: &mut Vec<String>) -> Vec<
                 problems.insert("a resource data entry is truncated");
                 continue;
             };
+            if !keep(type_id) {
+                continue;
+            }
             if list.len() >= MAX_RESOURCES {
                 warnings.push(format!(
                     "pe: more than {MAX_RESOURCES} resources; the rest were skipped"
@@ -735,15 +749,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         return;
     };
     let mut warnings = Vec::new();
-    for r in resources(&img, &mut warnings) {
-        if out.stopped() {
-            return;
-        }
-        let (Some(bytes), false) = (r.bytes, STRUCTURAL_TYPES.contains(&r.type_id)) else {
+    let payloads = resources(&img, |t| !STRUCTURAL_TYPES.contains(&t), &mut warnings);
+    for r in payloads {
+        let Some(bytes) = r.bytes else {
             continue;
         };
-        if !out.add(format!("resources/{}", r.path()), Cow::Borrowed(bytes)) {
-            return;
+        if out.stopped() || !out.add(format!("resources/{}", r.path()), Cow::Borrowed(bytes)) {
+            break;
         }
     }
     for w in warnings {
@@ -760,7 +772,7 @@ fn overlay<'a>(img: &Image<'a>, out: &mut Members<'a>) {
             img.data.len()
         ));
     }
-    if let Some(overlay) = img.overlay() {
+    if let Some((_, overlay)) = img.overlay() {
         out.add("overlay", Cow::Borrowed(overlay));
     }
 }
@@ -945,6 +957,27 @@ pub(crate) mod tests {
             Some(hex(&Md5::digest(b"kernel32.exitprocess")))
         );
         assert_eq!(imphash(&[]), None);
+    }
+
+    #[test]
+    fn header_fields_cannot_hide_the_overlay_or_a_resource() {
+        let mut pe = pe_with(b"resource payload", b"overlay payload");
+        let opt = 0x98;
+        // SizeOfHeaders claiming the whole file does not move the overlay.
+        pe[opt + 60..opt + 64].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+        // A virtual size smaller than the raw data: the loader still maps the raw data (whole
+        // pages), so the resource tree and its data there are read.
+        let s = opt + 0xe0;
+        pe[s + 8..s + 12].copy_from_slice(&0x10u32.to_le_bytes());
+        let mut out = Members::new(Budget::unlimited());
+        unpack(&pe, &mut out);
+        let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["resources/RCDATA/101/1033", "overlay"],
+            "{:?}",
+            out.warnings
+        );
     }
 
     #[test]

@@ -332,7 +332,6 @@ pub fn decode(
     Some(obj)
 }
 
-/// A little-endian reader over a byte slice that never panics.
 /// MS-OLEDS `LengthPrefixedAnsiString`: u32 length (including the NUL), then the bytes; `None`
 /// past [`MAX_OLE1_STRING`] or the data's end.
 fn ole1_string<'b>(r: &mut Cursor<'b>) -> Option<&'b [u8]> {

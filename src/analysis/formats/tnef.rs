@@ -280,7 +280,6 @@ fn current<'v, 'a>(
     attachments.last_mut()
 }
 
-/// A bounds-checked little-endian reader.
 /// Skips the padding that aligns a value of `len` bytes to 4.
 fn pad(r: &mut Cursor, len: usize) -> Option<()> {
     r.bytes((4 - len % 4) % 4).map(|_| ())

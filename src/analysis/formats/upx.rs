@@ -33,7 +33,8 @@ use memchr::memmem;
 
 use crate::analysis::bytes::{le16, le32, le64};
 
-// The PE reader's caps: a shared resource subtree counts each time it is reached.
+// The PE reader's caps. Here, in the tree copier (`read_rtree`), a shared resource subtree
+// counts each time it is reached.
 use super::pe::{Image, SectionHeader, MAX_RESOURCE_NODES, MAX_SECTIONS};
 use super::Members;
 
@@ -2600,7 +2601,7 @@ mod tests {
     /// The bytes of resource RCDATA/100, found by the PE reader's resource walk.
     fn rcdata_100(file: &[u8]) -> Option<Vec<u8>> {
         let img = Image::parse(file, &mut Vec::new()).ok()?;
-        let found = crate::analysis::formats::pe::resources(&img, &mut Vec::new());
+        let found = crate::analysis::formats::pe::resources(&img, |_| true, &mut Vec::new());
         let r = found.iter().find(|r| r.type_id == 10 && r.name == "100")?;
         Some(r.bytes?.to_vec())
     }

@@ -1,6 +1,6 @@
 //! Uuencoded files: every `begin <mode> <name>` ... `end` block in a text, plus the
 //! `begin-base64` ... `====` variant of GNU sharutils, as POSIX.1-2017 XCU `uuencode` describes
-//! them. Also owns the tolerant base64 decoder the mail formats share ([`decode_base64`]).
+//! them. Base64 is decoded by the decoder the mail formats share (`text::decode_base64`).
 //!
 //! A uuencoded line is a length character followed by groups of four characters, each carrying
 //! six bits as `(c - 0x20) & 0x3F` (so both space and backquote mean zero). Real files are

@@ -178,14 +178,21 @@ impl Walker<'_> {
         let ct = &e.content_type;
         match &e.shape {
             Shape::Leaf => self.leaf(e, depth),
-            Shape::NoBoundary => self.warnings.push(format!(
-                "email: a {} part has no boundary parameter",
-                ct.value
-            )),
-            Shape::NoDelimiter => self.warnings.push(format!(
-                "email: a {} body has no delimiter line for its boundary",
-                ct.value
-            )),
+            // Extracted as one part: listed as one.
+            Shape::NoBoundary => {
+                self.warnings.push(format!(
+                    "email: a {} part has no boundary parameter",
+                    ct.value
+                ));
+                self.leaf(e, depth);
+            }
+            Shape::NoDelimiter => {
+                self.warnings.push(format!(
+                    "email: a {} body has no delimiter line for its boundary",
+                    ct.value
+                ));
+                self.leaf(e, depth);
+            }
             Shape::Encoded => self.warnings.push(format!(
                 "email: a {} body has {} transfer encoding, which hides its parts (they are \
                  listed in the message it is extracted as)",
@@ -575,12 +582,34 @@ mod tests {
         );
         assert!(found.findings[1].reasons[0].contains("looks like a .pdf but is a .exe"));
         assert!(found.tags.contains("double-extension"));
-        // A plain executable is noted, not voted on.
-        let found = run(&message("a@example.org", "b@mx.example.org", "setup.exe"));
-        assert_eq!(fired(&found), [EXECUTABLE_ATTACHMENT.id]);
+        // A plain executable is noted, not voted on; so are the script and setup files the
+        // shared policy list names (it holds what the RTF reader counts as executable too).
+        for name in ["setup.exe", "run.sct", "driver.inf", "install.msi"] {
+            let found = run(&message("a@example.org", "b@mx.example.org", name));
+            assert_eq!(fired(&found), [EXECUTABLE_ATTACHMENT.id], "{name}");
+        }
+        assert!(fired(&run(&message(
+            "a@example.org",
+            "b@mx.example.org",
+            "notes.txt"
+        )))
+        .is_empty());
         assert!(disguise("photo\u{202e}gpj.exe").is_some());
         assert!(disguise("notes.txt                  .scr").is_some());
         assert!(disguise("archive.tar.gz").is_none());
+    }
+
+    #[test]
+    fn a_multipart_without_a_boundary_is_listed_as_the_one_part_it_is_extracted_as() {
+        let found = run(b"From: a@example.com\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; name=\"pay.exe\"\r\n\r\nMZ...\r\n");
+        assert!(
+            found.warnings[0].contains("no boundary"),
+            "{:?}",
+            found.warnings
+        );
+        assert_eq!(found.metadata["email"]["attachments"][0]["name"], "pay.exe");
+        assert_eq!(fired(&found), [EXECUTABLE_ATTACHMENT.id]);
     }
 
     #[test]

@@ -226,16 +226,15 @@ pub const fn suspicious(factor: u8, threat: &'static str) -> Option<HeuristicVer
 }
 
 /// Runs `inspector` (the reader registered as `name`) over `data`. A panicking reader becomes a
-/// warning.
+/// warning; of what it found before the panic only the hashes are kept (each is pushed whole,
+/// and the PE imphash must not be lost to a later table), the rest may be half-made.
 pub fn describe(data: &[u8], kind: &FileKind, name: &str, inspector: Inspector) -> Inspection {
-    match crate::log::guarded(|| {
-        let mut found = Inspection::default();
-        inspector(data, kind, &mut found);
-        found
-    }) {
-        Ok(found) => found,
+    let mut found = Inspection::default();
+    match crate::log::guarded(|| inspector(data, kind, &mut found)) {
+        Ok(()) => found,
         Err(why) => Inspection {
             warnings: vec![format!("the {name} metadata reader failed ({why})")],
+            hashes: found.hashes,
             ..Inspection::default()
         },
     }

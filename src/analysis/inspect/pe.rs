@@ -577,7 +577,7 @@ fn listed_resources<'a>(
     budget: &mut HashBudget,
     warnings: &mut Vec<String>,
 ) -> (Vec<Resource>, Option<&'a [u8]>) {
-    let found = pe::resources(img, warnings);
+    let found = pe::resources(img, |_| true, warnings);
     let version = found.iter().find(|r| r.type_id == 16).and_then(|r| r.bytes);
     if found.len() > MAX_RESOURCES {
         warnings.push(format!(
@@ -895,25 +895,11 @@ fn holds_pe(b: &[u8]) -> bool {
         && le32(b, 0x3c).is_some_and(|at| b.get(at as usize..at as usize + 4) == Some(b"PE\0\0"))
 }
 
-fn overlay(img: &Image, cert: Option<(u32, u32)>) -> Option<Overlay> {
-    let start = usize::try_from(img.end_of_image_data()).ok()?;
-    let mut end = img.data.len();
-    if start >= end {
-        return None;
-    }
-    // A certificate table that ends the file is the signature, not overlay.
-    if let Some((at, size)) = cert {
-        let (at, size) = (at as usize, size as usize);
-        if at >= start && at.saturating_add(size) >= end.saturating_sub(8) {
-            end = at.min(end);
-        }
-    }
-    let bytes = img.data.get(start..end)?;
-    if bytes.iter().all(|&b| b == 0) {
-        return None;
-    }
+/// The overlay as the unpacker extracts it ([`Image::overlay`]), described.
+fn overlay(img: &Image) -> Option<Overlay> {
+    let (offset, bytes) = img.overlay()?;
     Some(Overlay {
-        offset: start as u64,
+        offset: offset as u64,
         size: bytes.len() as u64,
         entropy: entropy_of(bytes),
         sha256: hex(&Sha256::digest(bytes)),
@@ -1095,7 +1081,7 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     let dotnet = img
         .dir(14)
         .and_then(|(rva, _)| dotnet::read(&|at: u32, len: usize| img.bytes(at, len), rva, w));
-    let overlay = overlay(&img, cert);
+    let overlay = overlay(&img);
     let pe_at = le32(data, 0x3c).unwrap_or(0) as usize;
     let rich = rich_header(data, pe_at);
     let computed_checksum = pe_checksum(data, img.checksum_at);
