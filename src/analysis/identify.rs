@@ -333,6 +333,139 @@ impl Format {
     }
 }
 
+/// Every [`Format`] value, for tests that must cover them all. The match below has no wildcard:
+/// a new variant does not compile until it is listed here too.
+#[cfg(test)]
+pub(crate) fn every_format() -> Vec<Format> {
+    use Format as F;
+    fn listed(f: Format) {
+        match f {
+            F::Pe { .. } | F::Dos | F::Elf { .. } | F::MachO(_) | F::MachOUniversal => {}
+            F::Zip(_) | F::OfficeZip { .. } | F::Gzip | F::Bzip2 | F::Xz | F::Lzma | F::Zstd => {}
+            F::Unarc | F::Tar | F::Cpio | F::Ar | F::Deb | F::Iso9660 | F::Chm | F::Szdd => {}
+            F::Ole2(_) | F::Tnef | F::Rtf | F::Pdf | F::Image(_) | F::Font(_) => {}
+            F::JavaClass | F::Dex | F::BinHex | F::Mbox | F::Email | F::Uuencode | F::Text(_) => {}
+            F::Empty | F::Unknown | F::Unidentified => {}
+        }
+    }
+    let docs = [
+        OfficeDoc::Word,
+        OfficeDoc::Excel,
+        OfficeDoc::PowerPoint,
+        OfficeDoc::Visio,
+        OfficeDoc::Other,
+    ];
+    let mut all = Vec::new();
+    for plus in [false, true] {
+        for upx in [false, true] {
+            for role in [PeRole::Exe, PeRole::Dll, PeRole::Driver, PeRole::Efi] {
+                all.push(F::Pe { plus, role, upx });
+            }
+        }
+    }
+    for upx in [false, true] {
+        for role in [
+            ElfRole::Relocatable,
+            ElfRole::Exe,
+            ElfRole::SharedObject,
+            ElfRole::Core,
+            ElfRole::Other,
+        ] {
+            all.push(F::Elf { role, upx });
+        }
+    }
+    for odf in [false, true] {
+        for doc in docs {
+            all.push(F::OfficeZip { odf, doc });
+        }
+    }
+    all.extend(
+        [
+            MachORole::Object,
+            MachORole::Exe,
+            MachORole::Core,
+            MachORole::Dylib,
+            MachORole::Bundle,
+            MachORole::Other,
+        ]
+        .map(F::MachO),
+    );
+    all.extend([ZipUse::Archive, ZipUse::Android].map(F::Zip));
+    all.extend(docs.map(|d| F::Ole2(Ole2Use::Office(d))));
+    all.extend([Ole2Use::Installer, Ole2Use::OutlookMessage, Ole2Use::Other].map(F::Ole2));
+    all.extend(
+        [
+            Image::Png,
+            Image::Jpeg,
+            Image::Gif,
+            Image::Tiff,
+            Image::WebP,
+            Image::Bmp,
+            Image::Ico,
+            Image::Svg,
+        ]
+        .map(F::Image),
+    );
+    all.extend(
+        [
+            Font::TrueType,
+            Font::OpenType,
+            Font::TrueTypeCollection,
+            Font::Woff,
+            Font::Woff2,
+        ]
+        .map(F::Font),
+    );
+    all.extend(
+        [
+            Text::Html,
+            Text::Xml,
+            Text::Json,
+            Text::Python,
+            Text::Perl,
+            Text::JavaScript,
+            Text::PowerShell,
+            Text::Ruby,
+            Text::Shell,
+            Text::VbScript,
+            Text::Batch,
+            Text::Plain,
+        ]
+        .map(F::Text),
+    );
+    all.extend([
+        F::Dos,
+        F::MachOUniversal,
+        F::Gzip,
+        F::Bzip2,
+        F::Xz,
+        F::Lzma,
+        F::Zstd,
+        F::Unarc,
+        F::Tar,
+        F::Cpio,
+        F::Ar,
+        F::Deb,
+        F::Iso9660,
+        F::Chm,
+        F::Szdd,
+        F::Tnef,
+        F::Rtf,
+        F::Pdf,
+        F::JavaClass,
+        F::Dex,
+        F::BinHex,
+        F::Mbox,
+        F::Email,
+        F::Uuencode,
+        F::Empty,
+        F::Unknown,
+        F::Unidentified,
+    ]);
+    all.iter().copied().for_each(listed);
+    all
+}
+
 /// What a file was identified as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileKind {
@@ -1031,6 +1164,19 @@ mod tests {
         b[0x80 + 24..0x80 + 26].copy_from_slice(&magic.to_le_bytes());
         b[0x80 + 92..0x80 + 94].copy_from_slice(&subsystem.to_le_bytes());
         b
+    }
+
+    #[test]
+    fn every_format_has_its_wire_strings() {
+        let all = every_format();
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "listed once each");
+        for f in all {
+            assert!(
+                !f.file_type().is_empty() && !f.file_subtype().is_empty(),
+                "{f:?}"
+            );
+        }
     }
 
     #[test]
