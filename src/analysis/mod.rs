@@ -206,6 +206,32 @@ mod tests {
     }
 
     #[test]
+    fn an_office_document_is_described_and_unpacked_over_one_parse_or_only_described() {
+        let doc = formats::ole2::tests::compound(&[
+            ("WordDocument", b"word body"),
+            ("ObjectPool/payload", b"embedded payload"),
+        ]);
+        let r = analyze(&doc, "letter.doc");
+        assert_eq!(r[0].info.file.file_subtype, "Word");
+        assert_eq!(r[0].metadata["document"]["format"], "OLE2");
+        let children: Vec<&str> = r[1..]
+            .iter()
+            .map(|e| e.info.file.file_name.as_str())
+            .collect();
+        assert_eq!(children, ["ObjectPool/payload", "WordDocument"]);
+        assert_eq!(r[0].info.unpacking.status, UnpackStatus::Complete);
+        // Past max_depth it is still described, and the limit is said.
+        let flat = Limits {
+            max_depth: 0,
+            ..Limits::default()
+        };
+        let r = analyze_bytes(&doc, "letter.doc", &flat);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].metadata["document"]["format"], "OLE2");
+        assert_eq!(r[0].info.unpacking.limits[0].limit, "depth");
+    }
+
+    #[test]
     fn report_has_the_decided_shape() {
         let r = analyze(b"\x1f\x8b\x08\x00\x00\x00", "x.gz");
         let v = serde_json::to_value(&r[0]).unwrap();

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::formats::{self, Budget, Deadline, Handler, Members};
-use super::identify::{identify, ElfRole, Format, Ole2Use, PeRole};
+use super::identify::{identify, ElfRole, FileKind, Format, Ole2Use, PeRole};
 use super::inspect::{self, Inspection, Inspector};
 
 /// What reads one format.
@@ -20,13 +20,20 @@ pub struct Parser {
     pub unpack: Option<Handler>,
     /// Reads the format's metadata and raises its heuristics.
     pub describe: Option<Inspector>,
+    /// Both at once over one parse, for a format whose parse is worth sharing (the walk uses it
+    /// when it unpacks the file; `describe` alone when it does not).
+    pub both: Option<Both>,
 }
+
+/// Describes and unpacks a file over one parse of it.
+pub type Both = for<'a> fn(&'a [u8], &FileKind, &mut Inspection, &mut Members<'a>);
 
 const fn unpack_only(name: &'static str, unpack: Handler) -> Parser {
     Parser {
         name,
         unpack: Some(unpack),
         describe: None,
+        both: None,
     }
 }
 
@@ -34,32 +41,38 @@ static PE: Parser = Parser {
     name: "PE",
     unpack: Some(formats::pe::unpack),
     describe: Some(inspect::pe::inspect),
+    both: None,
 };
 static PE_UPX: Parser = Parser {
     name: "PE",
     unpack: Some(formats::upx::unpack_pe_file),
     describe: Some(inspect::pe::inspect),
+    both: None,
 };
 static ELF: Parser = Parser {
     name: "ELF",
     unpack: None,
     describe: Some(inspect::elf::inspect),
+    both: None,
 };
 static ELF_UPX: Parser = Parser {
     name: "ELF",
     unpack: Some(formats::upx::unpack),
     describe: Some(inspect::elf::inspect),
+    both: None,
 };
 static MACHO: Parser = Parser {
     name: "Mach-O",
     unpack: None,
     describe: Some(inspect::macho::inspect),
+    both: None,
 };
 static ZIP: Parser = unpack_only("ZIP", formats::zip::unpack);
 static OFFICE_ZIP: Parser = Parser {
     name: "Office Open XML",
     unpack: Some(formats::zip::unpack),
     describe: Some(inspect::ooxml::inspect),
+    both: Some(inspect::ooxml::inspect_and_unpack),
 };
 static GZIP: Parser = unpack_only("GZIP", formats::stream::gunzip);
 static BZIP2: Parser = unpack_only("BZIP2", formats::stream::bunzip2);
@@ -78,22 +91,26 @@ static OLE2_DOCUMENT: Parser = Parser {
     name: "OLE2 document",
     unpack: Some(formats::ole2::unpack),
     describe: Some(inspect::ole::inspect),
+    both: Some(inspect::ole::inspect_and_unpack),
 };
 static TNEF: Parser = unpack_only("TNEF", formats::tnef::unpack);
 static RTF: Parser = Parser {
     name: "RTF",
     unpack: Some(formats::rtf::unpack),
     describe: Some(inspect::rtf::inspect),
+    both: None,
 };
 static PDF: Parser = Parser {
     name: "PDF",
     unpack: Some(formats::pdf::unpack),
     describe: Some(inspect::pdf::inspect),
+    both: None,
 };
 static EMAIL: Parser = Parser {
     name: "email",
     unpack: Some(formats::mime::unpack),
     describe: Some(inspect::email::inspect),
+    both: None,
 };
 static MBOX: Parser = unpack_only("mbox", formats::mime::unpack_mbox);
 static UUENCODE: Parser = unpack_only("uuencode", formats::uuencode::unpack);
@@ -210,9 +227,10 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
     ("binhex", Format::BinHex),
 ];
 
-/// Runs the parser of fuzz target `target` over arbitrary bytes, both ways, outside the guard
+/// Runs the parser of fuzz target `target` over arbitrary bytes, every way, outside the guard
 /// that keeps a parser's panic from ending an analysis (so that the fuzzer sees it): unpacking
-/// under fixed budgets, checking what comes out stays inside them, then describing. The
+/// under fixed budgets, checking what comes out stays inside them, then describing, then both
+/// over one parse when the format shares its parse. The
 /// description is given the identification of the bytes with the target's format, as the walk
 /// would give it (a reader must take any input without panicking, not only its own format's).
 pub fn fuzz_one(target: &str, data: &[u8]) {
@@ -222,23 +240,32 @@ pub fn fuzz_one(target: &str, data: &[u8]) {
         .find(|(name, _)| *name == target)
         .unwrap_or_else(|| panic!("no fuzz target is registered as {target:?}"));
     let parser = parser(*format).expect("every fuzz target names a parsed format");
-    if let Some(unpack) = parser.unpack {
-        let mut out = Members::new(Budget {
-            max_output: MAX_OUTPUT,
-            max_members: 10_000,
-            max_ratio: 100,
-            deadline: Deadline::after(Duration::from_secs(10)),
-            passwords: vec!["infected".into()],
-        });
-        unpack(data, &mut out);
+    let budget = || Budget {
+        max_output: MAX_OUTPUT,
+        max_members: 10_000,
+        max_ratio: 100,
+        deadline: Deadline::after(Duration::from_secs(10)),
+        passwords: vec!["infected".into()],
+    };
+    let check = |out: &Members| {
         let total: u64 = out.members.iter().map(|m| m.data.len() as u64).sum();
         assert!(total <= MAX_OUTPUT, "{target} yielded {total} bytes");
         assert!(out.members.len() <= 10_000);
+    };
+    if let Some(unpack) = parser.unpack {
+        let mut out = Members::new(budget());
+        unpack(data, &mut out);
+        check(&out);
     }
+    let mut kind = identify(data, "fuzz");
+    kind.format = *format;
     if let Some(describe) = parser.describe {
-        let mut kind = identify(data, "fuzz");
-        kind.format = *format;
         describe(data, &kind, &mut Inspection::default());
+    }
+    if let Some(both) = parser.both {
+        let mut out = Members::new(budget());
+        both(data, &kind, &mut Inspection::default(), &mut out);
+        check(&out);
     }
 }
 

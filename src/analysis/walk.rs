@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use super::formats::{self, Budget, Deadline, Limit, Members};
 use super::hashes::{self, Digests, FuzzyState};
 use super::identify::{self, FileKind, Format};
-use super::inspect::{self, strings};
+use super::inspect::{self, strings, Inspection};
+use super::registry::Parser;
 use super::story::story;
 use super::verdict::{self, Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
 use super::{hashlist, mapped, registry, yara};
@@ -138,6 +139,23 @@ impl<'l, 'r> Walk<'l, 'r> {
 }
 
 impl Walk<'_, '_> {
+    /// Whether a container at `depth` is unpacked now (the checks that record a limit when it
+    /// is not come after its description).
+    fn may_unpack(&self, depth: usize) -> bool {
+        depth < self.limits.max_depth && !self.deadline.passed()
+    }
+
+    /// What is left of the task's budget for the next container.
+    fn budget(&self) -> Budget {
+        Budget {
+            max_output: self.limits.max_total_bytes.saturating_sub(self.bytes),
+            max_members: self.limits.max_files.saturating_sub(self.files),
+            max_ratio: self.limits.max_ratio,
+            deadline: self.deadline.clone(),
+            passwords: self.limits.passwords.clone(),
+        }
+    }
+
     /// Analyses one node and, depth first, its children. Returns its entry index.
     pub(super) fn node(
         &mut self,
@@ -198,6 +216,8 @@ impl Walk<'_, '_> {
             duplicate_of,
             ..Node::default()
         };
+        // What a shared parse unpacked while describing: members, outcome, when it started.
+        let mut unpacked = None;
         if let Some(first) = duplicate_of {
             // The hash that describing the first copy added (the PE imphash).
             let theirs = &self.entries[first].info.file;
@@ -209,8 +229,42 @@ impl Walk<'_, '_> {
             ));
             node.votes = self.nodes[first].votes.clone();
         } else {
+            node.votes.extend(verdict::signatures(data));
+            node.votes.extend(
+                self.lists
+                    .votes(&[&digests.md5, &digests.sha1, &digests.sha256]),
+            );
+            let found = match registry::parser(kind.format) {
+                // A format that shares its parse is described and unpacked at once, when it
+                // is to be unpacked at all.
+                Some(p) if p.both.is_some() && self.may_unpack(depth) => {
+                    let both = p.both.expect("checked just above");
+                    let mut out = Members::new(self.budget());
+                    let started = Instant::now();
+                    let mut found = Inspection::default();
+                    let outcome = crate::log::guarded(|| both(data, &kind, &mut found, &mut out));
+                    if let Err(why) = &outcome {
+                        found = Inspection {
+                            warnings: vec![format!(
+                                "the {} metadata reader failed ({why})",
+                                p.name
+                            )],
+                            hashes: found.hashes,
+                            ..Inspection::default()
+                        };
+                    }
+                    unpacked = Some((out, outcome, started));
+                    found
+                }
+                Some(Parser {
+                    name,
+                    describe: Some(describe),
+                    ..
+                }) => inspect::describe(data, &kind, name, *describe),
+                _ => Inspection::default(),
+            };
             let release = self.map.filter(|_| depth == 0 && !fuzzy);
-            self.describe_and_scan(data, &kind, &digests, release, &mut e, &mut node);
+            self.record_and_scan(data, &kind, found, release, &mut e, &mut node);
         }
         let index = self.entries.len();
         self.entries.push(e);
@@ -219,41 +273,41 @@ impl Walk<'_, '_> {
             return index;
         }
         self.seen.insert(digests.sha256.clone(), index);
-        let Some(unpack) = registry::parser(kind.format).and_then(|p| p.unpack) else {
-            return index;
+        let (mut out, outcome, started) = match unpacked {
+            // Unpacked while it was described (a shared parse).
+            Some(done) => done,
+            None => {
+                let Some(unpack) = registry::parser(kind.format).and_then(|p| p.unpack) else {
+                    return index;
+                };
+                if depth >= self.limits.max_depth {
+                    self.record_limit(
+                        index,
+                        Limit::Depth,
+                        format!(
+                            "nesting deeper than max_depth ({}): this file was not unpacked",
+                            self.limits.max_depth
+                        ),
+                    );
+                    return index;
+                }
+                if self.deadline.passed() {
+                    self.record_limit(
+                        index,
+                        Limit::Time,
+                        format!(
+                            "the task's time budget ({} s) ran out before this file was unpacked",
+                            self.limits.max_time.as_secs_f64()
+                        ),
+                    );
+                    return index;
+                }
+                let mut out = Members::new(self.budget());
+                let started = Instant::now();
+                let outcome = crate::log::guarded(|| unpack(data, &mut out));
+                (out, outcome, started)
+            }
         };
-        if depth >= self.limits.max_depth {
-            self.record_limit(
-                index,
-                Limit::Depth,
-                format!(
-                    "nesting deeper than max_depth ({}): this file was not unpacked",
-                    self.limits.max_depth
-                ),
-            );
-            return index;
-        }
-        if self.deadline.passed() {
-            self.record_limit(
-                index,
-                Limit::Time,
-                format!(
-                    "the task's time budget ({} s) ran out before this file was unpacked",
-                    self.limits.max_time.as_secs_f64()
-                ),
-            );
-            return index;
-        }
-        let budget = Budget {
-            max_output: self.limits.max_total_bytes.saturating_sub(self.bytes),
-            max_members: self.limits.max_files.saturating_sub(self.files),
-            max_ratio: self.limits.max_ratio,
-            deadline: self.deadline.clone(),
-            passwords: self.limits.passwords.clone(),
-        };
-        let mut out = Members::new(budget);
-        let started = Instant::now();
-        let outcome = crate::log::guarded(|| unpack(data, &mut out));
         let format = kind.name.unwrap_or("container");
         {
             let e = &mut self.entries[index];
@@ -379,24 +433,15 @@ impl Walk<'_, '_> {
     /// Everything but unpacking, on a node seen for the first time: signatures, hash lists,
     /// metadata and heuristics, strings. `release` is the upload's mapping when its pages should
     /// be released as the string scan passes them.
-    fn describe_and_scan(
+    fn record_and_scan(
         &mut self,
         data: &[u8],
         kind: &FileKind,
-        digests: &hashes::FileHashes,
+        found: Inspection,
         release: Option<&mapped::Mapped>,
         e: &mut Entry,
         node: &mut Node,
     ) {
-        node.votes.extend(verdict::signatures(data));
-        node.votes.extend(
-            self.lists
-                .votes(&[&digests.md5, &digests.sha1, &digests.sha256]),
-        );
-        let found = match registry::parser(kind.format).and_then(|p| Some((p.name, p.describe?))) {
-            Some((name, describe)) => inspect::describe(data, kind, name, describe),
-            None => inspect::Inspection::default(),
-        };
         let mut worst: Option<&inspect::HeuristicVerdict> = None;
         for f in &found.findings {
             let h = f.heuristic;

@@ -58,13 +58,20 @@ impl Directory<'_> {
 }
 
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
-    let Directory { mut file, streams } = match open(data) {
-        Ok(d) => d,
-        Err(e) => {
-            out.warn(format!("the compound file is unreadable: {e}"));
-            return;
-        }
-    };
+    match open(data) {
+        Ok(dir) => unpack_directory(dir, out),
+        Err(e) => out.warn(unreadable(&e)),
+    }
+}
+
+/// The warning for a compound file that does not open.
+pub(crate) fn unreadable(e: &std::io::Error) -> String {
+    format!("the compound file is unreadable: {e}")
+}
+
+/// The members of a compound file already opened (its streams, as [`unpack`] names them).
+pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
+    let Directory { mut file, streams } = dir;
     for Stream { path, len } in streams {
         if out.stopped() {
             return;

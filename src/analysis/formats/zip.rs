@@ -39,8 +39,27 @@ fn method_name(id: u16) -> String {
     }
 }
 
+/// A ZIP archive opened over the bytes: its central directory read once.
+pub(crate) type Archive<'a> = ZipArchive<Cursor<&'a [u8]>>;
+
+/// Opens `data` as a ZIP archive (reads its central directory): the one open of a ZIP that the
+/// extraction here and the description of an office document (`inspect::ooxml`) share.
+pub(crate) fn open(data: &[u8]) -> zip::result::ZipResult<Archive<'_>> {
+    ZipArchive::new(Cursor::new(data))
+}
+
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
-    let mut archive = match ZipArchive::new(Cursor::new(data)) {
+    unpack_opened(data, open(data), out);
+}
+
+/// [`unpack`] of an archive already opened (or that failed to open: then the local file
+/// headers are walked instead).
+pub(crate) fn unpack_opened<'a>(
+    data: &'a [u8],
+    opened: zip::result::ZipResult<Archive<'a>>,
+    out: &mut Members<'a>,
+) {
+    let mut archive = match opened {
         Ok(a) => a,
         Err(e) => {
             out.warn(format!(

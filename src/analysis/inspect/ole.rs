@@ -10,7 +10,7 @@ use std::io::Read;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection, Properties};
-use crate::analysis::formats::{ole2, printable};
+use crate::analysis::formats::{ole2, printable, Members};
 use crate::analysis::identify::{FileKind, Format, OfficeDoc, Ole2Use};
 use crate::analysis::text::cp1252;
 use crate::time::format_utc;
@@ -191,29 +191,52 @@ struct Document {
 type Ole<'d> = ole2::Compound<'d>;
 
 pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
-    let dir = match ole2::open(data) {
-        Ok(d) => d,
-        Err(e) => {
-            found
-                .warnings
-                .push(format!("ole: the compound file is unreadable ({e})"));
-            return;
+    match ole2::open(data) {
+        Ok(mut dir) => describe(&mut dir, kind, found),
+        Err(e) => found.warnings.push(unreadable(&e)),
+    }
+}
+
+/// [`inspect`] and `formats::ole2::unpack` over one open of the compound file: the walk calls
+/// this when the file is unpacked too (see `analysis::registry`).
+pub fn inspect_and_unpack<'a>(
+    data: &'a [u8],
+    kind: &FileKind,
+    found: &mut Inspection,
+    out: &mut Members<'a>,
+) {
+    match ole2::open(data) {
+        Ok(mut dir) => {
+            describe(&mut dir, kind, found);
+            ole2::unpack_directory(dir, out);
         }
-    };
+        Err(e) => {
+            found.warnings.push(unreadable(&e));
+            out.warn(ole2::unreadable(&e));
+        }
+    }
+}
+
+fn unreadable(e: &std::io::Error) -> String {
+    format!("ole: the compound file is unreadable ({e})")
+}
+
+/// The description of a compound file already opened.
+fn describe(dir: &mut ole2::Directory, kind: &FileKind, found: &mut Inspection) {
     let projects: Vec<String> = dir.vba_projects().map(str::to_string).collect();
-    let mut file = dir.file;
+    let file = &mut dir.file;
     let mut doc = Document {
         format: "OLE2",
         ..Document::default()
     };
-    if let Some(bytes) = read_stream(&mut file, "/\u{5}SummaryInformation", found) {
+    if let Some(bytes) = read_stream(file, "/\u{5}SummaryInformation", found) {
         summary_information(&bytes, &mut doc, found);
     }
-    if let Some(bytes) = read_stream(&mut file, "/\u{5}DocumentSummaryInformation", found) {
+    if let Some(bytes) = read_stream(file, "/\u{5}DocumentSummaryInformation", found) {
         document_summary_information(&bytes, &mut doc, found);
     }
-    doc.encrypted |= is_encrypted(&mut file);
-    doc.macros = macros(&mut file, &projects, found);
+    doc.encrypted |= is_encrypted(file);
+    doc.macros = macros(file, &projects, found);
 
     if doc.encrypted {
         found.tag("encrypted");

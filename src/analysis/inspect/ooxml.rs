@@ -14,6 +14,7 @@ use memchr::memmem;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection, Properties};
+use crate::analysis::formats::{self, Members};
 use crate::analysis::identify::{FileKind, Format, OfficeDoc};
 
 /// Most ZIP entries looked at.
@@ -387,15 +388,34 @@ fn remote(target: &str) -> bool {
 }
 
 pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
-    let mut zip = match zip::ZipArchive::new(Cursor::new(data)) {
-        Ok(z) => z,
-        Err(e) => {
-            found
-                .warnings
-                .push(format!("ooxml: the package is unreadable ({e})"));
-            return;
-        }
-    };
+    match formats::zip::open(data) {
+        Ok(mut zip) => describe(&mut zip, kind, found),
+        Err(e) => found.warnings.push(unreadable(&e)),
+    }
+}
+
+/// [`inspect`] and `formats::zip::unpack` over one open of the package: the walk calls this when
+/// the file is unpacked too (see `analysis::registry`).
+pub fn inspect_and_unpack<'a>(
+    data: &'a [u8],
+    kind: &FileKind,
+    found: &mut Inspection,
+    out: &mut Members<'a>,
+) {
+    let mut opened = formats::zip::open(data);
+    match &mut opened {
+        Ok(zip) => describe(zip, kind, found),
+        Err(e) => found.warnings.push(unreadable(e)),
+    }
+    formats::zip::unpack_opened(data, opened, out);
+}
+
+fn unreadable(e: &zip::result::ZipError) -> String {
+    format!("ooxml: the package is unreadable ({e})")
+}
+
+/// The description of a package already opened.
+fn describe(zip: &mut formats::zip::Archive, kind: &FileKind, found: &mut Inspection) {
     let names: Vec<String> = zip
         .file_names()
         .take(MAX_ENTRIES)
@@ -439,27 +459,27 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     for name in &names {
         let lower = name.to_ascii_lowercase();
         if lower == "docprops/core.xml" {
-            if let Some(xml) = read(&mut zip, name, found) {
+            if let Some(xml) = read(zip, name, found) {
                 core(&xml, &mut doc.properties);
             }
         } else if lower == "docprops/app.xml" {
-            if let Some(xml) = read(&mut zip, name, found) {
+            if let Some(xml) = read(zip, name, found) {
                 app(&xml, &mut doc.properties);
             }
         } else if odf && lower == "meta.xml" {
-            if let Some(xml) = read(&mut zip, name, found) {
+            if let Some(xml) = read(zip, name, found) {
                 odf_meta(&xml, &mut doc.properties);
             }
         } else if lower.ends_with(".rels") {
-            if let Some(xml) = read(&mut zip, name, found) {
+            if let Some(xml) = read(zip, name, found) {
                 relationships(name, &xml, &mut doc);
             }
         } else if lower.starts_with("word/") && lower.ends_with(".xml") {
-            if let Some(xml) = read(&mut zip, name, found) {
+            if let Some(xml) = read(zip, name, found) {
                 dde.extend(field_instructions(&xml).into_iter().filter(|f| is_dde(f)));
             }
         } else if lower.starts_with("xl/externallinks/") && lower.ends_with(".xml") {
-            if let Some(xml) = read(&mut zip, name, found) {
+            if let Some(xml) = read(zip, name, found) {
                 dde.extend(dde_links(&xml));
             }
         }
