@@ -104,7 +104,7 @@ static PDF: Parser = Parser {
     name: "PDF",
     unpack: Some(formats::pdf::unpack),
     describe: Some(inspect::pdf::inspect),
-    both: None,
+    both: Some(inspect::pdf::inspect_and_unpack),
 };
 static EMAIL: Parser = Parser {
     name: "email",

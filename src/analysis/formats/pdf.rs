@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use flate2::read::ZlibDecoder;
 
-use super::{Members, ReadStop};
+use super::{Budget, Members, ReadStop};
 
 /// Most objects (top level and inside object streams) parsed in one file: large real PDFs have
 /// a few hundred thousand; more than this is an attack on the parser.
@@ -67,6 +67,33 @@ pub fn detect(data: &[u8]) -> bool {
 /// Finds the embedded files, JavaScript and other streams of the PDF in `data` and hands them to
 /// `out`.
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    read(data, out, None, true);
+}
+
+/// What a reader of the document's syntax is handed besides the members: the decoded bytes of
+/// each object stream, in file order (the objects in them are not in the file as written).
+pub(crate) type ObjectStreams<'s> = &'s mut dyn FnMut(&[u8]);
+
+/// [`unpack`], handing each decoded object stream to `seen` too: the one decoding of object
+/// streams, under the members' budget, that the metadata reader (`inspect::pdf`) reads.
+pub(crate) fn unpack_seeing<'a>(data: &'a [u8], out: &mut Members<'a>, seen: ObjectStreams) {
+    read(data, out, Some(&mut *seen), true);
+}
+
+/// Only the object streams of `data`, each handed to `seen`, under `budget` (nothing is
+/// extracted): for describing a PDF that is not unpacked. Returns the parser's warnings.
+pub(crate) fn object_streams(data: &[u8], budget: Budget, seen: ObjectStreams) -> Vec<String> {
+    let mut out = Members::new(budget);
+    read(data, &mut out, Some(&mut *seen), false);
+    out.warnings
+}
+
+fn read<'a, 'o>(
+    data: &'a [u8],
+    out: &'o mut Members<'a>,
+    seen: Option<ObjectStreams<'o>>,
+    emit: bool,
+) {
     let mut pdf = Pdf {
         data,
         out,
@@ -75,6 +102,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         warnings: 0,
         decoded: 0,
         encrypted: false,
+        seen,
     };
     pdf.scan_objects();
     if pdf.out.stopped() {
@@ -82,7 +110,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     }
     pdf.check_encryption();
     pdf.expand_object_streams();
-    if pdf.out.stopped() {
+    if pdf.out.stopped() || !emit {
         return;
     }
     pdf.emit();
@@ -624,6 +652,8 @@ struct Pdf<'a, 'o> {
     /// Streams decoded so far, for [`MAX_STREAMS`].
     decoded: usize,
     encrypted: bool,
+    /// Who else reads the decoded object streams.
+    seen: Option<ObjectStreams<'o>>,
 }
 
 /// References collected from all objects: what role each stream plays.
@@ -904,6 +934,9 @@ impl<'a> Pdf<'a, '_> {
             let Some(decoded) = self.decode_entry(i, &label) else {
                 continue;
             };
+            if let Some(seen) = self.seen.as_mut() {
+                seen(&decoded);
+            }
             let room = MAX_OBJECTS.saturating_sub(top + found.len());
             let count = usize::try_from(count).unwrap_or(usize::MAX);
             if count > room {

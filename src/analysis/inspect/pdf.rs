@@ -12,19 +12,20 @@
 //! where PDF 1.5 writers put most dictionaries (pages included).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::time::Duration;
 
-use flate2::read::ZlibDecoder;
 use memchr::memmem;
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
-use crate::analysis::formats::pdf::{is_delim, Lexer};
+use crate::analysis::formats::pdf::{self, is_delim, Lexer};
+use crate::analysis::formats::{Budget, Deadline, Members};
 use crate::analysis::identify::FileKind;
 
-/// Most bytes one object stream decompresses to.
-const MAX_OBJSTM_BYTES: u64 = 16 * 1024 * 1024;
-/// Most bytes all object streams of a file decompress to.
+/// Wall time for decoding the object streams of a PDF that is described but not unpacked (one
+/// that is unpacked has its object streams decoded once, under the task's budget).
+const OBJSTM_TIME: Duration = Duration::from_secs(10);
+/// Most bytes all object streams of such a file decompress to.
 const MAX_OBJSTM_TOTAL: u64 = 128 * 1024 * 1024;
 /// Most URIs listed.
 const MAX_URIS: usize = 1000;
@@ -157,7 +158,6 @@ struct Scan {
     script_tricks: Vec<&'static str>,
     info: Option<(u64, u64)>,
     offsets: HashMap<(u64, u64), usize>,
-    decoded: u64,
     warnings: Vec<String>,
 }
 
@@ -210,27 +210,11 @@ fn next_token<'d>(lx: &mut Lexer<'d>) -> Option<Token<'d>> {
     })
 }
 
-/// Flags of the object being read, for deciding whether its stream is an object stream that
-/// can be decoded.
+/// Flags of the object being read: whether its stream is an object stream.
 #[derive(Default)]
 struct ObjectFlags {
     object_stream: bool,
-    flate: bool,
-    other_filter: bool,
 }
-
-/// Filter names other than Flate: an object stream using one of them is not decoded.
-const OTHER_FILTERS: &[&[u8]] = &[
-    b"ASCIIHexDecode",
-    b"AHx",
-    b"ASCII85Decode",
-    b"A85",
-    b"LZWDecode",
-    b"LZW",
-    b"RunLengthDecode",
-    b"RL",
-    b"Crypt",
-];
 
 /// What obfuscated JavaScript calls, looked for in JavaScript kept in literal strings.
 const SCRIPT_TRICKS: &[(&[u8], &str)] = &[
@@ -277,12 +261,6 @@ fn scan(data: &[u8], top: bool, s: &mut Scan) {
                 }
                 if name == b"ObjStm" {
                     flags.object_stream = true;
-                }
-                if name == b"FlateDecode" || name == b"Fl" {
-                    flags.flate = true;
-                }
-                if OTHER_FILTERS.contains(&name.as_slice()) {
-                    flags.other_filter = true;
                 }
                 if name == b"Encrypt" && top {
                     s.encrypted = true;
@@ -346,12 +324,9 @@ fn scan(data: &[u8], top: bool, s: &mut Scan) {
                             ));
                             return;
                         };
+                        // Its objects are scanned from formats::pdf's decoding of it.
                         if flags.object_stream {
                             s.object_streams += 1;
-                            if top && !flags.other_filter {
-                                let body = &data[body_start(data, lx.pos)..end];
-                                object_stream(body, flags.flate, s);
-                            }
                         }
                         lx.pos = end + b"endstream".len();
                         flags = ObjectFlags::default();
@@ -372,52 +347,9 @@ fn scan(data: &[u8], top: bool, s: &mut Scan) {
     }
 }
 
-/// Where a stream's data begins: after the end-of-line that follows `stream`.
-fn body_start(data: &[u8], after_keyword: usize) -> usize {
-    let rest = data.get(after_keyword..).unwrap_or(&[]);
-    let skip = if rest.starts_with(b"\r\n") {
-        2
-    } else if rest.starts_with(b"\n") || rest.starts_with(b"\r") {
-        1
-    } else {
-        0
-    };
-    (after_keyword + skip).min(data.len())
-}
-
 /// Where the `endstream` closing the stream that starts at `from` is.
 fn stream_end(data: &[u8], from: usize) -> Option<usize> {
     memmem::find(data.get(from..)?, b"endstream").map(|i| from + i)
-}
-
-/// Decodes an object stream and scans the objects in it.
-fn object_stream(body: &[u8], flate: bool, s: &mut Scan) {
-    let room = MAX_OBJSTM_TOTAL.saturating_sub(s.decoded);
-    if room == 0 {
-        if s.decoded == MAX_OBJSTM_TOTAL {
-            s.warnings.push(format!(
-                "pdf: object streams decode to more than {MAX_OBJSTM_TOTAL} bytes: the rest were \
-                 not read"
-            ));
-            s.decoded += 1;
-        }
-        return;
-    }
-    let cap = MAX_OBJSTM_BYTES.min(room);
-    let decoded = if flate {
-        let mut out = Vec::new();
-        let result = ZlibDecoder::new(body).take(cap).read_to_end(&mut out);
-        if let Err(e) = result {
-            s.warnings.push(format!(
-                "pdf: an object stream is corrupt ({e}); read in part"
-            ));
-        }
-        out
-    } else {
-        body[..body.len().min(cap as usize)].to_vec()
-    };
-    s.decoded += decoded.len() as u64;
-    scan(&decoded, false, s);
 }
 
 /// The text of a PDF text string, decoded as the extractor decodes file names (one decoder:
@@ -530,6 +462,41 @@ fn version(data: &[u8]) -> Option<String> {
 pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let mut s = Scan::default();
     scan(data, true, &mut s);
+    let budget = Budget {
+        max_output: MAX_OBJSTM_TOTAL,
+        max_members: 0,
+        max_ratio: 100,
+        deadline: Deadline::after(OBJSTM_TIME),
+        passwords: Vec::new(),
+    };
+    let problems = pdf::object_streams(data, budget, &mut |decoded| scan(decoded, false, &mut s));
+    // Not unpacked: the problems with object streams, whose objects the description then
+    // lacks, are said here (unpacked, they are among the unpacker's).
+    s.warnings.extend(
+        problems
+            .into_iter()
+            .filter(|w| w.starts_with("object stream"))
+            .map(|w| format!("pdf: {w}")),
+    );
+    describe(data, s, found);
+}
+
+/// [`inspect`] and `formats::pdf::unpack` over one parse: the objects in object streams are
+/// scanned as the extraction decodes them (see `analysis::registry`).
+pub fn inspect_and_unpack<'a>(
+    data: &'a [u8],
+    _kind: &FileKind,
+    found: &mut Inspection,
+    out: &mut Members<'a>,
+) {
+    let mut s = Scan::default();
+    scan(data, true, &mut s);
+    pdf::unpack_seeing(data, out, &mut |decoded| scan(decoded, false, &mut s));
+    describe(data, s, found);
+}
+
+/// The metadata, heuristics and facts from what the scan collected.
+fn describe(data: &[u8], mut s: Scan, found: &mut Inspection) {
     found.warnings.append(&mut s.warnings);
     let count = |name: &str| {
         KEYWORDS
@@ -807,10 +774,11 @@ mod tests {
         .into_bytes();
         objstm.extend(&packed);
         objstm.extend(b"\nendstream");
-        let found = run(&pdf(
+        let data = pdf(
             &[b"<< /Type /Catalog >>", &objstm],
             "<< /Root 1 0 R /Encrypt 9 0 R >>",
-        ));
+        );
+        let found = run(&data);
         let doc = &found.metadata["document"];
         assert_eq!(doc["pages"], 1);
         assert_eq!(doc["object_streams"], 1);
@@ -820,6 +788,13 @@ mod tests {
             [JAVASCRIPT.id, AUTO_JAVASCRIPT.id, ENCRYPTED.id]
         );
         assert!(found.tags.contains("encrypted"));
+        // Described while unpacked, over the extraction's one decoding of the object stream:
+        // the same description.
+        let mut both = Inspection::default();
+        let mut out = Members::new(Budget::unlimited());
+        inspect_and_unpack(&data, &identify(&data, "x"), &mut both, &mut out);
+        assert_eq!(both.metadata, found.metadata);
+        assert_eq!(fired(&both), fired(&found));
     }
 
     #[test]
