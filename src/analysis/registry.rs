@@ -90,8 +90,8 @@ static OLE2: Parser = unpack_only("OLE2", formats::ole2::unpack);
 static OLE2_DOCUMENT: Parser = Parser {
     name: "OLE2 document",
     unpack: Some(formats::ole2::unpack),
-    describe: Some(inspect::ole::inspect),
-    both: Some(inspect::ole::inspect_and_unpack),
+    describe: Some(inspect::ole2::inspect),
+    both: Some(inspect::ole2::inspect_and_unpack),
 };
 static TNEF: Parser = unpack_only("TNEF", formats::tnef::unpack);
 static RTF: Parser = Parser {
@@ -109,7 +109,7 @@ static PDF: Parser = Parser {
 static EMAIL: Parser = Parser {
     name: "email",
     unpack: Some(formats::mime::unpack),
-    describe: Some(inspect::email::inspect),
+    describe: Some(inspect::mime::inspect),
     both: None,
 };
 static MBOX: Parser = unpack_only("mbox", formats::mime::unpack_mbox);

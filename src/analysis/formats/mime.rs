@@ -217,7 +217,7 @@ pub enum HeaderEnd {
 }
 
 /// The header block at the start of an entity (RFC 5322 2.2), the one parse of it that the
-/// extraction here and the description in `inspect::email` both read.
+/// extraction here and the description in `inspect::mime` both read.
 pub struct HeaderBlock<'e> {
     /// Every field in order: (its name as written, its raw unfolded value).
     pub fields: Vec<(&'e [u8], Vec<u8>)>,
@@ -636,7 +636,7 @@ enum Body<'a> {
 }
 
 /// One MIME entity read structurally, nothing decoded: the one parse of a message that the
-/// extraction here and the description in `inspect::email` both walk.
+/// extraction here and the description in `inspect::mime` both walk.
 pub(crate) struct Entity<'e> {
     /// The whole entity, header and body.
     pub raw: &'e [u8],

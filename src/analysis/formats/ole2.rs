@@ -22,7 +22,7 @@ pub(crate) struct Stream {
 }
 
 /// A compound file, opened and its directory walked once (at most [`MAX_ENTRIES`] entries): the
-/// one parse of OLE2 that the extraction here and the description in `inspect::ole` read.
+/// one parse of OLE2 that the extraction here and the description in `inspect::ole2` read.
 pub(crate) struct Directory<'d> {
     pub file: Compound<'d>,
     pub streams: Vec<Stream>,

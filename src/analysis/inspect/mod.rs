@@ -10,9 +10,9 @@
 pub mod authenticode;
 pub mod dotnet;
 pub mod elf;
-pub mod email;
 pub mod macho;
-pub mod ole;
+pub mod mime;
+pub mod ole2;
 pub mod ooxml;
 pub mod pdf;
 pub mod pe;
@@ -191,11 +191,11 @@ pub const HEURISTICS: &[&Heuristic] = &[
     pe::PROCESS_INJECTION,
     pe::INJECTOR_WITH_PAYLOAD,
     pe::TRUNCATED,
-    ole::MACROS,
-    ole::AUTO_EXEC,
-    ole::SUSPICIOUS_KEYWORDS,
-    ole::AUTO_EXEC_LAUNCHER,
-    ole::ENCRYPTED,
+    ole2::MACROS,
+    ole2::AUTO_EXEC,
+    ole2::SUSPICIOUS_KEYWORDS,
+    ole2::AUTO_EXEC_LAUNCHER,
+    ole2::ENCRYPTED,
     ooxml::MACROS,
     ooxml::REMOTE_TEMPLATE,
     ooxml::DDE,
@@ -211,9 +211,9 @@ pub const HEURISTICS: &[&Heuristic] = &[
     rtf::EQUATION_EDITOR,
     rtf::PACKAGE,
     rtf::PACKAGED_EXECUTABLE,
-    email::EXECUTABLE_ATTACHMENT,
-    email::DOUBLE_EXTENSION,
-    email::RETURN_PATH_MISMATCH,
+    mime::EXECUTABLE_ATTACHMENT,
+    mime::DOUBLE_EXTENSION,
+    mime::RETURN_PATH_MISMATCH,
 ];
 
 /// The vote of a heuristic that only suspects; the built-in threat names are `Platform.Type.Family`.
