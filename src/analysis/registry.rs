@@ -104,7 +104,9 @@ static PDF: Parser = Parser {
     name: "PDF",
     unpack: Some(formats::pdf::unpack),
     describe: Some(inspect::pdf::inspect),
-    both: Some(inspect::pdf::inspect_and_unpack),
+    // Not shared: the description reads the object streams under a budget of its own, so that
+    // a task's spent byte budget cannot hide their objects from the heuristics.
+    both: None,
 };
 static EMAIL: Parser = Parser {
     name: "email",

@@ -242,19 +242,18 @@ impl Walk<'_, '_> {
                     let mut out = Members::new(self.budget());
                     let started = Instant::now();
                     let mut found = Inspection::default();
-                    let outcome = crate::log::guarded(|| both(data, &kind, &mut found, &mut out));
-                    if let Err(why) = &outcome {
-                        found = Inspection {
-                            warnings: vec![format!(
-                                "the {} metadata reader failed ({why})",
-                                p.name
-                            )],
-                            hashes: found.hashes,
-                            ..Inspection::default()
-                        };
+                    match crate::log::guarded(|| both(data, &kind, &mut found, &mut out)) {
+                        Ok(()) => {
+                            unpacked = Some((out, Ok(()), started));
+                            found
+                        }
+                        // A panic in either half: each runs again on its own, behind its own
+                        // guard, so that the other's result is not lost with it.
+                        Err(_) => match p.describe {
+                            Some(describe) => inspect::describe(data, &kind, p.name, describe),
+                            None => Inspection::default(),
+                        },
                     }
-                    unpacked = Some((out, outcome, started));
-                    found
                 }
                 Some(Parser {
                     name,

@@ -70,22 +70,21 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     read(data, out, None, true);
 }
 
-/// What a reader of the document's syntax is handed besides the members: the decoded bytes of
-/// each object stream, in file order (the objects in them are not in the file as written).
+/// Who reads the decoded bytes of each object stream, in file order (the objects in them are
+/// not in the file as written): the metadata reader (`inspect::pdf`).
 pub(crate) type ObjectStreams<'s> = &'s mut dyn FnMut(&[u8]);
 
-/// [`unpack`], handing each decoded object stream to `seen` too: the one decoding of object
-/// streams, under the members' budget, that the metadata reader (`inspect::pdf`) reads.
-pub(crate) fn unpack_seeing<'a>(data: &'a [u8], out: &mut Members<'a>, seen: ObjectStreams) {
-    read(data, out, Some(&mut *seen), true);
-}
-
 /// Only the object streams of `data`, each handed to `seen`, under `budget` (nothing is
-/// extracted): for describing a PDF that is not unpacked. Returns the parser's warnings.
+/// extracted): the one decoding of object streams, which the description reads too. Returns
+/// the parser's warnings and the limits it met (`limit: ...`).
 pub(crate) fn object_streams(data: &[u8], budget: Budget, seen: ObjectStreams) -> Vec<String> {
     let mut out = Members::new(budget);
     read(data, &mut out, Some(&mut *seen), false);
-    out.warnings
+    let limits = out
+        .limits
+        .into_iter()
+        .map(|l| format!("limit: {}", l.detail));
+    out.warnings.into_iter().chain(limits).collect()
 }
 
 fn read<'a, 'o>(

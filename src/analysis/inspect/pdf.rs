@@ -8,8 +8,10 @@
 //! Like pdfid, this counts tokens over the whole file rather than walking the object graph:
 //! malicious PDFs break their cross-reference tables on purpose. Unlike a plain byte search it
 //! decodes `#xx` escapes in names (`/J#61vaScript` is `/JavaScript`), skips stream bodies (so
-//! compressed bytes never count) and reads the objects inside Flate-compressed object streams,
-//! where PDF 1.5 writers put most dictionaries (pages included).
+//! compressed bytes never count) and reads the objects inside object streams, where PDF 1.5
+//! writers put most dictionaries (pages included), as `formats::pdf` decodes them (every filter
+//! and predictor) under a budget of the description's own. The tokens come from the one PDF
+//! lexer, `formats::pdf::Lexer`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -19,13 +21,15 @@ use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::formats::pdf::{self, is_delim, Lexer};
-use crate::analysis::formats::{Budget, Deadline, Members};
+use crate::analysis::formats::{Budget, Deadline};
 use crate::analysis::identify::FileKind;
 
-/// Wall time for decoding the object streams of a PDF that is described but not unpacked (one
-/// that is unpacked has its object streams decoded once, under the task's budget).
+/// Wall time for decoding the object streams of a PDF for its description.
 const OBJSTM_TIME: Duration = Duration::from_secs(10);
-/// Most bytes all object streams of such a file decompress to.
+/// Most bytes one object stream decompresses to for the description (a longer one is skipped,
+/// with a warning).
+const MAX_OBJSTM_BYTES: u64 = 64 * 1024 * 1024;
+/// Most bytes of all object streams of a file scanned for the description.
 const MAX_OBJSTM_TOTAL: u64 = 128 * 1024 * 1024;
 /// Most URIs listed.
 const MAX_URIS: usize = 1000;
@@ -462,36 +466,41 @@ fn version(data: &[u8]) -> Option<String> {
 pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let mut s = Scan::default();
     scan(data, true, &mut s);
+    // The objects inside object streams, decoded by the extractor's decoder (every filter and
+    // predictor) under a budget of the description's own: a task's spent byte budget must not
+    // hide them from the heuristics.
     let budget = Budget {
-        max_output: MAX_OBJSTM_TOTAL,
+        max_output: MAX_OBJSTM_BYTES,
         max_members: 0,
-        max_ratio: 100,
+        max_ratio: u64::MAX,
         deadline: Deadline::after(OBJSTM_TIME),
         passwords: Vec::new(),
     };
-    let problems = pdf::object_streams(data, budget, &mut |decoded| scan(decoded, false, &mut s));
-    // Not unpacked: the problems with object streams, whose objects the description then
-    // lacks, are said here (unpacked, they are among the unpacker's).
+    let mut total = 0u64;
+    let mut capped = false;
+    let problems = pdf::object_streams(data, budget, &mut |decoded| {
+        total = total.saturating_add(decoded.len() as u64);
+        if total <= MAX_OBJSTM_TOTAL {
+            scan(decoded, false, &mut s);
+        } else {
+            capped = true;
+        }
+    });
+    if capped {
+        s.warnings.push(format!(
+            "pdf: object streams decode to more than {MAX_OBJSTM_TOTAL} bytes: the rest were not \
+             read"
+        ));
+    }
+    // What kept objects from the description (the extraction reports its own).
     s.warnings.extend(
         problems
             .into_iter()
-            .filter(|w| w.starts_with("object stream"))
+            .filter(|w| {
+                w.starts_with("object stream") || w.starts_with("limit:") || w.contains("streams;")
+            })
             .map(|w| format!("pdf: {w}")),
     );
-    describe(data, s, found);
-}
-
-/// [`inspect`] and `formats::pdf::unpack` over one parse: the objects in object streams are
-/// scanned as the extraction decodes them (see `analysis::registry`).
-pub fn inspect_and_unpack<'a>(
-    data: &'a [u8],
-    _kind: &FileKind,
-    found: &mut Inspection,
-    out: &mut Members<'a>,
-) {
-    let mut s = Scan::default();
-    scan(data, true, &mut s);
-    pdf::unpack_seeing(data, out, &mut |decoded| scan(decoded, false, &mut s));
     describe(data, s, found);
 }
 
@@ -788,13 +797,16 @@ mod tests {
             [JAVASCRIPT.id, AUTO_JAVASCRIPT.id, ENCRYPTED.id]
         );
         assert!(found.tags.contains("encrypted"));
-        // Described while unpacked, over the extraction's one decoding of the object stream:
-        // the same description.
-        let mut both = Inspection::default();
-        let mut out = Members::new(Budget::unlimited());
-        inspect_and_unpack(&data, &identify(&data, "x"), &mut both, &mut out);
-        assert_eq!(both.metadata, found.metadata);
-        assert_eq!(fired(&both), fired(&found));
+        // Through the engine with the task's byte budget spent: nothing can be extracted, but
+        // the description still reads the object stream under its own budget.
+        let starved = crate::analysis::Limits {
+            max_total_bytes: 1,
+            ..crate::analysis::Limits::default()
+        };
+        let r = crate::analysis::Engine::with_limits(starved).analyze_bytes(&data, "x.pdf");
+        assert_eq!(r[0].metadata["document"]["names"]["JavaScript"], 1);
+        let ids: Vec<&str> = r[0].indicators.iter().map(|i| i.id.as_str()).collect();
+        assert!(ids.contains(&AUTO_JAVASCRIPT.id), "{ids:?}");
     }
 
     #[test]
