@@ -12,6 +12,7 @@
 
 use memchr::memmem;
 
+use super::bytes::{le16, le32};
 use super::formats;
 
 /// Every kind of file assay tells apart.
@@ -536,14 +537,6 @@ fn at(data: &[u8], offset: usize, magic: &[u8]) -> bool {
     data.get(offset..offset + magic.len()) == Some(magic)
 }
 
-fn u16_le(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_le(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 fn u32_be(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
@@ -580,7 +573,7 @@ fn magic(data: &[u8], head: &[u8]) -> Option<FileKind> {
         FileKind::known(F::Unarc, "RAR")
     } else if at(head, 0, b"MSCF\x00\x00\x00\x00") {
         FileKind::known(F::Unarc, "CAB")
-    } else if at(head, 0, b"\x60\xea") && u16_le(head, 2).is_some_and(|n| (1..=2600).contains(&n)) {
+    } else if at(head, 0, b"\x60\xea") && le16(head, 2).is_some_and(|n| (1..=2600).contains(&n)) {
         FileKind::known(F::Unarc, "ARJ")
     } else if is_lha(head) {
         FileKind::known(F::Unarc, "LHA")
@@ -627,17 +620,17 @@ fn magic(data: &[u8], head: &[u8]) -> Option<FileKind> {
     } else if at(head, 0, b"RIFF") && at(head, 8, b"WEBP") {
         FileKind::known(Format::Image(Image::WebP), "WebP")
     } else if at(head, 0, b"BM")
-        && u32_le(head, 2).is_some_and(|n| n as usize >= 26)
-        && u32_le(head, 14).is_some_and(|n| [12, 40, 52, 56, 64, 108, 124].contains(&n))
+        && le32(head, 2).is_some_and(|n| n as usize >= 26)
+        && le32(head, 14).is_some_and(|n| [12, 40, 52, 56, 64, 108, 124].contains(&n))
     {
         FileKind::known(Format::Image(Image::Bmp), "BMP")
     } else if at(head, 0, b"\x00\x00\x01\x00")
-        && u16_le(head, 4).is_some_and(|n| (1..=256).contains(&n))
+        && le16(head, 4).is_some_and(|n| (1..=256).contains(&n))
         && head.get(9) == Some(&0)
     {
         FileKind::known(Format::Image(Image::Ico), "ICO")
     } else if at(head, 0, b"\x00\x01\x00\x00")
-        && u16_le(head, 4).is_some_and(|n| n.swap_bytes() < 64)
+        && le16(head, 4).is_some_and(|n| n.swap_bytes() < 64)
         && mentions(&head[..head.len().min(512)], b"glyf")
     {
         FileKind::known(Format::Font(Font::TrueType), "TrueType font")
@@ -750,7 +743,7 @@ fn ole_kind(data: &[u8]) -> FileKind {
 fn is_lzma_alone(head: &[u8]) -> bool {
     // lzma_alone: properties byte (lc/lp/pb, <= 224), a dictionary size, then the unpacked size,
     // which is -1 (unknown) or plausible. xz-utils writes 0x5d and a power-of-two-ish dictionary.
-    let (Some(&props), Some(dict)) = (head.first(), u32_le(head, 1)) else {
+    let (Some(&props), Some(dict)) = (head.first(), le32(head, 1)) else {
         return false;
     };
     let size = head
@@ -822,21 +815,21 @@ fn executable(data: &[u8]) -> Option<FileKind> {
 }
 
 fn pe(data: &[u8]) -> Option<FileKind> {
-    let pe_at = u32_le(data, 0x3c)? as usize;
+    let pe_at = le32(data, 0x3c)? as usize;
     if data.get(pe_at..pe_at.checked_add(4)?)? != b"PE\0\0" {
         return None;
     }
-    let characteristics = u16_le(data, pe_at + 22)?;
+    let characteristics = le16(data, pe_at + 22)?;
     let opt = pe_at + 24;
-    let plus = match u16_le(data, opt)? {
+    let plus = match le16(data, opt)? {
         0x10b => false,
         0x20b => true,
         _ => return None,
     };
-    let subsystem = u16_le(data, opt + 68).unwrap_or(0);
+    let subsystem = le16(data, opt + 68).unwrap_or(0);
     // Data directory 14 (CLR runtime header) is set for .NET assemblies.
     let dirs = opt + if plus { 112 } else { 96 };
-    let dotnet = u32_le(data, dirs + 14 * 8).is_some_and(|rva| rva != 0);
+    let dotnet = le32(data, dirs + 14 * 8).is_some_and(|rva| rva != 0);
     use PeRole as R;
     let (role, name) = match (characteristics & 0x2000 != 0, subsystem, plus, dotnet) {
         (_, 10..=13, false, _) => (R::Efi, "PE32 EFI application"),

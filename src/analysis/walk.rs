@@ -16,7 +16,6 @@ use super::formats::{self, Budget, Deadline, Limit, Members};
 use super::hashes::{self, Digests, FuzzyState};
 use super::identify::{self, FileKind, Format};
 use super::inspect::{self, strings, Inspection};
-use super::registry::Parser;
 use super::story::story;
 use super::verdict::{self, Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
 use super::{hashlist, mapped, registry, yara};
@@ -216,6 +215,7 @@ impl Walk<'_, '_> {
             duplicate_of,
             ..Node::default()
         };
+        let parser = registry::parser(kind.format);
         // What a shared parse unpacked while describing: members, outcome, when it started.
         let mut unpacked = None;
         if let Some(first) = duplicate_of {
@@ -234,33 +234,26 @@ impl Walk<'_, '_> {
                 self.lists
                     .votes(&[&digests.md5, &digests.sha1, &digests.sha256]),
             );
-            let found = match registry::parser(kind.format) {
-                // A format that shares its parse is described and unpacked at once, when it
-                // is to be unpacked at all.
-                Some(p) if p.both.is_some() && self.may_unpack(depth) => {
-                    let both = p.both.expect("checked just above");
-                    let mut out = Members::new(self.budget());
-                    let started = Instant::now();
-                    let mut found = Inspection::default();
-                    match crate::log::guarded(|| both(data, &kind, &mut found, &mut out)) {
-                        Ok(()) => {
-                            unpacked = Some((out, Ok(()), started));
-                            found
-                        }
-                        // A panic in either half: each runs again on its own, behind its own
-                        // guard, so that the other's result is not lost with it.
-                        Err(_) => match p.describe {
-                            Some(describe) => inspect::describe(data, &kind, p.name, describe),
-                            None => Inspection::default(),
-                        },
-                    }
+            // A format that shares its parse is described and unpacked at once, when it is to be
+            // unpacked at all. After a panic in either half, each runs again on its own, behind
+            // its own guard, so that the other's result is not lost with it.
+            let both = parser
+                .and_then(|p| p.both)
+                .filter(|_| self.may_unpack(depth));
+            let mut shared = None;
+            if let Some(both) = both {
+                let mut out = Members::new(self.budget());
+                let started = Instant::now();
+                let mut found = Inspection::default();
+                if crate::log::guarded(|| both(data, &kind, &mut found, &mut out)).is_ok() {
+                    unpacked = Some((out, Ok(()), started));
+                    shared = Some(found);
                 }
-                Some(Parser {
-                    name,
-                    describe: Some(describe),
-                    ..
-                }) => inspect::describe(data, &kind, name, *describe),
-                _ => Inspection::default(),
+            }
+            let found = match (shared, parser.and_then(|p| Some((p.name, p.describe?)))) {
+                (Some(found), _) => found,
+                (None, Some((name, describe))) => inspect::describe(data, &kind, name, describe),
+                (None, None) => Inspection::default(),
             };
             let release = self.map.filter(|_| depth == 0 && !fuzzy);
             self.record_and_scan(data, &kind, found, release, &mut e, &mut node);
@@ -276,7 +269,7 @@ impl Walk<'_, '_> {
             // Unpacked while it was described (a shared parse).
             Some(done) => done,
             None => {
-                let Some(unpack) = registry::parser(kind.format).and_then(|p| p.unpack) else {
+                let Some(unpack) = parser.and_then(|p| p.unpack) else {
                     return index;
                 };
                 if depth >= self.limits.max_depth {
