@@ -20,6 +20,7 @@ mod story;
 pub(crate) mod text;
 pub mod verdict;
 mod walk;
+pub mod warning;
 pub mod yara;
 
 use std::io;

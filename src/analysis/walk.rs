@@ -18,7 +18,7 @@ use super::identify::{self, FileKind, Format};
 use super::inspect::{self, strings, Inspection};
 use super::story::story;
 use super::verdict::{self, Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
-use super::{hashlist, mapped, registry, yara};
+use super::{hashlist, mapped, registry, warning, yara};
 use crate::report::{
     Classification, Entry, FileInfo, FileStat, Hash, Identification, IdentificationCount,
     Indicator, Info, LimitFinding, ScanType, SkippedHash, Statistics, Tags, UnpackStatus,
@@ -246,7 +246,8 @@ impl Walk<'_, '_> {
                 let started = Instant::now();
                 let mut found = Inspection::default();
                 if crate::log::guarded(|| both(data, &kind, &mut found, &mut out)).is_ok() {
-                    unpacked = Some((out, Ok(()), started));
+                    let took = ("unpacking and describing", started.elapsed());
+                    unpacked = Some((out, Ok(()), took));
                     shared = Some(found);
                 }
             }
@@ -265,7 +266,7 @@ impl Walk<'_, '_> {
             return index;
         }
         self.seen.insert(digests.sha256.clone(), index);
-        let (mut out, outcome, started) = match unpacked {
+        let (mut out, outcome, (what, took)) = match unpacked {
             // Unpacked while it was described (a shared parse).
             Some(done) => done,
             None => {
@@ -297,7 +298,7 @@ impl Walk<'_, '_> {
                 let mut out = Members::new(self.budget());
                 let started = Instant::now();
                 let outcome = crate::log::guarded(|| unpack(data, &mut out));
-                (out, outcome, started)
+                (out, outcome, ("unpacking", started.elapsed()))
             }
         };
         let format = kind.name.unwrap_or("container");
@@ -308,7 +309,10 @@ impl Walk<'_, '_> {
                     "the {format} unpacker failed ({why}); files found before that are kept"
                 ));
             }
-            e.info.unpacking.warnings.append(&mut out.warnings);
+            e.info
+                .unpacking
+                .warnings
+                .extend(warning::texts(std::mem::take(&mut out.warnings)));
             e.info.unpacking.extracted = out.members.len() as u64;
         }
         for hit in std::mem::take(&mut out.limits) {
@@ -334,11 +338,11 @@ impl Walk<'_, '_> {
                 (false, true) => UnpackStatus::Partial,
                 (true, true) => UnpackStatus::Failed,
             };
-            if started.elapsed() > Duration::from_secs(5) {
-                e.info.unpacking.warnings.push(format!(
-                    "unpacking took {:.1} s",
-                    started.elapsed().as_secs_f64()
-                ));
+            if took > Duration::from_secs(5) {
+                e.info
+                    .unpacking
+                    .warnings
+                    .push(format!("{what} took {:.1} s", took.as_secs_f64()));
             }
         }
         let parent_name = name;
@@ -475,7 +479,8 @@ impl Walk<'_, '_> {
             }));
         e.metadata = found.metadata;
         if !found.warnings.is_empty() {
-            e.metadata.insert("warnings".into(), found.warnings.into());
+            e.metadata
+                .insert("warnings".into(), warning::texts(found.warnings).into());
         }
         node.facts = found.facts;
         let scanned = crate::log::guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| {

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use super::Members;
+use crate::analysis::warning::Problem;
 
 /// The global header of a regular archive.
 const MAGIC: &[u8] = b"!<arch>\n";
@@ -81,11 +82,17 @@ fn is_symbol_table(name: &[u8]) -> bool {
 /// Walks the archive and yields its members.
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if data.starts_with(THIN_MAGIC) {
-        out.warn("thin ar archive: member contents are stored in other files, not in the archive");
+        out.warn(
+            Problem::Unsupported,
+            "thin ar archive: member contents are stored in other files, not in the archive",
+        );
         return;
     }
     if !data.starts_with(MAGIC) {
-        out.warn("not an ar archive: missing the !<arch> header");
+        out.warn(
+            Problem::Corrupt,
+            "not an ar archive: missing the !<arch> header",
+        );
         return;
     }
     let mut pos = MAGIC.len();
@@ -100,23 +107,30 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         let Some(header) = data.get(pos..pos + HEADER) else {
             // Some writers leave a trailing newline; anything else is a cut-off header.
             if data[pos..].iter().any(|b| !b.is_ascii_whitespace()) {
-                out.warn(format!(
-                    "member {index} header is truncated: {} of {HEADER} bytes remain",
-                    data.len() - pos
-                ));
+                out.warn(
+                    Problem::Truncated,
+                    format!(
+                        "member {index} header is truncated: {} of {HEADER} bytes remain",
+                        data.len() - pos
+                    ),
+                );
             }
             return;
         };
         if &header[58..60] != FMAG {
-            out.warn(format!(
-                "member {index} at offset {pos} has a corrupt header (no terminator); stopping"
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!(
+                    "member {index} at offset {pos} has a corrupt header (no terminator); stopping"
+                ),
+            );
             return;
         }
         let Some(size) = parse_decimal(&header[48..58]) else {
-            out.warn(format!(
-                "member {index} at offset {pos} has an invalid size field; stopping"
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!("member {index} at offset {pos} has an invalid size field; stopping"),
+            );
             return;
         };
         let start = pos + HEADER;
@@ -149,10 +163,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                     }
                 }
                 _ => {
-                    out.warn(format!(
-                        "member {index}: its BSD name length {} does not fit its data",
-                        super::printable(&String::from_utf8_lossy(len))
-                    ));
+                    out.warn(
+                        Problem::Corrupt,
+                        format!(
+                            "member {index}: its BSD name length {} does not fit its data",
+                            super::printable(&String::from_utf8_lossy(len))
+                        ),
+                    );
                     member = Some((format!("member-{index}.bin").into_bytes(), body));
                 }
             }
@@ -162,10 +179,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             match name {
                 Some(name) => member = Some((name, body)),
                 None => {
-                    out.warn(format!(
+                    out.warn(
+                        Problem::Corrupt,
+                        format!(
                         "member {index}: long name reference {} is missing from the names table",
                         super::printable(&String::from_utf8_lossy(padded))
-                    ));
+                    ),
+                    );
                     member = Some((format!("member-{index}.bin").into_bytes(), body));
                 }
             }
@@ -176,7 +196,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         if let Some((name, content)) = member {
             let name = String::from_utf8_lossy(&name).into_owned();
             if truncated {
-                out.warn(format!(
+                out.warn(Problem::Truncated, format!(
                     "member {index} ({}) is truncated: header says {size} bytes, {available} remain",
                     super::printable(&name)
                 ));
@@ -299,7 +319,7 @@ mod tests {
                 ("b".to_string(), b"012345".to_vec()),
             ]
         );
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
 
         let mut cut = MAGIC.to_vec();
         member(&mut cut, "a", b"ok");
@@ -309,7 +329,7 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("header is truncated")));
+            .any(|w| w.problem == Problem::Truncated && w.text.contains("header is truncated")));
 
         // A trailing newline is not an error.
         let mut nl = MAGIC.to_vec();
@@ -328,18 +348,21 @@ mod tests {
         let out = run(&bad);
         assert_eq!(out.members.len(), 2);
         assert_eq!(out.members[1].data.as_ref(), b"short");
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
 
         let mut garbage = buf.clone();
         garbage.extend_from_slice(format!("{:<16}{:<32}{:<10}`\n", "b", "", "12x").as_bytes());
         let out = run(&garbage);
         assert_eq!(out.members.len(), 1);
-        assert!(out.warnings.iter().any(|w| w.contains("invalid size")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("invalid size")));
 
         let mut noterm = buf.clone();
         noterm.extend_from_slice(&[b' '; 60]);
         let out = run(&noterm);
-        assert!(out.warnings.iter().any(|w| w.contains("corrupt header")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("corrupt header")));
 
         let mut dangling = MAGIC.to_vec();
         member(&mut dangling, "/55", b"data");
@@ -360,9 +383,9 @@ mod tests {
         assert!(run(b"").members.is_empty());
         assert!(run(b"!<arch>\n").warnings.is_empty());
         let out = run(b"!<thin>\n");
-        assert!(out.warnings[0].contains("thin"));
+        assert!(out.warnings[0].text.contains("thin"));
         let out = run(b"PK\x03\x04");
-        assert!(out.warnings[0].contains("not an ar archive"));
+        assert!(out.warnings[0].text.contains("not an ar archive"));
         let mut buf = MAGIC.to_vec();
         member(&mut buf, "//", b"name/\n");
         member(&mut buf, "/0", b"abc");

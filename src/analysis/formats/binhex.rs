@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use super::{printable, Members};
+use crate::analysis::warning::Problem;
 
 /// Most BinHex blocks decoded from one input (a digest of several .hqx files in one text).
 pub const MAX_HQX_BLOCKS: usize = 100;
@@ -58,13 +59,17 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         };
         let banner_at = pos + rel;
         let Some(colon) = data_start(data, banner_at) else {
-            out.warn("the BinHex banner is not followed by a line starting with ':'");
+            out.warn(
+                Problem::Corrupt,
+                "the BinHex banner is not followed by a line starting with ':'",
+            );
             return;
         };
         if blocks >= MAX_HQX_BLOCKS {
-            out.warn(format!(
-                "more than {MAX_HQX_BLOCKS} BinHex blocks: the rest were not decoded"
-            ));
+            out.warn(
+                Problem::Capped,
+                format!("more than {MAX_HQX_BLOCKS} BinHex blocks: the rest were not decoded"),
+            );
             return;
         }
         blocks += 1;
@@ -79,7 +84,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         pos = (end + 1).min(data.len());
     }
     if blocks == 0 {
-        out.warn("no BinHex 4.0 data found: the banner line is missing");
+        out.warn(
+            Problem::Corrupt,
+            "no BinHex 4.0 data found: the banner line is missing",
+        );
     }
 }
 
@@ -116,11 +124,14 @@ fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Member
     let mut header = Vec::new();
     let crc = read_header(&mut s, &mut header);
     let Some(crc_bytes) = crc else {
-        out.warn(format!(
-            "BinHex block {index} is truncated inside its header ({} bytes decoded){}",
-            header.len(),
-            s.stop_reason()
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "BinHex block {index} is truncated inside its header ({} bytes decoded){}",
+                header.len(),
+                s.stop_reason()
+            ),
+        );
         return true;
     };
     let name_len = usize::from(header[0]);
@@ -133,7 +144,7 @@ fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Member
     };
     let shown = printable(&name);
     if name_len > MAX_NAME_LEN {
-        out.warn(format!(
+        out.warn(Problem::Corrupt, format!(
             "BinHex file name of {shown} is {name_len} bytes long (the format allows {MAX_NAME_LEN})"
         ));
     }
@@ -144,10 +155,13 @@ fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Member
     let stored = u16::from_be_bytes(crc_bytes);
     let computed = crc16(&header);
     if stored != computed {
-        out.warn(format!(
-            "header CRC mismatch in BinHex file {shown}: stored {stored:#06x}, computed \
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "header CRC mismatch in BinHex file {shown}: stored {stored:#06x}, computed \
              {computed:#06x}"
-        ));
+            ),
+        );
     }
     let forks = [
         (name.clone(), data_len, "data fork"),
@@ -161,10 +175,13 @@ fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Member
             // An application or font: everything is in the resource fork. Skip the empty fork
             // and its CRC rather than yield an empty member.
             if !s.skip_crc() {
-                out.warn(format!(
-                    "BinHex file {shown} is truncated before its data fork CRC{}",
-                    s.stop_reason()
-                ));
+                out.warn(
+                    Problem::Truncated,
+                    format!(
+                        "BinHex file {shown} is truncated before its data fork CRC{}",
+                        s.stop_reason()
+                    ),
+                );
                 return true;
             }
             continue;
@@ -177,12 +194,15 @@ fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Member
                 }
             }
             Fork::Truncated(data) => {
-                out.warn(format!(
+                out.warn(
+                    Problem::Truncated,
+                    format!(
                     "{what} of BinHex file {shown} is truncated: header says {declared} bytes, \
                      {} decoded{}",
                     data.len(),
                     s.stop_reason()
-                ));
+                ),
+                );
                 out.add(fork_name, Cow::Owned(data));
                 return !out.stopped();
             }
@@ -192,16 +212,22 @@ fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Member
                     (Some(hi), Some(lo)) => {
                         let stored = u16::from_be_bytes([hi, lo]);
                         if stored != computed {
-                            out.warn(format!(
-                                "{what} CRC mismatch in BinHex file {shown}: stored \
+                            out.warn(
+                                Problem::Corrupt,
+                                format!(
+                                    "{what} CRC mismatch in BinHex file {shown}: stored \
                                  {stored:#06x}, computed {computed:#06x}"
-                            ));
+                                ),
+                            );
                         }
                     }
-                    _ => out.warn(format!(
-                        "BinHex file {shown} is truncated before its {what} CRC{}",
-                        s.stop_reason()
-                    )),
+                    _ => out.warn(
+                        Problem::Truncated,
+                        format!(
+                            "BinHex file {shown} is truncated before its {what} CRC{}",
+                            s.stop_reason()
+                        ),
+                    ),
                 }
                 if !out.add(fork_name, Cow::Owned(data)) {
                     return false;
@@ -210,9 +236,10 @@ fn decode_block<'a>(encoded: &[u8], closed: bool, index: usize, out: &mut Member
         }
     }
     if !closed {
-        out.warn(format!(
-            "BinHex file {shown} has no closing ':' (the text may be truncated)"
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!("BinHex file {shown} has no closing ':' (the text may be truncated)"),
+        );
     }
     true
 }
@@ -545,7 +572,7 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("data fork CRC mismatch")));
+            .any(|w| w.text.contains("data fork CRC mismatch")));
         let mut s = stream(b"f", b"payload", b"");
         s[3] ^= 1; // inside the type field
         let input = hqx(&s);
@@ -553,7 +580,7 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("header CRC mismatch")));
+            .any(|w| w.text.contains("header CRC mismatch")));
     }
 
     #[test]
@@ -565,7 +592,7 @@ mod tests {
         assert_eq!(out.members.len(), 1);
         assert!(!out.members[0].data.is_empty());
         assert!(data.starts_with(&out.members[0].data));
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
     }
 
     #[test]
@@ -575,10 +602,10 @@ mod tests {
         input[colon + 10] = b'~';
         let out = run(&input);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("outside the BinHex alphabet"));
+        assert!(out.warnings[0].text.contains("outside the BinHex alphabet"));
         let out = run(b"(This file must be converted with BinHex 4.0)\n:!!:\n");
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("truncated inside its header"));
+        assert!(out.warnings[0].text.contains("truncated inside its header"));
     }
 
     #[test]
@@ -588,7 +615,7 @@ mod tests {
         assert_eq!(out.warnings.len(), 1);
         assert!(!detect(b"just text"));
         let out = run(b"(This file must be converted with BinHex 4.0)\nno data\n");
-        assert!(out.warnings[0].contains("not followed"));
+        assert!(out.warnings[0].text.contains("not followed"));
     }
 
     #[test]
@@ -643,7 +670,7 @@ mod tests {
             .collect();
         let out = run(&input);
         assert_eq!(out.members.len(), MAX_HQX_BLOCKS);
-        assert!(out.warnings.iter().any(|w| w.contains("more than")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("more than")));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use lzxd::{Lzxd, WindowSize};
 use crate::analysis::bytes::{le16, le32};
 
 use super::{Limit, Members, RATIO_ALLOWANCE};
+use crate::analysis::warning::Problem;
 
 /// ITSF signature at offset 0.
 const MAGIC: &[u8] = b"ITSF";
@@ -101,13 +102,17 @@ fn read_directory(data: &[u8], out: &mut Members<'_>) -> Option<Chm> {
     let header_len = le32(data, 8)? as usize;
     let dir_off = usize::try_from(le64(data, 0x48)?).ok()?;
     let Some(itsp) = data.get(dir_off..dir_off.checked_add(ITSP_HEADER)?) else {
-        out.warn(format!(
-            "the directory header (offset {dir_off}) is outside the file"
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!("the directory header (offset {dir_off}) is outside the file"),
+        );
         return None;
     };
     if &itsp[..4] != b"ITSP" {
-        out.warn("the directory header lacks its ITSP signature");
+        out.warn(
+            Problem::Corrupt,
+            "the directory header lacks its ITSP signature",
+        );
         return None;
     }
     let chunk_size = le32(itsp, 0x10)? as usize;
@@ -115,9 +120,10 @@ fn read_directory(data: &[u8], out: &mut Members<'_>) -> Option<Chm> {
     let last_pmgl = le32(itsp, 0x24)? as usize;
     let num_chunks = le32(itsp, 0x2C)? as usize;
     if !(PMGL_HEADER + 2..=MAX_CHUNK_SIZE).contains(&chunk_size) {
-        out.warn(format!(
-            "directory chunk size {chunk_size} is not plausible"
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!("directory chunk size {chunk_size} is not plausible"),
+        );
         return None;
     }
     let chunks_start = dir_off + ITSP_HEADER;
@@ -136,9 +142,12 @@ fn read_directory(data: &[u8], out: &mut Members<'_>) -> Option<Chm> {
         .min(num_chunks.saturating_sub(1))
         .min(first_pmgl.saturating_add(MAX_CHUNKS - 1));
     if last_pmgl >= num_chunks || first_pmgl > last_pmgl {
-        out.warn(format!(
+        out.warn(
+            Problem::Corrupt,
+            format!(
             "directory chunk range {first_pmgl}..={last_pmgl} does not fit the {num_chunks} chunks"
-        ));
+        ),
+        );
     }
     for index in first_pmgl..=last {
         if out.stopped() {
@@ -149,9 +158,10 @@ fn read_directory(data: &[u8], out: &mut Members<'_>) -> Option<Chm> {
             .and_then(|n| n.checked_add(chunks_start))
             .and_then(|start| data.get(start..start.checked_add(chunk_size)?));
         let Some(chunk) = chunk else {
-            out.warn(format!(
-                "directory chunk {index} is cut off by the end of the file"
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!("directory chunk {index} is cut off by the end of the file"),
+            );
             break;
         };
         if &chunk[..4] != b"PMGL" {
@@ -167,9 +177,10 @@ fn read_directory(data: &[u8], out: &mut Members<'_>) -> Option<Chm> {
         let mut pos = PMGL_HEADER;
         for _ in 0..count {
             if entries.len() >= MAX_ENTRIES {
-                out.warn(format!(
-                    "more than {MAX_ENTRIES} directory entries; the rest is ignored"
-                ));
+                out.warn(
+                    Problem::Capped,
+                    format!("more than {MAX_ENTRIES} directory entries; the rest is ignored"),
+                );
                 return Some(Chm { entries, content0 });
             }
             let parsed = (|| {
@@ -190,7 +201,10 @@ fn read_directory(data: &[u8], out: &mut Members<'_>) -> Option<Chm> {
             match parsed {
                 Some(e) => entries.push(e),
                 None => {
-                    out.warn(format!("directory chunk {index} has a corrupt entry"));
+                    out.warn(
+                        Problem::Corrupt,
+                        format!("directory chunk {index} has a corrupt entry"),
+                    );
                     break;
                 }
             }
@@ -230,25 +244,33 @@ struct Lzx<'a> {
 fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Members<'_>) -> Option<Lzx<'a>> {
     let sys = |name: &str, out: &mut Members<'_>| -> Option<&'a [u8]> {
         let Some(e) = find(chm, name) else {
-            out.warn(format!("section 1 cannot be decoded: {name} is missing"));
+            out.warn(
+                Problem::Truncated,
+                format!("section 1 cannot be decoded: {name} is missing"),
+            );
             return None;
         };
         if e.section != 0 {
-            out.warn(format!(
-                "section 1 cannot be decoded: {name} is not in section 0"
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!("section 1 cannot be decoded: {name} is not in section 0"),
+            );
             return None;
         }
         match section0(data, chm, e) {
             Some((bytes, false)) => Some(bytes),
             Some((bytes, true)) if name == CONTENT => {
-                out.warn("the compressed section is cut off by the end of the file");
+                out.warn(
+                    Problem::Truncated,
+                    "the compressed section is cut off by the end of the file",
+                );
                 Some(bytes)
             }
             _ => {
-                out.warn(format!(
-                    "section 1 cannot be decoded: {name} lies outside the file"
-                ));
+                out.warn(
+                    Problem::Truncated,
+                    format!("section 1 cannot be decoded: {name} lies outside the file"),
+                );
                 None
             }
         }
@@ -256,7 +278,10 @@ fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Members<'_>) -> Optio
     let content = sys(CONTENT, out)?;
     let control = sys(CONTROL, out)?;
     if control.len() < 0x1C || &control[4..8] != b"LZXC" {
-        out.warn("section 1 cannot be decoded: ControlData is not LZXC");
+        out.warn(
+            Problem::Corrupt,
+            "section 1 cannot be decoded: ControlData is not LZXC",
+        );
         return None;
     }
     let (mut reset, mut window) = (le32(control, 0x0C)? as usize, le32(control, 0x10)? as usize);
@@ -268,9 +293,10 @@ fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Members<'_>) -> Optio
             window = window.saturating_mul(FRAME);
         }
         v => {
-            out.warn(format!(
-                "section 1 cannot be decoded: ControlData version {v}"
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!("section 1 cannot be decoded: ControlData version {v}"),
+            );
             return None;
         }
     }
@@ -283,22 +309,29 @@ fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Members<'_>) -> Optio
         0x10_0000 => WindowSize::MB1,
         0x20_0000 => WindowSize::MB2,
         w => {
-            out.warn(format!("section 1 cannot be decoded: lzx window size {w}"));
+            out.warn(
+                Problem::Corrupt,
+                format!("section 1 cannot be decoded: lzx window size {w}"),
+            );
             return None;
         }
     };
     if reset == 0 || !reset.is_multiple_of(FRAME) {
-        out.warn(format!(
-            "section 1 cannot be decoded: lzx reset interval {reset}"
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!("section 1 cannot be decoded: lzx reset interval {reset}"),
+        );
         return None;
     }
     let table = sys(RESET_TABLE, out)?;
     if table.len() < 0x28 || table.len() > MAX_RESET_TABLE {
-        out.warn(format!(
-            "section 1 cannot be decoded: reset table of {} bytes",
-            table.len()
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "section 1 cannot be decoded: reset table of {} bytes",
+                table.len()
+            ),
+        );
         return None;
     }
     let count = le32(table, 4)? as usize;
@@ -308,6 +341,7 @@ fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Members<'_>) -> Optio
     let frame_len = le64(table, 0x20)?;
     if frame_len != FRAME as u64 || !(entry_size == 4 || entry_size == 8) {
         out.warn(
+            Problem::Corrupt,
             "section 1 cannot be decoded: the reset table's frame length or entry size is wrong",
         );
         return None;
@@ -323,9 +357,10 @@ fn read_lzx_setup<'a>(data: &'a [u8], chm: &Chm, out: &mut Members<'_>) -> Optio
         match v {
             Some(v) => frames.push(v),
             None => {
-                out.warn(format!(
-                    "the reset table lists {count} frames but holds only {i}"
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!("the reset table lists {count} frames but holds only {i}"),
+                );
                 break;
             }
         }
@@ -358,11 +393,14 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Mem
             .checked_add(e.length)
             .is_some_and(|end| end <= lzx.length);
         if !fits {
-            out.warn(format!(
-                "{}: its range lies beyond the compressed section's {} bytes",
-                super::printable(&e.name),
-                lzx.length
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "{}: its range lies beyond the compressed section's {} bytes",
+                    super::printable(&e.name),
+                    lzx.length
+                ),
+            );
         }
         fits
     });
@@ -401,10 +439,13 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Mem
             }
             next += 1;
             if f.offset < frame_start {
-                out.warn(format!(
-                    "{}: skipped after an lzx error earlier in the section",
-                    super::printable(&f.name)
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{}: skipped after an lzx error earlier in the section",
+                        super::printable(&f.name)
+                    ),
+                );
                 continue;
             }
             if !out.admit(&f.name, packed_share(f.length), f.length) {
@@ -442,16 +483,22 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Mem
         }
         if frame >= frame_count {
             for a in active.drain(..) {
-                out.warn(format!(
-                    "{}: the reset table has no entry for lzx frame {frame}",
-                    super::printable(&a.name)
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{}: the reset table has no entry for lzx frame {frame}",
+                        super::printable(&a.name)
+                    ),
+                );
             }
             for f in files.get(next..).unwrap_or(&[]) {
-                out.warn(format!(
-                    "{}: the reset table has no entry for its lzx frame",
-                    super::printable(&f.name)
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{}: the reset table has no entry for its lzx frame",
+                        super::printable(&f.name)
+                    ),
+                );
             }
             return;
         }
@@ -495,15 +542,18 @@ fn unpack_section1(data: &[u8], chm: &Chm, mut files: Vec<&Entry>, out: &mut Mem
         let bytes = match result {
             Ok(bytes) => bytes,
             Err(why) => {
-                out.warn(why);
+                out.warn(Problem::Corrupt, why);
                 // Yield what was read, then resume at the next reset point.
                 for a in active.drain(..) {
-                    out.warn(format!(
-                        "{}: truncated by the lzx error ({} of {} bytes)",
-                        super::printable(&a.name),
-                        a.data.len(),
-                        a.length
-                    ));
+                    out.warn(
+                        Problem::Truncated,
+                        format!(
+                            "{}: truncated by the lzx error ({} of {} bytes)",
+                            super::printable(&a.name),
+                            a.data.len(),
+                            a.length
+                        ),
+                    );
                     if !out.add(a.name, Cow::Owned(a.data)) {
                         return;
                     }
@@ -546,12 +596,15 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         return;
     }
     if !detect(data) {
-        out.warn("not a chm file: missing the ITSF signature");
+        out.warn(
+            Problem::Corrupt,
+            "not a chm file: missing the ITSF signature",
+        );
         return;
     }
     let Some(chm) = read_directory(data, out) else {
         if out.warnings.is_empty() && !out.stopped() {
-            out.warn("the chm header is truncated");
+            out.warn(Problem::Truncated, "the chm header is truncated");
         }
         return;
     };
@@ -564,12 +617,15 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             0 => match section0(data, &chm, e) {
                 Some((bytes, truncated)) => {
                     if truncated {
-                        out.warn(format!(
-                            "{} is truncated: the directory says {} bytes, {} remain",
-                            super::printable(&e.name),
-                            e.length,
-                            bytes.len()
-                        ));
+                        out.warn(
+                            Problem::Truncated,
+                            format!(
+                                "{} is truncated: the directory says {} bytes, {} remain",
+                                super::printable(&e.name),
+                                e.length,
+                                bytes.len()
+                            ),
+                        );
                     }
                     let len = bytes.len() as u64;
                     if out.admit(&e.name, len, len)
@@ -578,16 +634,19 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                         return;
                     }
                 }
-                None => out.warn(format!(
-                    "{} lies beyond the end of the file",
-                    super::printable(&e.name)
-                )),
+                None => out.warn(
+                    Problem::Truncated,
+                    format!(
+                        "{} lies beyond the end of the file",
+                        super::printable(&e.name)
+                    ),
+                ),
             },
             1 => compressed.push(e),
-            s => out.warn(format!(
-                "{} is in unknown section {s}",
-                super::printable(&e.name)
-            )),
+            s => out.warn(
+                Problem::Unsupported,
+                format!("{} is in unknown section {s}", super::printable(&e.name)),
+            ),
         }
     }
     if !compressed.is_empty() {
@@ -886,7 +945,7 @@ mod tests {
         assert_eq!(data[frame3 + 1], 0x30);
         data[frame3 + 1] = 0x00;
         let out = run(&data);
-        assert!(out.warnings.iter().any(|w| w.contains("lzx frame 0")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("lzx frame 0")));
         let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();
         assert!(names.contains(&"/b.bin"));
         let b = out.members.iter().find(|m| m.name == "/b.bin").unwrap();
@@ -895,7 +954,7 @@ mod tests {
         assert!(a.data.is_empty());
         let c = out.members.iter().find(|m| m.name == "/c.txt").unwrap();
         assert_eq!(c.data.as_ref(), &section[4 * FRAME + 5..4 * FRAME + 15]);
-        assert!(!out.warnings.iter().any(|w| w.contains("frame 3")));
+        assert!(!out.warnings.iter().any(|w| w.text.contains("frame 3")));
     }
 
     #[test]
@@ -908,14 +967,14 @@ mod tests {
         let data = b.build(4096);
         let out = run(&data);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("ResetTable is missing"));
+        assert!(out.warnings[0].text.contains("ResetTable is missing"));
 
         let mut b = Builder::default();
         b.lzx(&section, 1, 3); // 96 KiB is not a valid window
         b.add1("/a.htm", 0, 100);
         let out_data = b.build(4096);
         let out = run(&out_data);
-        assert!(out.warnings[0].contains("window size"));
+        assert!(out.warnings[0].text.contains("window size"));
 
         // A member beyond the section's length.
         let mut b = Builder::default();
@@ -923,7 +982,7 @@ mod tests {
         b.add1("/far.htm", 5000, 100);
         let data = b.build(4096);
         let out = run(&data);
-        assert!(out.warnings[0].contains("beyond"));
+        assert!(out.warnings[0].text.contains("beyond"));
     }
 
     #[test]
@@ -934,7 +993,7 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("truncated") || w.contains("beyond")));
+            .any(|w| w.text.contains("truncated") || w.text.contains("beyond")));
         let (lzx, _) = lzx_sample(1, 2);
         for n in (0..lzx.len()).step_by(997) {
             run(&lzx[..n]);
@@ -952,21 +1011,24 @@ mod tests {
         data[itsp + 0x10..itsp + 0x14].copy_from_slice(&3u32.to_le_bytes());
         let out = run(&data);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("chunk size"));
+        assert!(out.warnings[0].text.contains("chunk size"));
 
         // A name length running past the chunk.
         let mut data = section0_sample().build(4096);
         let first = itsp + ITSP_HEADER + PMGL_HEADER;
         data[first] = 0x7F;
         let out = run(&data);
-        assert!(out.warnings.iter().any(|w| w.contains("corrupt entry")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("corrupt entry")));
 
         // Chunk range past the number of chunks.
         let mut data = section0_sample().build(4096);
         data[itsp + 0x24..itsp + 0x28].copy_from_slice(&1000u32.to_le_bytes());
         let out = run(&data);
         assert_eq!(out.members.len(), 3);
-        assert!(out.warnings[0].contains("does not fit"));
+        assert!(out.warnings[0].text.contains("does not fit"));
 
         // Directory offset outside the file.
         let mut data = section0_sample().build(4096);
@@ -981,9 +1043,9 @@ mod tests {
         let out = run(b"");
         assert!(out.members.is_empty() && out.warnings.is_empty());
         let out = run(b"ITSF");
-        assert!(out.warnings[0].contains("truncated"));
+        assert!(out.warnings[0].text.contains("truncated"));
         let out = run(b"MZ\x90\x00");
-        assert!(out.warnings[0].contains("not a chm"));
+        assert!(out.warnings[0].text.contains("not a chm"));
     }
 
     #[test]

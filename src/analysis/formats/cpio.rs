@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::Members;
+use crate::analysis::warning::Problem;
 
 /// Size of an old binary header.
 const BINARY_HEADER: usize = 26;
@@ -190,19 +191,26 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         index += 1;
         let Some(v) = detect_at(data, pos) else {
             if index == 1 {
-                out.warn("not a cpio archive: no known header magic at the start");
+                out.warn(
+                    Problem::Corrupt,
+                    "not a cpio archive: no known header magic at the start",
+                );
             } else {
-                out.warn(format!(
-                    "entry {index} at offset {pos} has no cpio header magic; stopping"
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!("entry {index} at offset {pos} has no cpio header magic; stopping"),
+                );
             }
             break;
         };
         let Some(h) = parse_header(data, pos, v) else {
-            out.warn(format!(
-                "entry {index} at offset {pos}: {} header is truncated or has invalid numbers",
-                v.label()
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "entry {index} at offset {pos}: {} header is truncated or has invalid numbers",
+                    v.label()
+                ),
+            );
             break;
         };
         let name_start = pos + h.len;
@@ -210,11 +218,14 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             .ok()
             .and_then(|n| name_start.checked_add(n));
         let Some(name_end) = name_end.filter(|&e| e <= data.len()) else {
-            out.warn(format!(
-                "entry {index} is truncated: its name needs {} bytes, {} remain",
-                h.namesize,
-                data.len().saturating_sub(name_start)
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "entry {index} is truncated: its name needs {} bytes, {} remain",
+                    h.namesize,
+                    data.len().saturating_sub(name_start)
+                ),
+            );
             break;
         };
         let raw_name = &data[name_start..name_end];
@@ -243,12 +254,15 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                 .iter()
                 .fold(0u32, |acc, &b| acc.wrapping_add(u32::from(b)));
             if u64::from(sum) != h.check {
-                out.warn(format!(
-                    "{}: crc checksum mismatch (header {:#x}, data {:#x})",
-                    super::printable(&name),
-                    h.check,
-                    sum
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{}: crc checksum mismatch (header {:#x}, data {:#x})",
+                        super::printable(&name),
+                        h.check,
+                        sum
+                    ),
+                );
             }
         }
 
@@ -261,10 +275,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                 // newc/crc: the data comes with a later link of the group.
                 if !pending.contains_key(&key) {
                     if pending.len() >= MAX_PENDING_LINKS {
-                        out.warn(format!(
-                            "more than {MAX_PENDING_LINKS} hard-link groups without data; \
+                        out.warn(
+                            Problem::Capped,
+                            format!(
+                                "more than {MAX_PENDING_LINKS} hard-link groups without data; \
                              ignoring the rest"
-                        ));
+                            ),
+                        );
                     } else {
                         pending.insert(key, name);
                         pending_order.push(key);
@@ -276,12 +293,15 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                     linked.insert(key);
                 }
                 if truncated {
-                    out.warn(format!(
-                        "entry {index} ({}) is truncated: header says {} bytes, {} remain",
-                        super::printable(&name),
-                        h.filesize,
-                        available
-                    ));
+                    out.warn(
+                        Problem::Truncated,
+                        format!(
+                            "entry {index} ({}) is truncated: header says {} bytes, {} remain",
+                            super::printable(&name),
+                            h.filesize,
+                            available
+                        ),
+                    );
                 }
                 let declared = body.len() as u64;
                 if out.admit(&name, declared, declared) && !out.add(name, Cow::Borrowed(body)) {
@@ -310,7 +330,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
     }
     if !saw_trailer && pos >= data.len() && !data.is_empty() {
-        out.warn("archive ends without the TRAILER!!! entry");
+        out.warn(
+            Problem::Truncated,
+            "archive ends without the TRAILER!!! entry",
+        );
     }
 }
 
@@ -450,7 +473,10 @@ mod tests {
         data[at] = b'j';
         let out = run(&data);
         assert_eq!(out.members[0].data.as_ref(), b"jello");
-        assert!(out.warnings.iter().any(|w| w.contains("checksum mismatch")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("checksum mismatch")));
     }
 
     #[test]
@@ -528,7 +554,7 @@ mod tests {
         buf.truncate(buf.len() - 6);
         let out = run(&buf);
         assert_eq!(out.members[0].data.as_ref(), b"012345");
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
     }
 
     #[test]
@@ -542,14 +568,17 @@ mod tests {
         buf.extend_from_slice(&second);
         let out = run(&buf);
         assert_eq!(out.members.len(), 1);
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
 
         // Non-hex digits in a header.
         let mut bad = newc_sample("070701");
         bad[10] = b'Z';
         let out = run(&bad);
         assert!(out.members.is_empty());
-        assert!(out.warnings.iter().any(|w| w.contains("invalid numbers")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("invalid numbers")));
 
         // Garbage after a good entry.
         let mut junk = Vec::new();
@@ -560,7 +589,7 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("no cpio header magic")));
+            .any(|w| w.text.contains("no cpio header magic")));
     }
 
     #[test]
@@ -571,7 +600,7 @@ mod tests {
         let out = run(&buf);
         assert_eq!(out.members.len(), 1);
         assert!(out.members[0].data.len() <= buf.len());
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::Members;
+use crate::analysis::warning::Problem;
 
 /// Logical sector size of CD-ROM media: descriptors and directory records are laid out in it.
 const SECTOR: usize = 2048;
@@ -163,21 +164,30 @@ fn read_descriptors(data: &[u8], out: &mut Members<'_>) -> Option<Tree> {
     for i in 0..MAX_DESCRIPTORS {
         let off = (FIRST_DESCRIPTOR + i) * SECTOR;
         let Some(desc) = data.get(off..off + SECTOR) else {
-            out.warn(format!(
-                "volume descriptor {} is cut off by the end of the image",
-                i + 1
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "volume descriptor {} is cut off by the end of the image",
+                    i + 1
+                ),
+            );
             terminated = true;
             break;
         };
         if &desc[1..6] != b"CD001" {
             if i == 0 {
-                out.warn("not an iso 9660 image: no CD001 volume descriptor at sector 16");
+                out.warn(
+                    Problem::Corrupt,
+                    "not an iso 9660 image: no CD001 volume descriptor at sector 16",
+                );
             } else {
-                out.warn(format!(
-                    "volume descriptor {} has no CD001 identifier; the set has no terminator",
-                    i + 1
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "volume descriptor {} has no CD001 identifier; the set has no terminator",
+                        i + 1
+                    ),
+                );
             }
             terminated = true;
             break;
@@ -200,7 +210,7 @@ fn read_descriptors(data: &[u8], out: &mut Members<'_>) -> Option<Tree> {
                 let block = if block.is_power_of_two() && (512..=SECTOR).contains(&block) {
                     block
                 } else {
-                    out.warn(format!(
+                    out.warn(Problem::Corrupt, format!(
                         "volume descriptor {} has an invalid logical block size {block}; assuming {SECTOR}",
                         i + 1
                     ));
@@ -223,9 +233,12 @@ fn read_descriptors(data: &[u8], out: &mut Members<'_>) -> Option<Tree> {
         }
     }
     if !terminated && data.len() >= (FIRST_DESCRIPTOR + MAX_DESCRIPTORS) * SECTOR {
-        out.warn(format!(
-            "no volume descriptor set terminator in the first {MAX_DESCRIPTORS} descriptors"
-        ));
+        out.warn(
+            Problem::Capped,
+            format!(
+                "no volume descriptor set terminator in the first {MAX_DESCRIPTORS} descriptors"
+            ),
+        );
     }
     // A Joliet tree whose root is not in the image is useless; the primary one may still work.
     let joliet = joliet.filter(|j| {
@@ -241,7 +254,10 @@ fn read_descriptors(data: &[u8], out: &mut Members<'_>) -> Option<Tree> {
         (Some(p), None) => Some(p),
         (None, None) => {
             if detect(data) {
-                out.warn("no primary or joliet volume descriptor found");
+                out.warn(
+                    Problem::Corrupt,
+                    "no primary or joliet volume descriptor found",
+                );
             }
             None
         }
@@ -262,10 +278,13 @@ fn emit_file<'a>(data: &'a [u8], block: usize, file: Pending, out: &mut Members<
         match (start, end) {
             (Some(s), Some(e)) if e <= data.len() => ranges.push(s..e),
             _ => {
-                out.warn(format!(
+                out.warn(
+                    Problem::Truncated,
+                    format!(
                     "{}: its data (block {extent}, {size} bytes) lies beyond the end of the image",
                     super::printable(&file.name)
-                ));
+                ),
+                );
                 return true;
             }
         }
@@ -314,7 +333,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             return;
         }
         if !visited.insert(extent) {
-            out.warn(format!(
+            out.warn(Problem::Corrupt, format!(
                 "directory {} points back to an already visited directory (block {extent}); skipped",
                 super::printable(&prefix)
             ));
@@ -326,18 +345,24 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         };
         let end = start.saturating_add(size as usize);
         if start >= data.len() {
-            out.warn(format!(
-                "directory {} lies beyond the end of the image",
-                super::printable(dir_name)
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "directory {} lies beyond the end of the image",
+                    super::printable(dir_name)
+                ),
+            );
             continue;
         }
         if end > data.len() {
-            out.warn(format!(
-                "directory {} is truncated: {} of its {size} bytes are in the image",
-                super::printable(dir_name),
-                data.len() - start
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "directory {} is truncated: {} of its {size} bytes are in the image",
+                    super::printable(dir_name),
+                    data.len() - start
+                ),
+            );
         }
         let dir = &data[start..end.min(data.len())];
         let mut subdirs = Vec::new();
@@ -355,16 +380,22 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             }
             entries += 1;
             if entries > MAX_ENTRIES {
-                out.warn(format!(
+                out.warn(
+                    Problem::Capped,
+                    format!(
                     "more than {MAX_ENTRIES} directory records; the rest of the image is not read"
-                ));
+                ),
+                );
                 return;
             }
             let Some(rec) = dir.get(pos..pos + len).and_then(parse_record) else {
-                out.warn(format!(
-                    "directory {} has a corrupt record at offset {pos}",
-                    super::printable(dir_name)
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "directory {} has a corrupt record at offset {pos}",
+                        super::printable(dir_name)
+                    ),
+                );
                 break;
             };
             pos += len;
@@ -383,10 +414,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                 if p.name == path && rec.flags & FLAG_DIRECTORY == 0 {
                     let mut p = p;
                     if p.extents.len() >= MAX_FILE_EXTENTS {
-                        out.warn(format!(
-                            "{} has more than {MAX_FILE_EXTENTS} extents; skipped",
-                            super::printable(&p.name)
-                        ));
+                        out.warn(
+                            Problem::Capped,
+                            format!(
+                                "{} has more than {MAX_FILE_EXTENTS} extents; skipped",
+                                super::printable(&p.name)
+                            ),
+                        );
                         continue;
                     }
                     p.extents.push((rec.extent, rec.size));
@@ -397,10 +431,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                     }
                     continue;
                 }
-                out.warn(format!(
-                    "multi-extent file {} has no final extent; yielding the extents found",
-                    super::printable(&p.name)
-                ));
+                out.warn(
+                    Problem::Truncated,
+                    format!(
+                        "multi-extent file {} has no final extent; yielding the extents found",
+                        super::printable(&p.name)
+                    ),
+                );
                 if !emit_file(data, tree.block, p, out) {
                     return;
                 }
@@ -408,20 +445,26 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
 
             if rec.flags & FLAG_DIRECTORY != 0 {
                 if depth + 1 > MAX_DIR_DEPTH {
-                    out.warn(format!(
-                        "directory {} is nested deeper than {MAX_DIR_DEPTH} levels; skipped",
-                        super::printable(&path)
-                    ));
+                    out.warn(
+                        Problem::Capped,
+                        format!(
+                            "directory {} is nested deeper than {MAX_DIR_DEPTH} levels; skipped",
+                            super::printable(&path)
+                        ),
+                    );
                 } else {
                     subdirs.push((rec.extent, rec.size, path, depth + 1));
                 }
                 continue;
             }
             if rec.interleaved {
-                out.warn(format!(
-                    "{} is recorded in interleaved mode, which is not supported; skipped",
-                    super::printable(&path)
-                ));
+                out.warn(
+                    Problem::Unsupported,
+                    format!(
+                        "{} is recorded in interleaved mode, which is not supported; skipped",
+                        super::printable(&path)
+                    ),
+                );
                 continue;
             }
             let file = Pending {
@@ -435,10 +478,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             }
         }
         if let Some(p) = pending {
-            out.warn(format!(
-                "multi-extent file {} has no final extent; yielding the extents found",
-                super::printable(&p.name)
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "multi-extent file {} has no final extent; yielding the extents found",
+                    super::printable(&p.name)
+                ),
+            );
             if !emit_file(data, tree.block, p, out) {
                 return;
             }
@@ -674,7 +720,10 @@ mod tests {
         img.put(32, b"o");
         let out = run(&img.0);
         assert_eq!(out.members.len(), 2);
-        assert!(out.warnings.iter().any(|w| w.contains("no final extent")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("no final extent")));
     }
 
     #[test]
@@ -701,7 +750,10 @@ mod tests {
         img.put(30, b"f");
         let out = run(&img.0);
         assert_eq!(names_and_data(&out), vec![("F".to_string(), b"f".to_vec())]);
-        assert!(out.warnings.iter().any(|w| w.contains("already visited")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("already visited")));
     }
 
     #[test]
@@ -721,7 +773,10 @@ mod tests {
         }
         let out = run(&img.0);
         assert!(out.members.is_empty());
-        assert!(out.warnings.iter().any(|w| w.contains("nested deeper")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("nested deeper")));
     }
 
     #[test]
@@ -733,7 +788,10 @@ mod tests {
             names_and_data(&out),
             vec![("README".to_string(), b"hello".to_vec())]
         );
-        assert!(out.warnings.iter().any(|w| w.contains("beyond the end")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("beyond the end")));
 
         // Cut inside the directory area.
         let mut data = sample(false);
@@ -763,9 +821,12 @@ mod tests {
         // Root directory claims a huge size.
         let out = run(&img.0);
         assert!(out.members.is_empty());
-        assert!(out.warnings.iter().any(|w| w.contains("HUGE")));
-        assert!(out.warnings.iter().any(|w| w.contains("FAR")));
-        assert!(out.warnings.iter().any(|w| w.contains("corrupt record")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("HUGE")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("FAR")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("corrupt record")));
     }
 
     #[test]
@@ -775,7 +836,7 @@ mod tests {
         assert!(out.members.is_empty() && out.warnings.is_empty());
         let out = run(&[0u8; 40000]);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("not an iso 9660"));
+        assert!(out.warnings[0].text.contains("not an iso 9660"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 
 use super::{printable, uuencode, Lines, Members};
 use crate::analysis::text;
+use crate::analysis::warning::Problem;
 
 /// Deepest nesting of multiparts walked in place. Below it the multipart entity is handed out
 /// as a `.eml` member, so the engine's own depth limit takes over instead of recursion here.
@@ -54,9 +55,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let mut walker = Walker { out, leaves: 0 };
     walker.entity(&message.root);
     if message.capped {
-        out.warn(format!(
-            "more than {MAX_PARTS} MIME parts: the rest of the message was not unpacked"
-        ));
+        out.warn(
+            Problem::Capped,
+            format!("more than {MAX_PARTS} MIME parts: the rest of the message was not unpacked"),
+        );
     }
 }
 
@@ -84,16 +86,22 @@ pub fn unpack_mbox<'a>(data: &'a [u8], out: &mut Members<'a>) {
             let blank = message.iter().all(|c| c.is_ascii_whitespace());
             if !(is_leading && blank) {
                 if is_leading {
-                    out.warn(format!(
-                        "{} bytes before the first From line were taken as a message",
-                        message.len()
-                    ));
+                    out.warn(
+                        Problem::Corrupt,
+                        format!(
+                            "{} bytes before the first From line were taken as a message",
+                            message.len()
+                        ),
+                    );
                 }
                 if count >= MAX_MBOX_MESSAGES {
-                    out.warn(format!(
-                        "more than {MAX_MBOX_MESSAGES} messages in the mailbox: the rest were \
+                    out.warn(
+                        Problem::Capped,
+                        format!(
+                            "more than {MAX_MBOX_MESSAGES} messages in the mailbox: the rest were \
                          not split out"
-                    ));
+                        ),
+                    );
                     return;
                 }
                 count += 1;
@@ -115,7 +123,7 @@ pub fn unpack_mbox<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
     }
     if count == 0 && !seen_separator {
-        out.warn("no messages found in the mailbox");
+        out.warn(Problem::Corrupt, "no messages found in the mailbox");
     }
 }
 
@@ -797,45 +805,55 @@ impl<'a> Walker<'_, 'a> {
         }
         let next = self.leaves + 1;
         if e.header.leading_continuation {
-            self.out.warn(format!(
-                "part {next}: its header starts with a continuation line, which continues no \
+            self.out.warn(
+                Problem::Corrupt,
+                format!(
+                    "part {next}: its header starts with a continuation line, which continues no \
                  field (skipped)"
-            ));
+                ),
+            );
         }
         for dup in &e.mime.duplicates {
-            self.out.warn(format!(
-                "part {next} has more than one {dup} field: the first was used"
-            ));
+            self.out.warn(
+                Problem::Corrupt,
+                format!("part {next} has more than one {dup} field: the first was used"),
+            );
         }
         let kind = &e.content_type.value;
         match &e.shape {
             Shape::Leaf => self.leaf(e),
             Shape::NoBoundary => {
-                self.out.warn(format!(
-                    "{kind} body has no boundary parameter: kept as one part"
-                ));
+                self.out.warn(
+                    Problem::Corrupt,
+                    format!("{kind} body has no boundary parameter: kept as one part"),
+                );
                 self.leaf(e);
             }
             Shape::NoDelimiter => {
-                self.out.warn(format!(
-                    "{kind} body has no delimiter line for its boundary: kept as one part"
-                ));
+                self.out.warn(
+                    Problem::Corrupt,
+                    format!("{kind} body has no delimiter line for its boundary: kept as one part"),
+                );
                 self.leaf(e);
             }
             Shape::Encoded => self.encoded_multipart(e),
             Shape::TooDeep => {
                 self.leaves += 1;
                 let name = format!("part-{}.eml", self.leaves);
-                self.out.warn(format!(
+                self.out.warn(
+                    Problem::Capped,
+                    format!(
                     "multipart nesting deeper than {MAX_MIME_DEPTH} levels: kept {name} unparsed"
-                ));
+                ),
+                );
                 self.out.add(name, Cow::Borrowed(e.raw));
             }
             Shape::Multipart { parts, closed } => {
                 if !closed {
-                    self.out.warn(format!(
-                        "{kind} body is truncated: its closing boundary is missing"
-                    ));
+                    self.out.warn(
+                        Problem::Truncated,
+                        format!("{kind} body is truncated: its closing boundary is missing"),
+                    );
                 }
                 for part in parts {
                     if self.out.stopped() {
@@ -865,9 +883,12 @@ impl<'a> Walker<'_, 'a> {
                 return;
             }
         }
-        self.out.warn(format!(
+        self.out.warn(
+            Problem::Corrupt,
+            format!(
             "part {n} is a {kind} body with {cte} transfer encoding: decoded and kept as {name}"
-        ));
+        ),
+        );
         if !self
             .out
             .admit(&name, e.body.len() as u64, entity.len() as u64)
@@ -920,18 +941,24 @@ impl<'a> Walker<'_, 'a> {
                     return Body::OverCap(decoded.data.len() as u64);
                 }
                 if decoded.junk > 0 {
-                    self.out.warn(format!(
-                        "part {n} ({}): skipped {} characters that are not base64",
-                        printable(name),
-                        decoded.junk
-                    ));
+                    self.out.warn(
+                        Problem::Corrupt,
+                        format!(
+                            "part {n} ({}): skipped {} characters that are not base64",
+                            printable(name),
+                            decoded.junk
+                        ),
+                    );
                 }
                 if decoded.after_padding > 0 {
-                    self.out.warn(format!(
-                        "part {n} ({}): ignored {} base64 characters after the padding",
-                        printable(name),
-                        decoded.after_padding
-                    ));
+                    self.out.warn(
+                        Problem::Corrupt,
+                        format!(
+                            "part {n} ({}): ignored {} base64 characters after the padding",
+                            printable(name),
+                            decoded.after_padding
+                        ),
+                    );
                 }
                 Body::Data(Cow::Owned(decoded.data))
             }
@@ -943,11 +970,14 @@ impl<'a> Walker<'_, 'a> {
             // Uuencoded bodies are handed out as they are: the engine identifies and decodes them.
             "x-uuencode" | "uuencode" | "x-uue" | "uue" => Body::Data(Cow::Borrowed(body)),
             other => {
-                self.out.warn(format!(
-                    "part {n} ({}): unknown transfer encoding {}: kept as is",
-                    printable(name),
-                    printable(other)
-                ));
+                self.out.warn(
+                    Problem::Unsupported,
+                    format!(
+                        "part {n} ({}): unknown transfer encoding {}: kept as is",
+                        printable(name),
+                        printable(other)
+                    ),
+                );
                 Body::Data(Cow::Borrowed(body))
             }
         }
@@ -1335,17 +1365,20 @@ truncated te";
         assert_eq!(names(&out), ["a.bin", "part-2.txt"]);
         assert_eq!(&*out.members[0].data, b"ABC");
         assert_eq!(&*out.members[1].data, b"truncated te");
-        assert!(out.warnings.iter().any(|w| w.contains("closing boundary")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("closing boundary")));
     }
 
     #[test]
     fn missing_boundary_and_no_delimiters() {
         let out = run(b"Content-Type: multipart/mixed\n\nbody\n");
         assert_eq!(names(&out), ["part-1.bin"]);
-        assert!(out.warnings[0].contains("no boundary"));
+        assert!(out.warnings[0].text.contains("no boundary"));
         let out = run(b"Content-Type: multipart/mixed; boundary=q\n\nno delimiters\n");
         assert_eq!(&*out.members[0].data, b"no delimiters\n");
-        assert!(out.warnings[0].contains("no delimiter"));
+        assert!(out.warnings[0].text.contains("no delimiter"));
     }
 
     #[test]
@@ -1355,8 +1388,11 @@ Content-Transfer-Encoding: base64\n\n\
 UE*sD\nBA==\nfooter text\n";
         let out = run(msg);
         assert_eq!(&*out.members[0].data, b"PK\x03\x04");
-        assert!(out.warnings.iter().any(|w| w.contains("not base64")));
-        assert!(out.warnings.iter().any(|w| w.contains("after the padding")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("not base64")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("after the padding")));
     }
 
     #[test]
@@ -1385,7 +1421,7 @@ UE*sD\nBA==\nfooter text\n";
         let out = run(&msg);
         assert_eq!(out.members.len(), 1);
         assert!(out.members[0].name.ends_with(".eml"));
-        assert!(out.warnings.iter().any(|w| w.contains("deeper than")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("deeper than")));
     }
 
     #[test]
@@ -1398,7 +1434,7 @@ UE*sD\nBA==\nfooter text\n";
         let out = run(&msg);
         // The top-level multipart counts as one entity.
         assert_eq!(out.members.len(), MAX_PARTS - 1);
-        assert!(out.warnings.iter().any(|w| w.contains("more than")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("more than")));
     }
 
     #[test]
@@ -1475,7 +1511,7 @@ bye\r\n";
         unpack_mbox(b"junk\n\nFrom x\nSubject: a\n\nb\n", &mut out);
         assert_eq!(out.members.len(), 2);
         assert_eq!(&*out.members[1].data, b"Subject: a\n\nb\n");
-        assert!(out.warnings[0].contains("before the first From"));
+        assert!(out.warnings[0].text.contains("before the first From"));
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod zip;
 
 pub use super::text::hex_digit;
 
+use crate::analysis::warning::{Problem, Warning};
 use std::borrow::Cow;
 use std::io::{self, Read};
 #[cfg(test)]
@@ -220,7 +221,7 @@ pub struct Members<'a> {
     budget: Budget,
     used: u64,
     pub members: Vec<Member<'a>>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     pub limits: Vec<LimitHit>,
     /// The directory of an archive, for parsers that read one ([`Members::entry`]).
     pub entries: Vec<EntryInfo>,
@@ -281,8 +282,8 @@ impl<'a> Members<'a> {
     }
 
     /// Records a problem with the container that did not stop the walk (corrupt entry, bad CRC).
-    pub fn warn(&mut self, warning: impl Into<String>) {
-        self.warnings.push(warning.into());
+    pub fn warn(&mut self, problem: Problem, text: impl Into<String>) {
+        self.warnings.push(Warning::new(problem, text));
     }
 
     /// Bytes left in the output budget.

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::io::Cursor;
 
 use super::{Members, ReadStop};
+use crate::analysis::warning::Problem;
 
 /// Most directory entries walked.
 const MAX_ENTRIES: usize = 100_000;
@@ -60,7 +61,7 @@ impl Directory<'_> {
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     match open(data) {
         Ok(dir) => unpack_directory(dir, out),
-        Err(e) => out.warn(unreadable(&e)),
+        Err(e) => out.warn(Problem::Corrupt, unreadable(&e)),
     }
 }
 
@@ -91,7 +92,10 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
         let mut stream = match file.open_stream(&path) {
             Ok(s) => s,
             Err(e) => {
-                out.warn(format!("stream {decoded} is unreadable: {e}"));
+                out.warn(
+                    Problem::Corrupt,
+                    format!("stream {decoded} is unreadable: {e}"),
+                );
                 continue;
             }
         };
@@ -103,7 +107,10 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
             }
             Err(ReadStop::Limit) => {}
             Err(ReadStop::Corrupt(e, partial)) => {
-                out.warn(format!("stream {decoded} is truncated: {e}"));
+                out.warn(
+                    Problem::Truncated,
+                    format!("stream {decoded} is truncated: {e}"),
+                );
                 if !partial.is_empty() && !out.add(decoded, Cow::Owned(partial)) {
                     return;
                 }
@@ -193,6 +200,6 @@ pub(crate) mod tests {
         let mut out = Members::new(Budget::unlimited());
         unpack(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 truncated", &mut out);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("unreadable"));
+        assert!(out.warnings[0].text.contains("unreadable"));
     }
 }

@@ -21,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use flate2::read::ZlibDecoder;
 
 use super::{Budget, Members, ReadStop};
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most objects (top level and inside object streams) parsed in one file: large real PDFs have
 /// a few hundred thousand; more than this is an attack on the parser.
@@ -71,28 +72,37 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
 }
 
 /// Who reads the decoded bytes of each object stream, in file order (the objects in them are
-/// not in the file as written): the metadata reader (`inspect::pdf`).
-pub(crate) type ObjectStreams<'s> = &'s mut dyn FnMut(&[u8]);
+/// not in the file as written): the metadata reader (`inspect::pdf`). It returns false when it
+/// wants no more: the expansion then stops, and no later object stream is decoded.
+pub(crate) type ObjectStreams<'s> = &'s mut dyn FnMut(&[u8]) -> bool;
 
 /// Only the object streams of `data`, each handed to `seen`, under `budget` (nothing is
 /// extracted): the one decoding of object streams, which the description reads too. Returns
-/// the parser's warnings and the limits it met (`limit: ...`).
-pub(crate) fn object_streams(data: &[u8], budget: Budget, seen: ObjectStreams) -> Vec<String> {
+/// what kept objects in them from being read: the warnings met while expanding object streams
+/// and the limits that stopped the parse (as [`Problem::Capped`], `limit: ...`). Problems with
+/// the rest of the file are the extraction's to report.
+pub(crate) fn object_streams(data: &[u8], budget: Budget, seen: ObjectStreams) -> Vec<Warning> {
     let mut out = Members::new(budget);
-    read(data, &mut out, Some(&mut *seen), false);
+    let from = read(data, &mut out, Some(&mut *seen), false);
     let limits = out
         .limits
         .into_iter()
-        .map(|l| format!("limit: {}", l.detail));
-    out.warnings.into_iter().chain(limits).collect()
+        .map(|l| Warning::new(Problem::Capped, format!("limit: {}", l.detail)));
+    out.warnings
+        .split_off(from)
+        .into_iter()
+        .chain(limits)
+        .collect()
 }
 
+/// Parses `data` into `out`, and extracts members when `emit`. Returns how many warnings were
+/// recorded before the object streams were expanded (all of them, when the parse stopped before).
 fn read<'a, 'o>(
     data: &'a [u8],
     out: &'o mut Members<'a>,
     seen: Option<ObjectStreams<'o>>,
     emit: bool,
-) {
+) -> usize {
     let mut pdf = Pdf {
         data,
         out,
@@ -105,14 +115,16 @@ fn read<'a, 'o>(
     };
     pdf.scan_objects();
     if pdf.out.stopped() {
-        return;
+        return pdf.out.warnings.len();
     }
     pdf.check_encryption();
+    let before_object_streams = pdf.out.warnings.len();
     pdf.expand_object_streams();
     if pdf.out.stopped() || !emit {
-        return;
+        return before_object_streams;
     }
     pdf.emit();
+    before_object_streams
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,14 +685,15 @@ enum Js {
 }
 
 impl<'a> Pdf<'a, '_> {
-    fn warn(&mut self, msg: String) {
+    fn warn(&mut self, problem: Problem, msg: String) {
         self.warnings += 1;
         if self.warnings <= MAX_WARNINGS {
-            self.out.warn(msg);
+            self.out.warn(problem, msg);
         } else if self.warnings == MAX_WARNINGS + 1 {
-            self.out.warn(format!(
-                "more than {MAX_WARNINGS} problems; the rest are not listed"
-            ));
+            self.out.warn(
+                Problem::Capped,
+                format!("more than {MAX_WARNINGS} problems; the rest are not listed"),
+            );
         }
     }
 
@@ -721,9 +734,10 @@ impl<'a> Pdf<'a, '_> {
         let endobjs = positions(data, b"endobj");
         let (headers, more) = object_headers(data);
         if more {
-            self.warn(format!(
-                "more than {MAX_HEADERS} object headers; the rest are not examined"
-            ));
+            self.warn(
+                Problem::Capped,
+                format!("more than {MAX_HEADERS} object headers; the rest are not examined"),
+            );
         }
         let lengths = integer_objects(data, &headers);
         let starts: Vec<usize> = headers.iter().map(|h| h.start).collect();
@@ -795,9 +809,10 @@ impl<'a> Pdf<'a, '_> {
             });
         }
         if capped {
-            self.warn(format!(
-                "more than {MAX_OBJECTS} objects; the rest are not examined"
-            ));
+            self.warn(
+                Problem::Capped,
+                format!("more than {MAX_OBJECTS} objects; the rest are not examined"),
+            );
         }
         // A later top-level definition replaces an earlier one (incremental update).
         for (i, e) in self.entries.iter().enumerate() {
@@ -847,18 +862,24 @@ impl<'a> Pdf<'a, '_> {
         let (end, resume) = match endstream {
             Some(e) => {
                 if let Some(n) = length {
-                    self.warn(format!(
-                        "object {num} {gen}: /Length {n} does not match the stream data; \
+                    self.warn(
+                        Problem::Corrupt,
+                        format!(
+                            "object {num} {gen}: /Length {n} does not match the stream data; \
                          ended it at endstream"
-                    ));
+                        ),
+                    );
                 }
                 (e, e + b"endstream".len())
             }
             None => {
-                self.warn(format!(
-                    "object {num} {gen}: stream has no endstream; ended it at the next endobj \
+                self.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "object {num} {gen}: stream has no endstream; ended it at the next endobj \
                      or object"
-                ));
+                    ),
+                );
                 // Resume right after the keyword so the objects that follow are still found.
                 let end = next_endobj
                     .unwrap_or(data.len())
@@ -906,8 +927,10 @@ impl<'a> Pdf<'a, '_> {
         });
         if encrypted {
             self.encrypted = true;
-            self.out
-                .warn("encrypted PDF: streams are not decrypted".to_string());
+            self.out.warn(
+                Problem::Encrypted,
+                "encrypted PDF: streams are not decrypted".to_string(),
+            );
         }
     }
 
@@ -934,15 +957,20 @@ impl<'a> Pdf<'a, '_> {
                 continue;
             };
             if let Some(seen) = self.seen.as_mut() {
-                seen(&decoded);
+                if !seen(&decoded) {
+                    return;
+                }
             }
             let room = MAX_OBJECTS.saturating_sub(top + found.len());
             let count = usize::try_from(count).unwrap_or(usize::MAX);
             if count > room {
-                self.warn(format!(
-                    "{label}: holds {count} objects, more than the {MAX_OBJECTS} objects \
+                self.warn(
+                    Problem::Capped,
+                    format!(
+                        "{label}: holds {count} objects, more than the {MAX_OBJECTS} objects \
                      examined per file"
-                ));
+                    ),
+                );
             }
             // The header: N pairs of object number and offset from /First.
             let mut lx = Lexer::new(&decoded, 0);
@@ -951,10 +979,13 @@ impl<'a> Pdf<'a, '_> {
                 match (lx.parse(0), lx.parse(0)) {
                     (Some(Obj::Int(n)), Some(Obj::Int(off))) => pairs.push((n, off)),
                     _ => {
-                        self.warn(format!(
-                            "{label}: header is damaged after {} of {count} objects",
-                            pairs.len()
-                        ));
+                        self.warn(
+                            Problem::Corrupt,
+                            format!(
+                                "{label}: header is damaged after {} of {count} objects",
+                                pairs.len()
+                            ),
+                        );
                         break;
                     }
                 }
@@ -978,10 +1009,13 @@ impl<'a> Pdf<'a, '_> {
                     continue;
                 }
                 if s >= decoded.len() {
-                    self.warn(format!(
-                        "{label}: object {n} starts at {s}, past the {} decoded bytes",
-                        decoded.len()
-                    ));
+                    self.warn(
+                        Problem::Corrupt,
+                        format!(
+                            "{label}: object {n} starts at {s}, past the {} decoded bytes",
+                            decoded.len()
+                        ),
+                    );
                     continue;
                 }
                 // Each object ends where the next one starts.
@@ -1000,10 +1034,13 @@ impl<'a> Pdf<'a, '_> {
                 });
             }
             if shared > 0 {
-                self.warn(format!(
-                    "{label}: {shared} objects share an offset with another; only the first \
+                self.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{label}: {shared} objects share an offset with another; only the first \
                      was read"
-                ));
+                    ),
+                );
             }
         }
         for e in found {
@@ -1015,28 +1052,38 @@ impl<'a> Pdf<'a, '_> {
     }
 
     /// The filter chain of a stream dictionary; Err(None) for filters we do not decode on
-    /// purpose (images, encryption), Err(Some(reason)) for broken chains.
-    fn filters(&self, d: &Dict) -> Result<Vec<Filter>, Option<String>> {
+    /// purpose (images, encryption), Err(Some(why)) for broken chains and unknown filters.
+    fn filters(&self, d: &Dict) -> Result<Vec<Filter>, Option<(Problem, String)>> {
         let names: Vec<Vec<u8>> = match self.get(d, b"Filter") {
             Obj::Null => Vec::new(),
             Obj::Name(n) => vec![n.clone()],
             Obj::Array(a) => {
                 if a.len() > MAX_FILTERS {
-                    return Err(Some(format!(
-                        "{} filters, more than the {MAX_FILTERS} decoded",
-                        a.len()
+                    return Err(Some((
+                        Problem::Capped,
+                        format!("{} filters, more than the {MAX_FILTERS} decoded", a.len()),
                     )));
                 }
                 let mut v = Vec::new();
                 for f in a {
                     match self.resolve(f) {
                         Obj::Name(n) => v.push(n.clone()),
-                        _ => return Err(Some("a filter that is not a name".to_string())),
+                        _ => {
+                            return Err(Some((
+                                Problem::Corrupt,
+                                "a filter that is not a name".to_string(),
+                            )))
+                        }
                     }
                 }
                 v
             }
-            _ => return Err(Some("a /Filter that is not a name or array".to_string())),
+            _ => {
+                return Err(Some((
+                    Problem::Corrupt,
+                    "a /Filter that is not a name or array".to_string(),
+                )))
+            }
         };
         let parms: Vec<Option<&Dict>> = match self.get(d, b"DecodeParms") {
             Obj::Dict(p) => vec![Some(p)],
@@ -1070,9 +1117,9 @@ impl<'a> Pdf<'a, '_> {
                 b"DCTDecode" | b"DCT" | b"JPXDecode" | b"JBIG2Decode" | b"CCITTFaxDecode"
                 | b"CCF" | b"Crypt" => return Err(None),
                 other => {
-                    return Err(Some(format!(
-                        "unknown filter /{}",
-                        String::from_utf8_lossy(other)
+                    return Err(Some((
+                        Problem::Unsupported,
+                        format!("unknown filter /{}", String::from_utf8_lossy(other)),
                     )))
                 }
             });
@@ -1089,17 +1136,18 @@ impl<'a> Pdf<'a, '_> {
             Some(Ok(c)) => c,
             None => Vec::new(),
             Some(Err(None)) => return None,
-            Some(Err(Some(why))) => {
-                self.warn(format!("{label}: stream not decoded: {why}"));
+            Some(Err(Some((problem, why)))) => {
+                self.warn(problem, format!("{label}: stream not decoded: {why}"));
                 return None;
             }
         };
         self.decoded += 1;
         if self.decoded > MAX_STREAMS {
             if self.decoded == MAX_STREAMS + 1 {
-                self.warn(format!(
-                    "more than {MAX_STREAMS} streams; the rest are not decoded"
-                ));
+                self.warn(
+                    Problem::Capped,
+                    format!("more than {MAX_STREAMS} streams; the rest are not decoded"),
+                );
             }
             return None;
         }
@@ -1148,15 +1196,21 @@ impl<'a> Pdf<'a, '_> {
                 if partial.is_empty() {
                     // Encrypted streams all fail here; the encryption warning says why.
                     if !self.encrypted {
-                        self.warn(format!("{label}: FlateDecode data is corrupt ({err})"));
+                        self.warn(
+                            Problem::Corrupt,
+                            format!("{label}: FlateDecode data is corrupt ({err})"),
+                        );
                     }
                     return None;
                 }
-                self.warn(format!(
-                    "{label}: FlateDecode data is corrupt or truncated ({err}); kept the {} \
+                self.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{label}: FlateDecode data is corrupt or truncated ({err}); kept the {} \
                      bytes that decoded",
-                    partial.len()
-                ));
+                        partial.len()
+                    ),
+                );
                 Some(partial)
             }
         }
@@ -1179,10 +1233,13 @@ impl<'a> Pdf<'a, '_> {
                 data,
                 problem: Some(p),
             }) => {
-                self.warn(format!(
-                    "{label}: {filter} data is damaged ({p}); kept the {} bytes that decoded",
-                    data.len()
-                ));
+                self.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{label}: {filter} data is damaged ({p}); kept the {} bytes that decoded",
+                        data.len()
+                    ),
+                );
                 (!data.is_empty()).then_some(data)
             }
             Err(size) => {
@@ -1205,11 +1262,14 @@ impl<'a> Pdf<'a, '_> {
                 (bits as u64).div_ceil(8) as usize
             }
             _ => {
-                self.warn(format!(
+                self.warn(
+                    Problem::Corrupt,
+                    format!(
                     "{label}: predictor parameters are invalid (/Colors {} /BitsPerComponent {} \
                      /Columns {}); data left as is",
                     p.colors, p.bpc, p.columns
-                ));
+                ),
+                );
                 return data;
             }
         };
@@ -1218,27 +1278,32 @@ impl<'a> Pdf<'a, '_> {
             2 => match tiff_predict(data, row, bpp, p.bpc) {
                 Ok(d) => d,
                 Err(d) => {
-                    self.warn(format!(
-                        "{label}: TIFF predictor with {} bits per component is not supported; \
+                    self.warn(
+                        Problem::Unsupported,
+                        format!(
+                            "{label}: TIFF predictor with {} bits per component is not supported; \
                          data left as is",
-                        p.bpc
-                    ));
+                            p.bpc
+                        ),
+                    );
                     d
                 }
             },
             10..=15 => {
                 let (d, bad) = png_predict(&data, row, bpp);
                 if bad {
-                    self.warn(format!(
-                        "{label}: PNG predictor rows have unknown filter types"
-                    ));
+                    self.warn(
+                        Problem::Unsupported,
+                        format!("{label}: PNG predictor rows have unknown filter types"),
+                    );
                 }
                 d
             }
             other => {
-                self.warn(format!(
-                    "{label}: unknown predictor {other}; data left as is"
-                ));
+                self.warn(
+                    Problem::Unsupported,
+                    format!("{label}: unknown predictor {other}; data left as is"),
+                );
                 data
             }
         }
@@ -1984,6 +2049,73 @@ mod tests {
     }
 
     #[test]
+    fn object_streams_report_only_what_kept_their_objects_from_being_read() {
+        // A damaged ordinary stream (the extraction's to report), an object stream whose
+        // FlateDecode data is cut short, and one with a filter we do not know.
+        let body = b"1 0 2 20 << /A 1 >> << /B 2 >>";
+        let packed = deflate(body);
+        let pdf = Pdfb::new()
+            .stream(5, "/Type /EmbeddedFile /Filter /Bogus", b"opaque")
+            .stream(
+                6,
+                "/Type /ObjStm /N 2 /First 8 /Filter /FlateDecode",
+                &packed[..packed.len() / 2],
+            )
+            .stream(7, "/Type /ObjStm /N 1 /First 4 /Filter /Rot13", b"0 0 ")
+            .trailer("");
+        let mut seen = 0;
+        let problems = object_streams(&pdf, Budget::unlimited(), &mut |_| {
+            seen += 1;
+            true
+        });
+        let kinds: Vec<(Problem, &str)> = problems
+            .iter()
+            .map(|w| (w.problem, w.text.split(':').next().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Problem::Corrupt, "object stream 6 0"),
+                (Problem::Corrupt, "object stream 6 0"),
+                (Problem::Unsupported, "object stream 7 0"),
+            ],
+            "{problems:?}"
+        );
+        assert_eq!(seen, 1, "the partly decoded object stream is still read");
+        // The whole parse reports the ordinary stream too, as unsupported.
+        let out = run(&pdf, Budget::unlimited());
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.problem == Problem::Unsupported && w.text.starts_with("embedded-1.bin")),
+            "{:?}",
+            out.warnings
+        );
+    }
+
+    #[test]
+    fn a_reader_that_wants_no_more_stops_the_object_stream_decoding() {
+        let dict = "/Type /ObjStm /N 1 /First 5 /Filter /FlateDecode";
+        let pdf = Pdfb::new()
+            .stream(6, dict, &deflate(b"10 0 << /N 10 >>"))
+            .stream(7, dict, &deflate(b"11 0 << /N 11 >>"))
+            .trailer("");
+        let mut all = 0;
+        object_streams(&pdf, Budget::unlimited(), &mut |_| {
+            all += 1;
+            true
+        });
+        assert_eq!(all, 2);
+        let mut first = 0;
+        let problems = object_streams(&pdf, Budget::unlimited(), &mut |_| {
+            first += 1;
+            false
+        });
+        assert_eq!(first, 1);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
     fn truncated_flate_keeps_what_decoded() {
         let text: Vec<u8> = (0..5000)
             .flat_map(|i| format!("line {i} of text\n").into_bytes())
@@ -1998,11 +2130,10 @@ mod tests {
         let got = member(&out, "stream-4-0.bin");
         assert!(!got.is_empty() && got.len() < text.len());
         assert_eq!(got, &text[..got.len()]);
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
-        assert!(out
-            .warnings
-            .iter()
-            .any(|w| w.contains("stream-5-0.bin: FlateDecode data is corrupt")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w
+            .text
+            .contains("stream-5-0.bin: FlateDecode data is corrupt")));
     }
 
     #[test]
@@ -2047,15 +2178,15 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("/Length 5 does not match")));
+            .any(|w| w.text.contains("/Length 5 does not match")));
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("/Length 99999 does not match")));
+            .any(|w| w.text.contains("/Length 99999 does not match")));
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("object 7 0: stream has no endstream")));
+            .any(|w| w.text.contains("object 7 0: stream has no endstream")));
     }
 
     #[test]
@@ -2102,8 +2233,8 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("unknown filter /Bogus")));
-        assert!(out.warnings.iter().any(|w| w.contains("9 filters")));
+            .any(|w| w.text.contains("unknown filter /Bogus")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("9 filters")));
     }
 
     /// An LZW encoder for the tests (EarlyChange 1, no clear codes after the first).
@@ -2202,7 +2333,13 @@ mod tests {
             .trailer("/Encrypt 2 0 R");
         let out = run(&pdf, Budget::unlimited());
         assert_eq!(names(&out), ["embedded-1.bin"]);
-        assert_eq!(out.warnings, ["encrypted PDF: streams are not decrypted"]);
+        assert_eq!(
+            out.warnings,
+            [Warning::new(
+                Problem::Encrypted,
+                "encrypted PDF: streams are not decrypted"
+            )]
+        );
     }
 
     #[test]
@@ -2265,10 +2402,9 @@ mod tests {
             out.warnings
         );
         assert_eq!(member(&out, "stream-2-0.bin"), b"abc");
-        assert!(out
-            .warnings
-            .iter()
-            .any(|w| w.contains("object stream 10 0: object 1 starts at 999")));
+        assert!(out.warnings.iter().any(|w| w
+            .text
+            .contains("object stream 10 0: object 1 starts at 999")));
     }
 
     #[test]
@@ -2342,6 +2478,6 @@ mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("streams; the rest are not decoded")));
+            .any(|w| w.text.contains("streams; the rest are not decoded")));
     }
 }

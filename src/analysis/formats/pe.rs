@@ -23,7 +23,7 @@
 
 use crate::analysis::text;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use md5::{Digest, Md5};
 use serde::Serialize;
@@ -32,6 +32,7 @@ use super::Members;
 use crate::analysis::bytes::{self, le16, le32, le64};
 use crate::analysis::hashes::hex;
 use crate::analysis::ordinals;
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most sections read (the Windows loader allows 96).
 pub(crate) const MAX_SECTIONS: usize = 96;
@@ -123,7 +124,7 @@ pub(crate) struct Image<'a> {
 impl<'a> Image<'a> {
     /// Reads the headers and the section table. Problems that leave the rest readable (too many
     /// sections, a short section table) are `warnings`; an error means no image at all.
-    pub fn parse(data: &'a [u8], warnings: &mut Vec<String>) -> Result<Self, String> {
+    pub fn parse(data: &'a [u8], warnings: &mut Vec<Warning>) -> Result<Self, String> {
         let pe = le32(data, 0x3c).ok_or("the DOS header is truncated")? as usize;
         if data.get(pe..pe.saturating_add(4)) != Some(b"PE\0\0") {
             return Err("no PE signature where the DOS header points".into());
@@ -196,16 +197,22 @@ impl<'a> Image<'a> {
             .and_then(|at| data.get(at..));
         let table = opt + opt_size;
         if nsections > MAX_SECTIONS {
-            warnings.push(format!(
+            warnings.push(Warning::new(
+                Problem::Capped,
+                format!(
                 "pe: the header declares {nsections} sections; the first {MAX_SECTIONS} were read"
+            ),
             ));
         }
         for i in 0..nsections.min(MAX_SECTIONS) {
             let s = table + i * 40;
             let Some(header) = data.get(s..s + 40) else {
-                warnings.push(format!(
-                    "pe: the section table ends past the end of the file ({i} of {nsections} \
+                warnings.push(Warning::new(
+                    Problem::Truncated,
+                    format!(
+                        "pe: the section table ends past the end of the file ({i} of {nsections} \
                      sections read)"
+                    ),
                 ));
                 break;
             };
@@ -416,7 +423,7 @@ fn thunks(
 pub(crate) fn imports(
     img: &Image,
     total: &mut usize,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Vec<ImportDescriptor> {
     let Some((rva, _)) = img.dir(1) else {
         return Vec::new();
@@ -425,8 +432,11 @@ pub(crate) fn imports(
     for i in 0..=MAX_DLLS {
         let at = rva.saturating_add(i as u32 * 20);
         let Some(d) = img.bytes(at, 20) else {
-            warnings.push(format!(
-                "pe: the import directory at RVA 0x{at:x} lies outside the file; {i} DLLs read"
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                format!(
+                    "pe: the import directory at RVA 0x{at:x} lies outside the file; {i} DLLs read"
+                ),
             ));
             break;
         };
@@ -434,8 +444,9 @@ pub(crate) fn imports(
             break;
         }
         if i == MAX_DLLS {
-            warnings.push(format!(
-                "pe: more than {MAX_DLLS} imported DLLs; the rest were skipped"
+            warnings.push(Warning::new(
+                Problem::Capped,
+                format!("pe: more than {MAX_DLLS} imported DLLs; the rest were skipped"),
             ));
             break;
         }
@@ -445,14 +456,18 @@ pub(crate) fn imports(
             le32(d, 16).unwrap_or(0),
         );
         let Some(name) = img.str_at(name_rva) else {
-            warnings.push(format!("pe: import descriptor {i} names no readable DLL"));
+            warnings.push(Warning::new(
+                Problem::Corrupt,
+                format!("pe: import descriptor {i} names no readable DLL"),
+            ));
             continue;
         };
         let table = if lookup != 0 { lookup } else { iat };
         let (functions, cut) = thunks(img, table, &|v| u32::try_from(v).ok(), total);
         if cut {
-            warnings.push(format!(
-                "pe: the imports from {name} were not read to their end"
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                format!("pe: the imports from {name} were not read to their end"),
             ));
         }
         dlls.push(ImportDescriptor {
@@ -468,7 +483,7 @@ pub(crate) fn imports(
 pub(crate) fn delay_imports(
     img: &Image,
     total: &mut usize,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Vec<ImportDescriptor> {
     let Some((rva, size)) = img.dir(13) else {
         return Vec::new();
@@ -485,8 +500,11 @@ pub(crate) fn delay_imports(
         let at = rva.saturating_add(i as u32 * 32);
         let Some(d) = img.bytes(at, 32) else {
             if i == 0 {
-                warnings.push(format!(
-                    "pe: the delay-load import directory at RVA 0x{at:x} lies outside the file"
+                warnings.push(Warning::new(
+                    Problem::Truncated,
+                    format!(
+                        "pe: the delay-load import directory at RVA 0x{at:x} lies outside the file"
+                    ),
                 ));
             }
             break;
@@ -500,8 +518,9 @@ pub(crate) fn delay_imports(
             break;
         }
         if i == MAX_DLLS {
-            warnings.push(format!(
-                "pe: more than {MAX_DLLS} delay-loaded DLLs; the rest were skipped"
+            warnings.push(Warning::new(
+                Problem::Capped,
+                format!("pe: more than {MAX_DLLS} delay-loaded DLLs; the rest were skipped"),
             ));
             break;
         }
@@ -514,21 +533,24 @@ pub(crate) fn delay_imports(
             }
         };
         let (Some(name_rva), Some(table)) = (fix(name.into()), fix(names.into())) else {
-            warnings.push(format!(
-                "pe: delay-load descriptor {i} points outside the image"
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                format!("pe: delay-load descriptor {i} points outside the image"),
             ));
             continue;
         };
         let Some(dll) = img.str_at(name_rva) else {
-            warnings.push(format!(
-                "pe: delay-load descriptor {i} names no readable DLL"
+            warnings.push(Warning::new(
+                Problem::Corrupt,
+                format!("pe: delay-load descriptor {i} names no readable DLL"),
             ));
             continue;
         };
         let (functions, cut) = thunks(img, table, &fix, total);
         if cut {
-            warnings.push(format!(
-                "pe: the delay-load imports from {dll} were not read to their end"
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                format!("pe: the delay-load imports from {dll} were not read to their end"),
             ));
         }
         dlls.push(ImportDescriptor {
@@ -611,15 +633,16 @@ impl Resource<'_> {
 pub(crate) fn resources<'a>(
     img: &Image<'a>,
     keep: impl Fn(u32) -> bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Vec<Resource<'a>> {
     let mut list = Vec::new();
     let Some((rva, _)) = img.dir(2) else {
         return list;
     };
     let Some(tree) = img.from(rva) else {
-        warnings.push(format!(
-            "pe: the resource directory at RVA 0x{rva:x} lies outside the file"
+        warnings.push(Warning::new(
+            Problem::Truncated,
+            format!("pe: the resource directory at RVA 0x{rva:x} lies outside the file"),
         ));
         return list;
     };
@@ -627,29 +650,38 @@ pub(crate) fn resources<'a>(
     let mut nodes = 0usize;
     // (directory offset in the tree, depth, type id, type label, name label)
     let mut stack = vec![(0usize, 0u8, 0u32, String::new(), String::new())];
-    let mut problems = BTreeSet::new();
+    let mut problems = BTreeMap::new();
     'walk: while let Some((dir, depth, type_id, type_label, name_label)) = stack.pop() {
         if !visited.insert(dir) {
-            problems.insert("a resource directory is referenced twice (the tree loops)");
+            problems.insert(
+                "a resource directory is referenced twice (the tree loops)",
+                Problem::Corrupt,
+            );
             continue;
         }
         let (Some(named), Some(ids)) = (le16(tree, dir + 12), le16(tree, dir + 14)) else {
-            problems.insert("a resource directory is truncated");
+            problems.insert("a resource directory is truncated", Problem::Truncated);
             continue;
         };
         let mut children = Vec::new();
         for i in 0..named as usize + ids as usize {
             nodes += 1;
             if nodes > MAX_RESOURCE_NODES {
-                warnings.push(format!(
+                warnings.push(Warning::new(
+                    Problem::Capped,
+                    format!(
                     "pe: the resource tree has more than {MAX_RESOURCE_NODES} entries; the rest \
                      were skipped"
+                ),
                 ));
                 break 'walk;
             }
             let e = dir + 16 + i * 8;
             let (Some(id_field), Some(target)) = (le32(tree, e), le32(tree, e + 4)) else {
-                problems.insert("a resource directory entry is truncated");
+                problems.insert(
+                    "a resource directory entry is truncated",
+                    Problem::Truncated,
+                );
                 break;
             };
             let (id, label) = if id_field & 0x8000_0000 != 0 {
@@ -666,32 +698,42 @@ pub(crate) fn resources<'a>(
                     0 => children.push((sub, 1, id, label, String::new())),
                     1 => children.push((sub, 2, type_id, type_label.clone(), label)),
                     _ => {
-                        problems.insert("a resource tree is deeper than three levels");
+                        problems.insert(
+                            "a resource tree is deeper than three levels",
+                            Problem::Corrupt,
+                        );
                     }
                 }
                 continue;
             }
             if depth != 2 {
-                problems.insert("a resource data entry sits above the language level");
+                problems.insert(
+                    "a resource data entry sits above the language level",
+                    Problem::Corrupt,
+                );
                 continue;
             }
             let entry = target as usize;
             let (Some(data_rva), Some(size)) = (le32(tree, entry), le32(tree, entry + 4)) else {
-                problems.insert("a resource data entry is truncated");
+                problems.insert("a resource data entry is truncated", Problem::Truncated);
                 continue;
             };
             if !keep(type_id) {
                 continue;
             }
             if list.len() >= MAX_RESOURCES {
-                warnings.push(format!(
-                    "pe: more than {MAX_RESOURCES} resources; the rest were skipped"
+                warnings.push(Warning::new(
+                    Problem::Capped,
+                    format!("pe: more than {MAX_RESOURCES} resources; the rest were skipped"),
                 ));
                 break 'walk;
             }
             let bytes = img.bytes(data_rva, size as usize);
             if bytes.is_none() {
-                problems.insert("a resource's data lies outside the file");
+                problems.insert(
+                    "a resource's data lies outside the file",
+                    Problem::Truncated,
+                );
             }
             list.push(Resource {
                 type_id,
@@ -706,7 +748,11 @@ pub(crate) fn resources<'a>(
         }
         stack.extend(children.into_iter().rev());
     }
-    warnings.extend(problems.into_iter().map(|p| format!("pe: {p}")));
+    warnings.extend(
+        problems
+            .into_iter()
+            .map(|(text, problem)| Warning::new(problem, format!("pe: {text}"))),
+    );
     list
 }
 
@@ -745,7 +791,10 @@ pub fn type_name(id: u32) -> Cow<'static, str> {
 /// `upx::unpack_pe_file` first).
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Ok(img) = Image::parse(data, &mut Vec::new()) else {
-        out.warn("the PE headers are truncated or malformed");
+        out.warn(
+            Problem::Corrupt,
+            "the PE headers are truncated or malformed",
+        );
         return;
     };
     let mut warnings = Vec::new();
@@ -758,19 +807,20 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             break;
         }
     }
-    for w in warnings {
-        out.warn(w);
-    }
+    out.warnings.append(&mut warnings);
     overlay(&img, out);
 }
 
 fn overlay<'a>(img: &Image<'a>, out: &mut Members<'a>) {
     let end = img.end_of_sections();
     if end > img.data.len() as u64 {
-        out.warn(format!(
-            "the sections end at byte {end} but the file has {} bytes: it is truncated",
-            img.data.len()
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "the sections end at byte {end} but the file has {} bytes: it is truncated",
+                img.data.len()
+            ),
+        );
     }
     if let Some((_, overlay)) = img.overlay() {
         out.add("overlay", Cow::Borrowed(overlay));
@@ -847,7 +897,7 @@ pub(crate) mod tests {
         assert!(!out.warnings.is_empty());
         let mut out = Members::new(Budget::unlimited());
         unpack(b"MZ", &mut out);
-        assert!(out.warnings[0].contains("malformed"));
+        assert!(out.warnings[0].text.contains("malformed"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::analysis::bytes::Cursor;
 use std::borrow::Cow;
 
 use super::{printable, Members};
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most `\objdata` destinations decoded in one document: real documents carry a handful; a
 /// document with thousands is built to exhaust the analysis.
@@ -51,9 +52,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
         index += 1;
         if index > MAX_OBJECTS {
-            out.warn(format!(
-                "more than {MAX_OBJECTS} embedded objects; the rest are not extracted"
-            ));
+            out.warn(
+                Problem::Capped,
+                format!("more than {MAX_OBJECTS} embedded objects; the rest are not extracted"),
+            );
             return;
         }
         // Hex halves the size and `\bin` copies bytes, so only the byte budget can be hit;
@@ -67,14 +69,15 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             out.admit(&format!("object-{index}.bin"), remaining, obj.size);
             return;
         }
-        for warning in obj.warnings(index) {
-            out.warn(warning);
-        }
+        out.warnings.extend(obj.warnings(index));
         // Objects do not nest inside objdata in real documents; resuming after the group keeps
         // the scan linear even when groups are crafted to overlap.
         pos = obj.end.max(start);
         if obj.bytes.is_empty() {
-            out.warn(format!("object {index}: objdata is empty"));
+            out.warn(
+                Problem::Corrupt,
+                format!("object {index}: objdata is empty"),
+            );
             continue;
         }
         if !emit_object(obj.bytes, index, out) {
@@ -196,27 +199,39 @@ pub struct Objdata {
 
 impl Objdata {
     /// What is odd about it, as warnings on object `index`.
-    pub fn warnings(&self, index: usize) -> Vec<String> {
+    pub fn warnings(&self, index: usize) -> Vec<Warning> {
         let mut w = Vec::new();
         if let Some((n, take)) = self.bin_short {
-            w.push(format!(
+            w.push(Warning::new(
+                Problem::Truncated,
+                format!(
                 "object {index}: \\bin{n} runs past the end of the document ({take} bytes remain)"
+            ),
             ));
         }
         if !self.closed {
-            w.push(format!(
+            w.push(Warning::new(
+                Problem::Truncated,
+                format!(
                 "object {index}: the objdata group is not closed before the end of the document"
+            ),
             ));
         }
         if self.odd_digits {
-            w.push(format!(
+            w.push(Warning::new(
+                Problem::Corrupt,
+                format!(
                 "object {index}: objdata has an odd number of hex digits; the last one is ignored"
+            ),
             ));
         }
         if self.junk {
-            w.push(format!(
-                "object {index}: objdata contains control words or other text between its hex \
+            w.push(Warning::new(
+                Problem::Corrupt,
+                format!(
+                    "object {index}: objdata contains control words or other text between its hex \
                  digits (obfuscation)"
+                ),
             ));
         }
         w
@@ -447,41 +462,54 @@ impl<'n> Package<'n> {
 /// bytes themselves when they are not OLE1. Returns false when `out` says to stop.
 fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Members<'_>) -> bool {
     let Some(ole1) = Ole1::parse(&decoded) else {
-        out.warn(format!(
-            "object {index}: objdata is not an OLE1 object; kept as decoded bytes"
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!("object {index}: objdata is not an OLE1 object; kept as decoded bytes"),
+        );
         return out.add(format!("object-{index}.bin"), Cow::Owned(decoded));
     };
     let class = String::from_utf8_lossy(ole1.class).into_owned();
     if ole1.linked {
-        out.warn(format!(
-            "object {index}: {} object links to {} (nothing embedded)",
-            printable(&class),
-            printable(&String::from_utf8_lossy(ole1.topic))
-        ));
+        out.warn(
+            Problem::Unsupported,
+            format!(
+                "object {index}: {} object links to {} (nothing embedded)",
+                printable(&class),
+                printable(&String::from_utf8_lossy(ole1.topic))
+            ),
+        );
         return true;
     }
     let Some(declared) = ole1.declared else {
-        out.warn(format!(
-            "object {index}: OLE1 header of {} ends before its native data size",
-            printable(&class)
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "object {index}: OLE1 header of {} ends before its native data size",
+                printable(&class)
+            ),
+        );
         return true;
     };
     let native = ole1.native;
     if (native.len() as u64) < u64::from(declared) {
-        out.warn(format!(
-            "object {index}: native data of {} is truncated: header says {declared} bytes, {} \
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "object {index}: native data of {} is truncated: header says {declared} bytes, {} \
              remain",
-            printable(&class),
-            native.len()
-        ));
+                printable(&class),
+                native.len()
+            ),
+        );
     }
     if native.is_empty() {
-        out.warn(format!(
-            "object {index}: {} object has no native data",
-            printable(&class)
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "object {index}: {} object has no native data",
+                printable(&class)
+            ),
+        );
         return true;
     }
     // ProgIDs are looked up case-insensitively, so `package` activates the Packager too.
@@ -489,25 +517,32 @@ fn emit_object(decoded: Vec<u8>, index: usize, out: &mut Members<'_>) -> bool {
         match Package::parse(native) {
             Ok(p) => {
                 if p.kind == 1 {
-                    out.warn(format!(
-                        "object {index}: package is a link to {} (nothing embedded)",
-                        printable(&String::from_utf8_lossy(p.source))
-                    ));
+                    out.warn(
+                        Problem::Unsupported,
+                        format!(
+                            "object {index}: package is a link to {} (nothing embedded)",
+                            printable(&String::from_utf8_lossy(p.source))
+                        ),
+                    );
                 }
                 if (p.content.len() as u64) < u64::from(p.declared) {
-                    out.warn(format!(
-                        "object {index}: packaged file is truncated: header says {} bytes, {} \
+                    out.warn(
+                        Problem::Truncated,
+                        format!(
+                            "object {index}: packaged file is truncated: header says {} bytes, {} \
                          remain",
-                        p.declared,
-                        p.content.len()
-                    ));
+                            p.declared,
+                            p.content.len()
+                        ),
+                    );
                 }
                 let name = p.name().unwrap_or_else(|| format!("package-{index}.bin"));
                 return out.add(name, Cow::Owned(p.content.to_vec()));
             }
-            Err(what) => out.warn(format!(
-                "object {index}: package {what}; kept the whole native data"
-            )),
+            Err(what) => out.warn(
+                Problem::Corrupt,
+                format!("object {index}: package {what}; kept the whole native data"),
+            ),
         }
         return out.add(format!("Package-{index}.bin"), Cow::Owned(native.to_vec()));
     }
@@ -651,8 +686,8 @@ pub(crate) mod tests {
         assert_eq!(out.members.len(), 1);
         assert_eq!(out.members[0].name, "Equation.3-1.bin");
         assert_eq!(&*out.members[0].data, CFB);
-        assert!(out.warnings.iter().any(|w| w.contains("odd number")));
-        assert!(out.warnings.iter().any(|w| w.contains("obfuscation")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("odd number")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("obfuscation")));
     }
 
     #[test]
@@ -689,7 +724,7 @@ pub(crate) mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("not an OLE1 object")));
+            .any(|w| w.text.contains("not an OLE1 object")));
     }
 
     #[test]
@@ -700,8 +735,8 @@ pub(crate) mod tests {
         let out = run(data.as_bytes(), Budget::unlimited());
         assert_eq!(out.members.len(), 1);
         assert_eq!(&*out.members[0].data, &CFB[..CFB.len() - 5]);
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
-        assert!(out.warnings.iter().any(|w| w.contains("not closed")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("not closed")));
     }
 
     #[test]
@@ -717,7 +752,7 @@ pub(crate) mod tests {
         assert!(out
             .warnings
             .iter()
-            .any(|w| w.contains("packaged file is truncated")));
+            .any(|w| w.text.contains("packaged file is truncated")));
     }
 
     #[test]
@@ -739,13 +774,13 @@ pub(crate) mod tests {
         assert!(out.members.is_empty() && out.warnings.is_empty());
         let out = run(b"{\\rtf1{\\*\\objdata}}", Budget::unlimited());
         assert!(out.members.is_empty());
-        assert!(out.warnings.iter().any(|w| w.contains("empty")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("empty")));
         // A lone backslash at the end and a \bin running past the end must not panic.
         let out = run(
             b"{\\rtf1{\\*\\objdata 01\\bin99999 ab\\",
             Budget::unlimited(),
         );
-        assert!(out.warnings.iter().any(|w| w.contains("runs past")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("runs past")));
     }
 
     #[test]
@@ -754,7 +789,7 @@ pub(crate) mod tests {
         let data = format!("{{\\rtf1{}}}", one.repeat(MAX_OBJECTS + 5));
         let out = run(data.as_bytes(), Budget::unlimited());
         assert_eq!(out.members.len(), MAX_OBJECTS);
-        assert!(out.warnings.iter().any(|w| w.contains("more than")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("more than")));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use super::{Members, ReadStop};
+use crate::analysis::warning::Problem;
 
 /// Most memory a decoder's dictionary or window may take: a 13-byte header may otherwise ask for
 /// gigabytes before producing a byte. `xz -9` needs 64 MiB, `zstd --ultra -22` 128 MiB.
@@ -32,10 +33,13 @@ fn one_member<'a>(
         }
         Err(ReadStop::Limit) => {}
         Err(ReadStop::Corrupt(e, partial)) => {
-            out.warn(format!(
-                "the {format} stream is corrupt or truncated after {} bytes: {e}",
-                partial.len()
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!(
+                    "the {format} stream is corrupt or truncated after {} bytes: {e}",
+                    partial.len()
+                ),
+            );
             if !partial.is_empty() {
                 out.add(name, Cow::Owned(partial));
             }
@@ -96,7 +100,10 @@ pub fn unxz<'a>(data: &'a [u8], out: &mut Members<'a>) {
 pub fn unlzma<'a>(data: &'a [u8], out: &mut Members<'a>) {
     match lzma_rust2::LzmaReader::new_mem_limit(data, window_kib(out), None) {
         Ok(mut reader) => one_member(out, "lzma", String::new(), data.len() as u64, &mut reader),
-        Err(e) => out.warn(format!("the lzma header is not usable: {e}")),
+        Err(e) => out.warn(
+            Problem::Corrupt,
+            format!("the lzma header is not usable: {e}"),
+        ),
     }
 }
 
@@ -114,11 +121,15 @@ pub fn unzstd<'a>(data: &'a [u8], out: &mut Members<'a>) {
             Ok(d) => d,
             Err(e) => {
                 if frames == 0 {
-                    out.warn(format!("the zstd frame header is not usable: {e}"));
+                    out.warn(
+                        Problem::Corrupt,
+                        format!("the zstd frame header is not usable: {e}"),
+                    );
                 } else {
-                    out.warn(format!(
-                        "data after zstd frame {frames} is not a frame: {e}"
-                    ));
+                    out.warn(
+                        Problem::Corrupt,
+                        format!("data after zstd frame {frames} is not a frame: {e}"),
+                    );
                 }
                 break;
             }
@@ -129,10 +140,10 @@ pub fn unzstd<'a>(data: &'a [u8], out: &mut Members<'a>) {
             Err(ReadStop::Limit) => return,
             Err(ReadStop::Corrupt(e, partial)) => {
                 whole.extend_from_slice(&partial);
-                out.warn(format!(
-                    "zstd frame {} is corrupt or truncated: {e}",
-                    frames + 1
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!("zstd frame {} is corrupt or truncated: {e}", frames + 1),
+                );
                 break;
             }
         }
@@ -151,9 +162,10 @@ pub fn unzstd<'a>(data: &'a [u8], out: &mut Members<'a>) {
 mod tests {
     use super::super::{Budget, Limit};
     use super::*;
+    use crate::analysis::warning::Warning;
     use std::io::Write;
 
-    type Outcome = (Vec<(String, Vec<u8>)>, Vec<String>, Vec<Limit>);
+    type Outcome = (Vec<(String, Vec<u8>)>, Vec<Warning>, Vec<Limit>);
 
     fn run(f: for<'a> fn(&'a [u8], &mut Members<'a>), data: &[u8], caps: Budget) -> Outcome {
         let mut out = Members::new(caps);
@@ -203,7 +215,8 @@ mod tests {
         let gz = gzip(Some("a.txt"), &[b'x'; 100]);
         let (_, w, l) = run(gunzip, &gz[..gz.len() - 6], Budget::unlimited());
         assert!(l.is_empty(), "{l:?}");
-        assert!(w[0].contains("corrupt or truncated"), "{w:?}");
+        assert!(w[0].text.contains("corrupt or truncated"), "{w:?}");
+        assert_eq!(w[0].problem, Problem::Corrupt);
     }
 
     #[test]
@@ -211,7 +224,8 @@ mod tests {
         let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
         let gz = gzip(None, &payload);
         let (m, w, _) = run(gunzip, &gz[..gz.len() / 2], Budget::unlimited());
-        assert!(w[0].contains("corrupt or truncated"), "{w:?}");
+        assert!(w[0].text.contains("corrupt or truncated"), "{w:?}");
+        assert_eq!(w[0].problem, Problem::Corrupt);
         assert!(!m[0].1.is_empty() && payload.starts_with(&m[0].1));
     }
 

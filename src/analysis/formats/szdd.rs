@@ -18,6 +18,7 @@
 use std::borrow::Cow;
 
 use super::Members;
+use crate::analysis::warning::Problem;
 
 /// SZDD magic.
 const SZDD_MAGIC: &[u8] = b"SZDD\x88\xF0\x27\x33";
@@ -239,7 +240,10 @@ fn emit<'a>(name: String, decoded: Decoded, out: &mut Members<'a>) {
             out.add(name, Cow::Owned(data));
         }
         Decoded::Partial(data, why) => {
-            out.warn(format!("{}: {why}", super::printable(&name)));
+            out.warn(
+                Problem::Corrupt,
+                format!("{}: {why}", super::printable(&name)),
+            );
             out.add(name, Cow::Owned(data));
         }
         Decoded::Limit => {}
@@ -248,17 +252,23 @@ fn emit<'a>(name: String, decoded: Decoded, out: &mut Members<'a>) {
 
 fn unpack_szdd<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Some(header) = data.get(..SZDD_HEADER) else {
-        out.warn(format!(
-            "szdd header is truncated: {} of {SZDD_HEADER} bytes",
-            data.len()
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "szdd header is truncated: {} of {SZDD_HEADER} bytes",
+                data.len()
+            ),
+        );
         return;
     };
     if header[8] != b'A' {
-        out.warn(format!(
-            "szdd compression mode is {:#04x}, not 'A'; decoding it as 'A'",
-            header[8]
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "szdd compression mode is {:#04x}, not 'A'; decoding it as 'A'",
+                header[8]
+            ),
+        );
     }
     let missing = header[9];
     let name = if missing.is_ascii_graphic() {
@@ -286,10 +296,13 @@ fn kwaj_string(data: &[u8], pos: usize, max: usize) -> Option<(&[u8], usize)> {
 
 fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Some(header) = data.get(..KWAJ_HEADER) else {
-        out.warn(format!(
-            "kwaj header is truncated: {} of {KWAJ_HEADER} bytes",
-            data.len()
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "kwaj header is truncated: {} of {KWAJ_HEADER} bytes",
+                data.len()
+            ),
+        );
         return;
     };
     let method = u16::from_le_bytes([header[8], header[9]]);
@@ -343,7 +356,10 @@ fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
     }
     if !header_ok || pos > data.len() {
-        out.warn("kwaj optional headers are truncated or malformed; the original name is unknown");
+        out.warn(
+            Problem::Corrupt,
+            "kwaj optional headers are truncated or malformed; the original name is unknown",
+        );
         stem = None;
         ext = None;
     }
@@ -361,10 +377,13 @@ fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Members<'a>) {
         .get(data_offset..)
         .filter(|_| data_offset >= KWAJ_HEADER)
     else {
-        out.warn(format!(
-            "kwaj data offset {data_offset} is outside the file ({} bytes)",
-            data.len()
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "kwaj data offset {data_offset} is outside the file ({} bytes)",
+                data.len()
+            ),
+        );
         return;
     };
     let packed = body.len() as u64;
@@ -382,10 +401,13 @@ fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Members<'a>) {
                 if d < len as u64 {
                     len = d as usize;
                 } else if d > len as u64 {
-                    out.warn(format!(
-                        "{}: stored data is truncated: header says {d} bytes, {len} remain",
-                        super::printable(&name)
-                    ));
+                    out.warn(
+                        Problem::Truncated,
+                        format!(
+                            "{}: stored data is truncated: header says {d} bytes, {len} remain",
+                            super::printable(&name)
+                        ),
+                    );
                 }
             }
             let body = &body[..len];
@@ -402,10 +424,13 @@ fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Members<'a>) {
             let decoded = lzss(body, declared, &name, out);
             emit(name, decoded, out);
         }
-        3 => out.warn(format!(
-            "{}: kwaj method 3 (lz+huffman) is not supported",
-            super::printable(&name)
-        )),
+        3 => out.warn(
+            Problem::Unsupported,
+            format!(
+                "{}: kwaj method 3 (lz+huffman) is not supported",
+                super::printable(&name)
+            ),
+        ),
         4 => {
             let decoded = mszip(body, &name, out);
             let decoded = match (decoded, declared) {
@@ -425,10 +450,13 @@ fn unpack_kwaj<'a>(data: &'a [u8], out: &mut Members<'a>) {
             };
             emit(name, decoded, out);
         }
-        m => out.warn(format!(
-            "{}: unknown kwaj compression method {m}",
-            super::printable(&name)
-        )),
+        m => out.warn(
+            Problem::Unsupported,
+            format!(
+                "{}: unknown kwaj compression method {m}",
+                super::printable(&name)
+            ),
+        ),
     }
 }
 
@@ -438,7 +466,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         Some("SZDD") => unpack_szdd(data, out),
         Some(_) => unpack_kwaj(data, out),
         None if data.is_empty() => {}
-        None => out.warn("not an szdd or kwaj file: unknown magic"),
+        None => out.warn(Problem::Corrupt, "not an szdd or kwaj file: unknown magic"),
     }
 }
 
@@ -564,7 +592,7 @@ mod tests {
         let out = run(&data);
         assert!(out.members[0].data.len() < TEXT.len());
         assert!(TEXT.starts_with(&out.members[0].data));
-        assert!(out.warnings.iter().any(|w| w.contains("ends after")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("ends after")));
 
         // Header shorter than declared content: output stops at the declared length.
         let mut short = szdd(TEXT, b'l');
@@ -574,7 +602,7 @@ mod tests {
 
         let out = run(SZDD_MAGIC);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("truncated"));
+        assert!(out.warnings[0].text.contains("truncated"));
         for n in 0..data.len() {
             run(&data[..n]);
         }
@@ -668,10 +696,12 @@ mod tests {
         let k = kwaj(3, 0, &[], b"xx");
         let out = run(&k);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("not supported"));
+        assert!(out.warnings[0].text.contains("not supported"));
         let k = kwaj(9, 0, &[], b"xx");
         let out = run(&k);
-        assert!(out.warnings[0].contains("unknown kwaj compression method 9"));
+        assert!(out.warnings[0]
+            .text
+            .contains("unknown kwaj compression method 9"));
     }
 
     fn deflate(data: &[u8]) -> Vec<u8> {
@@ -748,12 +778,12 @@ mod tests {
         let k = kwaj(4, 0, &[], &body);
         let out = run(&k);
         assert_eq!(out.members[0].data.as_ref(), first.as_slice());
-        assert!(out.warnings[0].contains("CK"));
+        assert!(out.warnings[0].text.contains("CK"));
 
         let whole = mszip_block(&deflate(&first));
         let k = kwaj(4, 0, &[], &whole[..whole.len() / 2]);
         let out = run(&k);
-        assert!(out.warnings[0].contains("truncated"));
+        assert!(out.warnings[0].text.contains("truncated"));
         assert!(first.starts_with(&out.members[0].data));
 
         let mut garbage = b"\x10\x00CK".to_vec();
@@ -783,23 +813,26 @@ mod tests {
         // Name without terminator within 9 bytes.
         let f = kwaj(0, KWAJ_HAS_NAME, b"ABCDEFGHIJKL", b"");
         let out = run(&f);
-        assert!(out.warnings.iter().any(|w| w.contains("optional headers")));
+        assert!(out
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("optional headers")));
 
         // Data offset beyond the end.
         let mut f = kwaj(0, 0, &[], b"abc");
         f[10..12].copy_from_slice(&1000u16.to_le_bytes());
         let out = run(&f);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("outside the file"));
+        assert!(out.warnings[0].text.contains("outside the file"));
 
         // Declared stored length longer than the data.
         let f = kwaj(0, KWAJ_HAS_LENGTH, &100u32.to_le_bytes(), b"abc");
         let out = run(&f);
         assert_eq!(out.members[0].data.as_ref(), b"abc");
-        assert!(out.warnings[0].contains("truncated"));
+        assert!(out.warnings[0].text.contains("truncated"));
 
         let out = run(KWAJ_MAGIC);
-        assert!(out.warnings[0].contains("truncated"));
+        assert!(out.warnings[0].text.contains("truncated"));
         for n in 0..f.len() {
             run(&f[..n]);
         }
@@ -811,6 +844,6 @@ mod tests {
         let out = run(b"");
         assert!(out.members.is_empty() && out.warnings.is_empty());
         let out = run(b"MZ\x90\x00");
-        assert!(out.warnings[0].contains("not an szdd"));
+        assert!(out.warnings[0].text.contains("not an szdd"));
     }
 }

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 
 use super::{printable, Members};
+use crate::analysis::warning::Problem;
 
 const BLOCK: usize = 512;
 /// Longest GNU long name or pax header read.
@@ -82,13 +83,17 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             return; // end-of-archive marker
         }
         if !checksum_ok(h) {
-            out.warn(format!(
-                "the header at byte {pos} has a bad checksum; reading stopped there"
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!("the header at byte {pos} has a bad checksum; reading stopped there"),
+            );
             return;
         }
         let Some(size) = number(&h[124..136]) else {
-            out.warn(format!("the header at byte {pos} has an unreadable size"));
+            out.warn(
+                Problem::Corrupt,
+                format!("the header at byte {pos} has an unreadable size"),
+            );
             return;
         };
         let start = pos + BLOCK;
@@ -124,11 +129,14 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                     }
                 });
                 if (available.len() as u64) < size {
-                    out.warn(format!(
-                        "{} is truncated: the header says {size} bytes, {} remain",
-                        printable(&name),
-                        available.len()
-                    ));
+                    out.warn(
+                        Problem::Truncated,
+                        format!(
+                            "{} is truncated: the header says {size} bytes, {} remain",
+                            printable(&name),
+                            available.len()
+                        ),
+                    );
                 }
                 if !out.add(name, Cow::Borrowed(available)) {
                     return;
@@ -143,7 +151,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         pos = next as usize;
     }
     if pos < data.len() {
-        out.warn(format!("the archive ends inside a header at byte {pos}"));
+        out.warn(
+            Problem::Truncated,
+            format!("the archive ends inside a header at byte {pos}"),
+        );
     }
 }
 
@@ -188,7 +199,7 @@ mod tests {
         assert_eq!(out.members[0].name, "one");
         assert_eq!(out.members[0].data.len(), 600);
         assert_eq!(out.members[1].data.len(), 2048 - 1536 - 512);
-        assert!(out.warnings[0].contains("truncated"));
+        assert!(out.warnings[0].text.contains("truncated"));
     }
 
     #[test]
@@ -197,7 +208,7 @@ mod tests {
         t[0] ^= 1;
         let out = run(&t, Budget::unlimited());
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("checksum"));
+        assert!(out.warnings[0].text.contains("checksum"));
     }
 
     #[test]

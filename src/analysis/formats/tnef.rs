@@ -12,6 +12,7 @@ use crate::analysis::bytes::Cursor;
 use std::borrow::Cow;
 
 use super::Members;
+use crate::analysis::warning::Problem;
 
 /// The TNEF signature, little-endian at offset 0 (bytes `78 9F 3E 22`).
 pub const TNEF_SIGNATURE: u32 = 0x223E_9F78;
@@ -93,11 +94,14 @@ struct Props<'a> {
 
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if !detect(data) {
-        out.warn("not a TNEF stream: the signature 78 9f 3e 22 is missing");
+        out.warn(
+            Problem::Corrupt,
+            "not a TNEF stream: the signature 78 9f 3e 22 is missing",
+        );
         return;
     }
     if data.len() < 6 {
-        out.warn("the TNEF stream ends inside its header");
+        out.warn(Problem::Truncated, "the TNEF stream ends inside its header");
         return;
     }
     let mut attachments: Vec<Attachment<'a>> = Vec::new();
@@ -114,16 +118,20 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
         count += 1;
         if count > MAX_ATTRIBUTES {
-            out.warn(format!(
-                "more than {MAX_ATTRIBUTES} TNEF attributes: the rest were not read"
-            ));
+            out.warn(
+                Problem::Capped,
+                format!("more than {MAX_ATTRIBUTES} TNEF attributes: the rest were not read"),
+            );
             break;
         }
         let Some(head) = data.get(pos..pos + 9) else {
-            out.warn(format!(
-                "the TNEF stream ends with {} bytes, too few for an attribute header",
-                data.len() - pos
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "the TNEF stream ends with {} bytes, too few for an attribute header",
+                    data.len() - pos
+                ),
+            );
             break;
         };
         let level = head[0];
@@ -134,10 +142,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         let truncated = declared > avail;
         let value = &data[start..start + declared.min(avail)];
         if truncated {
-            out.warn(format!(
-                "TNEF attribute {count} (id {id:#010x}) is truncated: header says {declared} \
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "TNEF attribute {count} (id {id:#010x}) is truncated: header says {declared} \
                  bytes, {avail} remain"
-            ));
+                ),
+            );
         } else {
             match data.get(start + declared..start + declared + 2) {
                 Some(c) => {
@@ -149,9 +160,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                         bad_checksums += 1;
                     }
                 }
-                None => out.warn(format!(
-                    "TNEF attribute {count} (id {id:#010x}) is missing its checksum"
-                )),
+                None => out.warn(
+                    Problem::Truncated,
+                    format!("TNEF attribute {count} (id {id:#010x}) is missing its checksum"),
+                ),
             }
         }
         if level != LVL_MESSAGE && level != LVL_ATTACHMENT {
@@ -186,7 +198,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             _ => {}
         }
         for p in problems {
-            out.warn(format!("TNEF attribute {count} (id {id:#010x}): {p}"));
+            out.warn(
+                Problem::Corrupt,
+                format!("TNEF attribute {count} (id {id:#010x}): {p}"),
+            );
         }
         if truncated {
             break;
@@ -194,19 +209,24 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         pos = start + declared + 2;
     }
     if bad_checksums > 0 {
-        out.warn(format!(
-            "{bad_checksums} TNEF attributes have a wrong checksum"
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!("{bad_checksums} TNEF attributes have a wrong checksum"),
+        );
     }
     if bad_levels > 0 {
-        out.warn(format!(
+        out.warn(
+            Problem::Corrupt,
+            format!(
             "{bad_levels} TNEF attributes have a level other than message (1) or attachment (2)"
-        ));
+        ),
+        );
     }
     if too_many_attachments {
-        out.warn(format!(
-            "more than {MAX_ATTACHMENTS} TNEF attachments: the rest were not read"
-        ));
+        out.warn(
+            Problem::Capped,
+            format!("more than {MAX_ATTACHMENTS} TNEF attachments: the rest were not read"),
+        );
     }
     let mut without_data = 0usize;
     for (i, a) in attachments.into_iter().enumerate() {
@@ -237,9 +257,12 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
     }
     if without_data > 0 {
-        out.warn(format!(
-            "{without_data} TNEF attachments have no data (attached by reference or truncated)"
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "{without_data} TNEF attachments have no data (attached by reference or truncated)"
+            ),
+        );
     }
     if let Some(rtf) = message.rtf {
         if let Some(text) = decompress_rtf(rtf, out) {
@@ -433,7 +456,10 @@ fn unicode(b: &[u8]) -> String {
 fn decompress_rtf(data: &[u8], out: &mut Members) -> Option<Vec<u8>> {
     const NAME: &str = "body.rtf";
     let Some(header) = data.get(..16) else {
-        out.warn("the compressed RTF body is shorter than its 16-byte header");
+        out.warn(
+            Problem::Truncated,
+            "the compressed RTF body is shorter than its 16-byte header",
+        );
         return None;
     };
     let le =
@@ -445,10 +471,13 @@ fn decompress_rtf(data: &[u8], out: &mut Members) -> Option<Vec<u8>> {
     let available = &data[16..];
     let want = comp_size.saturating_sub(12);
     let contents = if want > available.len() {
-        out.warn(format!(
-            "the compressed RTF body is truncated: header says {want} bytes, {} present",
-            available.len()
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "the compressed RTF body is truncated: header says {want} bytes, {} present",
+                available.len()
+            ),
+        );
         available
     } else {
         &available[..want]
@@ -466,15 +495,16 @@ fn decompress_rtf(data: &[u8], out: &mut Members) -> Option<Vec<u8>> {
         }
         RTF_COMPRESSED => {}
         other => {
-            out.warn(format!(
-                "the RTF body has an unknown compression type {other:#010x}"
-            ));
+            out.warn(
+                Problem::Unsupported,
+                format!("the RTF body has an unknown compression type {other:#010x}"),
+            );
             return None;
         }
     }
     let crc = rtf_crc(contents);
     if crc != stored_crc {
-        out.warn(format!(
+        out.warn(Problem::Corrupt, format!(
             "the compressed RTF body fails its CRC (stored {stored_crc:#010x}, computed {crc:#010x})"
         ));
     }
@@ -526,13 +556,19 @@ fn decompress_rtf(data: &[u8], out: &mut Members) -> Option<Vec<u8>> {
         }
     }
     if !ended {
-        out.warn("the compressed RTF body has no end marker: kept what was decoded");
+        out.warn(
+            Problem::Truncated,
+            "the compressed RTF body has no end marker: kept what was decoded",
+        );
     }
     if result.len() as u64 != raw_size {
-        out.warn(format!(
-            "the RTF body decoded to {} bytes; its header says {raw_size}",
-            result.len()
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "the RTF body decoded to {} bytes; its header says {raw_size}",
+                result.len()
+            ),
+        );
     }
     Some(result)
 }
@@ -755,7 +791,7 @@ mod tests {
         assert_eq!(out.members.len(), 4, "{:?}", out.warnings);
         assert_eq!(out.members[0].name, "REPORT~1.PDF");
         assert_eq!(&*out.members[0].data, b"%PDF");
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
     }
 
     #[test]
@@ -765,7 +801,7 @@ mod tests {
         data[n - 1] ^= 0xFF;
         let out = run(&data);
         assert_eq!(&*out.members[0].data, b"abc");
-        assert!(out.warnings.iter().any(|w| w.contains("checksum")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("checksum")));
         let mut data = Tnef::new().0;
         data.push(LVL_ATTACHMENT);
         data.extend_from_slice(&0x0006_800Fu32.to_le_bytes());
@@ -773,7 +809,9 @@ mod tests {
         data.extend_from_slice(b"tiny");
         let out = run(&data);
         assert_eq!(&*out.members[0].data, b"tiny");
-        assert!(out.warnings[0].contains("header says 4294967295 bytes"));
+        assert!(out.warnings[0]
+            .text
+            .contains("header says 4294967295 bytes"));
     }
 
     #[test]
@@ -788,23 +826,23 @@ mod tests {
             .0;
         let out = run(&data);
         assert!(out.members.is_empty());
-        assert!(out.warnings.iter().any(|w| w.contains("impossible")));
-        assert!(out.warnings.iter().any(|w| w.contains("no data")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("impossible")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("no data")));
     }
 
     #[test]
     fn empty_and_foreign_input() {
         let out = run(b"");
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("signature"));
+        assert!(out.warnings[0].text.contains("signature"));
         assert!(!detect(b"\x78\x9f\x3e"));
         let sig = TNEF_SIGNATURE.to_le_bytes();
         let out = run(&sig);
-        assert!(out.warnings[0].contains("header"));
+        assert!(out.warnings[0].text.contains("header"));
         let mut data = Tnef::new().0;
         data.extend_from_slice(&[1, 2, 3]);
         let out = run(&data);
-        assert!(out.warnings[0].contains("too few"));
+        assert!(out.warnings[0].text.contains("too few"));
     }
 
     #[test]
@@ -813,10 +851,10 @@ mod tests {
         bad[20] ^= 0x55;
         let mut out = Members::new(Budget::unlimited());
         assert!(decompress_rtf(&bad, &mut out).is_some());
-        assert!(out.warnings.iter().any(|w| w.contains("CRC")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("CRC")));
         let mut out = Members::new(Budget::unlimited());
         assert!(decompress_rtf(&SIMPLE_RTF[..30], &mut out).is_some());
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
         let mut out = Members::new(Budget::unlimited());
         assert!(decompress_rtf(&SIMPLE_RTF[..10], &mut out).is_none());
         let mut mela = SIMPLE_RTF[..16].to_vec();
@@ -880,6 +918,6 @@ mod tests {
         }
         let out = run(&t.0);
         assert_eq!(out.members.len(), MAX_ATTACHMENTS);
-        assert!(out.warnings.iter().any(|w| w.contains("more than")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("more than")));
     }
 }

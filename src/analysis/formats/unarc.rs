@@ -10,6 +10,7 @@ use unarc_rs::unified::{ArchiveEntryKind, ArchiveFormat, ArchiveOptions};
 use unarc_rs::ArchiveError;
 
 use super::{printable, EntryInfo, Limit, Members};
+use crate::analysis::warning::Problem;
 
 /// Most entries read from one archive, including directories and links.
 const MAX_ENTRIES: usize = 1_000_000;
@@ -28,16 +29,19 @@ fn format_of(data: &[u8]) -> Option<ArchiveFormat> {
 
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Some(format) = format_of(data) else {
-        out.warn("the archive format was not recognised by the unpacker");
+        out.warn(
+            Problem::Unsupported,
+            "the archive format was not recognised by the unpacker",
+        );
         return;
     };
     let mut archive = match format.open_with_options(Cursor::new(data), ArchiveOptions::new()) {
         Ok(a) => a,
         Err(e) => {
-            out.warn(format!(
-                "the {} archive could not be opened: {e}",
-                format.name()
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!("the {} archive could not be opened: {e}", format.name()),
+            );
             return;
         }
     };
@@ -49,10 +53,10 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             Ok(Some(e)) => e,
             Ok(None) => return,
             Err(e) => {
-                out.warn(format!(
-                    "the {} archive is corrupt or truncated: {e}",
-                    format.name()
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!("the {} archive is corrupt or truncated: {e}", format.name()),
+                );
                 return;
             }
         };
@@ -76,7 +80,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         });
         if !out.admit(&name, packed, entry.original_size()) {
             if let Err(e) = archive.skip(&entry) {
-                out.warn(format!("{}: {e}", printable(&name)));
+                out.warn(Problem::Corrupt, format!("{}: {e}", printable(&name)));
                 return;
             }
             continue;
@@ -122,12 +126,13 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                     out.budget().passwords.len()
                 ),
             ),
-            Err(e) => out.warn(format!("{}: {e}", printable(&name))),
+            Err(e) => out.warn(Problem::Corrupt, format!("{}: {e}", printable(&name))),
         }
     }
-    out.warn(format!(
-        "more than {MAX_ENTRIES} entries; the rest were not read"
-    ));
+    out.warn(
+        Problem::Capped,
+        format!("more than {MAX_ENTRIES} entries; the rest were not read"),
+    );
 }
 
 fn needs_password(e: &ArchiveError) -> bool {
@@ -148,11 +153,11 @@ mod tests {
     fn unknown_or_garbage_archives_are_warnings() {
         let mut out = Members::new(Budget::unlimited());
         unpack(b"not an archive at all", &mut out);
-        assert!(out.warnings[0].contains("not recognised"));
+        assert!(out.warnings[0].text.contains("not recognised"));
         // ARC is detected by unarc-rs but not routed here (its LZW decoder panicked under fuzzing).
         let mut out = Members::new(Budget::unlimited());
         unpack(b"\x1a\x07=ar!\x1a\0\0\0", &mut out);
-        assert!(out.warnings[0].contains("not recognised"));
+        assert!(out.warnings[0].text.contains("not recognised"));
         let mut out = Members::new(Budget::unlimited());
         unpack(b"7z\xbc\xaf\x27\x1c\x00\x04 truncated", &mut out);
         assert!(out.members.is_empty());

@@ -37,6 +37,7 @@ use crate::analysis::bytes::{le16, le32, le64};
 // counts each time it is reached.
 use super::pe::{Image, SectionHeader, MAX_RESOURCE_NODES, MAX_SECTIONS};
 use super::Members;
+use crate::analysis::warning::Problem;
 
 /// Largest unpacked size accepted: UPX itself refuses larger files (`UPX_RSIZE_MAX_MEM`).
 const MAX_UNPACKED: u64 = 768 << 20;
@@ -96,7 +97,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     } else if let Ok(img) = Image::parse(data, &mut Vec::new()) {
         unpack_pe(&img, out);
     } else {
-        out.warn("upx: not a PE or ELF file");
+        out.warn(Problem::Corrupt, "upx: not a PE or ELF file");
     }
 }
 
@@ -205,19 +206,25 @@ fn find_header(data: &[u8], start: usize, len: usize) -> Option<PackHeader> {
 /// Warnings about a pack header that was found but was edited.
 fn header_quirks(h: &PackHeader, out: &mut Members) {
     if !h.magic {
-        out.warn(format!(
-            "upx: the pack header's UPX! magic at offset {:#x} was wiped",
-            h.at
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "upx: the pack header's UPX! magic at offset {:#x} was wiped",
+                h.at
+            ),
+        );
     }
     if !h.checksum {
-        out.warn("upx: the pack header fails its checksum (the header was edited)");
+        out.warn(
+            Problem::Corrupt,
+            "upx: the pack header fails its checksum (the header was edited)",
+        );
     }
     if h.format >= 128 {
-        out.warn(format!(
-            "upx: big-endian UPX format {} is not supported",
-            h.format
-        ));
+        out.warn(
+            Problem::Unsupported,
+            format!("upx: big-endian UPX format {} is not supported", h.format),
+        );
     }
 }
 
@@ -804,13 +811,19 @@ fn gap_block_at(data: &[u8], pos: usize, unc: u32) -> bool {
 
 fn unpack_elf(data: &[u8], out: &mut Members) {
     if data.get(5) != Some(&1) {
-        out.warn("upx: big-endian ELF files are not supported");
+        out.warn(
+            Problem::Unsupported,
+            "upx: big-endian ELF files are not supported",
+        );
         return;
     }
     let is64 = data.get(4) == Some(&2);
     let tail = data.len().saturating_sub(ELF_TAIL);
     let Some(ph) = find_header(data, tail, ELF_TAIL) else {
-        out.warn("upx: no UPX pack header at the end of this ELF file");
+        out.warn(
+            Problem::Corrupt,
+            "upx: no UPX pack header at the end of this ELF file",
+        );
         return;
     };
     header_quirks(&ph, out);
@@ -822,39 +835,50 @@ fn unpack_elf(data: &[u8], out: &mut Members) {
         overlay.checked_add(4).and_then(|at| le32(data, at)),
         overlay.checked_add(8).and_then(|at| le32(data, at)),
     ) else {
-        out.warn(format!(
-            "upx: the overlay offset {overlay:#x} points outside the file"
-        ));
+        out.warn(
+            Problem::Truncated,
+            format!("upx: the overlay offset {overlay:#x} points outside the file"),
+        );
         return;
     };
     if overlay < 12 {
-        out.warn(format!("upx: the overlay offset {overlay:#x} is corrupt"));
+        out.warn(
+            Problem::Corrupt,
+            format!("upx: the overlay offset {overlay:#x} is corrupt"),
+        );
         return;
     }
     if !supported(ph.method) {
-        out.warn(format!(
-            "upx: compression method {} is not supported",
-            ph.method
-        ));
+        out.warn(
+            Problem::Unsupported,
+            format!("upx: compression method {} is not supported", ph.method),
+        );
         return;
     }
     if data.get(overlay - 8..overlay - 4) != Some(MAGIC) {
-        out.warn("upx: the l_info magic before the packed data was wiped");
+        out.warn(
+            Problem::Corrupt,
+            "upx: the l_info magic before the packed data was wiped",
+        );
     }
     if p_filesize != ph.u_file_size {
-        out.warn(format!(
-            "upx: the sizes disagree: p_info says {p_filesize} bytes, the pack header {}",
-            ph.u_file_size
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "upx: the sizes disagree: p_info says {p_filesize} bytes, the pack header {}",
+                ph.u_file_size
+            ),
+        );
     }
     let declared = u64::from(p_filesize);
     if !out.admit("unpacked", data.len() as u64, declared) {
         return;
     }
     if declared > MAX_UNPACKED {
-        out.warn(format!(
-            "upx: the unpacked size {declared} is larger than UPX allows"
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!("upx: the unpacked size {declared} is larger than UPX allows"),
+        );
         return;
     }
     let mut blocks = Blocks {
@@ -878,25 +902,32 @@ fn unpack_elf(data: &[u8], out: &mut Members) {
         out,
     );
     if let Some(id) = blocks.unknown_filter {
-        out.warn(format!(
-            "upx: filter {id:#04x} is not supported; that code was left filtered"
-        ));
+        out.warn(
+            Problem::Unsupported,
+            format!("upx: filter {id:#04x} is not supported; that code was left filtered"),
+        );
     }
     match result {
         Ok(()) => {
             if dst.len() as u64 != declared {
-                out.warn(format!(
-                    "upx: the restored file has {} bytes, the header says {declared}",
-                    dst.len()
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "upx: the restored file has {} bytes, the header says {declared}",
+                        dst.len()
+                    ),
+                );
             } else if blocks.u_adler != ph.u_adler || blocks.c_adler != ph.c_adler {
-                out.warn("upx: the unpacked data fails the pack header's adler-32 checksums");
+                out.warn(
+                    Problem::Corrupt,
+                    "upx: the unpacked data fails the pack header's adler-32 checksums",
+                );
             }
         }
         Err(why) => {
-            out.warn(format!("upx: {why}"));
+            out.warn(Problem::Corrupt, format!("upx: {why}"));
             if !dst.is_empty() {
-                out.warn("upx: the restored file is incomplete");
+                out.warn(Problem::Truncated, "upx: the restored file is incomplete");
             }
         }
     }
@@ -1011,12 +1042,18 @@ fn elf_body(
     }
     if le32(data, blocks.pos) != Some(0) || data.get(blocks.pos + 4..blocks.pos + 8) != Some(MAGIC)
     {
-        out.warn("upx: the end-of-blocks marker is missing");
+        out.warn(
+            Problem::Truncated,
+            "upx: the end-of-blocks marker is missing",
+        );
     }
     if let Some(dtinit) = old_dtinit {
         restore_dtinit(dst, &phdrs, is64, dtinit);
     } else if dynamic.is_some() && !pie {
-        out.warn("upx: the original DT_INIT could not be found; the packer's value was kept");
+        out.warn(
+            Problem::Corrupt,
+            "upx: the original DT_INIT could not be found; the packer's value was kept",
+        );
     }
     Ok(())
 }
@@ -1109,9 +1146,12 @@ fn unpack_pe(img: &Image, out: &mut Members) {
     let named = img.sections.iter().any(|s| s.raw_name.starts_with(b"UPX"));
     let Some(ph) = pe_header(img).filter(|_| img.sections.len() >= 3) else {
         if named {
-            out.warn("upx: the sections are named like UPX's but there is no UPX pack header");
+            out.warn(
+                Problem::Corrupt,
+                "upx: the sections are named like UPX's but there is no UPX pack header",
+            );
         } else {
-            out.warn("upx: no UPX pack header in this PE file");
+            out.warn(Problem::Corrupt, "upx: no UPX pack header in this PE file");
         }
         return;
     };
@@ -1120,10 +1160,10 @@ fn unpack_pe(img: &Image, out: &mut Members) {
         return;
     }
     if !supported(ph.method) {
-        out.warn(format!(
-            "upx: compression method {} is not supported",
-            ph.method
-        ));
+        out.warn(
+            Problem::Unsupported,
+            format!("upx: compression method {} is not supported", ph.method),
+        );
         return;
     }
     let start = ph.at + 32;
@@ -1131,11 +1171,14 @@ fn unpack_pe(img: &Image, out: &mut Members) {
     let src = match data.get(start..end) {
         Some(src) => src,
         None => {
-            out.warn(format!(
-                "upx: the compressed image is truncated: the header says {} bytes, {} remain",
-                ph.c_len,
-                data.len().saturating_sub(start)
-            ));
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "upx: the compressed image is truncated: the header says {} bytes, {} remain",
+                    ph.c_len,
+                    data.len().saturating_sub(start)
+                ),
+            );
             data.get(start..).unwrap_or_default()
         }
     };
@@ -1144,20 +1187,24 @@ fn unpack_pe(img: &Image, out: &mut Members) {
         return;
     }
     if declared > MAX_UNPACKED {
-        out.warn(format!(
-            "upx: the unpacked size {declared} is larger than UPX allows"
-        ));
+        out.warn(
+            Problem::Corrupt,
+            format!("upx: the unpacked size {declared} is larger than UPX allows"),
+        );
         return;
     }
     let image = match decompress(out, ph.method, src, ph.u_len as usize) {
         Ok(image) => {
             if adler32(1, &image) != ph.u_adler {
-                out.warn("upx: the decompressed image fails its adler-32 checksum");
+                out.warn(
+                    Problem::Corrupt,
+                    "upx: the decompressed image fails its adler-32 checksum",
+                );
             }
             image
         }
         Err(b) => {
-            out.warn(format!("upx: {}", b.why));
+            out.warn(Problem::Corrupt, format!("upx: {}", b.why));
             if b.partial.len() < 4 || out.stopped() {
                 return;
             }
@@ -1174,9 +1221,10 @@ fn unpack_pe(img: &Image, out: &mut Members) {
             );
         }
         Err(why) => {
-            out.warn(format!(
-                "upx: cannot rebuild the original file ({why}); keeping the image"
-            ));
+            out.warn(
+                Problem::Corrupt,
+                format!("upx: cannot rebuild the original file ({why}); keeping the image"),
+            );
             out.add("unpacked.bin", Cow::Owned(image));
         }
     }
@@ -1222,7 +1270,7 @@ fn rebuild_pe(
     let mut ei = extra + hsize + 40 * objs;
     let rvamin = field(0, 12);
     let s2 = pe.sections.get(2).ok_or_else(corrupt)?;
-    let mut warn = |w: String| out.warn(format!("upx: {w}"));
+    let mut warn = |w: String| out.warn(Problem::Corrupt, format!("upx: {w}"));
     let sect2 = section_data(data, s2, &mut warn);
     if ph.filter != 0 {
         let (codesize, codebase) = (
@@ -1824,6 +1872,7 @@ fn rebuild_resources(
 mod tests {
     use super::super::{testing::run, Budget, Limit};
     use super::*;
+    use crate::analysis::warning::Warning;
     use sha2::{Digest, Sha256};
     use std::path::PathBuf;
 
@@ -2293,7 +2342,7 @@ mod tests {
             let (orig, packed) = elf(method, 0x49);
             assert!(detect(&packed));
             let out = run(unpack, &packed);
-            assert_eq!(out.warnings, Vec::<String>::new(), "method {method}");
+            assert_eq!(out.warnings, Vec::<Warning>::new(), "method {method}");
             assert_eq!(out.members.len(), 1);
             assert_eq!(out.members[0].name, "unpacked");
             assert!(out.members[0].data == orig, "method {method}");
@@ -2305,7 +2354,7 @@ mod tests {
         let (orig, packed) = elf(2, 0x80);
         let out = run(unpack, &packed);
         assert!(
-            out.warnings.iter().any(|w| w.contains("filter 0x80")),
+            out.warnings.iter().any(|w| w.text.contains("filter 0x80")),
             "{:?}",
             out.warnings
         );
@@ -2323,7 +2372,7 @@ mod tests {
         cut.extend_from_slice(&packed[packed.len() - 36..]);
         let out = run(unpack, &cut);
         assert!(
-            out.warnings.iter().any(|w| w.contains("truncated")),
+            out.warnings.iter().any(|w| w.text.contains("truncated")),
             "{:?}",
             out.warnings
         );
@@ -2356,18 +2405,20 @@ mod tests {
         let mut p = packed.clone();
         p[ph..ph + 4].fill(0);
         let out = run(unpack, &p);
-        assert!(out.warnings.iter().any(|w| w.contains("magic")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("magic")));
         assert!(out.members[0].data == orig);
         // Garbage over the whole header: nothing.
         let mut p = packed.clone();
         p[ph..ph + 32].fill(0x41);
         let out = run(unpack, &p);
-        assert!(out.members.is_empty() && out.warnings[0].contains("no UPX pack header"));
+        assert!(out.members.is_empty() && out.warnings[0].text.contains("no UPX pack header"));
         // An unknown method is named.
         let mut p = packed.clone();
         edit_header(&mut p, ph, |h| h[6] = 12);
         let out = run(unpack, &p);
-        assert!(out.members.is_empty() && out.warnings.iter().any(|w| w.contains("method 12")));
+        assert!(
+            out.members.is_empty() && out.warnings.iter().any(|w| w.text.contains("method 12"))
+        );
         // A size smaller than the data: what fits, and a warning.
         let mut p = packed.clone();
         let overlay = 132;
@@ -2379,7 +2430,7 @@ mod tests {
         assert!(
             out.warnings
                 .iter()
-                .any(|w| w.contains("past the declared file size")),
+                .any(|w| w.text.contains("past the declared file size")),
             "{:?}",
             out.warnings
         );
@@ -2499,7 +2550,7 @@ mod tests {
             let (text, packed) = pe(method, filter_id, upx);
             assert!(detect(&packed));
             let out = run(unpack, &packed);
-            assert_eq!(out.warnings, Vec::<String>::new());
+            assert_eq!(out.warnings, Vec::<Warning>::new());
             let file = &out.members[0].data;
             assert_eq!(out.members[0].name, "unpacked.exe");
             assert_eq!(file.len(), 0x600);
@@ -2536,10 +2587,10 @@ mod tests {
         p[0x400..0x420].fill(0);
         let out = run(unpack, &p);
         assert!(out.members.is_empty());
-        assert!(out.warnings[0].contains("named like UPX's"));
+        assert!(out.warnings[0].text.contains("named like UPX's"));
         // Truncated in the compressed data: the partial image, flagged.
         let out = run(unpack, &packed[..0x500]);
-        assert!(out.warnings.iter().any(|w| w.contains("truncated")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("truncated")));
         assert!(out.members.iter().all(|m| m.name == "unpacked.bin"));
         // A lying unpacked size: too small is an overrun, too large ends early; neither panics.
         for len in [0x100u32, 0x10_0000] {
@@ -2561,7 +2612,9 @@ mod tests {
             p[0x40 + 248 + 40 * i..0x40 + 252 + 40 * i].copy_from_slice(b"CODE");
         }
         assert!(!detect(&p));
-        assert!(run(unpack, &p).warnings[0].contains("no UPX pack header"));
+        assert!(run(unpack, &p).warnings[0]
+            .text
+            .contains("no UPX pack header"));
     }
 
     fn sha256_hex(data: &[u8]) -> String {
@@ -2614,7 +2667,7 @@ mod tests {
             let data = std::fs::read(dir.join(&name)).unwrap();
             assert!(detect(&data), "{name}");
             let out = run(unpack, &data);
-            assert_eq!(out.warnings, Vec::<String>::new(), "{name}");
+            assert_eq!(out.warnings, Vec::<Warning>::new(), "{name}");
             let restored = &out.members[0].data;
             assert_eq!(sha256_hex(restored), want, "{name}");
             let ext = name

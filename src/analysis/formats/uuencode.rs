@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use crate::analysis::text::{base64_value, decode_base64};
 
 use super::{printable, Lines, Members};
+use crate::analysis::warning::Problem;
 
 /// Most blocks taken from one input: a text of nothing but `begin` lines should not produce
 /// millions of empty members.
@@ -32,6 +33,7 @@ const CONFIRM_SLACK: usize = 4;
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     if extract(data, out, "") == 0 && !out.stopped() {
         out.warn(
+            Problem::Corrupt,
             "no uuencoded data found: no `begin <mode> <name>` line followed by encoded lines",
         );
     }
@@ -71,9 +73,12 @@ pub fn extract<'a>(data: &[u8], out: &mut Members<'a>, context: &str) -> usize {
             break;
         };
         if found >= MAX_BLOCKS {
-            out.warn(format!(
-                "{context}more than {MAX_BLOCKS} uuencoded blocks: the rest were not decoded"
-            ));
+            out.warn(
+                Problem::Capped,
+                format!(
+                    "{context}more than {MAX_BLOCKS} uuencoded blocks: the rest were not decoded"
+                ),
+            );
             break;
         }
         found += 1;
@@ -93,14 +98,20 @@ pub fn extract<'a>(data: &[u8], out: &mut Members<'a>, context: &str) -> usize {
         let shown = printable(&name);
         let packed = (block.resume.saturating_sub(body_start)) as u64;
         for problem in &block.problems {
-            out.warn(format!("{context}uuencoded file {shown}: {problem}"));
+            out.warn(
+                Problem::Corrupt,
+                format!("{context}uuencoded file {shown}: {problem}"),
+            );
         }
         if !block.ended {
-            out.warn(format!(
-                "{context}uuencoded file {shown} has no end line: kept the {} bytes decoded \
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "{context}uuencoded file {shown} has no end line: kept the {} bytes decoded \
                  before the data stopped",
-                block.data.len()
-            ));
+                    block.data.len()
+                ),
+            );
         }
         pos = block.resume.max(body_start);
         if block.over_cap {
@@ -416,7 +427,7 @@ mod tests {
         let out = run(&input);
         assert_eq!(out.members.len(), 1);
         assert!(!out.members[0].data.is_empty());
-        assert!(out.warnings.iter().any(|w| w.contains("no end line")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("no end line")));
     }
 
     #[test]
@@ -428,7 +439,7 @@ mod tests {
         let stripped = b"begin 644 z.bin\n$0\n\nend\n";
         let out = run(stripped);
         assert_eq!(&*out.members[0].data, &[0x40, 0, 0, 0]);
-        assert!(out.warnings.iter().any(|w| w.contains("do not match")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("do not match")));
     }
 
     #[test]
@@ -473,7 +484,7 @@ mod tests {
         }
         let out = run(&input);
         assert_eq!(out.members.len(), MAX_BLOCKS);
-        assert!(out.warnings.iter().any(|w| w.contains("more than")));
+        assert!(out.warnings.iter().any(|w| w.text.contains("more than")));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use zip::result::ZipError;
 use zip::ZipArchive;
 
 use super::{printable, EntryInfo, Limit, Members, ReadStop};
+use crate::analysis::warning::Problem;
 
 /// The zip method number of Zstandard (APPNOTE 4.4.5).
 const METHOD_ZSTD: u16 = 93;
@@ -62,20 +63,26 @@ pub(crate) fn unpack_opened<'a>(
     let mut archive = match opened {
         Ok(a) => a,
         Err(e) => {
-            out.warn(format!(
+            out.warn(
+                Problem::Corrupt,
+                format!(
                 "the central directory is unreadable ({e}); local file headers were walked instead"
-            ));
+            ),
+            );
             local_scan(data, out);
             return;
         }
     };
     if let Some(declared) = declared_entries(data) {
         if declared > archive.len() as u64 {
-            out.warn(format!(
+            out.warn(
+                Problem::Corrupt,
+                format!(
                 "the central directory lists {declared} entries but only {} have distinct names; \
                  entries sharing a name were not all unpacked",
                 archive.len()
-            ));
+            ),
+            );
         }
     }
     for i in 0..archive.len() {
@@ -95,7 +102,7 @@ pub(crate) fn unpack_opened<'a>(
                 f.compression(),
             ),
             Err(e) => {
-                out.warn(format!("entry {i} is unreadable: {e}"));
+                out.warn(Problem::Corrupt, format!("entry {i} is unreadable: {e}"));
                 continue;
             }
         };
@@ -123,7 +130,7 @@ pub(crate) fn unpack_opened<'a>(
             match archive.by_index(i) {
                 Ok(mut f) => Some(out.read_member(&name, packed, &mut f)),
                 Err(e) => {
-                    out.warn(format!("{}: {e}", printable(&name)));
+                    out.warn(Problem::Corrupt, format!("{}: {e}", printable(&name)));
                     None
                 }
             }
@@ -136,11 +143,14 @@ pub(crate) fn unpack_opened<'a>(
             }
             Some(Err(ReadStop::Limit)) | None => {}
             Some(Err(ReadStop::Corrupt(e, partial))) => {
-                out.warn(format!(
-                    "{} is corrupt: {e} (after {} bytes)",
-                    printable(&name),
-                    partial.len()
-                ));
+                out.warn(
+                    Problem::Corrupt,
+                    format!(
+                        "{} is corrupt: {e} (after {} bytes)",
+                        printable(&name),
+                        partial.len()
+                    ),
+                );
                 if !partial.is_empty() && !out.add(name, Cow::Owned(partial)) {
                     return;
                 }
@@ -168,14 +178,17 @@ fn read_zstd(
     let raw = match archive.by_index_raw(i) {
         Ok(f) => f,
         Err(e) => {
-            out.warn(format!("{}: {e}", printable(name)));
+            out.warn(Problem::Corrupt, format!("{}: {e}", printable(name)));
             return None;
         }
     };
     match ruzstd::decoding::StreamingDecoder::new(raw) {
         Ok(mut d) => Some(out.read_member(name, packed, &mut d)),
         Err(e) => {
-            out.warn(format!("{}: zstd data is unusable: {e}", printable(name)));
+            out.warn(
+                Problem::Corrupt,
+                format!("{}: zstd data is unusable: {e}", printable(name)),
+            );
             None
         }
     }
@@ -196,7 +209,7 @@ fn read_encrypted(
             Ok(mut f) => out.read_member(name, packed, &mut f),
             Err(ZipError::InvalidPassword) => continue,
             Err(e) => {
-                out.warn(format!("{}: {e}", printable(name)));
+                out.warn(Problem::Corrupt, format!("{}: {e}", printable(name)));
                 return None;
             }
         };
@@ -231,7 +244,7 @@ fn local_scan<'a>(data: &'a [u8], out: &mut Members<'a>) {
         let at = pos + found;
         pos = at + 4;
         let Some(h) = data.get(at..at + 30) else {
-            out.warn("the last local header is truncated");
+            out.warn(Problem::Truncated, "the last local header is truncated");
             return;
         };
         let le16 = |o: usize| u16::from_le_bytes([h[o], h[o + 1]]);
@@ -241,20 +254,29 @@ fn local_scan<'a>(data: &'a [u8], out: &mut Members<'a>) {
         let (name_len, extra_len) = (le16(26) as usize, le16(28) as usize);
         let name_end = at + 30 + name_len;
         let Some(raw_name) = data.get(at + 30..name_end) else {
-            out.warn("a local header's name runs past the end of the file");
+            out.warn(
+                Problem::Truncated,
+                "a local header's name runs past the end of the file",
+            );
             return;
         };
         let name = String::from_utf8_lossy(raw_name).into_owned();
         let start = name_end + extra_len;
         if start > data.len() {
-            out.warn(format!("{} is truncated", printable(&name)));
+            out.warn(
+                Problem::Truncated,
+                format!("{} is truncated", printable(&name)),
+            );
             return;
         }
         if flags & 1 != 0 {
-            out.warn(format!(
-                "{} is encrypted; without a central directory it was not decrypted",
-                printable(&name)
-            ));
+            out.warn(
+                Problem::Encrypted,
+                format!(
+                    "{} is encrypted; without a central directory it was not decrypted",
+                    printable(&name)
+                ),
+            );
             continue;
         }
         let descriptor = flags & 8 != 0 && csize == 0;
@@ -267,7 +289,10 @@ fn local_scan<'a>(data: &'a [u8], out: &mut Members<'a>) {
                     (csize as usize).min(body.len())
                 };
                 if (len as u64) < csize {
-                    out.warn(format!("{} is truncated", printable(&name)));
+                    out.warn(
+                        Problem::Truncated,
+                        format!("{} is truncated", printable(&name)),
+                    );
                 }
                 if name.ends_with('/') && len == 0 {
                     continue;
@@ -294,17 +319,23 @@ fn local_scan<'a>(data: &'a [u8], out: &mut Members<'a>) {
                     }
                     Err(ReadStop::Limit) => {}
                     Err(ReadStop::Corrupt(e, partial)) => {
-                        out.warn(format!("{} is corrupt: {e}", printable(&name)));
+                        out.warn(
+                            Problem::Corrupt,
+                            format!("{} is corrupt: {e}", printable(&name)),
+                        );
                         if !partial.is_empty() && !out.add(name, Cow::Owned(partial)) {
                             return;
                         }
                     }
                 }
             }
-            m => out.warn(format!(
-                "{}: compression method {m} is not supported without a central directory",
-                printable(&name)
-            )),
+            m => out.warn(
+                Problem::Unsupported,
+                format!(
+                    "{}: compression method {m} is not supported without a central directory",
+                    printable(&name)
+                ),
+            ),
         }
     }
 }
@@ -398,7 +429,7 @@ mod tests {
         let names: Vec<_> = out.members.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["one", "two"]);
         assert_eq!(&*out.members[0].data, b"first file");
-        assert!(out.warnings[0].contains("central directory"));
+        assert!(out.warnings[0].text.contains("central directory"));
         // Truncated inside the second member: the first is kept.
         let out = run(&z[..cd - 5], Budget::unlimited());
         assert_eq!(&*out.members[0].data, b"first file");

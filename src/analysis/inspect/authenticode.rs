@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::analysis::bytes::{le16, le32};
 use crate::analysis::hashes::hex;
+use crate::analysis::warning::{Problem, Warning};
 use crate::time::format_utc as iso_time;
 
 /// Most WIN_CERTIFICATE entries read from the table.
@@ -428,11 +429,14 @@ fn file_digest(data: &[u8], layout: &Layout, algorithm: &str, trailing: bool) ->
 }
 
 /// Reads the certificate table; `None` when the directory does not describe one in the file.
-pub fn read(data: &[u8], layout: &Layout, warnings: &mut Vec<String>) -> Option<Authenticode> {
+pub fn read(data: &[u8], layout: &Layout, warnings: &mut Vec<Warning>) -> Option<Authenticode> {
     let (at, size) = (layout.table_at as usize, layout.table_size as usize);
     let Some(table) = data.get(at..at.saturating_add(size)) else {
-        warnings.push(format!(
+        warnings.push(Warning::new(
+            Problem::Truncated,
+            format!(
             "pe: the certificate table (offset {at}, {size} bytes) runs past the end of the file"
+        ),
         ));
         return None;
     };
@@ -443,7 +447,10 @@ pub fn read(data: &[u8], layout: &Layout, warnings: &mut Vec<String>) -> Option<
         let len = le32(table, pos).unwrap_or(0) as usize;
         let kind = le16(table, pos + 6).unwrap_or(0);
         let Some(body) = table.get(pos + 8..pos.saturating_add(len)) else {
-            warnings.push("pe: a certificate table entry runs past the table".into());
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                "pe: a certificate table entry runs past the table",
+            ));
             break;
         };
         out.entries += 1;
@@ -457,11 +464,15 @@ pub fn read(data: &[u8], layout: &Layout, warnings: &mut Vec<String>) -> Option<
         pos += (len + 7) & !7;
     }
     match pkcs7 {
-        None => warnings.push("pe: the certificate table holds no PKCS#7 signature".into()),
+        None => warnings.push(Warning::new(
+            Problem::Corrupt,
+            "pe: the certificate table holds no PKCS#7 signature",
+        )),
         Some(der) => {
             if let Err(why) = signed_data(der, &mut out) {
-                warnings.push(format!(
-                    "pe: the Authenticode signature is malformed ({why})"
+                warnings.push(Warning::new(
+                    Problem::Corrupt,
+                    format!("pe: the Authenticode signature is malformed ({why})"),
                 ));
             }
         }

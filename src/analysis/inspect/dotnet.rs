@@ -62,6 +62,7 @@ enum Col {
     Coded(&'static [usize]),
 }
 
+use crate::analysis::warning::{Problem, Warning};
 use Col::{Blob, Coded, Fixed, Guid, Str, Table};
 
 const TYPE_DEF: usize = 0x02;
@@ -275,10 +276,11 @@ fn heap_guid(heap: &[u8], index: u32) -> Option<String> {
 }
 
 /// Reads the CLR header at `clr_rva` and what it leads to.
-pub fn read(at: ReadAt, clr_rva: u32, warnings: &mut Vec<String>) -> Option<DotNet> {
+pub fn read(at: ReadAt, clr_rva: u32, warnings: &mut Vec<Warning>) -> Option<DotNet> {
     let Some(clr) = at(clr_rva, 72) else {
-        warnings.push(format!(
-            "pe: the CLR header at RVA 0x{clr_rva:x} lies outside the file"
+        warnings.push(Warning::new(
+            Problem::Truncated,
+            format!("pe: the CLR header at RVA 0x{clr_rva:x} lies outside the file"),
         ));
         return None;
     };
@@ -300,11 +302,17 @@ pub fn read(at: ReadAt, clr_rva: u32, warnings: &mut Vec<String>) -> Option<DotN
     };
     let (meta_rva, meta_size) = (le32(clr, 8).unwrap_or(0), le32(clr, 12).unwrap_or(0));
     let Some(meta) = at(meta_rva, meta_size as usize) else {
-        warnings.push("pe: the .NET metadata lies outside the file".into());
+        warnings.push(Warning::new(
+            Problem::Truncated,
+            "pe: the .NET metadata lies outside the file",
+        ));
         return Some(net);
     };
     if let Err(why) = metadata(meta, &mut net) {
-        warnings.push(format!("pe: the .NET metadata is malformed ({why})"));
+        warnings.push(Warning::new(
+            Problem::Corrupt,
+            format!("pe: the .NET metadata is malformed ({why})"),
+        ));
     }
     Some(net)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{Heuristic, Inspection};
 use crate::analysis::hashes::entropy_of;
 use crate::analysis::identify::FileKind;
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most sections and segments listed (a hostile file may declare thousands).
 const MAX_LISTED: usize = 256;
@@ -151,9 +152,10 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let elf = match Elf::parse(data) {
         Ok(elf) => elf,
         Err(e) => {
-            found
-                .warnings
-                .push(format!("elf: the headers could not be read ({e})"));
+            found.warnings.push(Warning::new(
+                Problem::Corrupt,
+                format!("elf: the headers could not be read ({e})"),
+            ));
             return;
         }
     };
@@ -424,6 +426,6 @@ mod tests {
     fn garbage_after_the_magic_is_a_warning() {
         let found = run(b"\x7fELF\x02\x01\x01\x00garbage");
         assert!(found.metadata.is_empty());
-        assert!(found.warnings[0].starts_with("elf:"));
+        assert!(found.warnings[0].text.starts_with("elf:"));
     }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{Heuristic, Inspection};
 use crate::analysis::hashes::entropy_of;
 use crate::analysis::identify::FileKind;
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most architectures read from a universal binary.
 const MAX_ARCHES: usize = 16;
@@ -243,8 +244,9 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
         Ok(Mach::Fat(fat)) => {
             for (i, fa) in fat.iter_arches().take(MAX_ARCHES).enumerate() {
                 let Ok(fa) = fa else {
-                    found.warnings.push(format!(
-                        "macho: architecture {i} of the universal binary is unreadable"
+                    found.warnings.push(Warning::new(
+                        Problem::Corrupt,
+                        format!("macho: architecture {i} of the universal binary is unreadable"),
                     ));
                     continue;
                 };
@@ -252,17 +254,19 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
                 match fat.get(i) {
                     Ok(SingleArch::MachO(m)) => arches.push(arch(&m, slice, found)),
                     Ok(SingleArch::Archive(_)) => {}
-                    Err(e) => found
-                        .warnings
-                        .push(format!("macho: architecture {i} could not be read ({e})")),
+                    Err(e) => found.warnings.push(Warning::new(
+                        Problem::Corrupt,
+                        format!("macho: architecture {i} could not be read ({e})"),
+                    )),
                 }
             }
             true
         }
         Err(e) => {
-            found
-                .warnings
-                .push(format!("macho: the headers could not be read ({e})"));
+            found.warnings.push(Warning::new(
+                Problem::Corrupt,
+                format!("macho: the headers could not be read ({e})"),
+            ));
             return;
         }
     };
@@ -444,7 +448,7 @@ mod tests {
         for cut in [20, 40, 100] {
             let found = run(&data[..cut]);
             assert!(found.metadata.is_empty(), "cut at {cut}");
-            assert!(found.warnings[0].starts_with("macho:"), "cut at {cut}");
+            assert!(found.warnings[0].text.starts_with("macho:"), "cut at {cut}");
         }
     }
 }

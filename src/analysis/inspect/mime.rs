@@ -15,6 +15,7 @@ use crate::analysis::formats::mime::{
 };
 use crate::analysis::identify::FileKind;
 use crate::analysis::policy;
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most MIME parts listed.
 const MAX_PARTS: usize = 1000;
@@ -159,7 +160,7 @@ fn decoded_size(body: &[u8], encoding: &str) -> usize {
 struct Walker<'w> {
     parts: usize,
     attachments: Vec<Attachment>,
-    warnings: &'w mut Vec<String>,
+    warnings: &'w mut Vec<Warning>,
     capped: bool,
 }
 
@@ -169,8 +170,9 @@ impl Walker<'_> {
         if self.parts > MAX_PARTS {
             if !self.capped {
                 self.capped = true;
-                self.warnings.push(format!(
-                    "email: more than {MAX_PARTS} MIME parts: the rest were not listed"
+                self.warnings.push(Warning::new(
+                    Problem::Capped,
+                    format!("email: more than {MAX_PARTS} MIME parts: the rest were not listed"),
                 ));
             }
             return;
@@ -180,34 +182,46 @@ impl Walker<'_> {
             Shape::Leaf => self.leaf(e, depth),
             // Extracted as one part: listed as one.
             Shape::NoBoundary => {
-                self.warnings.push(format!(
-                    "email: a {} part has no boundary parameter",
-                    ct.value
+                self.warnings.push(Warning::new(
+                    Problem::Corrupt,
+                    format!("email: a {} part has no boundary parameter", ct.value),
                 ));
                 self.leaf(e, depth);
             }
             Shape::NoDelimiter => {
-                self.warnings.push(format!(
-                    "email: a {} body has no delimiter line for its boundary",
-                    ct.value
+                self.warnings.push(Warning::new(
+                    Problem::Corrupt,
+                    format!(
+                        "email: a {} body has no delimiter line for its boundary",
+                        ct.value
+                    ),
                 ));
                 self.leaf(e, depth);
             }
-            Shape::Encoded => self.warnings.push(format!(
-                "email: a {} body has {} transfer encoding, which hides its parts (they are \
+            Shape::Encoded => self.warnings.push(Warning::new(
+                Problem::Corrupt,
+                format!(
+                    "email: a {} body has {} transfer encoding, which hides its parts (they are \
                  listed in the message it is extracted as)",
-                ct.value,
-                mime::encoding(&e.mime)
+                    ct.value,
+                    mime::encoding(&e.mime)
+                ),
             )),
-            Shape::TooDeep => self.warnings.push(format!(
+            Shape::TooDeep => self.warnings.push(Warning::new(
+                Problem::Capped,
+                format!(
                 "email: multiparts nest deeper than {MAX_MIME_DEPTH} levels: the rest were not \
                  listed"
+            ),
             )),
             Shape::Multipart { parts, closed } => {
                 if !closed {
-                    self.warnings.push(format!(
-                        "email: a {} body is truncated: its closing boundary is missing",
-                        ct.value
+                    self.warnings.push(Warning::new(
+                        Problem::Truncated,
+                        format!(
+                            "email: a {} body is truncated: its closing boundary is missing",
+                            ct.value
+                        ),
                     ));
                 }
                 for part in parts {
@@ -215,10 +229,11 @@ impl Walker<'_> {
                         return;
                     }
                     if part.header.leading_continuation {
-                        self.warnings.push(
+                        self.warnings.push(Warning::new(
+                            Problem::Corrupt,
                             "email: a part's header starts with a continuation line (skipped)"
                                 .to_string(),
-                        );
+                        ));
                     }
                     self.entity(part, depth + 1);
                 }
@@ -351,23 +366,26 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let message = mime::read(data);
     let header = Header::of(&message.root.header);
     if header.leading_continuation {
-        found.warnings.push(
+        found.warnings.push(Warning::new(
+            Problem::Corrupt,
             "email: the header starts with a continuation line, which continues no field \
              (skipped)"
                 .to_string(),
-        );
+        ));
     }
     if header.fields.is_empty() {
-        found
-            .warnings
-            .push("email: no header fields found".to_string());
+        found.warnings.push(Warning::new(
+            Problem::Corrupt,
+            "email: no header fields found",
+        ));
         return;
     }
     if header.body_at.is_none() {
-        found.warnings.push(
+        found.warnings.push(Warning::new(
+            Problem::Corrupt,
             "email: the header is not followed by a blank line: the message has no body"
                 .to_string(),
-        );
+        ));
     }
     let mut mail = Email {
         from: header.text("from"),
@@ -604,7 +622,7 @@ mod tests {
         let found = run(b"From: a@example.com\r\nMIME-Version: 1.0\r\n\
 Content-Type: multipart/mixed; name=\"pay.exe\"\r\n\r\nMZ...\r\n");
         assert!(
-            found.warnings[0].contains("no boundary"),
+            found.warnings[0].text.contains("no boundary"),
             "{:?}",
             found.warnings
         );
@@ -616,22 +634,22 @@ Content-Type: multipart/mixed; name=\"pay.exe\"\r\n\r\nMZ...\r\n");
     fn header_only_and_broken_mail_give_warnings() {
         let found = run(b"From: a@example.com\r\nSubject: hi\r\n");
         assert!(
-            found.warnings[0].contains("no body"),
+            found.warnings[0].text.contains("no body"),
             "{:?}",
             found.warnings
         );
         assert_eq!(found.metadata["email"]["subject"], "hi");
         let found = run(b"From: a@example.com\nContent-Type: multipart/mixed\n\nbody");
-        assert!(found.warnings[0].contains("no boundary"));
+        assert!(found.warnings[0].text.contains("no boundary"));
         let found = run(
             b"From: a@example.com\nContent-Type: multipart/mixed; boundary=x\n\n--x\n\
               Content-Type: text/plain; name=a.txt\n\nabc",
         );
-        assert!(found.warnings[0].contains("truncated"));
+        assert!(found.warnings[0].text.contains("truncated"));
         assert_eq!(found.metadata["email"]["attachments"][0]["name"], "a.txt");
         let found =
             run(b"From: a@example.com\nContent-Type: multipart/mixed; boundary=x\n\nno parts");
-        assert!(found.warnings[0].contains("no delimiter"));
+        assert!(found.warnings[0].text.contains("no delimiter"));
         // Every prefix of a good message reads without panicking.
         let good = message("a@example.org", "a@example.org", "a.pdf");
         for cut in 1..good.len() {

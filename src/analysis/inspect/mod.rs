@@ -24,6 +24,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::identify::FileKind;
+use crate::analysis::warning::{Problem, Warning};
 use crate::report::SUSPICIOUS;
 
 /// A check with a stable id. Most only describe (an indicator); those with a `verdict` also vote.
@@ -125,7 +126,7 @@ pub struct Inspection {
     /// Plain sentences for the story, most important first.
     pub facts: Vec<String>,
     /// Problems reading the format's metadata (truncated tables and such).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Hashes of the format's structure for `info.file.hashes` (the PE imphash), by name.
     pub hashes: Vec<(&'static str, String)>,
 }
@@ -140,6 +141,11 @@ impl Inspection {
             heuristic.id
         );
         self.findings.push(Finding { heuristic, reasons });
+    }
+
+    /// Records a problem reading the metadata that did not stop the reader.
+    pub fn warn(&mut self, problem: Problem, text: impl Into<String>) {
+        self.warnings.push(Warning::new(problem, text));
     }
 
     pub fn tag(&mut self, tag: impl Into<String>) {
@@ -233,7 +239,10 @@ pub fn describe(data: &[u8], kind: &FileKind, name: &str, inspector: Inspector) 
     match crate::log::guarded(|| inspector(data, kind, &mut found)) {
         Ok(()) => found,
         Err(why) => Inspection {
-            warnings: vec![format!("the {name} metadata reader failed ({why})")],
+            warnings: vec![Warning::new(
+                Problem::Failed,
+                format!("the {name} metadata reader failed ({why})"),
+            )],
             hashes: found.hashes,
             ..Inspection::default()
         },
@@ -297,6 +306,27 @@ mod tests {
         assert_eq!(
             Value::Object(i.metadata),
             serde_json::json!({"application": {"elf": 1, "macho": 2}})
+        );
+    }
+
+    #[test]
+    fn a_panicking_reader_becomes_a_failed_warning_and_keeps_its_hashes() {
+        fn reader(_: &[u8], _: &FileKind, found: &mut Inspection) {
+            found.hashes.push(("imphash", "abc".into()));
+            found.tag("half-made");
+            panic!("index out of bounds");
+        }
+        let kind = crate::analysis::identify::identify(b"MZ", "x.exe");
+        let found = describe(b"MZ", &kind, "PE", reader);
+        assert_eq!(found.warnings.len(), 1);
+        assert_eq!(found.warnings[0].problem, Problem::Failed);
+        assert!(found.warnings[0]
+            .text
+            .starts_with("the PE metadata reader failed"));
+        assert_eq!(found.hashes, [("imphash", "abc".to_string())]);
+        assert!(
+            found.tags.is_empty(),
+            "what a failed reader half-made is dropped"
         );
     }
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::{suspicious, Heuristic, Inspection, Properties};
 use crate::analysis::formats::{self, Members};
 use crate::analysis::identify::{FileKind, Format, OfficeDoc};
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most ZIP entries looked at.
 const MAX_ENTRIES: usize = 10_000;
@@ -390,7 +391,9 @@ fn remote(target: &str) -> bool {
 pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     match formats::zip::open(data) {
         Ok(mut zip) => describe(&mut zip, kind, found),
-        Err(e) => found.warnings.push(unreadable(&e)),
+        Err(e) => found
+            .warnings
+            .push(Warning::new(Problem::Corrupt, unreadable(&e))),
     }
 }
 
@@ -405,7 +408,9 @@ pub fn inspect_and_unpack<'a>(
     let mut opened = formats::zip::open(data);
     match &mut opened {
         Ok(zip) => describe(zip, kind, found),
-        Err(e) => found.warnings.push(unreadable(e)),
+        Err(e) => found
+            .warnings
+            .push(Warning::new(Problem::Corrupt, unreadable(e))),
     }
     formats::zip::unpack_opened(data, opened, out);
 }
@@ -439,18 +444,20 @@ fn describe(zip: &mut formats::zip::Archive, kind: &FileKind, found: &mut Inspec
         let file = match zip.by_name(name) {
             Ok(f) => f,
             Err(e) => {
-                found
-                    .warnings
-                    .push(format!("ooxml: part {name} is unreadable ({e})"));
+                found.warnings.push(Warning::new(
+                    Problem::Corrupt,
+                    format!("ooxml: part {name} is unreadable ({e})"),
+                ));
                 return None;
             }
         };
         let mut bytes = Vec::new();
         let cap = MAX_PART.min(budget);
         if let Err(e) = file.take(cap).read_to_end(&mut bytes) {
-            found
-                .warnings
-                .push(format!("ooxml: part {name} is corrupt ({e}); read in part"));
+            found.warnings.push(Warning::new(
+                Problem::Corrupt,
+                format!("ooxml: part {name} is corrupt ({e}); read in part"),
+            ));
         }
         budget = budget.saturating_sub(bytes.len() as u64);
         Some(String::from_utf8_lossy(&bytes).into_owned())
@@ -485,8 +492,9 @@ fn describe(zip: &mut formats::zip::Archive, kind: &FileKind, found: &mut Inspec
         }
     }
     if budget == 0 {
-        found.warnings.push(format!(
-            "ooxml: the XML parts pass {MAX_TOTAL} bytes: the rest were not read"
+        found.warnings.push(Warning::new(
+            Problem::Capped,
+            format!("ooxml: the XML parts pass {MAX_TOTAL} bytes: the rest were not read"),
         ));
     }
     doc.dde = dde

@@ -23,6 +23,7 @@ use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::formats::pdf::{self, is_delim, Lexer};
 use crate::analysis::formats::{Budget, Deadline};
 use crate::analysis::identify::FileKind;
+use crate::analysis::warning::{Problem, Warning};
 
 /// Wall time for decoding the object streams of a PDF for its description.
 const OBJSTM_TIME: Duration = Duration::from_secs(10);
@@ -162,7 +163,7 @@ struct Scan {
     script_tricks: Vec<&'static str>,
     info: Option<(u64, u64)>,
     offsets: HashMap<(u64, u64), usize>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 /// A lexical token.
@@ -322,9 +323,12 @@ fn scan(data: &[u8], top: bool, s: &mut Scan) {
                     }
                     b"stream" => {
                         let Some(end) = stream_end(data, lx.pos) else {
-                            s.warnings.push(format!(
+                            s.warnings.push(Warning::new(
+                                Problem::Truncated,
+                                format!(
                                 "pdf: the stream at offset {before} has no endstream: the rest of \
                                  the file was not scanned"
+                            ),
                             ));
                             return;
                         };
@@ -480,27 +484,25 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let mut capped = false;
     let problems = pdf::object_streams(data, budget, &mut |decoded| {
         total = total.saturating_add(decoded.len() as u64);
-        if total <= MAX_OBJSTM_TOTAL {
-            scan(decoded, false, &mut s);
-        } else {
+        if total > MAX_OBJSTM_TOTAL {
             capped = true;
+            return false;
         }
+        scan(decoded, false, &mut s);
+        true
     });
     if capped {
-        s.warnings.push(format!(
+        s.warnings.push(Warning::new(
+            Problem::Capped,
+            format!(
             "pdf: object streams decode to more than {MAX_OBJSTM_TOTAL} bytes: the rest were not \
              read"
+        ),
         ));
     }
     // What kept objects from the description (the extraction reports its own).
-    s.warnings.extend(
-        problems
-            .into_iter()
-            .filter(|w| {
-                w.starts_with("object stream") || w.starts_with("limit:") || w.contains("streams;")
-            })
-            .map(|w| format!("pdf: {w}")),
-    );
+    s.warnings
+        .extend(problems.into_iter().map(|w| w.prefixed("pdf: ")));
     describe(data, s, found);
 }
 
@@ -526,14 +528,16 @@ fn describe(data: &[u8], mut s: Scan, found: &mut Inspection) {
         ..Document::default()
     };
     if doc.version.is_none() {
-        found
-            .warnings
-            .push("pdf: no %PDF- header in the first kilobyte".to_string());
+        found.warn(
+            Problem::Corrupt,
+            "pdf: no %PDF- header in the first kilobyte",
+        );
     }
     if s.objects == 0 {
-        found
-            .warnings
-            .push("pdf: no objects found: the file is damaged or not a PDF".to_string());
+        found.warn(
+            Problem::Corrupt,
+            "pdf: no objects found: the file is damaged or not a PDF",
+        );
     }
     if let Some(at) = s.info.and_then(|r| s.offsets.get(&r)) {
         info(data, *at, &mut doc);
@@ -812,15 +816,15 @@ mod tests {
     #[test]
     fn garbage_and_truncation_give_warnings() {
         let found = run(b"%PDF-1.4\n\x00\x01garbage(((<<<</J#");
-        assert!(found.warnings.iter().any(|w| w.contains("no objects")));
+        assert!(found.warnings.iter().any(|w| w.text.contains("no objects")));
         let cut = run(b"%PDF-1.4\n1 0 obj << /Length 5 >>\nstream\nabc");
         assert!(
-            cut.warnings[0].contains("no endstream"),
+            cut.warnings[0].text.contains("no endstream"),
             "{:?}",
             cut.warnings
         );
         let bad = run(b"%PDF-1.5\n1 0 obj << /Type /ObjStm /Filter /FlateDecode >>\nstream\nnot zlib\nendstream\nendobj");
-        assert!(bad.warnings.iter().any(|w| w.contains("corrupt")));
+        assert!(bad.warnings.iter().any(|w| w.text.contains("corrupt")));
         // Unterminated strings and dictionaries end at the end of the data.
         let found = run(b"%PDF-1.7\n1 0 obj << /URI (http://x.test/");
         assert_eq!(found.metadata["document"]["uris"][0], "http://x.test/");

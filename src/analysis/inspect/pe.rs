@@ -27,6 +27,7 @@ use crate::analysis::formats::pe::{
 };
 use crate::analysis::hashes::{entropy_of, hex};
 use crate::analysis::identify::{FileKind, Format, PeRole};
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most exports listed.
 const MAX_EXPORTS: usize = 10_000;
@@ -543,8 +544,11 @@ fn sections(img: &Image, budget: &mut HashBudget, found: &mut Inspection) -> Vec
         })
         .collect();
     if over_budget {
-        found.warnings.push(format!(
+        found.warnings.push(Warning::new(
+            Problem::Capped,
+            format!(
             "pe: more than {MAX_HASHED_BYTES} bytes of section data; later sections are not hashed"
+        ),
         ));
     }
     list
@@ -575,13 +579,14 @@ fn by_dll(descriptors: Vec<ImportDescriptor>) -> Vec<ImportedDll> {
 fn listed_resources<'a>(
     img: &Image<'a>,
     budget: &mut HashBudget,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> (Vec<Resource>, Option<&'a [u8]>) {
     let found = pe::resources(img, |_| true, warnings);
     let version = found.iter().find(|r| r.type_id == 16).and_then(|r| r.bytes);
     if found.len() > MAX_RESOURCES {
-        warnings.push(format!(
-            "pe: more than {MAX_RESOURCES} resources; the rest were skipped"
+        warnings.push(Warning::new(
+            Problem::Capped,
+            format!("pe: more than {MAX_RESOURCES} resources; the rest were skipped"),
         ));
     }
     let list = found
@@ -604,11 +609,12 @@ fn listed_resources<'a>(
     (list, version)
 }
 
-fn exports(img: &Image, warnings: &mut Vec<String>) -> Option<Exports> {
+fn exports(img: &Image, warnings: &mut Vec<Warning>) -> Option<Exports> {
     let (rva, size) = img.dir(0)?;
     let Some(d) = img.bytes(rva, 40) else {
-        warnings.push(format!(
-            "pe: the export directory at RVA 0x{rva:x} lies outside the file"
+        warnings.push(Warning::new(
+            Problem::Truncated,
+            format!("pe: the export directory at RVA 0x{rva:x} lies outside the file"),
         ));
         return None;
     };
@@ -617,9 +623,12 @@ fn exports(img: &Image, warnings: &mut Vec<String>) -> Option<Exports> {
     let (functions_at, names_at, ordinals_at) = (field(28), field(32), field(36));
     let listed = (nfunctions as usize).min(MAX_EXPORTS);
     if nfunctions as usize > MAX_EXPORTS {
-        warnings.push(format!(
+        warnings.push(Warning::new(
+            Problem::Capped,
+            format!(
             "pe: the export directory declares {nfunctions} functions; the first {MAX_EXPORTS} \
              were read"
+        ),
         ));
     }
     let mut names: Vec<Option<String>> = vec![None; listed];
@@ -629,7 +638,10 @@ fn exports(img: &Image, warnings: &mut Vec<String>) -> Option<Exports> {
             at(names_at, 4).and_then(|a| img.u32_at(a)),
             at(ordinals_at, 2).and_then(|a| img.u16_at(a)),
         ) else {
-            warnings.push("pe: the export name table is truncated".into());
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                "pe: the export name table is truncated",
+            ));
             break;
         };
         if let (Some(slot), Some(name)) = (names.get_mut(index as usize), img.str_at(name_rva)) {
@@ -642,7 +654,10 @@ fn exports(img: &Image, warnings: &mut Vec<String>) -> Option<Exports> {
             .checked_add(i as u32 * 4)
             .and_then(|a| img.u32_at(a))
         else {
-            warnings.push("pe: the export address table is truncated".into());
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                "pe: the export address table is truncated",
+            ));
             break;
         };
         if target == 0 {
@@ -728,9 +743,12 @@ fn utf16z(b: &[u8]) -> String {
     crate::analysis::text::utf16le_to_nul(b)
 }
 
-fn version_info(b: &[u8], warnings: &mut Vec<String>) -> Option<VersionInfo> {
+fn version_info(b: &[u8], warnings: &mut Vec<Warning>) -> Option<VersionInfo> {
     let Some(root) = version_node(b, 0).filter(|n| n.key == "VS_VERSION_INFO") else {
-        warnings.push("pe: the version resource is malformed".into());
+        warnings.push(Warning::new(
+            Problem::Corrupt,
+            "pe: the version resource is malformed",
+        ));
         return None;
     };
     let mut info = VersionInfo::default();
@@ -763,7 +781,7 @@ fn version_info(b: &[u8], warnings: &mut Vec<String>) -> Option<VersionInfo> {
 }
 
 /// The CodeView entry of the debug directory, and whether a REPRO entry is present.
-fn debug(img: &Image, warnings: &mut Vec<String>) -> (Option<Pdb>, bool) {
+fn debug(img: &Image, warnings: &mut Vec<Warning>) -> (Option<Pdb>, bool) {
     let Some((rva, size)) = img.dir(6) else {
         return (None, false);
     };
@@ -772,7 +790,10 @@ fn debug(img: &Image, warnings: &mut Vec<String>) -> (Option<Pdb>, bool) {
     let count = (size as usize / 28).clamp(1, MAX_DEBUG_ENTRIES);
     for i in 0..count {
         let Some(e) = img.bytes(rva.saturating_add(i as u32 * 28), 28) else {
-            warnings.push("pe: the debug directory lies outside the file".into());
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                "pe: the debug directory lies outside the file",
+            ));
             break;
         };
         let kind = le32(e, 12).unwrap_or(0);
@@ -785,7 +806,10 @@ fn debug(img: &Image, warnings: &mut Vec<String>) -> (Option<Pdb>, bool) {
             .data
             .get(at as usize..(at as usize).saturating_add(len as usize))
         else {
-            warnings.push("pe: the CodeView debug entry lies outside the file".into());
+            warnings.push(Warning::new(
+                Problem::Truncated,
+                "pe: the CodeView debug entry lies outside the file",
+            ));
             continue;
         };
         pdb = match cv.get(..4) {
@@ -805,12 +829,13 @@ fn debug(img: &Image, warnings: &mut Vec<String>) -> (Option<Pdb>, bool) {
     (pdb, repro)
 }
 
-fn tls(img: &Image, warnings: &mut Vec<String>) -> Option<Tls> {
+fn tls(img: &Image, warnings: &mut Vec<Warning>) -> Option<Tls> {
     let (rva, _) = img.dir(9)?;
     let at = if img.plus { 24 } else { 12 };
     let Some(list_va) = img.ptr_at(rva.saturating_add(at)) else {
-        warnings.push(format!(
-            "pe: the TLS directory at RVA 0x{rva:x} lies outside the file"
+        warnings.push(Warning::new(
+            Problem::Truncated,
+            format!("pe: the TLS directory at RVA 0x{rva:x} lies outside the file"),
         ));
         return None;
     };
@@ -820,7 +845,10 @@ fn tls(img: &Image, warnings: &mut Vec<String>) -> Option<Tls> {
     }
     let step = if img.plus { 8 } else { 4 };
     let Some(list) = img.rva_of_va(list_va) else {
-        warnings.push("pe: the TLS callback list lies outside the image".into());
+        warnings.push(Warning::new(
+            Problem::Truncated,
+            "pe: the TLS callback list lies outside the image",
+        ));
         return Some(Tls { callbacks });
     };
     for i in 0..MAX_TLS_CALLBACKS {
@@ -1044,9 +1072,10 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     let img = match Image::parse(data, &mut found.warnings) {
         Ok(img) => img,
         Err(why) => {
-            found
-                .warnings
-                .push(format!("pe: the headers could not be read ({why})"));
+            found.warnings.push(Warning::new(
+                Problem::Corrupt,
+                format!("pe: the headers could not be read ({why})"),
+            ));
             return;
         }
     };
@@ -1463,7 +1492,10 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
         dotnet,
     };
     if img.declared_sections == 0 {
-        found.warnings.push("pe: the file has no sections".into());
+        found.warnings.push(Warning::new(
+            Problem::Corrupt,
+            "pe: the file has no sections",
+        ));
     }
     if let Ok(value) = serde_json::to_value(metadata) {
         found.set_metadata(&["application", "pe"], value);
@@ -1813,14 +1845,17 @@ mod tests {
         for len in [0, 2, 0x3c, 0x40, 0x90, 0xa0] {
             let found = run(&data[..len]);
             assert!(found.metadata.is_empty(), "{len}");
-            assert!(found.warnings[0].starts_with("pe: "), "{len}");
+            assert!(found.warnings[0].text.starts_with("pe: "), "{len}");
         }
         // The section table runs past the end: the sections before it are read.
         let pe_at = le32(&data, 0x3c).unwrap() as usize;
         let table = pe_at + 24 + le16(&data, pe_at + 20).unwrap() as usize;
         let found = run(&data[..table + 40 * 2 + 10]);
         assert_eq!(pe(&found)["sections"].as_array().unwrap().len(), 2);
-        assert!(found.warnings.iter().any(|w| w.contains("section table")));
+        assert!(found
+            .warnings
+            .iter()
+            .any(|w| w.text.contains("section table")));
     }
 
     #[test]
@@ -1833,7 +1868,7 @@ mod tests {
         assert!(found
             .warnings
             .iter()
-            .any(|w| w.contains("import directory")));
+            .any(|w| w.text.contains("import directory")));
         assert_eq!(pe(&found)["resources"].as_array().unwrap().len(), 2);
         assert!(pe(&found)["sections"].as_array().unwrap().len() > 5);
 
@@ -1842,7 +1877,10 @@ mod tests {
         let pe_at = le32(&data, 0x3c).unwrap() as usize;
         data[pe_at + 6..pe_at + 8].copy_from_slice(&0xffffu16.to_le_bytes());
         let found = run(&data);
-        assert!(found.warnings.iter().any(|w| w.contains("65535 sections")));
+        assert!(found
+            .warnings
+            .iter()
+            .any(|w| w.problem == Problem::Capped && w.text.contains("65535 sections")));
 
         let mut data = sample("lib64.dll");
         let export_at = pe(&run(&data))["sections"]
@@ -1859,7 +1897,7 @@ mod tests {
         assert!(found
             .warnings
             .iter()
-            .any(|w| w.contains("4294967295 functions")));
+            .any(|w| w.text.contains("4294967295 functions")));
         assert!(pe(&found)["exports"]["functions"].as_array().unwrap().len() <= MAX_EXPORTS);
     }
 
@@ -1872,7 +1910,7 @@ mod tests {
         // The root's first entry (a type) points back at the root.
         put32(&mut data, rsrc + 16 + 4, 0x8000_0000);
         let found = run(&data);
-        assert!(found.warnings.iter().any(|w| w.contains("loops")));
+        assert!(found.warnings.iter().any(|w| w.text.contains("loops")));
 
         let mut data = sample("app32.exe");
         data[rsrc + 12..rsrc + 16].copy_from_slice(&[0xff; 4]);
@@ -1893,7 +1931,7 @@ mod tests {
         assert!(found
             .warnings
             .iter()
-            .any(|w| w.contains("certificate table")));
+            .any(|w| w.text.contains("certificate table")));
         assert!(pe(&found).get("authenticode").is_none());
         // In the file, but not a signature: a WIN_CERTIFICATE of type 2 holding junk.
         let mut junk = data.clone();
@@ -1906,7 +1944,7 @@ mod tests {
         put32(&mut junk, dirs + 36, 64);
         let found = run(&junk);
         assert!(
-            found.warnings.iter().any(|w| w.contains("malformed")),
+            found.warnings.iter().any(|w| w.text.contains("malformed")),
             "{:?}",
             found.warnings
         );

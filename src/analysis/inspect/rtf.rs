@@ -11,6 +11,7 @@ use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::formats::rtf;
 use crate::analysis::identify::FileKind;
 use crate::analysis::policy;
+use crate::analysis::warning::{Problem, Warning};
 
 /// Most objects listed.
 const MAX_OBJECTS: usize = 1000;
@@ -124,8 +125,9 @@ fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) 
         return;
     }
     if o.declared.is_none() {
-        found.warnings.push(format!(
-            "rtf: object {index}: the OLE1 header of its Package ends early"
+        found.warnings.push(Warning::new(
+            Problem::Truncated,
+            format!("rtf: object {index}: the OLE1 header of its Package ends early"),
         ));
         return;
     }
@@ -137,10 +139,13 @@ fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) 
             size: Some(p.declared),
         },
         Err(what) => {
-            found.warnings.push(format!(
-                "rtf: object {index}: its Package data is truncated: the package {what} \
+            found.warnings.push(Warning::new(
+                Problem::Truncated,
+                format!(
+                    "rtf: object {index}: its Package data is truncated: the package {what} \
                  (read up to {} bytes)",
-                decoded.len()
+                    decoded.len()
+                ),
             ));
             Package::default()
         }
@@ -174,8 +179,9 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let mut previous_end = 0usize;
     while let Some((at, start)) = rtf::find_objdata(data, pos) {
         if objects.len() >= MAX_OBJECTS {
-            found.warnings.push(format!(
-                "rtf: more than {MAX_OBJECTS} objects: the rest were not listed"
+            found.warnings.push(Warning::new(
+                Problem::Capped,
+                format!("rtf: more than {MAX_OBJECTS} objects: the rest were not listed"),
             ));
             break;
         }
@@ -186,8 +192,9 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
             break;
         };
         if !decoded.closed {
-            found.warnings.push(format!(
-                "rtf: object {index}: the group holding its objdata is not closed"
+            found.warnings.push(Warning::new(
+                Problem::Truncated,
+                format!("rtf: object {index}: the group holding its objdata is not closed"),
             ));
         }
         // The object's own control words come before its data, within its group.
@@ -207,9 +214,10 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
         previous_end = pos;
     }
     if !data.starts_with(b"{\\rt") {
-        found
-            .warnings
-            .push("rtf: the file does not start with {\\rtf".to_string());
+        found.warnings.push(Warning::new(
+            Problem::Corrupt,
+            "rtf: the file does not start with {\\rtf",
+        ));
     }
 
     if !objects.is_empty() {
@@ -319,6 +327,7 @@ mod tests {
     use crate::analysis::identify::identify;
     use crate::analysis::identify::Format;
     use crate::analysis::inspect::testing::{self, fired};
+    use crate::analysis::warning;
 
     fn run(data: &[u8]) -> Inspection {
         testing::run(|f| f == Format::Rtf, inspect, data)
@@ -435,7 +444,7 @@ mod tests {
             rtf::tests::hex(&pkg[..40])
         );
         let found = run(s.as_bytes());
-        let w = found.warnings.join("\n");
+        let w = warning::texts(found.warnings.clone()).join("\n");
         assert!(w.contains("not closed"), "{w}");
         assert!(w.contains("truncated"), "{w}");
         let found = run(b"{\\rtf1{\\object{\\*\\objdata 0102}}}");
