@@ -6,6 +6,7 @@
 //! [`registry`]; the parsers, [`formats`] (unpacking) and [`inspect`] (describing).
 
 pub(crate) mod bytes;
+pub mod externals;
 pub mod formats;
 pub mod hashes;
 pub mod hashlist;

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::externals::FileVars;
 use super::formats::{self, Budget, Deadline, Limit, Members};
 use super::hashes::{self, Digests, FuzzyState};
 use super::identify::{self, FileKind, Format};
@@ -483,7 +484,13 @@ impl Walk<'_, '_> {
                 .insert("warnings".into(), warning::texts(found.warnings).into());
         }
         node.facts = found.facts;
-        let scanned = crate::log::guarded(|| self.yara.scan(data)).unwrap_or_else(|panic| {
+        let md5 = e.info.file.hashes.iter().find(|h| h.name == "md5");
+        let vars = FileVars::new(
+            &e.info.file.file_path,
+            data,
+            md5.map_or("", |h| h.value.as_str()),
+        );
+        let scanned = crate::log::guarded(|| self.yara.scan(data, &vars)).unwrap_or_else(|panic| {
             self.yara.reset();
             yara::Scanned {
                 error: Some(format!("YARA scan failed: {panic}")),

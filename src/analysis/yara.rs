@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 
+use super::externals::{self, FileVars};
 use super::hashes::hex;
 use super::verdict::{rank, Vote};
 use crate::report::{
@@ -453,6 +454,12 @@ fn build(sources: &[(String, Vec<u8>)]) -> (yara_x::Rules, BuildReport) {
     let mut compiler = yara_x::Compiler::new();
     // Rulesets come from a directory the operator fills; includes would reach outside it.
     compiler.enable_includes(false);
+    // Rules written for LOKI and THOR test the variables those scanners define for each file.
+    for name in externals::NAMES {
+        compiler
+            .define_global(name, "")
+            .expect("the external names are valid identifiers, defined once");
+    }
     let mut report = Vec::new();
     for (key, bytes) in sources {
         let (errors_before, warnings_before) = (compiler.errors().len(), compiler.warnings().len());
@@ -539,8 +546,9 @@ impl<'r> Scanner<'r> {
         self.scanner = None;
     }
 
-    /// Scans one file. Nothing when no rules are active.
-    pub fn scan(&mut self, data: &[u8]) -> Scanned {
+    /// Scans one file, with `vars` as the LOKI/THOR external variables. Nothing when no rules
+    /// are active.
+    pub fn scan(&mut self, data: &[u8], vars: &FileVars) -> Scanned {
         let Some(rules) = &self.compiled.rules else {
             return Scanned::default();
         };
@@ -552,6 +560,12 @@ impl<'r> Scanner<'r> {
             s
         });
         let mut out = Scanned::default();
+        for (name, value) in vars.pairs() {
+            if let Err(e) = scanner.set_global(name, value) {
+                out.error = Some(format!("YARA scan failed: the variable {name}: {e}"));
+                return out;
+            }
+        }
         let results = match scanner.scan(data) {
             Ok(results) => results,
             Err(yara_x::ScanError::Timeout) => {
@@ -712,6 +726,10 @@ mod cache {
         pub(super) fn new(dir: &Path, sources: &[(String, Vec<u8>)]) -> Cache {
             let mut h = Sha256::new();
             h.update(env!("CARGO_PKG_VERSION").as_bytes());
+            // Rules compiled without the external variables cannot scan with them set.
+            for name in crate::analysis::externals::NAMES {
+                h.update(name.as_bytes());
+            }
             let name = super::digest_sources(h, sources);
             Cache {
                 dir: dir.to_path_buf(),
@@ -866,7 +884,7 @@ mod tests {
     const BROKEN: &str = "rule Broken {\n  condition:\n    nothing_here\n}\n";
 
     fn scan(compiled: &Compiled, options: &Options, data: &[u8]) -> Scanned {
-        Scanner::new(compiled, options).scan(data)
+        Scanner::new(compiled, options).scan(data, &FileVars::new("sample.bin", data, ""))
     }
 
     #[test]

@@ -161,6 +161,71 @@ fn a_rule_matches_a_payload_two_containers_deep_and_its_verdict_propagates() {
     assert_eq!(s.code, 1);
 }
 
+/// Written for LOKI and THOR: tests the variables they define for each file.
+const LOKI_RULE: &str = r#"
+rule Loki_Fake_Svchost {
+    meta:
+        description = "svchost.exe outside System32"
+    condition:
+        filename == "svchost.exe" and extension == ".exe" and filetype == "EXE"
+            and not filepath contains "System32" and owner == ""
+}
+rule Loki_Any_Exe_Under_Temp {
+    condition:
+        filetype == "EXE" and filepath matches /\/Temp$/ and md5 matches /^[0-9a-f]{32}$/
+}
+"#;
+
+#[test]
+fn rules_written_for_loki_see_each_files_name_path_extension_and_type() {
+    let dir = TempDir::new("yara-loki");
+    let rules = rules_dir(&dir, &[("loki.yar", LOKI_RULE)]);
+    let mut zipped = Vec::new();
+    {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(&mut zipped));
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, data) in [
+            ("Windows/System32/svchost.exe", &b"MZ genuine"[..]),
+            ("Users/x/AppData/Temp/svchost.exe", b"MZ fake"),
+            ("Users/x/AppData/Temp/svchost.txt", b"MZ renamed"),
+            ("Users/x/AppData/Temp/notes.exe", b"not an executable"),
+        ] {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(data).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    let path = dir.path().join("collection.zip");
+    std::fs::write(&path, zipped).unwrap();
+    let s = scan_with_rules(&dir, &rules, &[path]);
+    let r = s.report("collection.zip");
+    let matched: Vec<(&str, Vec<&str>)> = r
+        .iter()
+        .map(|e| {
+            (
+                e["info"]["file"]["file_path"].as_str().unwrap(),
+                rule_names(e),
+            )
+        })
+        .collect();
+    assert_eq!(
+        matched,
+        [
+            ("collection.zip", vec![]),
+            ("collection.zip/Windows/System32/svchost.exe", vec![]),
+            (
+                "collection.zip/Users/x/AppData/Temp/svchost.exe",
+                vec!["Loki_Fake_Svchost", "Loki_Any_Exe_Under_Temp"]
+            ),
+            (
+                "collection.zip/Users/x/AppData/Temp/svchost.txt",
+                vec!["Loki_Any_Exe_Under_Temp"]
+            ),
+            ("collection.zip/Users/x/AppData/Temp/notes.exe", vec![]),
+        ]
+    );
+}
+
 #[test]
 fn a_broken_ruleset_is_left_out_and_the_others_still_match() {
     let dir = TempDir::new("yara-broken");
