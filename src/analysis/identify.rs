@@ -919,6 +919,59 @@ fn macho(data: &[u8]) -> FileKind {
     };
     FileKind::known(Format::MachO(role), name)
 }
+/// True when lower-cased text `t` opens with an element only HTML has (`<a href=`, `<div>`,
+/// `<iframe`): a page fragment without `<html>` or `<body>`, as droppers write them.
+fn starts_with_html_element(t: &[u8]) -> bool {
+    const ELEMENTS: &[&[u8]] = &[
+        b"a",
+        b"b",
+        b"i",
+        b"u",
+        b"p",
+        b"br",
+        b"hr",
+        b"h1",
+        b"h2",
+        b"h3",
+        b"h4",
+        b"h5",
+        b"h6",
+        b"ul",
+        b"ol",
+        b"li",
+        b"div",
+        b"span",
+        b"img",
+        b"iframe",
+        b"frameset",
+        b"frame",
+        b"table",
+        b"form",
+        b"input",
+        b"meta",
+        b"link",
+        b"style",
+        b"title",
+        b"object",
+        b"embed",
+        b"center",
+        b"font",
+        b"pre",
+        b"noscript",
+        b"applet",
+        b"base",
+    ];
+    let Some(rest) = t.strip_prefix(b"<") else {
+        return false;
+    };
+    let end = rest
+        .iter()
+        .position(|c| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
+    let follows = rest.get(end).copied();
+    ELEMENTS.contains(&&rest[..end])
+        && matches!(follows, Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
+}
 
 /// Text formats: markup, data, mail and scripts, then plain text; otherwise an unknown binary.
 fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
@@ -999,6 +1052,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
         || (t.starts_with(b"<")
             && (has(b"<html") || has(b"<body") || has(b"<script") || has(b"<head>")))
             && !t.starts_with(b"<?xml")
+        || starts_with_html_element(t)
     {
         return FileKind::known(Format::Text(Text::Html), "HTML");
     }

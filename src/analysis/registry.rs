@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::formats::{self, Budget, Deadline, Handler, Members};
-use super::identify::{identify, ElfRole, FileKind, Format, Ole2Use, PeRole};
+use super::identify::{identify, ElfRole, FileKind, Format, Ole2Use, PeRole, Text};
 use super::inspect::{self, Inspection, Inspector};
 
 /// What reads one format.
@@ -117,6 +117,7 @@ static EMAIL: Parser = Parser {
 static MBOX: Parser = unpack_only("mbox", formats::mime::unpack_mbox);
 static UUENCODE: Parser = unpack_only("uuencode", formats::uuencode::unpack);
 static BINHEX: Parser = unpack_only("BinHex", formats::binhex::unpack);
+static HTML: Parser = unpack_only("HTML", formats::html::unpack);
 
 /// What reads `format`; `None` for formats assay identifies but neither unpacks nor describes
 /// (images, fonts, text).
@@ -152,6 +153,7 @@ pub fn parser(format: Format) -> Option<&'static Parser> {
         F::Mbox => &MBOX,
         F::Uuencode => &UUENCODE,
         F::BinHex => &BINHEX,
+        F::Text(Text::Html) => &HTML,
         F::Dos
         | F::Image(_)
         | F::Font(_)
@@ -227,6 +229,7 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
     ("mbox", Format::Mbox),
     ("uuencode", Format::Uuencode),
     ("binhex", Format::BinHex),
+    ("html", Format::Text(Text::Html)),
 ];
 
 /// Runs the parser of fuzz target `target` over arbitrary bytes, every way, outside the guard

@@ -72,7 +72,7 @@ fn scan(paths: &[PathBuf], unpacking: Option<&str>) -> Scan {
     scan_in(dir.path(), paths, unpacking)
 }
 
-fn sha256(entry: &Value) -> &str {
+pub fn sha256(entry: &Value) -> &str {
     entry["info"]["file"]["hashes"]
         .as_array()
         .unwrap()

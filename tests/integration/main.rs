@@ -16,4 +16,5 @@ mod shaping;
 mod tls;
 mod upload;
 mod verdicts;
+mod wrapped;
 mod yara;

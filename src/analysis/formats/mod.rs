@@ -12,6 +12,7 @@ pub mod ar;
 pub mod binhex;
 pub mod chm;
 pub mod cpio;
+pub mod html;
 pub mod iso9660;
 pub mod mime;
 pub mod ole2;

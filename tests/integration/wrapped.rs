@@ -1,0 +1,70 @@
+//! Payloads wrapped the way malware ships: each public sample of the Debian package
+//! `clamav-testfiles` wraps the same small test executable, `clam.exe`, in one format (an
+//! installer, a packer, a document, a page). `.ci/run` installs the package; the samples are read
+//! where it puts them and never copied into the repository.
+//!
+//! For each format assay unpacks, the report must hold a child byte-identical to `clam.exe`,
+//! analysed like any other file, and the wrapper must say what it is.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::TempDir;
+use crate::formats::{scan_config_in, sha256};
+
+const CORPUS: &str = "/usr/share/clamav-testfiles";
+
+fn sample(name: &str) -> PathBuf {
+    let path = Path::new(CORPUS).join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: install the Debian package clamav-testfiles (.ci/run does)",
+        path.display()
+    );
+    path
+}
+
+/// The sha256 of the wrapped test executable.
+fn clam_exe_sha256() -> String {
+    let out = std::process::Command::new(crate::common::bin())
+        .arg("digest")
+        .arg(sample("clam.exe"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("digest printed {text:?}"))
+        .to_string()
+}
+
+/// The report of one sample, scanned with the default configuration.
+fn report(name: &str) -> Vec<Value> {
+    let dir = TempDir::new("wrapped");
+    let s = scan_config_in(dir.path(), &[sample(name)], None);
+    s.report(name).clone()
+}
+
+/// The entry byte-identical to `clam.exe` in the report of `name`, with its path.
+fn payload(name: &str) -> (String, Value) {
+    let want = clam_exe_sha256();
+    let r = report(name);
+    let found = r.iter().skip(1).find(|e| sha256(e) == want);
+    let paths: Vec<&str> = r
+        .iter()
+        .map(|e| e["info"]["file"]["file_path"].as_str().unwrap())
+        .collect();
+    let e = found.unwrap_or_else(|| panic!("{name}: no child is clam.exe; entries: {paths:?}"));
+    let path = e["info"]["file"]["file_path"].as_str().unwrap().to_string();
+    // Analysed like any other file: identified as the executable it is.
+    assert_eq!(e["info"]["file"]["file_type"], "PE", "{name}: {path}");
+    (path, r[0].clone())
+}
+
+#[test]
+fn a_data_uri_in_a_page_yields_the_executable() {
+    let (path, page) = payload("clam.exe.html");
+    assert_eq!(path, "clam.exe.html/data-1.bin");
+    assert_eq!(page["info"]["identification"]["name"], "HTML");
+}
