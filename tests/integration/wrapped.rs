@@ -68,3 +68,16 @@ fn a_data_uri_in_a_page_yields_the_executable() {
     assert_eq!(path, "clam.exe.html/data-1.bin");
     assert_eq!(page["info"]["identification"]["name"], "HTML");
 }
+
+#[test]
+fn a_packaged_object_in_a_word_document_yields_the_executable() {
+    let (path, doc) = payload("clam.ole.doc");
+    assert_eq!(path, "clam.ole.doc/ObjectPool/_1279313719/Clam.exe");
+    assert_eq!(doc["info"]["file"]["file_type"], "Document");
+}
+
+#[test]
+fn an_object_in_a_powerpoint_presentation_yields_the_executable() {
+    let (path, _) = payload("clam.ppt");
+    assert_eq!(path, "clam.ppt/PowerPoint Document/object-1.ole/clam.exe");
+}

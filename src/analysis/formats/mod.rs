@@ -15,6 +15,7 @@ pub mod cpio;
 pub mod html;
 pub mod iso9660;
 pub mod mime;
+pub mod ole1;
 pub mod ole2;
 pub mod pdf;
 pub mod pe;

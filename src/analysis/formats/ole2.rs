@@ -3,11 +3,22 @@
 //! property-set and bookkeeping streams (names starting with \x01 or \x05) and MSI's database
 //! tables. MSI stream names are stored mangled; they are decoded, so an MSI's embedded cabinet
 //! appears under its real name (and is then unpacked as a CAB).
+//!
+//! Embedded objects: an object inserted into a document lives in a storage of its own
+//! (`ObjectPool/_1279313719` in Word) whose `\x01Ole10Native` stream holds the OLE1 native data
+//! ([`super::ole1`]); for a Packager object that is a whole file, taken out under its own name
+//! (`ObjectPool/_1279313719/invoice.exe`), else the native data (`.../Ole10Native.bin`). And any
+//! stream that holds a complete PE file after its first byte gives that file too
+//! ([`super::pe::carve`]: only valid headers, the length from them). PowerPoint keeps its
+//! embedded objects inside the `PowerPoint Document` stream instead, as `ExOleObjStg` records
+//! ([MS-PPT] 2.10.34), zlib-compressed compound files: each is a member
+//! (`PowerPoint Document/object-1.ole`), unpacked in its turn like any compound file.
 
 use std::borrow::Cow;
 use std::io::Cursor;
 
-use super::{Members, ReadStop};
+use super::ole1::Package;
+use super::{printable, Members, ReadStop};
 use crate::analysis::warning::Problem;
 
 /// Most directory entries walked.
@@ -79,7 +90,8 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
         }
         let name = path.trim_start_matches('/').to_string();
         let leaf = name.rsplit('/').next().unwrap_or("");
-        if leaf.starts_with(['\u{1}', '\u{5}']) {
+        let native = leaf == OLE10_NATIVE;
+        if leaf.starts_with(['\u{1}', '\u{5}']) && !native {
             continue;
         }
         let decoded = msi_name(&name);
@@ -100,8 +112,18 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
             }
         };
         match out.read_member(&decoded, len, &mut stream) {
+            Ok(bytes) if native => {
+                let storage = name.rsplit_once('/').map_or("", |(s, _)| s);
+                if !ole10_native(storage, &bytes, out) {
+                    return;
+                }
+            }
             Ok(bytes) => {
-                if !out.add(decoded, Cow::Owned(bytes)) {
+                if decoded == POWERPOINT_DOCUMENT && !powerpoint_objects(&bytes, out) {
+                    return;
+                }
+                if !super::pe::carve(&bytes, &decoded, out) || !out.add(decoded, Cow::Owned(bytes))
+                {
                     return;
                 }
             }
@@ -116,6 +138,160 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
                 }
             }
         }
+    }
+}
+
+/// The stream of a PowerPoint 97-2003 presentation that holds its records.
+const POWERPOINT_DOCUMENT: &str = "PowerPoint Document";
+
+/// `ExOleObjStg`: an embedded object's storage, compressed when its instance is 1.
+const RT_EX_OLE_OBJ_STG: u16 = 0x1011;
+
+/// Most records walked in one `PowerPoint Document` stream.
+const MAX_PPT_RECORDS: usize = 1_000_000;
+
+/// The embedded objects of a `PowerPoint Document` stream: its records are walked as a tree
+/// (a container, version 0xF, holds records; an atom holds data), and each `ExOleObjStg` atom's
+/// compound file becomes a member: inflated when compressed (u32 size, then zlib), as is when
+/// not. Returns false when `out` says to stop.
+fn powerpoint_objects(stream: &[u8], out: &mut Members<'_>) -> bool {
+    let mut pos = 0usize;
+    let mut n = 0;
+    for _ in 0..MAX_PPT_RECORDS {
+        let Some(header) = stream.get(pos..pos + 8) else {
+            return true;
+        };
+        let ver_instance = u16::from_le_bytes([header[0], header[1]]);
+        let kind = u16::from_le_bytes([header[2], header[3]]);
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let body_at = pos + 8;
+        if ver_instance & 0xf == 0xf {
+            // A container: its records follow its header.
+            pos = body_at;
+            continue;
+        }
+        let Some(body) = stream.get(body_at..body_at.saturating_add(len)) else {
+            out.warn(
+                Problem::Truncated,
+                format!(
+                    "{POWERPOINT_DOCUMENT}: the record at offset {pos} says {len} bytes, {} remain",
+                    stream.len() - body_at.min(stream.len())
+                ),
+            );
+            return true;
+        };
+        pos = body_at + len;
+        if kind != RT_EX_OLE_OBJ_STG {
+            continue;
+        }
+        n += 1;
+        let name = format!("{POWERPOINT_DOCUMENT}/object-{n}.ole");
+        let compressed = ver_instance >> 4 == 1;
+        let storage = if compressed {
+            let Some(packed) = body.get(4..) else {
+                out.warn(
+                    Problem::Truncated,
+                    format!("{name}: the compressed object has no size field"),
+                );
+                continue;
+            };
+            let declared = crate::analysis::bytes::le32(body, 0).unwrap_or(0);
+            if !out.admit(&name, packed.len() as u64, u64::from(declared)) {
+                continue;
+            }
+            let mut z = flate2::read::ZlibDecoder::new(packed);
+            match out.read_member(&name, packed.len() as u64, &mut z) {
+                Ok(bytes) => bytes,
+                Err(ReadStop::Limit) => continue,
+                Err(ReadStop::Corrupt(e, partial)) => {
+                    out.warn(
+                        Problem::Corrupt,
+                        format!("{name}: the compressed object is corrupt ({e})"),
+                    );
+                    partial
+                }
+            }
+        } else {
+            body.to_vec()
+        };
+        if !storage.is_empty() && !out.add(name, Cow::Owned(storage)) {
+            return false;
+        }
+    }
+    out.warn(
+        Problem::Capped,
+        format!(
+            "{POWERPOINT_DOCUMENT}: more than {MAX_PPT_RECORDS} records; the rest were not read"
+        ),
+    );
+    true
+}
+
+/// The stream of an embedded object's storage that holds its OLE1 native data.
+const OLE10_NATIVE: &str = "\u{1}Ole10Native";
+
+/// The file in an `\x01Ole10Native` stream of `storage`: u32 size, then the native data, which
+/// for a Packager object is a [`Package`] wrapping a file. Returns false when `out` says to stop.
+fn ole10_native(storage: &str, stream: &[u8], out: &mut Members<'_>) -> bool {
+    let at = |leaf: &str| {
+        if storage.is_empty() {
+            leaf.to_string()
+        } else {
+            format!("{storage}/{leaf}")
+        }
+    };
+    let Some(declared) = crate::analysis::bytes::le32(stream, 0) else {
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "{}: the Ole10Native stream is shorter than its size field",
+                at("")
+            ),
+        );
+        return true;
+    };
+    let native = &stream[4..];
+    let native = &native[..native.len().min(declared as usize)];
+    if (native.len() as u64) < u64::from(declared) {
+        out.warn(
+            Problem::Truncated,
+            format!(
+                "{}: the native data is truncated: the stream says {declared} bytes, {} remain",
+                printable(&at(OLE10_NATIVE)),
+                native.len()
+            ),
+        );
+    }
+    match Package::parse(native) {
+        Ok(p) if p.kind != 1 && !p.content.is_empty() => {
+            if (p.content.len() as u64) < u64::from(p.declared) {
+                out.warn(
+                    Problem::Truncated,
+                    format!(
+                        "{}: the packaged file is truncated: the package says {} bytes, {} remain",
+                        printable(&at(OLE10_NATIVE)),
+                        p.declared,
+                        p.content.len()
+                    ),
+                );
+            }
+            let name = p.name().unwrap_or_else(|| "package.bin".into());
+            out.add(at(&name), Cow::Owned(p.content.to_vec()))
+        }
+        Ok(p) if p.kind == 1 => {
+            out.warn(
+                Problem::Unsupported,
+                format!(
+                    "{}: the package is a link to {} (nothing embedded)",
+                    printable(&at(OLE10_NATIVE)),
+                    printable(&String::from_utf8_lossy(p.source))
+                ),
+            );
+            true
+        }
+        // Not a package: the object's own data (an equation, a sheet), analysed as it is.
+        _ if !native.is_empty() => out.add(at("Ole10Native.bin"), Cow::Owned(native.to_vec())),
+        _ => true,
     }
 }
 
@@ -201,5 +377,132 @@ pub(crate) mod tests {
         unpack(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 truncated", &mut out);
         assert!(out.members.is_empty());
         assert!(out.warnings[0].text.contains("unreadable"));
+    }
+
+    fn app32() -> Vec<u8> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pe");
+        std::fs::read(dir.join("app32.exe")).unwrap()
+    }
+
+    fn members(data: &[u8]) -> Members<'_> {
+        let mut out = Members::new(Budget::unlimited());
+        unpack(data, &mut out);
+        out
+    }
+
+    fn named<'m>(out: &'m Members<'_>, name: &str) -> Option<&'m [u8]> {
+        out.members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| &m.data[..])
+    }
+
+    /// An `\x01Ole10Native` stream: u32 size, then `native`.
+    fn ole10_stream(native: &[u8]) -> Vec<u8> {
+        let mut v = (native.len() as u32).to_le_bytes().to_vec();
+        v.extend_from_slice(native);
+        v
+    }
+
+    #[test]
+    fn a_packaged_file_in_an_object_pool_comes_out_under_its_own_name() {
+        let exe = app32();
+        let pkg = crate::analysis::formats::ole1::tests::package(
+            b"invoice.exe",
+            b"C:\\t\\invoice.exe",
+            &exe,
+        );
+        let mut cut = ole10_stream(&pkg);
+        cut.truncate(cut.len() - 100);
+        let f = compound(&[
+            ("/WordDocument", b"doc"),
+            ("/ObjectPool/_1/\u{1}Ole10Native", &ole10_stream(&pkg)),
+            ("/ObjectPool/_1/\u{1}CompObj", b"skipped"),
+            (
+                "/ObjectPool/_2/\u{1}Ole10Native",
+                &ole10_stream(b"\x1c\x00equation data"),
+            ),
+            ("/ObjectPool/_3/\u{1}Ole10Native", &cut),
+        ]);
+        let out = members(&f);
+        assert_eq!(named(&out, "ObjectPool/_1/invoice.exe"), Some(&exe[..]));
+        assert_eq!(
+            named(&out, "ObjectPool/_2/Ole10Native.bin"),
+            Some(&b"\x1c\x00equation data"[..])
+        );
+        // Truncated: what is there, and two warnings saying so.
+        let partial = named(&out, "ObjectPool/_3/invoice.exe").unwrap();
+        assert_eq!(partial, &exe[..partial.len()]);
+        let truncated: Vec<_> = out
+            .warnings
+            .iter()
+            .filter(|w| w.problem == Problem::Truncated)
+            .collect();
+        assert_eq!(truncated.len(), 2, "{:?}", out.warnings);
+        assert_eq!(
+            out.members.len(),
+            4,
+            "no CompObj, no raw Ole10Native stream"
+        );
+    }
+
+    #[test]
+    fn powerpoint_objects_are_inflated_into_compound_files() {
+        use std::io::Write;
+        let inner = compound(&[(
+            "/\u{1}Ole10Native",
+            &ole10_stream(&crate::analysis::formats::ole1::tests::package(
+                b"clam.exe",
+                b"C:\\clam.exe",
+                b"MZ payload",
+            )),
+        )]);
+        let record = |ver_instance: u16, kind: u16, body: &[u8]| {
+            let mut r = ver_instance.to_le_bytes().to_vec();
+            r.extend_from_slice(&kind.to_le_bytes());
+            r.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            r.extend_from_slice(body);
+            r
+        };
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&inner).unwrap();
+        let mut compressed = (inner.len() as u32).to_le_bytes().to_vec();
+        compressed.extend(z.finish().unwrap());
+        // A document container holding an atom, the compressed object, and a plain one.
+        let mut children = record(0x0000, 0x03e9, b"atom");
+        children.extend(record(0x0010, RT_EX_OLE_OBJ_STG, &compressed));
+        children.extend(record(0x0000, RT_EX_OLE_OBJ_STG, &inner));
+        let stream = record(0x000f, 0x03e8, &children);
+        let f = compound(&[("/PowerPoint Document", &stream)]);
+        let out = members(&f);
+        assert_eq!(
+            named(&out, "PowerPoint Document/object-1.ole"),
+            Some(&inner[..])
+        );
+        assert_eq!(
+            named(&out, "PowerPoint Document/object-2.ole"),
+            Some(&inner[..])
+        );
+        assert_eq!(named(&out, "PowerPoint Document"), Some(&stream[..]));
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+        // A record that claims more than the stream holds.
+        let mut lying = record(0x0000, 0x03e9, b"atom");
+        lying.extend_from_slice(&[0, 0, 0x11, 0x10, 0xff, 0xff, 0, 0]);
+        let f = compound(&[("/PowerPoint Document", &lying)]);
+        let out = members(&f);
+        assert_eq!(out.warnings[0].problem, Problem::Truncated);
+    }
+
+    #[test]
+    fn an_executable_inside_a_stream_is_carved() {
+        let exe = app32();
+        let mut data = b"presentation bytes before it ".to_vec();
+        data.extend_from_slice(&exe);
+        data.extend_from_slice(b" and after");
+        let f = compound(&[("/Data", &data)]);
+        let out = members(&f);
+        assert_eq!(named(&out, "Data@0x1d.exe"), Some(&exe[..]));
+        assert_eq!(named(&out, "Data"), Some(&data[..]));
     }
 }

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use md5::{Digest, Md5};
 use serde::Serialize;
 
-use super::Members;
+use super::{printable, Members};
 use crate::analysis::bytes::{self, le16, le32, le64};
 use crate::analysis::hashes::hex;
 use crate::analysis::ordinals;
@@ -787,8 +787,100 @@ pub fn type_name(id: u32) -> Cow<'static, str> {
     }
 }
 
+/// Most `MZ` places examined for a PE file inside one stream or blob ([`carve`]).
+pub const MAX_CARVE_CANDIDATES: usize = 4096;
+
+/// Most PE files carved out of one stream or blob.
+pub const MAX_CARVED: usize = 64;
+
+/// The length of the PE file that starts at `data[0]`, as its own headers give it: the end of its
+/// sections' raw data, or of a certificate table that follows them. None unless the headers are
+/// whole and valid: DOS header, PE signature, a known optional header, at least one section, a
+/// section table read to its end without a warning, and every section's raw data inside `data`.
+/// Carving takes nothing else on trust, so random `MZ` bytes never make a member.
+pub fn carved_len(data: &[u8]) -> Option<usize> {
+    let mut warnings = Vec::new();
+    let img = Image::parse(data, &mut warnings).ok()?;
+    let sane = warnings.is_empty()
+        && !img.sections.is_empty()
+        && img.sections.len() == img.declared_sections
+        && img.file_alignment.is_power_of_two()
+        && img.size_of_headers as usize <= data.len();
+    if !sane {
+        return None;
+    }
+    let mut end = usize::try_from(img.end_of_sections()).ok()?;
+    if end <= img.size_of_headers as usize || end > data.len() {
+        return None;
+    }
+    // An unstripped image (mingw) keeps its COFF symbols and their string table after its
+    // sections: u32 size first, counting itself.
+    let coff = img.pe_at + 4;
+    if let (Some(symbols_at), Some(count)) = (le32(data, coff + 8), le32(data, coff + 12)) {
+        let strings_at = (symbols_at as usize).checked_add((count as usize).checked_mul(18)?)?;
+        if symbols_at != 0 && symbols_at as usize >= end {
+            if let Some(size) = le32(data, strings_at) {
+                let strings_end = strings_at.checked_add(size as usize)?;
+                if size >= 4 && strings_end <= data.len() {
+                    end = strings_end;
+                }
+            }
+        }
+    }
+    // The certificate table's "RVA" is a file offset; a signed file ends with it.
+    if let Some((at, size)) = img.dir(4) {
+        let cert_end = (at as usize).checked_add(size as usize)?;
+        if at as usize >= end && cert_end <= data.len() {
+            end = cert_end;
+        }
+    }
+    Some(end)
+}
+
+/// Hands `out` every whole PE file found inside `data` after its first byte (at offset 0, `data`
+/// is itself the file), each as `<name>@<offset>.exe` with its length from its own headers
+/// ([`carved_len`]); the search goes on after each one found. At most
+/// [`MAX_CARVE_CANDIDATES`] places are examined and [`MAX_CARVED`] files taken. Returns false
+/// when `out` says to stop.
+pub fn carve<'a>(data: &[u8], name: &str, out: &mut Members<'a>) -> bool {
+    let mut from = 1;
+    let mut found = 0;
+    for (examined, at) in memchr::memmem::find_iter(data.get(1..).unwrap_or(&[]), b"MZ")
+        .map(|i| i + 1)
+        .enumerate()
+    {
+        if at < from {
+            continue;
+        }
+        if examined >= MAX_CARVE_CANDIDATES || found >= MAX_CARVED {
+            out.warn(
+                Problem::Capped,
+                format!(
+                    "{}: more than {MAX_CARVED} executables or {MAX_CARVE_CANDIDATES} MZ \
+                     markers; the rest were not carved",
+                    printable(name)
+                ),
+            );
+            return true;
+        }
+        let Some(len) = carved_len(&data[at..]) else {
+            continue;
+        };
+        found += 1;
+        from = at + len;
+        if !out.add(
+            format!("{name}@{at:#x}.exe"),
+            Cow::Owned(data[at..at + len].to_vec()),
+        ) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The resources and the overlay of a PE file (a UPX-packed one goes to
-/// `upx::unpack_pe_file` first).
+/// `upx::unpack_pe_file` first), and the executables carved out of them where one starts after
+/// their first byte (a dropper's payload behind a header of its own).
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let Ok(img) = Image::parse(data, &mut Vec::new()) else {
         out.warn(
@@ -803,7 +895,8 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         let Some(bytes) = r.bytes else {
             continue;
         };
-        if out.stopped() || !out.add(format!("resources/{}", r.path()), Cow::Borrowed(bytes)) {
+        let name = format!("resources/{}", r.path());
+        if out.stopped() || !carve(bytes, &name, out) || !out.add(name, Cow::Borrowed(bytes)) {
             break;
         }
     }
@@ -823,7 +916,9 @@ fn overlay<'a>(img: &Image<'a>, out: &mut Members<'a>) {
         );
     }
     if let Some((_, overlay)) = img.overlay() {
-        out.add("overlay", Cow::Borrowed(overlay));
+        if carve(overlay, "overlay", out) {
+            out.add("overlay", Cow::Borrowed(overlay));
+        }
     }
 }
 
@@ -1039,5 +1134,79 @@ pub(crate) mod tests {
         let mut out = Members::new(Budget::unlimited());
         unpack(&pe, &mut out);
         assert!(out.members.is_empty());
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pe");
+        std::fs::read(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn a_pe_file_is_measured_by_its_own_headers() {
+        // Unstripped (COFF symbols after the sections), signed (certificate table last), and one
+        // with another PE appended, which is not part of it.
+        for name in ["app32.exe", "lib64.dll", "lib64-signed.dll", "wx.exe"] {
+            let data = fixture(name);
+            assert_eq!(carved_len(&data), Some(data.len()), "{name}");
+        }
+        let dropper = fixture("dropper.exe");
+        let lib = fixture("lib64.dll");
+        assert_eq!(carved_len(&dropper), Some(dropper.len() - lib.len()));
+        // Cut short, or random bytes after MZ: not a PE to carve.
+        let app = fixture("app32.exe");
+        assert_eq!(carved_len(&app[..app.len() - 600]), None);
+        assert_eq!(carved_len(b"MZ\x90\x00 not a header"), None);
+        assert_eq!(carved_len(&pe_with(b"data", b"")), None, "FileAlignment 0");
+    }
+
+    #[test]
+    fn executables_inside_a_blob_are_carved_whole() {
+        let app = fixture("app32.exe");
+        let lib = fixture("lib64.dll");
+        let mut blob = b"header MZ junk MZ\x00\x00\x00".to_vec();
+        let app_at = blob.len();
+        blob.extend_from_slice(&app);
+        blob.extend_from_slice(b"between");
+        let lib_at = blob.len();
+        blob.extend_from_slice(&lib);
+        blob.extend_from_slice(&app[..300]);
+        let mut out = Members::new(Budget::unlimited());
+        assert!(carve(&blob, "Data", &mut out));
+        let got: Vec<(&str, &[u8])> = out
+            .members
+            .iter()
+            .map(|m| (m.name.as_str(), &m.data[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (format!("Data@{app_at:#x}.exe").as_str(), &app[..]),
+                (format!("Data@{lib_at:#x}.exe").as_str(), &lib[..]),
+            ]
+        );
+        // At offset 0 the blob is the file itself: nothing to carve.
+        let mut out = Members::new(Budget::unlimited());
+        carve(&app, "app32.exe", &mut out);
+        assert!(out.members.is_empty());
+    }
+
+    #[test]
+    fn an_executable_behind_a_header_in_the_overlay_is_carved() {
+        let mut data = fixture("app32.exe");
+        let lib = fixture("lib64.dll");
+        let at = data.len() + 16;
+        data.extend_from_slice(b"PAYLOAD-HEADER..");
+        data.extend_from_slice(&lib);
+        let mut out = Members::new(Budget::unlimited());
+        unpack(&data, &mut out);
+        let names: Vec<&str> = out.members.iter().map(|m| m.name.as_str()).collect();
+        assert!(names.contains(&"overlay"), "{names:?}");
+        let carved = out
+            .members
+            .iter()
+            .find(|m| m.name == "overlay@0x10.exe")
+            .unwrap_or_else(|| panic!("{names:?}"));
+        assert_eq!(&carved.data[..], &lib[..]);
+        assert_eq!(&data[at..], &lib[..]);
     }
 }

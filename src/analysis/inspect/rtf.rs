@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::{suspicious, Heuristic, Inspection};
-use crate::analysis::formats::rtf;
+use crate::analysis::formats::{ole1, rtf};
 use crate::analysis::identify::FileKind;
 use crate::analysis::policy;
 use crate::analysis::warning::{Problem, Warning};
@@ -107,7 +107,7 @@ fn name(bytes: &[u8]) -> Option<String> {
 
 /// Describes the OLE1 object (and package) in a decoded objdata into `obj`.
 fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) {
-    let Some(o) = rtf::Ole1::parse(decoded) else {
+    let Some(o) = ole1::Ole1::parse(decoded) else {
         obj.format = "raw";
         return;
     };
@@ -131,7 +131,7 @@ fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) 
         ));
         return;
     }
-    obj.package = Some(match rtf::Package::parse(o.native) {
+    obj.package = Some(match ole1::Package::parse(o.native) {
         Ok(p) => Package {
             label: name(p.label),
             source_path: name(p.source),
@@ -335,7 +335,7 @@ mod tests {
 
     fn package(label: &[u8], content: &[u8]) -> Vec<u8> {
         let temp = [b"C:\\Temp\\".as_slice(), label].concat();
-        rtf::tests::package(label, &temp, content)
+        ole1::tests::package(label, &temp, content)
     }
 
     fn rtf(objects: &[(&str, Vec<u8>)]) -> Vec<u8> {
@@ -369,7 +369,7 @@ mod tests {
     fn equation_objects_vote_and_other_classes_do_not() {
         let found = run(&rtf(&[(
             "Equation.3",
-            rtf::tests::ole1(b"Equation.3", b"\x1c\x00eqn"),
+            ole1::tests::ole1(b"Equation.3", b"\x1c\x00eqn"),
         )]));
         let o = &found.metadata["document"]["rtf_objects"][0];
         assert_eq!(o["class"], "Equation.3");
@@ -380,12 +380,12 @@ mod tests {
         // A lying \objclass does not hide the OLE1 class.
         let found = run(&rtf(&[(
             "Word.Document.8",
-            rtf::tests::ole1(b"EQuATioN.3", b"x"),
+            ole1::tests::ole1(b"EQuATioN.3", b"x"),
         )]));
         assert_eq!(fired(&found), [OBJECT.id, EQUATION_EDITOR.id]);
         let found = run(&rtf(&[(
             "Excel.Sheet.8",
-            rtf::tests::ole1(b"Excel.Sheet.8", b"x"),
+            ole1::tests::ole1(b"Excel.Sheet.8", b"x"),
         )]));
         assert_eq!(fired(&found), [OBJECT.id]);
         assert!(found.facts[0].contains("1 embedded object (Excel.Sheet.8)"));
@@ -395,7 +395,7 @@ mod tests {
     fn packages_are_named_and_executables_vote() {
         let found = run(&rtf(&[(
             "Package",
-            rtf::tests::ole1(b"Package", &package(b"invoice.hta", b"<script>")),
+            ole1::tests::ole1(b"Package", &package(b"invoice.hta", b"<script>")),
         )]));
         let p = &found.metadata["document"]["rtf_objects"][0]["package"];
         assert_eq!(p["label"], "invoice.hta");
@@ -407,14 +407,14 @@ mod tests {
         );
         let found = run(&rtf(&[(
             "Package",
-            rtf::tests::ole1(b"Package", &package(b"notes.txt", b"hello")),
+            ole1::tests::ole1(b"Package", &package(b"notes.txt", b"hello")),
         )]));
         assert_eq!(fired(&found), [OBJECT.id, PACKAGE.id]);
     }
 
     #[test]
     fn obfuscated_hex_and_bin_are_read() {
-        let data = rtf::tests::ole1(b"Equation.3", b"abc");
+        let data = ole1::tests::ole1(b"Equation.3", b"abc");
         let h = rtf::tests::hex(&data);
         let (a, b) = h.split_at(9);
         let s = format!("{{\\rtf1{{\\object{{\\*\\objdata \\junk12 {a}\r\n{{\\*\\x}}{b}}}}}}}");
@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn broken_objects_give_warnings() {
         // Unterminated group; OLE1 package cut short; data that is not OLE1.
-        let pkg = rtf::tests::ole1(b"Package", &package(b"a.exe", b"MZ"));
+        let pkg = ole1::tests::ole1(b"Package", &package(b"a.exe", b"MZ"));
         let s = format!(
             "{{\\rtf1{{\\object{{\\*\\objdata {}",
             rtf::tests::hex(&pkg[..40])
