@@ -18,11 +18,11 @@ use super::formats;
 /// Every kind of file assay tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// A PE image, PE32 or PE32+ (`plus`); `upx` when UPX packed it.
+    /// A PE image, PE32 or PE32+ (`plus`), and what wraps a payload in it, if anything.
     Pe {
         plus: bool,
         role: PeRole,
-        upx: bool,
+        wrap: PeWrap,
     },
     /// An MZ executable without a PE header.
     Dos,
@@ -82,6 +82,17 @@ pub enum Format {
     Unknown,
     /// A file whose analysis failed before it was identified (the failure report).
     Unidentified,
+}
+
+/// What a PE file carries its real content in, when a reader of ours takes it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeWrap {
+    /// Nothing known: resources and overlay are the members.
+    Plain,
+    /// Packed by UPX: the original file is rebuilt.
+    Upx,
+    /// A Nullsoft (NSIS) installer: its files are in the overlay.
+    Nsis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -358,9 +369,9 @@ pub(crate) fn every_format() -> Vec<Format> {
     ];
     let mut all = Vec::new();
     for plus in [false, true] {
-        for upx in [false, true] {
+        for wrap in [PeWrap::Plain, PeWrap::Upx, PeWrap::Nsis] {
             for role in [PeRole::Exe, PeRole::Dll, PeRole::Driver, PeRole::Efi] {
-                all.push(F::Pe { plus, role, upx });
+                all.push(F::Pe { plus, role, wrap });
             }
         }
     }
@@ -847,16 +858,26 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     };
     // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; such
     // files go to the UPX decompressor.
-    let upx = formats::upx::detect(data);
-    let mut kind = FileKind::known(Format::Pe { plus, role, upx }, name);
-    kind.packer = if upx { Some("UPX") } else { installer(data) };
+    let (wrap, packer) = if formats::upx::detect(data) {
+        (PeWrap::Upx, Some("UPX"))
+    } else {
+        match installer(data) {
+            Some(NSIS) => (PeWrap::Nsis, Some(NSIS)),
+            other => (PeWrap::Plain, other),
+        }
+    };
+    let mut kind = FileKind::known(Format::Pe { plus, role, wrap }, name);
+    kind.packer = packer;
     Some(kind)
 }
+
+/// The name an NSIS installer is identified by.
+const NSIS: &str = "NSIS installer";
 
 /// Self-extracting installers, by the markers their stubs look for in the overlay.
 fn installer(data: &[u8]) -> Option<&'static str> {
     const MARKERS: &[(&[u8], &str)] = &[
-        (b"\xef\xbe\xad\xdeNullsoftInst", "NSIS installer"),
+        (b"\xef\xbe\xad\xdeNullsoftInst", NSIS),
         (b"Inno Setup Setup Data", "Inno Setup installer"),
         (b";!@Install@!UTF-8!", "7-Zip self-extractor"),
         (b".wixburn", "WiX Burn bundle"),

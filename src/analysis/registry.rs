@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::formats::{self, Budget, Deadline, Handler, Members};
-use super::identify::{identify, ElfRole, FileKind, Format, Ole2Use, PeRole, Text};
+use super::identify::{identify, ElfRole, FileKind, Format, Ole2Use, PeRole, PeWrap, Text};
 use super::inspect::{self, Inspection, Inspector};
 
 /// What reads one format.
@@ -46,6 +46,12 @@ static PE: Parser = Parser {
 static PE_UPX: Parser = Parser {
     name: "PE",
     unpack: Some(formats::upx::unpack_pe_file),
+    describe: Some(inspect::pe::inspect),
+    both: None,
+};
+static PE_NSIS: Parser = Parser {
+    name: "NSIS",
+    unpack: Some(formats::nsis::unpack),
     describe: Some(inspect::pe::inspect),
     both: None,
 };
@@ -124,8 +130,16 @@ static HTML: Parser = unpack_only("HTML", formats::html::unpack);
 pub fn parser(format: Format) -> Option<&'static Parser> {
     use Format as F;
     Some(match format {
-        F::Pe { upx: false, .. } => &PE,
-        F::Pe { upx: true, .. } => &PE_UPX,
+        F::Pe {
+            wrap: PeWrap::Plain,
+            ..
+        } => &PE,
+        F::Pe {
+            wrap: PeWrap::Upx, ..
+        } => &PE_UPX,
+        F::Pe {
+            wrap: PeWrap::Nsis, ..
+        } => &PE_NSIS,
         F::Elf { upx: false, .. } => &ELF,
         F::Elf { upx: true, .. } => &ELF_UPX,
         F::MachO(_) | F::MachOUniversal => &MACHO,
@@ -174,7 +188,7 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
         Format::Pe {
             plus: false,
             role: PeRole::Exe,
-            upx: false,
+            wrap: PeWrap::Plain,
         },
     ),
     (
@@ -182,7 +196,15 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
         Format::Pe {
             plus: false,
             role: PeRole::Exe,
-            upx: true,
+            wrap: PeWrap::Upx,
+        },
+    ),
+    (
+        "nsis",
+        Format::Pe {
+            plus: false,
+            role: PeRole::Exe,
+            wrap: PeWrap::Nsis,
         },
     ),
     (

@@ -81,3 +81,13 @@ fn an_object_in_a_powerpoint_presentation_yields_the_executable() {
     let (path, _) = payload("clam.ppt");
     assert_eq!(path, "clam.ppt/PowerPoint Document/object-1.ole/clam.exe");
 }
+
+#[test]
+fn an_nsis_installer_yields_the_executable_under_its_script_name() {
+    let (path, installer) = payload("clam-nsis.exe");
+    assert_eq!(path, "clam-nsis.exe/$INSTDIR\\clam.exe");
+    assert_eq!(
+        installer["info"]["identification"]["name"],
+        "PE32 executable (NSIS installer)"
+    );
+}

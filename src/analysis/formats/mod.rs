@@ -15,6 +15,8 @@ pub mod cpio;
 pub mod html;
 pub mod iso9660;
 pub mod mime;
+pub mod nsis;
+pub mod nsis_bzip2;
 pub mod ole1;
 pub mod ole2;
 pub mod pdf;
