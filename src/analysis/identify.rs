@@ -93,6 +93,9 @@ pub enum PeWrap {
     Upx,
     /// A Nullsoft (NSIS) installer: its files are in the overlay.
     Nsis,
+    /// A compiled AutoIt script: the script and its `FileInstall` files are in a block of its
+    /// own (`AU3!EA05`/`AU3!EA06`).
+    AutoIt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -369,7 +372,7 @@ pub(crate) fn every_format() -> Vec<Format> {
     ];
     let mut all = Vec::new();
     for plus in [false, true] {
-        for wrap in [PeWrap::Plain, PeWrap::Upx, PeWrap::Nsis] {
+        for wrap in [PeWrap::Plain, PeWrap::Upx, PeWrap::Nsis, PeWrap::AutoIt] {
             for role in [PeRole::Exe, PeRole::Dll, PeRole::Driver, PeRole::Efi] {
                 all.push(F::Pe { plus, role, wrap });
             }
@@ -863,6 +866,7 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     } else {
         match installer(data) {
             Some(NSIS) => (PeWrap::Nsis, Some(NSIS)),
+            Some(name) if name.starts_with("AutoIt") => (PeWrap::AutoIt, Some(name)),
             other => (PeWrap::Plain, other),
         }
     };
@@ -878,6 +882,8 @@ const NSIS: &str = "NSIS installer";
 fn installer(data: &[u8]) -> Option<&'static str> {
     const MARKERS: &[(&[u8], &str)] = &[
         (b"\xef\xbe\xad\xdeNullsoftInst", NSIS),
+        (b"AU3!EA06", "AutoIt v3 script (EA06)"),
+        (b"AU3!EA05", "AutoIt v3 script (EA05)"),
         (b"Inno Setup Setup Data", "Inno Setup installer"),
         (b";!@Install@!UTF-8!", "7-Zip self-extractor"),
         (b".wixburn", "WiX Burn bundle"),

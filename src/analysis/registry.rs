@@ -55,6 +55,12 @@ static PE_NSIS: Parser = Parser {
     describe: Some(inspect::pe::inspect),
     both: None,
 };
+static PE_AUTOIT: Parser = Parser {
+    name: "AutoIt",
+    unpack: Some(formats::autoit::unpack),
+    describe: Some(inspect::pe::inspect),
+    both: None,
+};
 static ELF: Parser = Parser {
     name: "ELF",
     unpack: None,
@@ -140,6 +146,10 @@ pub fn parser(format: Format) -> Option<&'static Parser> {
         F::Pe {
             wrap: PeWrap::Nsis, ..
         } => &PE_NSIS,
+        F::Pe {
+            wrap: PeWrap::AutoIt,
+            ..
+        } => &PE_AUTOIT,
         F::Elf { upx: false, .. } => &ELF,
         F::Elf { upx: true, .. } => &ELF_UPX,
         F::MachO(_) | F::MachOUniversal => &MACHO,
@@ -205,6 +215,14 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
             plus: false,
             role: PeRole::Exe,
             wrap: PeWrap::Nsis,
+        },
+    ),
+    (
+        "autoit",
+        Format::Pe {
+            plus: false,
+            role: PeRole::Exe,
+            wrap: PeWrap::AutoIt,
         },
     ),
     (

@@ -91,3 +91,29 @@ fn an_nsis_installer_yields_the_executable_under_its_script_name() {
         "PE32 executable (NSIS installer)"
     );
 }
+
+#[test]
+fn compiled_autoit_scripts_yield_the_executable_they_install() {
+    for (sample, version) in [("clam.ea05.exe", "EA05"), ("clam.ea06.exe", "EA06")] {
+        // The samples' interpreter stub is itself UPX-packed: the script is two layers down.
+        let (path, _) = payload(sample);
+        assert_eq!(path, format!("{sample}/unpacked.exe/C:\\clam.exe"));
+        let r = report(sample);
+        let stub = r
+            .iter()
+            .find(|e| e["info"]["file"]["file_path"] == format!("{sample}/unpacked.exe"))
+            .unwrap();
+        assert_eq!(
+            stub["info"]["identification"]["name"],
+            format!("PE32 executable (AutoIt v3 script ({version}))")
+        );
+        let script = if version == "EA05" {
+            "script.au3"
+        } else {
+            "script.au3.tokens"
+        };
+        assert!(r
+            .iter()
+            .any(|e| e["info"]["file"]["file_path"] == format!("{sample}/unpacked.exe/{script}")));
+    }
+}

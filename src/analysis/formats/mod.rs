@@ -9,6 +9,7 @@
 //! after.
 
 pub mod ar;
+pub mod autoit;
 pub mod binhex;
 pub mod chm;
 pub mod cpio;

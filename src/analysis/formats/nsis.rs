@@ -680,7 +680,10 @@ mod tests {
         for input in [&b"\x5d\x00\x00"[..], b"\x01\x5d\x00\x00", b"\x31\x00", b""] {
             let mut out = Members::new(Budget::unlimited());
             let method = Method::of(input);
-            assert!(decompress(method, input, "x", &mut out).is_err(), "{input:?}");
+            assert!(
+                decompress(method, input, "x", &mut out).is_err(),
+                "{input:?}"
+            );
         }
     }
 }
