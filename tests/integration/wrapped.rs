@@ -27,9 +27,14 @@ fn sample(name: &str) -> PathBuf {
 
 /// The sha256 of the wrapped test executable.
 fn clam_exe_sha256() -> String {
+    sha256_of(&sample("clam.exe"))
+}
+
+/// The sha256 of a file, as `assay digest` prints it.
+fn sha256_of(path: &Path) -> String {
     let out = std::process::Command::new(crate::common::bin())
         .arg("digest")
-        .arg(sample("clam.exe"))
+        .arg(path)
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -116,4 +121,21 @@ fn compiled_autoit_scripts_yield_the_executable_they_install() {
             .iter()
             .any(|e| e["info"]["file"]["file_path"] == format!("{sample}/unpacked.exe/{script}")));
     }
+}
+
+#[test]
+fn an_msi_installs_its_cabinet_files_under_their_table_names() {
+    let repo = crate::formats::repo();
+    let dir = TempDir::new("wrapped-msi");
+    let s = scan_config_in(dir.path(), &[repo.join("tests/data/msi/named.msi")], None);
+    let r = s.report("named.msi");
+    let want = sha256_of(&repo.join("tests/data/pe/app32.exe"));
+    let e = r
+        .iter()
+        .find(|e| e["info"]["file"]["file_path"] == "named.msi/payload.cab/app32.exe")
+        .expect("app32.exe under its installed name, not its File-table key");
+    assert_eq!(sha256(e), want);
+    assert!(r
+        .iter()
+        .any(|e| e["info"]["file"]["file_path"] == "named.msi/payload.cab/read me first.txt"));
 }

@@ -16,6 +16,7 @@ pub mod cpio;
 pub mod html;
 pub mod iso9660;
 pub mod mime;
+pub mod msi;
 pub mod nsis;
 pub mod nsis_bzip2;
 pub mod ole1;

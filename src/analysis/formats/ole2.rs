@@ -17,6 +17,7 @@
 use std::borrow::Cow;
 use std::io::Cursor;
 
+use super::msi;
 use super::ole1::Package;
 use super::{printable, Members, ReadStop};
 use crate::analysis::warning::Problem;
@@ -84,6 +85,8 @@ pub(crate) fn unreadable(e: &std::io::Error) -> String {
 /// The members of a compound file already opened (its streams, as [`unpack`] names them).
 pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
     let Directory { mut file, streams } = dir;
+    // An installer database: its cabinets' files are named by the `File` table.
+    let installed_names = msi::file_names(&mut file, &streams);
     for Stream { path, len } in streams {
         if out.stopped() {
             return;
@@ -94,7 +97,7 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
         if leaf.starts_with(['\u{1}', '\u{5}']) && !native {
             continue;
         }
-        let decoded = msi_name(&name);
+        let decoded = msi::stream_name(&name);
         if decoded.starts_with('!') || decoded.contains("/!") {
             continue;
         }
@@ -115,6 +118,11 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
             Ok(bytes) if native => {
                 let storage = name.rsplit_once('/').map_or("", |(s, _)| s);
                 if !ole10_native(storage, &bytes, out) {
+                    return;
+                }
+            }
+            Ok(bytes) if !installed_names.is_empty() && bytes.starts_with(b"MSCF") => {
+                if !msi::unpack_cabinet(&decoded, &bytes, &installed_names, out) {
                     return;
                 }
             }
@@ -295,35 +303,6 @@ fn ole10_native(storage: &str, stream: &[u8], out: &mut Members<'_>) -> bool {
     }
 }
 
-/// Decodes MSI's stream-name mangling: characters U+3800..U+4840 pack one or two characters of
-/// a 64-symbol alphabet; U+4840 marks a database table (shown as `!`).
-fn msi_name(name: &str) -> String {
-    fn symbol(i: u32) -> char {
-        match i {
-            0..=9 => char::from(b'0' + i as u8),
-            10..=35 => char::from(b'A' + (i - 10) as u8),
-            36..=61 => char::from(b'a' + (i - 36) as u8),
-            62 => '.',
-            _ => '_',
-        }
-    }
-    let mut s = String::with_capacity(name.len());
-    for c in name.chars() {
-        let x = c as u32;
-        match x {
-            0x3800..=0x47ff => {
-                let v = x - 0x3800;
-                s.push(symbol(v & 0x3f));
-                s.push(symbol((v >> 6) & 0x3f));
-            }
-            0x4800..=0x483f => s.push(symbol(x - 0x4800)),
-            0x4840 => s.push('!'),
-            _ => s.push(c),
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::super::Budget;
@@ -367,8 +346,8 @@ pub(crate) mod tests {
             .into_iter()
             .chain(std::iter::once(char::from_u32(0x4800 + 37).unwrap()))
             .collect();
-        assert_eq!(msi_name(&name), "Data1.cab");
-        assert_eq!(msi_name("\u{4840}File"), "!File");
+        assert_eq!(msi::stream_name(&name), "Data1.cab");
+        assert_eq!(msi::stream_name("\u{4840}File"), "!File");
     }
 
     #[test]
