@@ -861,7 +861,14 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     };
     // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; such
     // files go to the UPX decompressor.
-    let (wrap, packer) = if formats::upx::detect(data) {
+    // A packer we do not restore is named first: yoda's Crypter wraps UPX-packed files whose
+    // UPX sections it keeps, and only the outer layer can be taken off first.
+    let unrestored = formats::pe::Image::parse(data, &mut Vec::new())
+        .ok()
+        .and_then(|img| formats::pe::unrestored_packer(&img));
+    let (wrap, packer) = if let Some(name) = unrestored {
+        (PeWrap::Plain, Some(name))
+    } else if formats::upx::detect(data) {
         (PeWrap::Upx, Some("UPX"))
     } else {
         match installer(data) {

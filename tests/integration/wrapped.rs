@@ -139,3 +139,42 @@ fn an_msi_installs_its_cabinet_files_under_their_table_names() {
         .iter()
         .any(|e| e["info"]["file"]["file_path"] == "named.msi/payload.cab/read me first.txt"));
 }
+
+#[test]
+fn an_executable_stored_in_a_section_is_carved_out() {
+    let (path, _) = payload("clam-fsg.exe");
+    assert_eq!(path, "clam-fsg.exe/sections/.clamav@0xde0.exe");
+}
+
+#[test]
+fn packers_not_restored_are_named_warned_and_flagged_never_passed_silently() {
+    for (sample, packer) in [
+        ("clam-aspack.exe", "ASPack"),
+        ("clam-mew.exe", "MEW"),
+        ("clam-petite.exe", "Petite"),
+        ("clam-upack.exe", "Upack"),
+        ("clam-pespin.exe", "PESpin"),
+        ("clam-wwpack.exe", "WWPack32"),
+        ("clam-yc.exe", "yoda's Crypter"),
+    ] {
+        let r = report(sample);
+        let top = &r[0];
+        let name = top["info"]["identification"]["name"].as_str().unwrap();
+        assert!(name.ends_with(&format!("({packer})")), "{sample}: {name}");
+        let warnings = top["info"]["unpacking"]["warnings"].to_string();
+        assert!(
+            warnings.contains(&format!(
+                "packed with {packer}, which assay does not restore"
+            )),
+            "{sample}: {warnings}"
+        );
+        assert!(
+            top["indicators"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["id"] == "pe-packed-not-restored"),
+            "{sample}"
+        );
+    }
+}

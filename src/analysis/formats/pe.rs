@@ -326,8 +326,16 @@ impl<'a> Image<'a> {
     /// is empty or all zero. SizeOfHeaders does not move it: a header that claims the whole
     /// file must not hide a payload.
     /// Returns where it starts and its bytes.
+    /// Where the headers end: after the section table.
+    pub fn headers_end(&self) -> usize {
+        let opt_size = le16(self.data, self.pe_at + 20).unwrap_or(0) as usize;
+        self.pe_at + 24 + opt_size + self.declared_sections.min(MAX_SECTIONS) * 40
+    }
+
     pub fn overlay(&self) -> Option<(usize, &'a [u8])> {
-        let start = usize::try_from(self.end_of_sections()).ok()?;
+        let start = usize::try_from(self.end_of_sections())
+            .ok()?
+            .max(self.headers_end());
         if start == 0 {
             return None;
         }
@@ -787,6 +795,93 @@ pub fn type_name(id: u32) -> Cow<'static, str> {
     }
 }
 
+/// The executable packer or crypter that made `img`, among those assay recognises but does not
+/// restore (UPX, which it restores, is [`super::upx::detect`]): by the section names, header
+/// layouts and entry-point code each one leaves.
+pub(crate) fn unrestored_packer(img: &Image<'_>) -> Option<&'static str> {
+    let named = |names: &[&str]| {
+        img.sections
+            .iter()
+            .any(|s| names.contains(&s.name.as_str()))
+    };
+    let entry = img.from(img.entry).unwrap_or(&[]);
+    let entry_is = |pattern: &[Option<u8>]| {
+        entry.len() >= pattern.len()
+            && pattern
+                .iter()
+                .zip(entry)
+                .all(|(p, b)| p.is_none_or(|p| p == *b))
+    };
+    const ASPACK_ENTRY: &[Option<u8>] = &[
+        Some(0x60),
+        Some(0xe8),
+        Some(0x03),
+        Some(0x00),
+        Some(0x00),
+        Some(0x00),
+        Some(0xe9),
+        Some(0xeb),
+    ];
+    const PESPIN_ENTRY: &[Option<u8>] = &[
+        Some(0xeb),
+        Some(0x01),
+        Some(0x68),
+        Some(0x60),
+        Some(0xe8),
+        Some(0x00),
+        Some(0x00),
+        Some(0x00),
+        Some(0x00),
+        Some(0x8b),
+        Some(0x1c),
+        Some(0x24),
+        Some(0x83),
+        Some(0xc3),
+    ];
+    // FSG 2.0: xchg [..], esp; popad; xchg eax, esp; push ebp; movsb; mov dh, 0x80; call [ebx].
+    const FSG2_ENTRY: &[Option<u8>] = &[
+        Some(0x87),
+        Some(0x25),
+        None,
+        None,
+        None,
+        None,
+        Some(0x61),
+        Some(0x94),
+        Some(0x55),
+        Some(0xa4),
+        Some(0xb6),
+        Some(0x80),
+        Some(0xff),
+        Some(0x13),
+    ];
+    Some(if named(&[".aspack", ".adata"]) || entry_is(ASPACK_ENTRY) {
+        "ASPack"
+    } else if img.sections.iter().any(|s| s.name.starts_with("MEW")) {
+        "MEW"
+    } else if named(&[".petite"]) {
+        "Petite"
+    } else if img.data.get(2..14) == Some(b"KERNEL32.DLL") && img.pe_at == 0x10 {
+        "Upack"
+    } else if entry_is(PESPIN_ENTRY) || named(&[".taz"]) {
+        "PESpin"
+    } else if named(&[".WWP32"]) {
+        "WWPack32"
+    } else if named(&["yC"]) {
+        "yoda's Crypter"
+    } else if named(&["yP"]) {
+        "yoda's Protector"
+    } else if entry_is(FSG2_ENTRY) {
+        "FSG"
+    } else if named(&[".MPRESS1", ".MPRESS2"]) {
+        "MPRESS"
+    } else if named(&[".nsp0", ".nsp1", "nsp0", "nsp1"]) {
+        "NsPack"
+    } else {
+        return None;
+    })
+}
+
 /// Most `MZ` places examined for a PE file inside one stream or blob ([`carve`]).
 pub const MAX_CARVE_CANDIDATES: usize = 4096;
 
@@ -804,13 +899,15 @@ pub fn carved_len(data: &[u8]) -> Option<usize> {
     let sane = warnings.is_empty()
         && !img.sections.is_empty()
         && img.sections.len() == img.declared_sections
-        && img.file_alignment.is_power_of_two()
-        && img.size_of_headers as usize <= data.len();
+        && img.file_alignment.is_power_of_two();
     if !sane {
         return None;
     }
-    let mut end = usize::try_from(img.end_of_sections()).ok()?;
-    if end <= img.size_of_headers as usize || end > data.len() {
+    // The headers end with the section table; a tiny file's sections may end before it.
+    let mut end = usize::try_from(img.end_of_sections())
+        .ok()?
+        .max(img.headers_end());
+    if end > data.len() {
         return None;
     }
     // An unstripped image (mingw) keeps its COFF symbols and their string table after its
@@ -843,10 +940,15 @@ pub fn carved_len(data: &[u8]) -> Option<usize> {
 /// [`MAX_CARVE_CANDIDATES`] places are examined and [`MAX_CARVED`] files taken. Returns false
 /// when `out` says to stop.
 pub fn carve<'a>(data: &[u8], name: &str, out: &mut Members<'a>) -> bool {
-    let mut from = 1;
+    carve_from(data, 1, name, out)
+}
+
+/// [`carve`] from offset `from` (0: a file at the very start counts too).
+fn carve_from<'a>(data: &[u8], mut from: usize, name: &str, out: &mut Members<'a>) -> bool {
     let mut found = 0;
-    for (examined, at) in memchr::memmem::find_iter(data.get(1..).unwrap_or(&[]), b"MZ")
-        .map(|i| i + 1)
+    let start = from;
+    for (examined, at) in memchr::memmem::find_iter(data.get(start..).unwrap_or(&[]), b"MZ")
+        .map(|i| i + start)
         .enumerate()
     {
         if at < from {
@@ -889,6 +991,15 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         );
         return;
     };
+    if let Some(packer) = unrestored_packer(&img) {
+        out.warn(
+            Problem::Unsupported,
+            format!(
+                "packed with {packer}, which assay does not restore: the code and data it packed \
+                 were not analysed"
+            ),
+        );
+    }
     let mut warnings = Vec::new();
     let payloads = resources(&img, |t| !STRUCTURAL_TYPES.contains(&t), &mut warnings);
     for r in payloads {
@@ -901,7 +1012,40 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
     }
     out.warnings.append(&mut warnings);
+    if !sections(&img, out) {
+        return;
+    }
     overlay(&img, out);
+}
+
+/// Executables stored whole in the sections' raw data (the resource section aside: its
+/// resources are members of their own), as `sections/<name>@<offset>.exe`.
+fn sections(img: &Image<'_>, out: &mut Members<'_>) -> bool {
+    let resources = img
+        .dir(2)
+        .and_then(|(rva, _)| img.section_of(rva))
+        .map(|s| s.raw_ptr);
+    for (i, s) in img.sections.iter().enumerate() {
+        if Some(s.raw_ptr) == resources || s.raw_size == 0 {
+            continue;
+        }
+        let start = s.raw_ptr as usize;
+        let end = start
+            .saturating_add(s.raw_size as usize)
+            .min(img.data.len());
+        let Some(bytes) = img.data.get(start..end) else {
+            continue;
+        };
+        let label = if s.name.is_empty() {
+            format!("sections/{i}")
+        } else {
+            format!("sections/{}", printable(&s.name))
+        };
+        if out.stopped() || !carve_from(bytes, 0, &label, out) {
+            return false;
+        }
+    }
+    true
 }
 
 fn overlay<'a>(img: &Image<'a>, out: &mut Members<'a>) {
@@ -1208,5 +1352,86 @@ pub(crate) mod tests {
             .unwrap_or_else(|| panic!("{names:?}"));
         assert_eq!(&carved.data[..], &lib[..]);
         assert_eq!(&data[at..], &lib[..]);
+    }
+
+    /// `data` with its first section renamed `name`.
+    fn with_section_name(mut data: Vec<u8>, name: &[u8]) -> Vec<u8> {
+        let pe = le32(&data, 0x3c).unwrap() as usize;
+        let opt = le16(&data, pe + 20).unwrap() as usize;
+        let table = pe + 24 + opt;
+        data[table..table + 8].fill(0);
+        data[table..table + name.len()].copy_from_slice(name);
+        data
+    }
+
+    #[test]
+    fn packers_we_do_not_restore_are_named_by_their_marks() {
+        let app = fixture("app32.exe");
+        let packer = |data: &[u8]| {
+            let img = Image::parse(data, &mut Vec::new()).unwrap();
+            unrestored_packer(&img)
+        };
+        assert_eq!(packer(&app), None);
+        for (section, name) in [
+            (&b".aspack"[..], "ASPack"),
+            (b"MEW", "MEW"),
+            (b".petite", "Petite"),
+            (b".WWP32", "WWPack32"),
+            (b"yC", "yoda's Crypter"),
+            (b".MPRESS1", "MPRESS"),
+        ] {
+            assert_eq!(packer(&with_section_name(app.clone(), section)), Some(name));
+        }
+        // By the code at the entry point.
+        let img = Image::parse(&app, &mut Vec::new()).unwrap();
+        let entry = img.offset(img.entry).unwrap();
+        for (code, name) in [
+            (&[0x60u8, 0xe8, 3, 0, 0, 0, 0xe9, 0xeb][..], "ASPack"),
+            (
+                &[
+                    0xeb, 0x01, 0x68, 0x60, 0xe8, 0, 0, 0, 0, 0x8b, 0x1c, 0x24, 0x83, 0xc3,
+                ],
+                "PESpin",
+            ),
+            (
+                &[
+                    0x87, 0x25, 1, 2, 3, 4, 0x61, 0x94, 0x55, 0xa4, 0xb6, 0x80, 0xff, 0x13,
+                ],
+                "FSG",
+            ),
+        ] {
+            let mut data = app.clone();
+            data[entry..entry + code.len()].copy_from_slice(code);
+            assert_eq!(packer(&data), Some(name));
+        }
+        // And the warning the unpacker gives.
+        let data = with_section_name(app.clone(), b".petite");
+        let mut out = Members::new(Budget::unlimited());
+        unpack(&data, &mut out);
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.problem == Problem::Unsupported
+                    && w.text.starts_with("packed with Petite"))
+        );
+    }
+
+    #[test]
+    fn a_tiny_pe_whose_section_table_outlasts_its_sections_is_measured_to_the_table() {
+        // Sections may end before the section table does (a 544-byte test program of ClamAV's
+        // is laid out so): the file, and the headers, end with the table; there is no overlay.
+        let mut data = fixture("app32.exe");
+        let pe = le32(&data, 0x3c).unwrap() as usize;
+        let opt = le16(&data, pe + 20).unwrap() as usize;
+        let table = pe + 24 + opt;
+        // One section, raw data of 16 bytes at offset 1, before the table ends.
+        data[pe + 6..pe + 8].copy_from_slice(&1u16.to_le_bytes());
+        data[table + 16..table + 20].copy_from_slice(&16u32.to_le_bytes());
+        data[table + 20..table + 24].copy_from_slice(&1u32.to_le_bytes());
+        let short_end = pe + 24 + opt + 40;
+        data.truncate(short_end);
+        assert_eq!(carved_len(&data), Some(short_end));
+        let img = Image::parse(&data, &mut Vec::new()).unwrap();
+        assert!(img.overlay().is_none());
     }
 }

@@ -187,6 +187,7 @@ pub const HEURISTICS: &[&Heuristic] = &[
     pe::CHECKSUM_MISMATCH,
     pe::FEW_IMPORTS_HIGH_ENTROPY,
     pe::PACKER_SECTION,
+    pe::PACKED_NOT_RESTORED,
     pe::PE_IN_RESOURCE,
     pe::PE_IN_OVERLAY,
     pe::DIGEST_MISMATCH,

@@ -97,6 +97,15 @@ pub const PACKER_SECTION: &Heuristic = &Heuristic {
     verdict: None,
 };
 
+pub const PACKED_NOT_RESTORED: &Heuristic = &Heuristic {
+    id: "pe-packed-not-restored",
+    priority: 5,
+    category: "evasion",
+    description: "Packed or encrypted by a packer assay recognises but does not restore: the code \
+                  and data it hides were not analysed.",
+    verdict: None,
+};
+
 pub const PE_IN_RESOURCE: &Heuristic = &Heuristic {
     id: "pe-pe-in-resource",
     priority: 3,
@@ -1214,6 +1223,9 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     if !packer.is_empty() {
         found.fire(PACKER_SECTION, packer.clone());
     }
+    if let Some(name) = crate::analysis::formats::pe::unrestored_packer(&img) {
+        found.fire(PACKED_NOT_RESTORED, vec![format!("packed with {name}")]);
+    }
     let pe_resources: Vec<String> = resources
         .iter()
         .filter(|r| r.holds_pe)
@@ -1732,6 +1744,17 @@ mod tests {
         let truncated = run(&data[..data.len() - 1000]);
         assert!(fired(&truncated).contains(&TRUNCATED.id));
         assert!(!clean.contains(&TRUNCATED.id));
+    }
+
+    #[test]
+    fn a_packer_we_do_not_restore_is_an_indicator() {
+        let mut data = sample("app32.exe");
+        let pe = le32(&data, 0x3c).unwrap() as usize;
+        let table = pe + 24 + usize::from(le16(&data, pe + 20).unwrap());
+        data[table..table + 8].copy_from_slice(b".WWP32\0\0");
+        let found = run(&data);
+        assert!(fired(&found).contains(&PACKED_NOT_RESTORED.id));
+        assert!(!fired(&run(&sample("app32.exe"))).contains(&PACKED_NOT_RESTORED.id));
     }
 
     #[test]
