@@ -54,6 +54,8 @@ pub enum Format {
     Tar,
     Cpio,
     Ar,
+    /// A Symbian installation package (`.sis`, EPOC releases 3 to 6).
+    Sis,
     /// A Debian package (an `ar` archive with `debian-binary` first).
     Deb,
     Iso9660,
@@ -220,6 +222,7 @@ impl Format {
             | F::Cpio
             | F::Ar
             | F::Deb
+            | F::Sis
             | F::Iso9660
             | F::Szdd
             | F::Ole2(Ole2Use::Installer)
@@ -277,7 +280,7 @@ impl Format {
             | F::Ar
             | F::Szdd => "Archive",
             F::OfficeZip { doc, .. } => document(doc, "OpenDocument"),
-            F::Deb => "Package",
+            F::Deb | F::Sis => "Package",
             F::Iso9660 => "DiskImage",
             F::Chm => "CHM",
             F::Ole2(Ole2Use::Installer) => "Installer",
@@ -358,6 +361,7 @@ pub(crate) fn every_format() -> Vec<Format> {
             F::Pe { .. } | F::Dos | F::Elf { .. } | F::MachO(_) | F::MachOUniversal => {}
             F::Zip(_) | F::OfficeZip { .. } | F::Gzip | F::Bzip2 | F::Xz | F::Lzma | F::Zstd => {}
             F::Unarc | F::Tar | F::Cpio | F::Ar | F::Deb | F::Iso9660 | F::Chm | F::Szdd => {}
+            F::Sis => {}
             F::Ole2(_) | F::Tnef | F::Rtf | F::Pdf | F::Image(_) | F::Font(_) => {}
             F::JavaClass | F::Dex | F::BinHex | F::Mbox | F::Email | F::Uuencode | F::Text(_) => {}
             F::Empty | F::Unknown | F::Unidentified => {}
@@ -461,6 +465,7 @@ pub(crate) fn every_format() -> Vec<Format> {
         F::Cpio,
         F::Ar,
         F::Deb,
+        F::Sis,
         F::Iso9660,
         F::Chm,
         F::Szdd,
@@ -599,6 +604,8 @@ fn magic(data: &[u8], head: &[u8]) -> Option<FileKind> {
         FileKind::known(F::Unarc, "COMPRESS")
     } else if at(head, 257, b"ustar") || is_old_tar(head) {
         FileKind::known(F::Tar, "TAR")
+    } else if formats::sis::detect(head) {
+        FileKind::known(F::Sis, "Symbian SIS package")
     } else if let Some(variant) = cpio_variant(head) {
         FileKind::known(F::Cpio, variant)
     } else if at(head, 0, b"!<arch>\n") {

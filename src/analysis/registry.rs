@@ -95,6 +95,7 @@ static UNARC: Parser = unpack_only("archive", formats::unarc::unpack);
 static TAR: Parser = unpack_only("TAR", formats::tar::unpack);
 static CPIO: Parser = unpack_only("CPIO", formats::cpio::unpack);
 static AR: Parser = unpack_only("AR", formats::ar::unpack);
+static SIS: Parser = unpack_only("SIS", formats::sis::unpack);
 static ISO9660: Parser = unpack_only("ISO 9660", formats::iso9660::unpack);
 static CHM: Parser = unpack_only("CHM", formats::chm::unpack);
 static SZDD: Parser = unpack_only("SZDD", formats::szdd::unpack);
@@ -164,6 +165,7 @@ pub fn parser(format: Format) -> Option<&'static Parser> {
         F::Tar => &TAR,
         F::Cpio => &CPIO,
         F::Ar | F::Deb => &AR,
+        F::Sis => &SIS,
         F::Iso9660 => &ISO9660,
         F::Chm => &CHM,
         F::Szdd => &SZDD,
@@ -257,6 +259,7 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
     ("tar", Format::Tar),
     ("cpio", Format::Cpio),
     ("ar", Format::Ar),
+    ("sis", Format::Sis),
     ("iso9660", Format::Iso9660),
     ("chm", Format::Chm),
     ("szdd", Format::Szdd),

@@ -178,3 +178,13 @@ fn packers_not_restored_are_named_warned_and_flagged_never_passed_silently() {
         );
     }
 }
+
+#[test]
+fn a_symbian_package_yields_the_file_it_installs() {
+    let (path, package) = payload("clam.sis");
+    assert_eq!(path, "clam.sis/!:\\clam.exe");
+    assert_eq!(
+        package["info"]["identification"]["name"],
+        "Symbian SIS package"
+    );
+}

@@ -24,6 +24,7 @@ pub mod ole2;
 pub mod pdf;
 pub mod pe;
 pub mod rtf;
+pub mod sis;
 pub mod stream;
 pub mod szdd;
 pub mod tar;
