@@ -98,6 +98,8 @@ pub enum PeWrap {
     /// A compiled AutoIt script: the script and its `FileInstall` files are in a block of its
     /// own (`AU3!EA05`/`AU3!EA06`).
     AutoIt,
+    /// An InstallShield setup carrying its files in the overlay.
+    InstallShield,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -376,7 +378,13 @@ pub(crate) fn every_format() -> Vec<Format> {
     ];
     let mut all = Vec::new();
     for plus in [false, true] {
-        for wrap in [PeWrap::Plain, PeWrap::Upx, PeWrap::Nsis, PeWrap::AutoIt] {
+        for wrap in [
+            PeWrap::Plain,
+            PeWrap::Upx,
+            PeWrap::Nsis,
+            PeWrap::AutoIt,
+            PeWrap::InstallShield,
+        ] {
             for role in [PeRole::Exe, PeRole::Dll, PeRole::Driver, PeRole::Efi] {
                 all.push(F::Pe { plus, role, wrap });
             }
@@ -881,6 +889,9 @@ fn pe(data: &[u8]) -> Option<FileKind> {
         match installer(data) {
             Some(NSIS) => (PeWrap::Nsis, Some(NSIS)),
             Some(name) if name.starts_with("AutoIt") => (PeWrap::AutoIt, Some(name)),
+            None if formats::installshield::find(data).is_some() => {
+                (PeWrap::InstallShield, Some("InstallShield setup"))
+            }
             other => (PeWrap::Plain, other),
         }
     };

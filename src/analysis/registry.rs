@@ -61,6 +61,12 @@ static PE_AUTOIT: Parser = Parser {
     describe: Some(inspect::pe::inspect),
     both: None,
 };
+static PE_INSTALLSHIELD: Parser = Parser {
+    name: "InstallShield",
+    unpack: Some(formats::installshield::unpack),
+    describe: Some(inspect::pe::inspect),
+    both: None,
+};
 static ELF: Parser = Parser {
     name: "ELF",
     unpack: None,
@@ -151,6 +157,10 @@ pub fn parser(format: Format) -> Option<&'static Parser> {
             wrap: PeWrap::AutoIt,
             ..
         } => &PE_AUTOIT,
+        F::Pe {
+            wrap: PeWrap::InstallShield,
+            ..
+        } => &PE_INSTALLSHIELD,
         F::Elf { upx: false, .. } => &ELF,
         F::Elf { upx: true, .. } => &ELF_UPX,
         F::MachO(_) | F::MachOUniversal => &MACHO,
@@ -225,6 +235,14 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
             plus: false,
             role: PeRole::Exe,
             wrap: PeWrap::AutoIt,
+        },
+    ),
+    (
+        "installshield",
+        Format::Pe {
+            plus: false,
+            role: PeRole::Exe,
+            wrap: PeWrap::InstallShield,
         },
     ),
     (

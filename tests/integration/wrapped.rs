@@ -188,3 +188,17 @@ fn a_symbian_package_yields_the_file_it_installs() {
         "Symbian SIS package"
     );
 }
+
+#[test]
+fn msi_based_installshield_setups_yield_the_executable() {
+    // The internal form carries the MSI, whose cabinet holds clam.exe under its table name; the
+    // external form carries clam.exe itself among its support files.
+    let (path, setup) = payload("clam_ISmsi_int.exe");
+    assert_eq!(path, "clam_ISmsi_int.exe/clam.msi/Data1.cab/clam.exe");
+    assert_eq!(
+        setup["info"]["identification"]["name"],
+        "PE32 executable (InstallShield setup)"
+    );
+    let (path, _) = payload("clam_ISmsi_ext.exe");
+    assert_eq!(path, "clam_ISmsi_ext.exe/clam.exe409.bmp");
+}

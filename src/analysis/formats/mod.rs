@@ -14,6 +14,7 @@ pub mod binhex;
 pub mod chm;
 pub mod cpio;
 pub mod html;
+pub mod installshield;
 pub mod iso9660;
 pub mod mime;
 pub mod msi;
