@@ -202,3 +202,17 @@ fn msi_based_installshield_setups_yield_the_executable() {
     let (path, _) = payload("clam_ISmsi_ext.exe");
     assert_eq!(path, "clam_ISmsi_ext.exe/clam.exe409.bmp");
 }
+
+#[test]
+fn older_installshield_setups_yield_the_executable_from_their_cabinets() {
+    // Internal form: clam.exe is stored in the InstallShield cabinet data2.cab; external form:
+    // it is listed among the setup's own files.
+    let (path, setup) = payload("clam_IScab_int.exe");
+    assert_eq!(path, "clam_IScab_int.exe/data2.cab/clam.exe");
+    assert_eq!(
+        setup["info"]["identification"]["name"],
+        "PE32 executable (InstallShield setup)"
+    );
+    let (path, _) = payload("clam_IScab_ext.exe");
+    assert_eq!(path, "clam_IScab_ext.exe/clam.exe");
+}
