@@ -876,12 +876,12 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     };
     // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; such
     // files go to the UPX decompressor.
-    // A packer we do not restore is named first: yoda's Crypter wraps UPX-packed files whose
-    // UPX sections it keeps, and only the outer layer can be taken off first.
+    // yoda's Crypter wraps UPX-packed files and keeps their UPX sections: the outer layer is
+    // named first. Other packers' marks do not stop UPX restoring a UPX-packed file.
     let unrestored = formats::pe::Image::parse(data, &mut Vec::new())
         .ok()
         .and_then(|img| formats::pe::unrestored_packer(&img));
-    let (wrap, packer) = if let Some(name) = unrestored {
+    let (wrap, packer) = if let Some(name) = unrestored.filter(|n| n.starts_with("yoda")) {
         (PeWrap::Plain, Some(name))
     } else if formats::upx::detect(data) {
         (PeWrap::Upx, Some("UPX"))
@@ -892,7 +892,7 @@ fn pe(data: &[u8]) -> Option<FileKind> {
             None if formats::installshield::find(data).is_some() => {
                 (PeWrap::InstallShield, Some("InstallShield setup"))
             }
-            other => (PeWrap::Plain, other),
+            other => (PeWrap::Plain, other.or(unrestored)),
         }
     };
     let mut kind = FileKind::known(Format::Pe { plus, role, wrap }, name);

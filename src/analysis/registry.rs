@@ -51,22 +51,42 @@ static PE_UPX: Parser = Parser {
 };
 static PE_NSIS: Parser = Parser {
     name: "NSIS",
-    unpack: Some(formats::nsis::unpack),
+    unpack: Some(nsis_setup),
     describe: Some(inspect::pe::inspect),
     both: None,
 };
 static PE_AUTOIT: Parser = Parser {
     name: "AutoIt",
-    unpack: Some(formats::autoit::unpack),
+    unpack: Some(autoit_script),
     describe: Some(inspect::pe::inspect),
     both: None,
 };
 static PE_INSTALLSHIELD: Parser = Parser {
     name: "InstallShield",
-    unpack: Some(formats::installshield::unpack),
+    unpack: Some(installshield_setup),
     describe: Some(inspect::pe::inspect),
     both: None,
 };
+/// A wrapper's reader, then the PE's own resources and section data (and its overlay when the
+/// reader found nothing): a marker alone must not hide a payload stored beside the wrapper.
+fn beside_pe<'a>(reader: Handler, data: &'a [u8], out: &mut Members<'a>) {
+    let before = out.members.len();
+    reader(data, out);
+    formats::pe::unpack_beside_wrapper(data, out.members.len() > before, out);
+}
+
+fn nsis_setup<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    beside_pe(formats::nsis::unpack, data, out);
+}
+
+fn autoit_script<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    beside_pe(formats::autoit::unpack, data, out);
+}
+
+fn installshield_setup<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    beside_pe(formats::installshield::unpack, data, out);
+}
+
 static ELF: Parser = Parser {
     name: "ELF",
     unpack: None,
@@ -393,5 +413,53 @@ mod tests {
                 fuzz_one(target, data);
             }
         }
+    }
+
+    fn data(path: &str) -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+    }
+
+    #[test]
+    fn a_wrapper_marker_does_not_hide_what_the_pe_carries_beside_it() {
+        // app32.exe carries an RCDATA resource; a stray AutoIt marker and junk in its overlay
+        // route it to the AutoIt reader, which finds no script: the resource and the overlay
+        // still come out, and the reader says what it did not find.
+        let mut exe = data("tests/data/pe/app32.exe");
+        exe.extend_from_slice(b"AU3!EA06 and sixteen bytes, then no record at all");
+        let kind = identify(&exe, "x.exe");
+        assert!(matches!(
+            kind.format,
+            Format::Pe {
+                wrap: PeWrap::AutoIt,
+                ..
+            }
+        ));
+        let mut out = Members::new(Budget::unlimited());
+        (parser(kind.format).unwrap().unpack.unwrap())(&exe, &mut out);
+        let names: Vec<&str> = out.members.iter().map(|m| m.name.as_str()).collect();
+        assert!(names.contains(&"resources/RCDATA/101/1033"), "{names:?}");
+        assert!(names.contains(&"overlay"), "{names:?}");
+        assert!(out.warnings.iter().any(|w| w.text.contains("no record")));
+    }
+
+    #[test]
+    fn another_packers_mark_does_not_stop_upx_restoring() {
+        let mut packed = data("tests/data/upx/pe32-f11.upx.exe");
+        let pe = crate::analysis::bytes::le32(&packed, 0x3c).unwrap() as usize;
+        let opt = usize::from(crate::analysis::bytes::le16(&packed, pe + 20).unwrap());
+        // The third section (after UPX0 and UPX1) renamed as ASPack names its own.
+        let third = pe + 24 + opt + 2 * 40;
+        packed[third..third + 8].copy_from_slice(b".adata\0\0");
+        let kind = identify(&packed, "x.exe");
+        assert!(
+            matches!(
+                kind.format,
+                Format::Pe {
+                    wrap: PeWrap::Upx,
+                    ..
+                }
+            ),
+            "{kind:?}"
+        );
     }
 }

@@ -56,15 +56,31 @@ impl Version {
     }
 }
 
-/// The block's version and where its records start, if `data` holds one.
+/// The block's version and where it starts (after the marker), if `data` holds one: the first
+/// marker whose first record is where it should be, else the first marker (a decoy marker in a
+/// string table must not hide the real block).
 pub fn find(data: &[u8]) -> Option<(Version, usize)> {
-    let at = memmem::find(data, b"AU3!EA0")?;
-    let version = match data.get(at + 7) {
-        Some(b'5') => Version::Ea05,
-        Some(b'6') => Version::Ea06,
-        _ => return None,
-    };
-    Some((version, at + 8))
+    let mut first = None;
+    for at in memmem::find_iter(data, b"AU3!EA0").take(64) {
+        let version = match data.get(at + 7) {
+            Some(b'5') => Version::Ea05,
+            Some(b'6') => Version::Ea06,
+            _ => continue,
+        };
+        if le32(data, at + 8 + 16) == Some(record_magic(version)) {
+            return Some((version, at + 8));
+        }
+        first = first.or(Some((version, at + 8)));
+    }
+    first
+}
+
+/// The (fixed, encrypted) first field of every record: "FILE".
+fn record_magic(version: Version) -> u32 {
+    match version {
+        Version::Ea05 => 0xceb0_6dff,
+        Version::Ea06 => 0x52ca_436b,
+    }
 }
 
 /// Unpacks the script and the carried files of the compiled AutoIt script in `data`.
@@ -85,6 +101,16 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         data,
         pos: start + 16,
     };
+    if le32(data, r.pos) != Some(record_magic(version)) {
+        out.warn(
+            Problem::Corrupt,
+            format!(
+                "the AutoIt {} block holds no record where its first should be",
+                version.name()
+            ),
+        );
+        return;
+    }
     for n in 1..=MAX_RECORDS {
         if out.stopped() {
             return;
@@ -149,7 +175,7 @@ impl Reader<'_> {
     /// An EA05 record; `None` at the end of the records.
     fn ea05(&mut self, key_sum: u32) -> Result<Option<Record>, &'static str> {
         // "FILE", encrypted with a fixed key.
-        if le32(self.data, self.pos) != Some(0xceb0_6dff) {
+        if le32(self.data, self.pos) != Some(record_magic(Version::Ea05)) {
             return Ok(None);
         }
         self.pos += 4;
@@ -173,7 +199,7 @@ impl Reader<'_> {
     /// An EA06 record; `None` at the end of the records.
     fn ea06(&mut self) -> Result<Option<Record>, &'static str> {
         // "FILE", encrypted with a fixed key.
-        if le32(self.data, self.pos) != Some(0x52ca_436b) {
+        if le32(self.data, self.pos) != Some(record_magic(Version::Ea06)) {
             return Ok(None);
         }
         self.pos += 4;
@@ -551,7 +577,7 @@ mod tests {
             };
             match version {
                 Version::Ea05 => {
-                    v.extend_from_slice(&0xceb0_6dffu32.to_le_bytes());
+                    v.extend_from_slice(&record_magic(Version::Ea05).to_le_bytes());
                     let mut m = magic.as_bytes().to_vec();
                     let seed = (m.len() as u32).wrapping_add(0xa25e);
                     mt_xor(&mut m, seed);
@@ -568,7 +594,7 @@ mod tests {
                     mt_xor(&mut payload, key_sum.wrapping_add(0x22af));
                 }
                 Version::Ea06 => {
-                    v.extend_from_slice(&0x52ca_436bu32.to_le_bytes());
+                    v.extend_from_slice(&record_magic(Version::Ea06).to_le_bytes());
                     let chars = magic.encode_utf16().count() as u32;
                     let mut m = utf16(magic);
                     lame_xor(&mut m, chars.wrapping_add(0xb33f) as u16);
@@ -626,6 +652,13 @@ mod tests {
             );
             assert_eq!(got[2], ("C:\\build\\raw.bin", &b"stored as is"[..]));
             assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+            // A decoy marker first (in a string table, say) does not hide the block.
+            let mut decoyed = b"strings: AU3!EA06 AU3!EA05 ".to_vec();
+            decoyed.extend_from_slice(&data);
+            let mut out = Members::new(Budget::unlimited());
+            unpack(&decoyed, &mut out);
+            assert_eq!(out.members.len(), 3, "{version:?}: {:?}", out.warnings);
 
             // Cut anywhere: what came before, a warning, never a panic.
             for cut in (0..data.len()).step_by(101) {

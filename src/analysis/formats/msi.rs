@@ -15,7 +15,11 @@ use super::{Budget, Members};
 use crate::analysis::bytes::le16;
 
 /// Largest table or string stream read (a real `!_StringData` is a few megabytes at most).
-const MAX_STREAM: u64 = 64 * 1024 * 1024;
+const MAX_STREAM: u64 = 16 * 1024 * 1024;
+
+/// Most file names kept, and the longest (in characters): a name is a Windows path part.
+const MAX_NAMES: usize = 100_000;
+const MAX_NAME_CHARS: usize = 260;
 
 /// Most strings in the pool.
 const MAX_STRINGS: usize = 4_000_000;
@@ -141,7 +145,13 @@ fn read_file_names(file: &mut Compound<'_>, streams: &[Stream]) -> Option<HashMa
         };
         // "SHORT~1.EXT|long name.ext": the long name is the one installed on modern systems.
         let long = name.rsplit('|').next().unwrap_or(name);
-        names.insert(key.to_string(), long.to_string());
+        if names.len() >= MAX_NAMES {
+            break;
+        }
+        names.insert(
+            key.chars().take(MAX_NAME_CHARS).collect(),
+            long.chars().take(MAX_NAME_CHARS).collect(),
+        );
     }
     Some(names)
 }
@@ -169,11 +179,16 @@ pub(crate) fn unpack_cabinet(
     for hit in std::mem::take(&mut files.limits) {
         out.limit(hit.limit, hit.detail);
     }
+    let found = files.members.len();
     for m in std::mem::take(&mut files.members) {
         let name = names.get(&m.name).unwrap_or(&m.name);
         if !out.add(format!("{cabinet}/{name}"), Cow::Owned(m.data.into_owned())) {
             return false;
         }
+    }
+    // Nothing came out (a damaged or unusual cabinet): the cabinet itself is still analysed.
+    if found == 0 && !out.add(cabinet.to_string(), Cow::Owned(data.to_vec())) {
+        return false;
     }
     !out.stopped()
 }

@@ -53,6 +53,11 @@ const ENTRY_SIZE: usize = 28;
 /// Most script entries read for names.
 const MAX_ENTRIES: usize = 1_000_000;
 
+/// Most files named from the script, and most string lookups made for names; past them,
+/// chunks are named by their offset.
+const MAX_NAMED: usize = 10_000;
+const MAX_NAME_LOOKUPS: usize = 40_000;
+
 /// The compressors NSIS offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -80,11 +85,26 @@ impl Method {
     }
 }
 
-/// Where the first header is: the first signature preceded by four flag bytes.
+/// Where the first header is: a signature preceded by four flag bytes and followed by sizes
+/// that fit the file. The stub looks at 512-byte boundaries only, so an aligned one is taken
+/// over a decoy elsewhere (a signature in a string table, say).
 fn first_header(data: &[u8]) -> Option<usize> {
-    memmem::find_iter(data, SIGNATURE)
-        .find(|&at| at >= 4)
+    let fits = |fh: usize| {
+        le32(data, fh + 24).is_some_and(|total| fh.checked_add(total as usize).is_some())
+            && le32(data, fh + 20).is_some_and(|h| h > 0)
+    };
+    let mut first = None;
+    for fh in memmem::find_iter(data, SIGNATURE)
+        .filter(|&at| at >= 4)
         .map(|at| at - 4)
+        .take(64)
+    {
+        if fh % 512 == 0 && fits(fh) {
+            return Some(fh);
+        }
+        first = first.or(Some(fh));
+    }
+    first
 }
 
 /// Unpacks the files of the NSIS installer `data`.
@@ -270,7 +290,8 @@ fn decompress(
         }
         Method::Bzip2 => {
             let cap = out.member_cap(packed);
-            match super::nsis_bzip2::decode(input, cap) {
+            let deadline = &out.budget().deadline;
+            match super::nsis_bzip2::decode(input, cap, &|| deadline.passed()) {
                 Ok(data) if data.len() as u64 > cap => {
                     out.admit(name, packed, data.len() as u64);
                     return Err(None);
@@ -496,20 +517,33 @@ impl<'h> Script<'h> {
                 }
             }
         }
+        if s.chars().count() > MAX_CHARS {
+            s = s.chars().take(MAX_CHARS).collect();
+        }
         s
     }
 
     /// Each file chunk's offset and the path the script writes it to, relative to where the
     /// installer puts it (`$INSTDIR\docs\notes.txt`).
+    /// At most [`MAX_NAMED`] names, from at most [`MAX_NAME_LOOKUPS`] string lookups: a script
+    /// can be large, and a hostile one can make every lookup long.
     fn file_names(&self) -> HashMap<u32, String> {
         let mut names = HashMap::new();
         let mut dir = String::new();
+        let mut lookups = 0;
         for e in self.entries.chunks_exact(ENTRY_SIZE) {
+            if names.len() >= MAX_NAMED || lookups >= MAX_NAME_LOOKUPS {
+                break;
+            }
             let p = |i: usize| le32(e, 4 + i * 4).unwrap_or(0);
             match le32(e, 0).unwrap_or(0) {
                 // SetOutPath is CreateDirectory with its second parameter set.
-                EW_CREATEDIR if p(1) != 0 => dir = self.string(p(0)),
+                EW_CREATEDIR if p(1) != 0 => {
+                    lookups += 1;
+                    dir = self.string(p(0));
+                }
                 EW_EXTRACTFILE => {
+                    lookups += 1;
                     let name = self.string(p(1));
                     let path = if name.contains(['\\', '/']) || dir.is_empty() {
                         name
@@ -618,6 +652,18 @@ mod tests {
             assert_eq!(out.members[0].name, "[NSIS].script");
             assert!(out.warnings.is_empty(), "{name}: {:?}", out.warnings);
         }
+    }
+
+    #[test]
+    fn a_decoy_signature_before_the_real_one_is_passed_over() {
+        let mut data = fixture("zlib.exe");
+        let real = first_header(&data).unwrap();
+        // Flags, then the signature, at an unaligned place in the stub.
+        let decoy = 0x403;
+        data[decoy + 4..decoy + 4 + SIGNATURE.len()].copy_from_slice(SIGNATURE);
+        assert_eq!(first_header(&data), Some(real));
+        let out = run(&data, Budget::unlimited());
+        assert_eq!(out.members.len(), 4, "{:?}", out.warnings);
     }
 
     #[test]

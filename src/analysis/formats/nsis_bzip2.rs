@@ -14,15 +14,23 @@ const RUNA: u16 = 0;
 const RUNB: u16 = 1;
 
 /// Decodes an NSIS bzip2 stream. Stops once more than `cap` bytes are out (the result is then
-/// longer than `cap`: the caller reports the budget). On corrupt or truncated input, why and the
-/// bytes decoded before the bad block.
-pub fn decode(input: &[u8], cap: u64) -> Result<Vec<u8>, (String, Vec<u8>)> {
+/// longer than `cap`: the caller reports the budget), or when `stopped` says so between blocks
+/// (an error then). On corrupt or truncated input, why and the bytes decoded before the bad
+/// block.
+pub fn decode(
+    input: &[u8],
+    cap: u64,
+    stopped: &dyn Fn() -> bool,
+) -> Result<Vec<u8>, (String, Vec<u8>)> {
     let mut bits = Bits {
         data: input,
         pos: 0,
     };
     let mut out = Vec::new();
     loop {
+        if stopped() {
+            return Err(("the time budget ran out while decoding".into(), out));
+        }
         match bits.take(8) {
             Some(0x31) => {}
             Some(0x17) => return Ok(out),
@@ -348,9 +356,9 @@ mod tests {
         data.extend(b"the end".iter());
         data.extend(std::iter::repeat_n(0u8, 7));
         let nsis = nsis_from_bzip2(&bzip2(&data));
-        assert_eq!(decode(&nsis, u64::MAX).unwrap(), data);
+        assert_eq!(decode(&nsis, u64::MAX, &|| false).unwrap(), data);
         // The cap stops it early, past the cap.
-        let capped = decode(&nsis, 100).unwrap();
+        let capped = decode(&nsis, 100, &|| false).unwrap();
         assert!(capped.len() > 100 && capped.len() < data.len());
     }
 
@@ -359,14 +367,14 @@ mod tests {
         let nsis = nsis_from_bzip2(&bzip2(b"hello hello hello"));
         // Cut anywhere inside the block: an error, never a panic or a wrong success.
         for cut in 0..nsis.len() - 2 {
-            assert!(decode(&nsis[..cut], u64::MAX).is_err(), "{cut}");
+            assert!(decode(&nsis[..cut], u64::MAX, &|| false).is_err(), "{cut}");
         }
-        assert!(decode(b"\x42garbage", u64::MAX).is_err());
+        assert!(decode(b"\x42garbage", u64::MAX, &|| false).is_err());
         // Any one byte flipped: an error or other bytes, never a panic.
         for i in 0..nsis.len() {
             let mut flipped = nsis.clone();
             flipped[i] ^= 0x5a;
-            if let Ok(d) = decode(&flipped, u64::MAX) {
+            if let Ok(d) = decode(&flipped, u64::MAX, &|| false) {
                 assert!(d.len() <= MAX_BLOCK * 2);
             }
         }

@@ -93,7 +93,7 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
         }
         let name = path.trim_start_matches('/').to_string();
         let leaf = name.rsplit('/').next().unwrap_or("");
-        let native = leaf == OLE10_NATIVE;
+        let native = leaf.eq_ignore_ascii_case(OLE10_NATIVE);
         if leaf.starts_with(['\u{1}', '\u{5}']) && !native {
             continue;
         }
@@ -127,7 +127,9 @@ pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
                 }
             }
             Ok(bytes) => {
-                if decoded == POWERPOINT_DOCUMENT && !powerpoint_objects(&bytes, out) {
+                if decoded.eq_ignore_ascii_case(POWERPOINT_DOCUMENT)
+                    && !powerpoint_objects(&bytes, out)
+                {
                     return;
                 }
                 if !super::pe::carve(&bytes, &decoded, out) || !out.add(decoded, Cow::Owned(bytes))
@@ -401,7 +403,7 @@ pub(crate) mod tests {
                 "/ObjectPool/_2/\u{1}Ole10Native",
                 &ole10_stream(b"\x1c\x00equation data"),
             ),
-            ("/ObjectPool/_3/\u{1}Ole10Native", &cut),
+            ("/ObjectPool/_3/\u{1}OLE10NATIVE", &cut),
         ]);
         let out = members(&f);
         assert_eq!(named(&out, "ObjectPool/_1/invoice.exe"), Some(&exe[..]));

@@ -321,24 +321,23 @@ impl<'a> Image<'a> {
             .unwrap_or(0)
     }
 
-    /// The overlay: the bytes after the sections' raw data, minus an Authenticode certificate
-    /// table that ends the file; `None` when there is no section data to be after, or when it
-    /// is empty or all zero. SizeOfHeaders does not move it: a header that claims the whole
-    /// file must not hide a payload.
-    /// Returns where it starts and its bytes.
     /// Where the headers end: after the section table.
     pub fn headers_end(&self) -> usize {
         let opt_size = le16(self.data, self.pe_at + 20).unwrap_or(0) as usize;
         self.pe_at + 24 + opt_size + self.declared_sections.min(MAX_SECTIONS) * 40
     }
 
+    /// The overlay: the bytes after the sections' raw data (and after the section table, which
+    /// a tiny file's sections may end before), minus an Authenticode certificate table that
+    /// ends the file; `None` when there is no section data to be after, or when it is empty or
+    /// all zero. SizeOfHeaders does not move it: a header that claims the whole file must not
+    /// hide a payload. Returns where it starts and its bytes.
     pub fn overlay(&self) -> Option<(usize, &'a [u8])> {
-        let start = usize::try_from(self.end_of_sections())
-            .ok()?
-            .max(self.headers_end());
-        if start == 0 {
+        let sections_end = usize::try_from(self.end_of_sections()).ok()?;
+        if sections_end == 0 {
             return None;
         }
+        let start = sections_end.max(self.headers_end());
         let mut end = self.data.len();
         if start >= end {
             return None;
@@ -984,6 +983,19 @@ fn carve_from<'a>(data: &[u8], mut from: usize, name: &str, out: &mut Members<'a
 /// `upx::unpack_pe_file` first), and the executables carved out of them where one starts after
 /// their first byte (a dropper's payload behind a header of its own).
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    unpack_parts(data, true, out);
+}
+
+/// After a wrapper's own reader (an installer's, a compiled script's) took its files out: the
+/// PE's resources and section data too, so a payload beside the wrapper is not lost, and the
+/// overlay when the reader found nothing (a wrapper's overlay is its own data).
+pub fn unpack_beside_wrapper<'a>(data: &'a [u8], wrapper_found: bool, out: &mut Members<'a>) {
+    if !out.stopped() {
+        unpack_parts(data, !wrapper_found, out);
+    }
+}
+
+fn unpack_parts<'a>(data: &'a [u8], with_overlay: bool, out: &mut Members<'a>) {
     let Ok(img) = Image::parse(data, &mut Vec::new()) else {
         out.warn(
             Problem::Corrupt,
@@ -1012,7 +1024,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
         }
     }
     out.warnings.append(&mut warnings);
-    if !sections(&img, out) {
+    if !sections(&img, out) || !with_overlay {
         return;
     }
     overlay(&img, out);
@@ -1041,7 +1053,9 @@ fn sections(img: &Image<'_>, out: &mut Members<'_>) -> bool {
         } else {
             format!("sections/{}", printable(&s.name))
         };
-        if out.stopped() || !carve_from(bytes, 0, &label, out) {
+        // A section whose raw data starts at the file's start would give the file itself.
+        let from = usize::from(start == 0);
+        if out.stopped() || !carve_from(bytes, from, &label, out) {
             return false;
         }
     }

@@ -59,6 +59,8 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
     let langs = usize::from(langs).clamp(1, MAX_LANGUAGES);
     let mut pos = records_at as usize;
     let name = |len: u32, at: u32| -> String {
+        // A destination is a path: 1 KiB is plenty, and caps what a hostile length costs.
+        let len = len.min(1024);
         let Some(b) = (at as usize)
             .checked_add(len as usize)
             .and_then(|end| data.get(at as usize..end))
