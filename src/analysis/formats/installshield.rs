@@ -43,12 +43,16 @@ pub enum Layout {
 }
 
 /// Which layout `data` carries its files in, if any.
+/// Both layouts live in a setup's overlay, so only the overlay is searched (all of `data` when
+/// it is not a PE file: a carved or raw overlay).
 pub fn find(data: &[u8]) -> Option<Layout> {
-    if let Some(at) = blocks(data) {
-        return Some(Layout::Blocks(at));
-    }
-    let img = super::pe::Image::parse(data, &mut Vec::new()).ok()?;
+    let Ok(img) = super::pe::Image::parse(data, &mut Vec::new()) else {
+        return blocks(data).map(Layout::Blocks);
+    };
     let (overlay, _) = img.overlay()?;
+    if let Some(at) = blocks(&data[overlay..]) {
+        return Some(Layout::Blocks(overlay + at));
+    }
     listed_entry(data, overlay).map(|_| Layout::Listed(overlay))
 }
 
