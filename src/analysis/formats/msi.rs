@@ -5,17 +5,14 @@
 //! every string, `!_Columns` describes each table's columns, and `!File` holds the rows, column
 //! by column. Layout as Wine's and msitools' readers document it.
 
-use std::collections::HashMap;
-use std::io::Read;
-
 use std::borrow::Cow;
+use std::collections::HashMap;
 
-use super::ole2::{Compound, Stream};
 use super::{Budget, Members};
 use crate::analysis::bytes::le16;
 
 /// Largest table or string stream read (a real `!_StringData` is a few megabytes at most).
-const MAX_STREAM: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_STREAM: u64 = 16 * 1024 * 1024;
 
 /// Most file names kept, and the longest (in characters): a name is a Windows path part.
 const MAX_NAMES: usize = 100_000;
@@ -56,28 +53,18 @@ pub(crate) fn stream_name(name: &str) -> String {
     s
 }
 
+/// Reads the database table stream of that (unmangled) name, at most [`MAX_STREAM`] bytes;
+/// `None` when there is none or it is larger. The compound file's reader ([`super::ole2`])
+/// provides it, so this module does not depend on it.
+pub(crate) type Tables<'t> = &'t mut dyn FnMut(&str) -> Option<Vec<u8>>;
+
 /// The installed name of each file the database's cabinets hold, by the key they name it with;
 /// empty when the database's tables cannot be read (the keys are then kept as names).
-pub(crate) fn file_names(file: &mut Compound<'_>, streams: &[Stream]) -> HashMap<String, String> {
-    read_file_names(file, streams).unwrap_or_default()
+pub(crate) fn file_names(table: Tables<'_>) -> HashMap<String, String> {
+    read_file_names(table).unwrap_or_default()
 }
 
-fn read_file_names(file: &mut Compound<'_>, streams: &[Stream]) -> Option<HashMap<String, String>> {
-    let mut table = |name: &str| -> Option<Vec<u8>> {
-        let s = streams
-            .iter()
-            .find(|s| stream_name(s.path.trim_start_matches('/')) == name)?;
-        if s.len > MAX_STREAM {
-            return None;
-        }
-        let mut data = Vec::new();
-        file.open_stream(&s.path)
-            .ok()?
-            .take(MAX_STREAM)
-            .read_to_end(&mut data)
-            .ok()?;
-        Some(data)
-    };
+fn read_file_names(table: Tables<'_>) -> Option<HashMap<String, String>> {
     let pool = table("!_StringPool")?;
     let data = table("!_StringData")?;
     let columns = table("!_Columns")?;
@@ -254,41 +241,7 @@ impl Strings {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ole2;
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-        std::fs::read(dir.join(name)).unwrap()
-    }
-
-    #[test]
-    fn cabinet_files_are_named_as_the_database_installs_them() {
-        let msi = fixture("msi/named.msi");
-        let mut out = Members::new(Budget::unlimited());
-        ole2::unpack(&msi, &mut out);
-        let got: Vec<(&str, &[u8])> = out
-            .members
-            .iter()
-            .filter(|m| m.name.starts_with("payload.cab/"))
-            .map(|m| (m.name.as_str(), &m.data[..]))
-            .collect();
-        let app = fixture("pe/app32.exe");
-        let doc = fixture("msi/readme.txt");
-        assert_eq!(got.len(), 2, "{:?}", out.warnings);
-        assert!(got[0] == ("payload.cab/app32.exe", &app[..]));
-        assert!(got[1] == ("payload.cab/read me first.txt", &doc[..]));
-        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
-
-        // The cabinet itself names them by their keys, which is what the table resolves.
-        let mut dir = ole2::open(&msi).unwrap();
-        let names = file_names(&mut dir.file, &dir.streams);
-        assert_eq!(names.get("filApp").map(String::as_str), Some("app32.exe"));
-        assert_eq!(
-            names.get("filDoc").map(String::as_str),
-            Some("read me first.txt")
-        );
-    }
 
     #[test]
     fn damaged_tables_leave_the_keys() {

@@ -15,7 +15,7 @@
 //! (`PowerPoint Document/object-1.ole`), unpacked in its turn like any compound file.
 
 use std::borrow::Cow;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use super::msi;
 use super::ole1::Package;
@@ -86,7 +86,21 @@ pub(crate) fn unreadable(e: &std::io::Error) -> String {
 pub(crate) fn unpack_directory<'a>(dir: Directory<'a>, out: &mut Members<'a>) {
     let Directory { mut file, streams } = dir;
     // An installer database: its cabinets' files are named by the `File` table.
-    let installed_names = msi::file_names(&mut file, &streams);
+    let installed_names = msi::file_names(&mut |name| {
+        let s = streams
+            .iter()
+            .find(|s| msi::stream_name(s.path.trim_start_matches('/')) == name)?;
+        if s.len > msi::MAX_STREAM {
+            return None;
+        }
+        let mut data = Vec::new();
+        file.open_stream(&s.path)
+            .ok()?
+            .take(msi::MAX_STREAM)
+            .read_to_end(&mut data)
+            .ok()?;
+        Some(data)
+    });
     for Stream { path, len } in streams {
         if out.stopped() {
             return;
@@ -485,5 +499,49 @@ pub(crate) mod tests {
         let out = members(&f);
         assert_eq!(named(&out, "Data@0x1d.exe"), Some(&exe[..]));
         assert_eq!(named(&out, "Data"), Some(&data[..]));
+    }
+
+    fn msi_fixture(name: &str) -> Vec<u8> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        std::fs::read(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn cabinet_files_are_named_as_the_database_installs_them() {
+        let msi = msi_fixture("msi/named.msi");
+        let mut out = Members::new(Budget::unlimited());
+        unpack(&msi, &mut out);
+        let got: Vec<(&str, &[u8])> = out
+            .members
+            .iter()
+            .filter(|m| m.name.starts_with("payload.cab/"))
+            .map(|m| (m.name.as_str(), &m.data[..]))
+            .collect();
+        let app = msi_fixture("pe/app32.exe");
+        let doc = msi_fixture("msi/readme.txt");
+        assert_eq!(got.len(), 2, "{:?}", out.warnings);
+        assert!(got[0] == ("payload.cab/app32.exe", &app[..]));
+        assert!(got[1] == ("payload.cab/read me first.txt", &doc[..]));
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+        // The cabinet itself names them by their File-table keys.
+        let dir = open(&msi).unwrap();
+        let cab_path = dir
+            .streams
+            .iter()
+            .find(|s| msi::stream_name(s.path.trim_start_matches('/')) == "payload.cab")
+            .unwrap()
+            .path
+            .clone();
+        let mut file = dir.file;
+        let mut cab = Vec::new();
+        file.open_stream(&cab_path)
+            .unwrap()
+            .read_to_end(&mut cab)
+            .unwrap();
+        let mut keys = Members::new(Budget::unlimited());
+        super::super::unarc::unpack(&cab, &mut keys);
+        let keys: Vec<&str> = keys.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(keys, ["filApp", "filDoc"]);
     }
 }
