@@ -638,11 +638,7 @@ mod tests {
             );
             let mut out = Members::new(Budget::unlimited());
             unpack(&data, &mut out);
-            let got: Vec<(&str, &[u8])> = out
-                .members
-                .iter()
-                .map(|m| (m.name.as_str(), &m.data[..]))
-                .collect();
+            let got: Vec<(&str, &[u8])> = crate::analysis::formats::testing::members(&out);
             assert_eq!(got.len(), 3, "{version:?}: {:?}", out.warnings);
             assert_eq!(got[0], (script_name, &script[..]));
             assert_eq!(got[1].0, "C:\\build\\app32.exe");

@@ -184,13 +184,6 @@ mod tests {
         out
     }
 
-    fn members(out: &Members<'_>) -> Vec<(String, Vec<u8>)> {
-        out.members
-            .iter()
-            .map(|m| (m.name.clone(), m.data.to_vec()))
-            .collect()
-    }
-
     #[test]
     fn base64_percent_encoded_and_plain_uris_come_out_whole() {
         let page = b"<html><body>\n\
@@ -201,7 +194,7 @@ mod tests {
             <p>metadata: not a uri, data:no comma here\n</body></html>";
         let out = run(page, Budget::unlimited());
         assert_eq!(
-            members(&out),
+            super::super::testing::names_and_data(&out),
             [
                 (
                     "data-1.bin".to_string(),
@@ -218,7 +211,7 @@ mod tests {
     #[test]
     fn junk_in_base64_is_a_warning_and_the_budgets_hold() {
         let out = run(b"<a href=\"data:;base64,QUJD*RE\">", Budget::unlimited());
-        assert_eq!(members(&out)[0].1, b"ABCD");
+        assert_eq!(super::super::testing::names_and_data(&out)[0].1, b"ABCD");
         assert_eq!(out.warnings[0].problem, Problem::Corrupt);
 
         let mut page = Vec::new();

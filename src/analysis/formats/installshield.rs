@@ -419,11 +419,7 @@ mod tests {
         assert!(matches!(find(&data), Some(Layout::Blocks(_))));
         let mut out = Members::new(Budget::unlimited());
         unpack(&data, &mut out);
-        let got: Vec<(&str, &[u8])> = out
-            .members
-            .iter()
-            .map(|m| (m.name.as_str(), &m.data[..]))
-            .collect();
+        let got: Vec<(&str, &[u8])> = crate::analysis::formats::testing::members(&out);
         assert!(
             got == [
                 ("setup.msi", &big[..]),

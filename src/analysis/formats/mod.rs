@@ -61,6 +61,14 @@ pub(crate) mod testing {
         out
     }
 
+    /// Every member as (name, bytes), borrowed, for comparing with what a test put in.
+    pub fn members<'m>(out: &'m Members<'_>) -> Vec<(&'m str, &'m [u8])> {
+        out.members
+            .iter()
+            .map(|m| (m.name.as_str(), &m.data[..]))
+            .collect()
+    }
+
     /// Every member as (name, bytes), for comparing with what a test put in.
     pub fn names_and_data(out: &Members<'_>) -> Vec<(String, Vec<u8>)> {
         out.members

@@ -1330,11 +1330,7 @@ pub(crate) mod tests {
         blob.extend_from_slice(&app[..300]);
         let mut out = Members::new(Budget::unlimited());
         assert!(carve(&blob, "Data", &mut out));
-        let got: Vec<(&str, &[u8])> = out
-            .members
-            .iter()
-            .map(|m| (m.name.as_str(), &m.data[..]))
-            .collect();
+        let got: Vec<(&str, &[u8])> = crate::analysis::formats::testing::members(&out);
         assert_eq!(
             got,
             [

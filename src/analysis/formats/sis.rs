@@ -294,11 +294,7 @@ mod tests {
             assert!(detect(&data));
             let mut out = Members::new(Budget::unlimited());
             unpack(&data, &mut out);
-            let got: Vec<(&str, &[u8])> = out
-                .members
-                .iter()
-                .map(|m| (m.name.as_str(), &m.data[..]))
-                .collect();
+            let got: Vec<(&str, &[u8])> = crate::analysis::formats::testing::members(&out);
             assert_eq!(
                 got,
                 [

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{Heuristic, Inspection};
 use crate::analysis::hashes::entropy_of;
 use crate::analysis::identify::FileKind;
-use crate::analysis::warning::{Problem, Warning};
+use crate::analysis::warning::Problem;
 
 /// Most sections and segments listed (a hostile file may declare thousands).
 const MAX_LISTED: usize = 256;
@@ -152,10 +152,10 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let elf = match Elf::parse(data) {
         Ok(elf) => elf,
         Err(e) => {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Corrupt,
                 format!("elf: the headers could not be read ({e})"),
-            ));
+            );
             return;
         }
     };

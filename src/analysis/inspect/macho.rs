@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::{Heuristic, Inspection};
 use crate::analysis::hashes::entropy_of;
 use crate::analysis::identify::FileKind;
-use crate::analysis::warning::{Problem, Warning};
+use crate::analysis::warning::Problem;
 
 /// Most architectures read from a universal binary.
 const MAX_ARCHES: usize = 16;
@@ -244,29 +244,29 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
         Ok(Mach::Fat(fat)) => {
             for (i, fa) in fat.iter_arches().take(MAX_ARCHES).enumerate() {
                 let Ok(fa) = fa else {
-                    found.warnings.push(Warning::new(
+                    found.warn(
                         Problem::Corrupt,
                         format!("macho: architecture {i} of the universal binary is unreadable"),
-                    ));
+                    );
                     continue;
                 };
                 let slice = fa.slice(data);
                 match fat.get(i) {
                     Ok(SingleArch::MachO(m)) => arches.push(arch(&m, slice, found)),
                     Ok(SingleArch::Archive(_)) => {}
-                    Err(e) => found.warnings.push(Warning::new(
+                    Err(e) => found.warn(
                         Problem::Corrupt,
                         format!("macho: architecture {i} could not be read ({e})"),
-                    )),
+                    ),
                 }
             }
             true
         }
         Err(e) => {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Corrupt,
                 format!("macho: the headers could not be read ({e})"),
-            ));
+            );
             return;
         }
     };

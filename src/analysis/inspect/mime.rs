@@ -366,26 +366,23 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let message = mime::read(data);
     let header = Header::of(&message.root.header);
     if header.leading_continuation {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Corrupt,
             "email: the header starts with a continuation line, which continues no field \
              (skipped)"
                 .to_string(),
-        ));
+        );
     }
     if header.fields.is_empty() {
-        found.warnings.push(Warning::new(
-            Problem::Corrupt,
-            "email: no header fields found",
-        ));
+        found.warn(Problem::Corrupt, "email: no header fields found");
         return;
     }
     if header.body_at.is_none() {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Corrupt,
             "email: the header is not followed by a blank line: the message has no body"
                 .to_string(),
-        ));
+        );
     }
     let mut mail = Email {
         from: header.text("from"),

@@ -13,7 +13,7 @@ use super::{suspicious, Heuristic, Inspection, Properties};
 use crate::analysis::formats::{ole2, printable, Members};
 use crate::analysis::identify::{FileKind, Format, OfficeDoc, Ole2Use};
 use crate::analysis::text::cp1252;
-use crate::analysis::warning::{Problem, Warning};
+use crate::analysis::warning::Problem;
 use crate::time::format_utc;
 
 /// Most bytes of a property set stream read.
@@ -194,9 +194,7 @@ type Ole<'d> = ole2::Compound<'d>;
 pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     match ole2::open(data) {
         Ok(mut dir) => describe(&mut dir, kind, found),
-        Err(e) => found
-            .warnings
-            .push(Warning::new(Problem::Corrupt, unreadable(&e))),
+        Err(e) => found.warn(Problem::Corrupt, unreadable(&e)),
     }
 }
 
@@ -214,9 +212,7 @@ pub fn inspect_and_unpack<'a>(
             ole2::unpack_directory(dir, out);
         }
         Err(e) => {
-            found
-                .warnings
-                .push(Warning::new(Problem::Corrupt, unreadable(&e)));
+            found.warn(Problem::Corrupt, unreadable(&e));
             out.warn(Problem::Corrupt, ole2::unreadable(&e));
         }
     }
@@ -355,19 +351,19 @@ fn read_capped(file: &mut Ole, path: &str, cap: u64, found: &mut Inspection) -> 
     let mut stream = match file.open_stream(path) {
         Ok(s) => s,
         Err(e) => {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Corrupt,
                 format!("ole: stream {} is unreadable ({e})", printable(path)),
-            ));
+            );
             return None;
         }
     };
     let mut bytes = Vec::new();
     if let Err(e) = (&mut stream).take(cap).read_to_end(&mut bytes) {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Truncated,
             format!("ole: stream {} is truncated ({e})", printable(path)),
-        ));
+        );
     }
     Some(bytes)
 }
@@ -422,55 +418,55 @@ enum Value {
 /// code page it declared.
 fn property_set(stream: &[u8], name: &str, found: &mut Inspection) -> Vec<(u32, Value)> {
     if u16_at(stream, 0) != Some(0xfffe) {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Corrupt,
             format!("ole: {name} has no property set byte order mark"),
-        ));
+        );
         return Vec::new();
     }
     let Some(set_at) = u32_at(stream, 44).map(|o| o as usize) else {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Truncated,
             format!("ole: {name} is truncated in its header"),
-        ));
+        );
         return Vec::new();
     };
     let Some(set) = stream.get(set_at..) else {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Truncated,
             format!(
                 "ole: {name} puts its property set at offset {set_at}, past its end ({} bytes)",
                 stream.len()
             ),
-        ));
+        );
         return Vec::new();
     };
     let Some(count) = u32_at(set, 4).map(|c| c as usize) else {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Truncated,
             format!("ole: {name} is truncated in its property set header"),
-        ));
+        );
         return Vec::new();
     };
     if count > MAX_PROPERTIES {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Capped,
             format!(
             "ole: {name} declares {count} properties: only the first {MAX_PROPERTIES} were read"
         ),
-        ));
+        );
     }
     let entries: Vec<(u32, usize)> = (0..count.min(MAX_PROPERTIES))
         .map_while(|i| Some((u32_at(set, 8 + i * 8)?, u32_at(set, 12 + i * 8)? as usize)))
         .collect();
     if entries.len() < count.min(MAX_PROPERTIES) {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Truncated,
             format!(
                 "ole: {name} is truncated: {} of {count} property entries present",
                 entries.len()
             ),
-        ));
+        );
     }
     // The code page (property 1) says how to read 8-bit strings, wherever it is in the list.
     let code_page = entries
@@ -490,13 +486,13 @@ fn property_set(stream: &[u8], name: &str, found: &mut Inspection) -> Vec<(u32, 
         }
     }
     if bad > 0 {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Truncated,
             format!(
                 "ole: {name} has {bad} propert{} with offsets or sizes outside the stream",
                 if bad == 1 { "y" } else { "ies" }
             ),
-        ));
+        );
     }
     props
 }
@@ -642,10 +638,10 @@ fn macros(file: &mut Ole, projects: &[String], found: &mut Inspection) -> Option
         };
         let (dir, error) = decompress(&packed, MAX_DECOMPRESSED);
         if let Some(e) = error {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Corrupt,
                 format!("ole: the VBA dir stream in {vba} {e}"),
-            ));
+            );
         }
         let project = parse_dir(&dir, found);
         if all.project.is_none() {
@@ -653,26 +649,26 @@ fn macros(file: &mut Ole, projects: &[String], found: &mut Inspection) -> Option
         }
         for m in project.modules {
             if all.modules.len() >= MAX_MODULES {
-                found.warnings.push(Warning::new(
+                found.warn(
                     Problem::Capped,
                     format!("ole: more than {MAX_MODULES} VBA modules: the rest were not read"),
-                ));
+                );
                 break;
             }
             let path = format!("{vba}/{}", m.stream);
             let Some(stream) = read_capped(file, &path, MAX_VBA_STREAM, found) else {
-                found.warnings.push(Warning::new(
+                found.warn(
                     Problem::Corrupt,
                     format!(
                         "ole: VBA module {} has no stream {}",
                         m.name,
                         printable(&path)
                     ),
-                ));
+                );
                 continue;
             };
             let Some(packed) = stream.get(m.offset as usize..) else {
-                found.warnings.push(Warning::new(
+                found.warn(
                     Problem::Truncated,
                     format!(
                         "ole: VBA module {} says its source starts at offset {}, past the end of \
@@ -681,15 +677,15 @@ fn macros(file: &mut Ole, projects: &[String], found: &mut Inspection) -> Option
                         m.offset,
                         stream.len()
                     ),
-                ));
+                );
                 continue;
             };
             let (source, error) = decompress(packed, MAX_DECOMPRESSED);
             if let Some(e) = error {
-                found.warnings.push(Warning::new(
+                found.warn(
                     Problem::Corrupt,
                     format!("ole: the source of VBA module {} {e}", m.name),
-                ));
+                );
             }
             let text = code_page_source(&source, project.code_page);
             scanned.push(text.clone());
@@ -771,22 +767,22 @@ fn parse_dir(dir: &[u8], found: &mut Inspection) -> Project {
     let mut at = 0usize;
     while at < dir.len() {
         let (Some(id), Some(size)) = (u16_at(dir, at), u32_at(dir, at + 2)) else {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Truncated,
                 format!("ole: the VBA dir stream is truncated at offset {at}"),
-            ));
+            );
             break;
         };
         let size = if id == 0x0009 { 6 } else { size as usize };
         let start = at + 6;
         let Some(body) = start.checked_add(size).and_then(|end| dir.get(start..end)) else {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Truncated,
                 format!(
                     "ole: VBA dir record 0x{id:04x} at offset {at} says {size} bytes, {} remain",
                     dir.len().saturating_sub(start)
                 ),
-            ));
+            );
             break;
         };
         at = start + size;

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::{suspicious, Heuristic, Inspection, Properties};
 use crate::analysis::formats::{self, Members};
 use crate::analysis::identify::{FileKind, Format, OfficeDoc};
-use crate::analysis::warning::{Problem, Warning};
+use crate::analysis::warning::Problem;
 
 /// Most ZIP entries looked at.
 const MAX_ENTRIES: usize = 10_000;
@@ -391,9 +391,7 @@ fn remote(target: &str) -> bool {
 pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     match formats::zip::open(data) {
         Ok(mut zip) => describe(&mut zip, kind, found),
-        Err(e) => found
-            .warnings
-            .push(Warning::new(Problem::Corrupt, unreadable(&e))),
+        Err(e) => found.warn(Problem::Corrupt, unreadable(&e)),
     }
 }
 
@@ -408,9 +406,7 @@ pub fn inspect_and_unpack<'a>(
     let mut opened = formats::zip::open(data);
     match &mut opened {
         Ok(zip) => describe(zip, kind, found),
-        Err(e) => found
-            .warnings
-            .push(Warning::new(Problem::Corrupt, unreadable(e))),
+        Err(e) => found.warn(Problem::Corrupt, unreadable(e)),
     }
     formats::zip::unpack_opened(data, opened, out);
 }
@@ -444,20 +440,20 @@ fn describe(zip: &mut formats::zip::Archive, kind: &FileKind, found: &mut Inspec
         let file = match zip.by_name(name) {
             Ok(f) => f,
             Err(e) => {
-                found.warnings.push(Warning::new(
+                found.warn(
                     Problem::Corrupt,
                     format!("ooxml: part {name} is unreadable ({e})"),
-                ));
+                );
                 return None;
             }
         };
         let mut bytes = Vec::new();
         let cap = MAX_PART.min(budget);
         if let Err(e) = file.take(cap).read_to_end(&mut bytes) {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Corrupt,
                 format!("ooxml: part {name} is corrupt ({e}); read in part"),
-            ));
+            );
         }
         budget = budget.saturating_sub(bytes.len() as u64);
         Some(String::from_utf8_lossy(&bytes).into_owned())
@@ -492,10 +488,10 @@ fn describe(zip: &mut formats::zip::Archive, kind: &FileKind, found: &mut Inspec
         }
     }
     if budget == 0 {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Capped,
             format!("ooxml: the XML parts pass {MAX_TOTAL} bytes: the rest were not read"),
-        ));
+        );
     }
     doc.dde = dde
         .into_iter()

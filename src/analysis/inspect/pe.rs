@@ -553,12 +553,12 @@ fn sections(img: &Image, budget: &mut HashBudget, found: &mut Inspection) -> Vec
         })
         .collect();
     if over_budget {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Capped,
             format!(
             "pe: more than {MAX_HASHED_BYTES} bytes of section data; later sections are not hashed"
         ),
-        ));
+        );
     }
     list
 }
@@ -1081,10 +1081,10 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     let img = match Image::parse(data, &mut found.warnings) {
         Ok(img) => img,
         Err(why) => {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Corrupt,
                 format!("pe: the headers could not be read ({why})"),
-            ));
+            );
             return;
         }
     };
@@ -1504,10 +1504,7 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
         dotnet,
     };
     if img.declared_sections == 0 {
-        found.warnings.push(Warning::new(
-            Problem::Corrupt,
-            "pe: the file has no sections",
-        ));
+        found.warn(Problem::Corrupt, "pe: the file has no sections");
     }
     if let Ok(value) = serde_json::to_value(metadata) {
         found.set_metadata(&["application", "pe"], value);

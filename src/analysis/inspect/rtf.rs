@@ -11,7 +11,7 @@ use super::{suspicious, Heuristic, Inspection};
 use crate::analysis::formats::{ole1, rtf};
 use crate::analysis::identify::FileKind;
 use crate::analysis::policy;
-use crate::analysis::warning::{Problem, Warning};
+use crate::analysis::warning::Problem;
 
 /// Most objects listed.
 const MAX_OBJECTS: usize = 1000;
@@ -125,10 +125,10 @@ fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) 
         return;
     }
     if o.declared.is_none() {
-        found.warnings.push(Warning::new(
+        found.warn(
             Problem::Truncated,
             format!("rtf: object {index}: the OLE1 header of its Package ends early"),
-        ));
+        );
         return;
     }
     obj.package = Some(match ole1::Package::parse(o.native) {
@@ -139,14 +139,14 @@ fn ole1(decoded: &[u8], obj: &mut Object, index: usize, found: &mut Inspection) 
             size: Some(p.declared),
         },
         Err(what) => {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Truncated,
                 format!(
                     "rtf: object {index}: its Package data is truncated: the package {what} \
                  (read up to {} bytes)",
                     decoded.len()
                 ),
-            ));
+            );
             Package::default()
         }
     });
@@ -179,10 +179,10 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
     let mut previous_end = 0usize;
     while let Some((at, start)) = rtf::find_objdata(data, pos) {
         if objects.len() >= MAX_OBJECTS {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Capped,
                 format!("rtf: more than {MAX_OBJECTS} objects: the rest were not listed"),
-            ));
+            );
             break;
         }
         let index = objects.len() + 1;
@@ -192,10 +192,10 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
             break;
         };
         if !decoded.closed {
-            found.warnings.push(Warning::new(
+            found.warn(
                 Problem::Truncated,
                 format!("rtf: object {index}: the group holding its objdata is not closed"),
-            ));
+            );
         }
         // The object's own control words come before its data, within its group.
         let from = previous_end.max(at.saturating_sub(MAX_LOOKBACK));
@@ -214,10 +214,7 @@ pub fn inspect(data: &[u8], _kind: &FileKind, found: &mut Inspection) {
         previous_end = pos;
     }
     if !data.starts_with(b"{\\rt") {
-        found.warnings.push(Warning::new(
-            Problem::Corrupt,
-            "rtf: the file does not start with {\\rtf",
-        ));
+        found.warn(Problem::Corrupt, "rtf: the file does not start with {\\rtf");
     }
 
     if !objects.is_empty() {
