@@ -14,6 +14,7 @@ use memchr::memmem;
 
 use super::bytes::{le16, le32};
 use super::formats;
+use super::formats::packers::Packer;
 
 /// Every kind of file assay tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +101,8 @@ pub enum PeWrap {
     AutoIt,
     /// An InstallShield setup carrying its files in the overlay.
     InstallShield,
+    /// Packed by a packer other than UPX that assay restores: the original program is rebuilt.
+    Packed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -384,6 +387,7 @@ pub(crate) fn every_format() -> Vec<Format> {
             PeWrap::Nsis,
             PeWrap::AutoIt,
             PeWrap::InstallShield,
+            PeWrap::Packed,
         ] {
             for role in [PeRole::Exe, PeRole::Dll, PeRole::Driver, PeRole::Efi] {
                 all.push(F::Pe { plus, role, wrap });
@@ -858,7 +862,10 @@ fn pe(data: &[u8]) -> Option<FileKind> {
     let subsystem = le16(data, opt + 68).unwrap_or(0);
     // Data directory 14 (CLR runtime header) is set for .NET assemblies.
     let dirs = opt + if plus { 112 } else { 96 };
-    let dotnet = le32(data, dirs + 14 * 8).is_some_and(|rva| rva != 0);
+    // The CLR header's directory counts only where the header declares that many directories
+    // (Upack's header declares 10 and keeps code where the 15th would be).
+    let ndirs = le32(data, opt + if plus { 108 } else { 92 }).unwrap_or(0);
+    let dotnet = ndirs > 14 && le32(data, dirs + 14 * 8).is_some_and(|rva| rva != 0);
     use PeRole as R;
     let (role, name) = match (characteristics & 0x2000 != 0, subsystem, plus, dotnet) {
         (_, 10..=13, false, _) => (R::Efi, "PE32 EFI application"),
@@ -874,26 +881,27 @@ fn pe(data: &[u8]) -> Option<FileKind> {
         (false, _, false, false) => (R::Exe, "PE32 executable"),
         (false, _, true, false) => (R::Exe, "PE32+ executable"),
     };
-    // UPX names its sections UPX0/UPX1 or leaves its pack header before the packed data; such
-    // files go to the UPX decompressor.
-    // yoda's Crypter wraps UPX-packed files and keeps their UPX sections: the outer layer is
-    // named first. Other packers' marks do not stop UPX restoring a UPX-packed file.
-    let unrestored = formats::pe::Image::parse(data, &mut Vec::new())
+    // A packer assay restores routes the file to its restorer. yoda's Crypter and Protector wrap
+    // UPX-packed files and keep their UPX sections: the outer layer is named first. UPX names
+    // its sections UPX0/UPX1 or leaves its pack header before the packed data; such files go to
+    // the UPX decompressor. Other packers' marks do not stop UPX restoring a UPX-packed file.
+    let packed = formats::pe::Image::parse(data, &mut Vec::new())
         .ok()
-        .and_then(|img| formats::pe::unrestored_packer(&img));
-    let (wrap, packer) = if let Some(name) = unrestored.filter(|n| n.starts_with("yoda")) {
-        (PeWrap::Plain, Some(name))
-    } else if formats::upx::detect(data) {
-        (PeWrap::Upx, Some("UPX"))
-    } else {
-        match installer(data) {
+        .and_then(|img| formats::packers::recognise(&img));
+    let (wrap, packer) = match packed {
+        Some((p, true)) => (PeWrap::Packed, Some(p.name())),
+        Some((p @ (Packer::YodasCrypter | Packer::YodasProtector), false)) => {
+            (PeWrap::Plain, Some(p.name()))
+        }
+        _ if formats::upx::detect(data) => (PeWrap::Upx, Some("UPX")),
+        _ => match installer(data) {
             Some(NSIS) => (PeWrap::Nsis, Some(NSIS)),
             Some(name) if name.starts_with("AutoIt") => (PeWrap::AutoIt, Some(name)),
             None if formats::installshield::find(data).is_some() => {
                 (PeWrap::InstallShield, Some("InstallShield setup"))
             }
-            other => (PeWrap::Plain, other.or(unrestored)),
-        }
+            other => (PeWrap::Plain, other.or(packed.map(|(p, _)| p.name()))),
+        },
     };
     let mut kind = FileKind::known(Format::Pe { plus, role, wrap }, name);
     kind.packer = packer;

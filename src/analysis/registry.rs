@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::formats::{self, Budget, Deadline, Handler, Members};
 use super::identify::{identify, ElfRole, FileKind, Format, Ole2Use, PeRole, PeWrap, Text};
 use super::inspect::{self, Inspection, Inspector};
+use super::warning::Problem;
 
 /// What reads one format.
 pub struct Parser {
@@ -39,13 +40,19 @@ const fn unpack_only(name: &'static str, unpack: Handler) -> Parser {
 
 static PE: Parser = Parser {
     name: "PE",
-    unpack: Some(formats::pe::unpack),
+    unpack: Some(plain_pe),
     describe: Some(inspect::pe::inspect),
     both: None,
 };
 static PE_UPX: Parser = Parser {
     name: "PE",
     unpack: Some(formats::upx::unpack_pe_file),
+    describe: Some(inspect::pe::inspect),
+    both: None,
+};
+static PE_PACKED: Parser = Parser {
+    name: "PE",
+    unpack: Some(packed_pe),
     describe: Some(inspect::pe::inspect),
     both: None,
 };
@@ -67,6 +74,28 @@ static PE_INSTALLSHIELD: Parser = Parser {
     describe: Some(inspect::pe::inspect),
     both: None,
 };
+/// A PE file's resources, section data and overlay; a packer assay recognises but does not
+/// restore is named in a warning first.
+fn plain_pe<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    let Ok(img) = formats::pe::Image::parse(data, &mut Vec::new()) else {
+        return formats::pe::unpack(data, out);
+    };
+    if let Some(packer) = formats::packers::unrestored(&img) {
+        out.warn(
+            Problem::Unsupported,
+            formats::packers::unrestored_warning(packer),
+        );
+    }
+    formats::pe::unpack_image(&img, true, out);
+}
+
+/// A packed PE file's original program; the packed file's own parts when it cannot be restored.
+fn packed_pe<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    if !formats::packers::unpack(data, out) {
+        formats::pe::unpack(data, out);
+    }
+}
+
 /// A wrapper's reader, then the PE's own resources and section data (and its overlay when the
 /// reader found nothing): a marker alone must not hide a payload stored beside the wrapper.
 fn beside_pe<'a>(reader: Handler, data: &'a [u8], out: &mut Members<'a>) {
@@ -181,6 +210,10 @@ pub fn parser(format: Format) -> Option<&'static Parser> {
             wrap: PeWrap::InstallShield,
             ..
         } => &PE_INSTALLSHIELD,
+        F::Pe {
+            wrap: PeWrap::Packed,
+            ..
+        } => &PE_PACKED,
         F::Elf { upx: false, .. } => &ELF,
         F::Elf { upx: true, .. } => &ELF_UPX,
         F::MachO(_) | F::MachOUniversal => &MACHO,
@@ -263,6 +296,14 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
             plus: false,
             role: PeRole::Exe,
             wrap: PeWrap::InstallShield,
+        },
+    ),
+    (
+        "packed_pe",
+        Format::Pe {
+            plus: false,
+            role: PeRole::Exe,
+            wrap: PeWrap::Packed,
         },
     ),
     (

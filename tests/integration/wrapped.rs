@@ -112,14 +112,45 @@ fn compiled_autoit_scripts_yield_the_executable_they_install() {
             stub["info"]["identification"]["name"],
             format!("PE32 executable (AutoIt v3 script ({version}))")
         );
-        let script = if version == "EA05" {
-            "script.au3"
-        } else {
-            "script.au3.tokens"
-        };
-        assert!(r
+        // Both give the script's source: EA05 as stored (UTF-16LE), EA06 from its tokens.
+        let script = r
             .iter()
-            .any(|e| e["info"]["file"]["file_path"] == format!("{sample}/unpacked.exe/{script}")));
+            .find(|e| e["info"]["file"]["file_path"] == format!("{sample}/unpacked.exe/script.au3"))
+            .unwrap_or_else(|| panic!("{sample}: no script.au3"));
+        assert_eq!(script["info"]["file"]["file_type"], "Text", "{sample}");
+    }
+}
+
+/// A rule on what an AutoIt script does, as its source reads.
+const AUTOIT_RULE: &str = r#"
+rule AutoIt_Installs_And_Runs_Clam {
+    strings:
+        $install = "FileInstall(\"C:\\clam.exe\", $TMP, 1)" ascii wide nocase
+        $run = "RunWait($TMP)" ascii wide nocase
+    condition:
+        all of them
+}
+"#;
+
+#[test]
+fn a_rule_on_autoit_source_matches_both_script_versions() {
+    // EA06 stores the script as tokens: only the decoded source lets a rule read it.
+    let dir = TempDir::new("autoit-rule");
+    let rules = crate::yara::rules_dir(&dir, &[("autoit.yar", AUTOIT_RULE)]);
+    for sample_name in ["clam.ea05.exe", "clam.ea06.exe"] {
+        let s = crate::yara::scan_with_rules(&dir, &rules, &[sample(sample_name)]);
+        let r = s.report(sample_name);
+        let script = r
+            .iter()
+            .find(|e| {
+                e["info"]["file"]["file_path"] == format!("{sample_name}/unpacked.exe/script.au3")
+            })
+            .unwrap_or_else(|| panic!("{sample_name}: no script.au3"));
+        assert_eq!(
+            crate::yara::rule_names(script),
+            ["AutoIt_Installs_And_Runs_Clam"],
+            "{sample_name}"
+        );
     }
 }
 
@@ -147,36 +178,88 @@ fn an_executable_stored_in_a_section_is_carved_out() {
 }
 
 #[test]
-fn packers_not_restored_are_named_warned_and_flagged_never_passed_silently() {
-    for (sample, packer) in [
-        ("clam-aspack.exe", "ASPack"),
-        ("clam-mew.exe", "MEW"),
-        ("clam-petite.exe", "Petite"),
-        ("clam-upack.exe", "Upack"),
-        ("clam-pespin.exe", "PESpin"),
-        ("clam-wwpack.exe", "WWPack32"),
-        ("clam-yc.exe", "yoda's Crypter"),
+fn packed_executables_are_restored_and_their_payload_found() {
+    // Each sample packs the same small dropper, whose last section holds clam.exe, whole or
+    // zipped. A restored file is not the dropper byte for byte (these packers keep neither its
+    // headers nor its layout), but its sections are, so the payload comes out byte-identical.
+    for (sample, packer, path) in [
+        (
+            "clam-aspack.exe",
+            "ASPack",
+            "clam-aspack.exe/unpacked.exe/sections/.clam@0xde0.exe",
+        ),
+        (
+            "clam-mew.exe",
+            "MEW",
+            "clam-mew.exe/unpacked.exe/sections/3@0xe6c.zip/clam.exe",
+        ),
+        (
+            "clam-petite.exe",
+            "Petite",
+            "clam-petite.exe/unpacked.exe/sections/3@0xe6c.zip/clam.exe",
+        ),
+        (
+            "clam-pespin.exe",
+            "PESpin",
+            "clam-pespin.exe/unpacked.exe/sections/3@0xde0.exe",
+        ),
+        (
+            "clam-upack.exe",
+            "Upack",
+            "clam-upack.exe/unpacked.exe/sections/0@0x3e6c.zip/clam.exe",
+        ),
+        (
+            "clam-wwpack.exe",
+            "WWPack32",
+            "clam-wwpack.exe/unpacked.exe/sections/.clam@0xe6c.zip/clam.exe",
+        ),
+        // yoda's Crypter over UPX: decrypted, then unpacked.
+        (
+            "clam-yc.exe",
+            "yoda's Crypter",
+            "clam-yc.exe/unpacked.exe/unpacked.exe/sections/.clam@0xde0.exe",
+        ),
     ] {
-        let r = report(sample);
-        let top = &r[0];
+        let (found, top) = payload(sample);
+        assert_eq!(found, path, "{sample}");
         let name = top["info"]["identification"]["name"].as_str().unwrap();
-        assert!(name.ends_with(&format!("({packer})")), "{sample}: {name}");
-        let warnings = top["info"]["unpacking"]["warnings"].to_string();
-        assert!(
-            warnings.contains(&format!(
-                "packed with {packer}, which assay does not restore"
-            )),
-            "{sample}: {warnings}"
-        );
-        assert!(
-            top["indicators"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|i| i["id"] == "pe-packed-not-restored"),
-            "{sample}"
-        );
+        assert_eq!(name, format!("PE32 executable ({packer})"), "{sample}");
+        let r = report(sample);
+        let restored = r
+            .iter()
+            .find(|e| e["info"]["file"]["file_path"] == format!("{sample}/unpacked.exe"))
+            .unwrap();
+        // The restored program is not taken for packed again (yC's is UPX-packed: it is).
+        let restored_name = restored["info"]["identification"]["name"].as_str().unwrap();
+        let want = if packer.starts_with("yoda") {
+            "PE32 executable (UPX)"
+        } else {
+            "PE32 executable"
+        };
+        assert_eq!(restored_name, want, "{sample}");
+        for e in &r {
+            let warnings = e["info"]["unpacking"]["warnings"].to_string();
+            assert!(!warnings.contains("not restore"), "{sample}: {warnings}");
+            assert!(
+                !e["indicators"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["id"] == "pe-packed-not-restored"),
+                "{sample}"
+            );
+        }
     }
+}
+
+#[test]
+fn a_upx_packed_dropper_is_rebuilt_and_its_payload_found() {
+    let (path, top) = payload("clam-upx.exe");
+    assert_eq!(path, "clam-upx.exe/unpacked.exe/sections/.clam@0xde0.exe");
+    assert_eq!(
+        top["info"]["identification"]["name"],
+        "PE32 executable (UPX)"
+    );
 }
 
 #[test]

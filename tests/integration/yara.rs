@@ -66,7 +66,7 @@ fn nested_payload(dir: &Path) -> PathBuf {
     path
 }
 
-fn rules_dir(dir: &TempDir, files: &[(&str, &str)]) -> PathBuf {
+pub fn rules_dir(dir: &TempDir, files: &[(&str, &str)]) -> PathBuf {
     let rules = dir.path().join("rules");
     for (name, text) in files {
         let path = rules.join(name);
@@ -76,12 +76,12 @@ fn rules_dir(dir: &TempDir, files: &[(&str, &str)]) -> PathBuf {
     rules
 }
 
-fn scan_with_rules(dir: &TempDir, rules: &Path, paths: &[PathBuf]) -> Scan {
+pub fn scan_with_rules(dir: &TempDir, rules: &Path, paths: &[PathBuf]) -> Scan {
     let config = format!("[yara]\nrules_dir = {:?}\n", rules.display().to_string());
     scan_config_in(dir.path(), paths, Some(&config))
 }
 
-fn rule_names(entry: &Value) -> Vec<&str> {
+pub fn rule_names(entry: &Value) -> Vec<&str> {
     entry["metadata"]["yara"]["matches"]
         .as_array()
         .map(|m| m.iter().map(|m| m["rule"].as_str().unwrap()).collect())

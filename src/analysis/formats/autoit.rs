@@ -11,17 +11,18 @@
 //! The layout and the constants are as ClamAV and the public decompilers document them; this is
 //! our own implementation.
 //!
-//! Members: the script (`script.au3`; an EA06 script is stored tokenised, and comes out as the
-//! token stream, `script.au3.tokens`) and each carried file under the path the script gave it.
+//! Members: the script (`script.au3`: EA05 stores the source as written, UTF-16LE; EA06 stores
+//! it tokenised, and `autoit_tokens.rs` turns it back into source, UTF-8, without the comments
+//! and with names in upper case where AutoIt keeps no other; a stream that does not decode
+//! comes out as `script.au3.tokens`) and each carried file under the path the script gave it.
 //!
-//! Not handled: detokenising EA06 scripts back to source; AutoIt 2 (`JB01`) and scripts with a
-//! password (old Aut2Exe option).
+//! Not handled: AutoIt 2 (`JB01`) and scripts with a password (old Aut2Exe option).
 
 use std::borrow::Cow;
 
 use memchr::memmem;
 
-use super::{printable, Members};
+use super::{autoit_tokens, printable, Members};
 use crate::analysis::bytes::le32;
 use crate::analysis::warning::Problem;
 
@@ -85,6 +86,17 @@ fn record_magic(version: Version) -> u32 {
 
 /// Unpacks the script and the carried files of the compiled AutoIt script in `data`.
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    read_block(data, true, out);
+}
+
+/// [`unpack`] with an EA06 script left as its token stream (`script.au3.tokens`).
+#[cfg(test)]
+pub(crate) fn unpack_tokens<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    read_block(data, false, out);
+}
+
+/// The records of the script block; `detokenize` turns an EA06 script back into source.
+fn read_block(data: &[u8], detokenize: bool, out: &mut Members<'_>) {
     let Some((version, start)) = find(data) else {
         out.warn(Problem::Corrupt, "no AutoIt script block (AU3!EA05/EA06)");
         return;
@@ -130,7 +142,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
                 return;
             }
         };
-        if !emit(version, record, n, out) {
+        if !emit(version, record, n, detokenize, out) {
             return;
         }
     }
@@ -248,7 +260,13 @@ fn narrow(b: &[u8]) -> String {
 }
 
 /// Hands one record to `out`. Returns false when `out` says to stop.
-fn emit(version: Version, record: Record, n: usize, out: &mut Members<'_>) -> bool {
+fn emit(
+    version: Version,
+    record: Record,
+    n: usize,
+    detokenize: bool,
+    out: &mut Members<'_>,
+) -> bool {
     let script = is_script(&record.magic);
     let name = if script {
         match version {
@@ -273,6 +291,20 @@ fn emit(version: Version, record: Record, n: usize, out: &mut Members<'_>) -> bo
         }
         record.data
     };
+    if script && version == Version::Ea06 && detokenize {
+        match autoit_tokens::detokenize(&data) {
+            Ok((text, warnings)) => {
+                for w in warnings {
+                    out.warn(Problem::Corrupt, w);
+                }
+                return out.add("script.au3", Cow::Owned(text.into_bytes()));
+            }
+            Err(why) => out.warn(
+                Problem::Corrupt,
+                format!("{why}; the script is kept as its token stream"),
+            ),
+        }
+    }
     out.add(name, Cow::Owned(data))
 }
 
@@ -623,15 +655,36 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pe/app32.exe"),
         )
         .unwrap();
-        let script = b"FileInstall(\"C:\\build\\app32.exe\", @TempDir & \"\\a.exe\")";
-        for (version, magic, script_name) in [
-            (Version::Ea05, ">AUTOIT SCRIPT<", "script.au3"),
-            (Version::Ea06, ">>>AUTOIT SCRIPT<<<", "script.au3.tokens"),
+        // EA05 stores the source; EA06 its tokens, which come out as source again.
+        let source = "FileInstall(\"C:\\build\\app32.exe\", @TempDir)\r\n";
+        let text = |kind: u8, s: &str| {
+            let units: Vec<u16> = s.encode_utf16().collect();
+            let mut t = vec![kind];
+            t.extend((units.len() as u32).to_le_bytes());
+            for u in &units {
+                t.extend((u ^ units.len() as u16).to_le_bytes());
+            }
+            t
+        };
+        let mut tokens = 1u32.to_le_bytes().to_vec();
+        for t in [
+            text(0x31, "FILEINSTALL"),
+            vec![0x47],
+            text(0x36, "C:\\build\\app32.exe"),
+            vec![0x40],
+            text(0x32, "TEMPDIR"),
+            vec![0x48, 0x7f],
+        ] {
+            tokens.extend(t);
+        }
+        for (version, magic, script) in [
+            (Version::Ea05, ">AUTOIT SCRIPT<", source.as_bytes()),
+            (Version::Ea06, ">>>AUTOIT SCRIPT<<<", &tokens[..]),
         ] {
             let data = block(
                 version,
                 &[
-                    (magic, "C:\\build\\x.au3", &script[..], true),
+                    (magic, "C:\\build\\x.au3", script, true),
                     ("C:\\build\\app32.exe", "C:\\build\\app32.exe", &exe, true),
                     ("C:\\build\\raw.bin", "", b"stored as is", false),
                 ],
@@ -640,7 +693,7 @@ mod tests {
             unpack(&data, &mut out);
             let got: Vec<(&str, &[u8])> = crate::analysis::formats::testing::members(&out);
             assert_eq!(got.len(), 3, "{version:?}: {:?}", out.warnings);
-            assert_eq!(got[0], (script_name, &script[..]));
+            assert_eq!(got[0], ("script.au3", source.as_bytes()), "{version:?}");
             assert_eq!(got[1].0, "C:\\build\\app32.exe");
             assert!(
                 got[1].1 == exe,

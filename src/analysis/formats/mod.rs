@@ -10,6 +10,7 @@
 
 pub mod ar;
 pub mod autoit;
+pub mod autoit_tokens;
 pub mod binhex;
 pub mod chm;
 pub mod cpio;
@@ -22,6 +23,7 @@ pub mod nsis;
 pub mod nsis_bzip2;
 pub mod ole1;
 pub mod ole2;
+pub mod packers;
 pub mod pdf;
 pub mod pe;
 pub mod rtf;

@@ -794,93 +794,6 @@ pub fn type_name(id: u32) -> Cow<'static, str> {
     }
 }
 
-/// The executable packer or crypter that made `img`, among those assay recognises but does not
-/// restore (UPX, which it restores, is [`super::upx::detect`]): by the section names, header
-/// layouts and entry-point code each one leaves.
-pub(crate) fn unrestored_packer(img: &Image<'_>) -> Option<&'static str> {
-    let named = |names: &[&str]| {
-        img.sections
-            .iter()
-            .any(|s| names.contains(&s.name.as_str()))
-    };
-    let entry = img.from(img.entry).unwrap_or(&[]);
-    let entry_is = |pattern: &[Option<u8>]| {
-        entry.len() >= pattern.len()
-            && pattern
-                .iter()
-                .zip(entry)
-                .all(|(p, b)| p.is_none_or(|p| p == *b))
-    };
-    const ASPACK_ENTRY: &[Option<u8>] = &[
-        Some(0x60),
-        Some(0xe8),
-        Some(0x03),
-        Some(0x00),
-        Some(0x00),
-        Some(0x00),
-        Some(0xe9),
-        Some(0xeb),
-    ];
-    const PESPIN_ENTRY: &[Option<u8>] = &[
-        Some(0xeb),
-        Some(0x01),
-        Some(0x68),
-        Some(0x60),
-        Some(0xe8),
-        Some(0x00),
-        Some(0x00),
-        Some(0x00),
-        Some(0x00),
-        Some(0x8b),
-        Some(0x1c),
-        Some(0x24),
-        Some(0x83),
-        Some(0xc3),
-    ];
-    // FSG 2.0: xchg [..], esp; popad; xchg eax, esp; push ebp; movsb; mov dh, 0x80; call [ebx].
-    const FSG2_ENTRY: &[Option<u8>] = &[
-        Some(0x87),
-        Some(0x25),
-        None,
-        None,
-        None,
-        None,
-        Some(0x61),
-        Some(0x94),
-        Some(0x55),
-        Some(0xa4),
-        Some(0xb6),
-        Some(0x80),
-        Some(0xff),
-        Some(0x13),
-    ];
-    Some(if named(&[".aspack", ".adata"]) || entry_is(ASPACK_ENTRY) {
-        "ASPack"
-    } else if img.sections.iter().any(|s| s.name.starts_with("MEW")) {
-        "MEW"
-    } else if named(&[".petite"]) {
-        "Petite"
-    } else if img.data.get(2..14) == Some(b"KERNEL32.DLL") && img.pe_at == 0x10 {
-        "Upack"
-    } else if entry_is(PESPIN_ENTRY) || named(&[".taz"]) {
-        "PESpin"
-    } else if named(&[".WWP32"]) {
-        "WWPack32"
-    } else if named(&["yC"]) {
-        "yoda's Crypter"
-    } else if named(&["yP"]) {
-        "yoda's Protector"
-    } else if entry_is(FSG2_ENTRY) {
-        "FSG"
-    } else if named(&[".MPRESS1", ".MPRESS2"]) {
-        "MPRESS"
-    } else if named(&[".nsp0", ".nsp1", "nsp0", "nsp1"]) {
-        "NsPack"
-    } else {
-        return None;
-    })
-}
-
 /// Most `MZ` places examined for a PE file inside one stream or blob ([`carve`]).
 pub const MAX_CARVE_CANDIDATES: usize = 4096;
 
@@ -1003,17 +916,13 @@ fn unpack_parts<'a>(data: &'a [u8], with_overlay: bool, out: &mut Members<'a>) {
         );
         return;
     };
-    if let Some(packer) = unrestored_packer(&img) {
-        out.warn(
-            Problem::Unsupported,
-            format!(
-                "packed with {packer}, which assay does not restore: the code and data it packed \
-                 were not analysed"
-            ),
-        );
-    }
+    unpack_image(&img, with_overlay, out);
+}
+
+/// [`unpack`] on an image already read (`with_overlay` as in [`unpack_beside_wrapper`]).
+pub(crate) fn unpack_image<'a>(img: &Image<'a>, with_overlay: bool, out: &mut Members<'a>) {
     let mut warnings = Vec::new();
-    let payloads = resources(&img, |t| !STRUCTURAL_TYPES.contains(&t), &mut warnings);
+    let payloads = resources(img, |t| !STRUCTURAL_TYPES.contains(&t), &mut warnings);
     for r in payloads {
         let Some(bytes) = r.bytes else {
             continue;
@@ -1024,10 +933,10 @@ fn unpack_parts<'a>(data: &'a [u8], with_overlay: bool, out: &mut Members<'a>) {
         }
     }
     out.warnings.append(&mut warnings);
-    if !sections(&img, out) || !with_overlay {
+    if !sections(img, out) || !with_overlay {
         return;
     }
-    overlay(&img, out);
+    overlay(img, out);
 }
 
 /// Executables stored whole in the sections' raw data (the resource section aside: its
@@ -1055,7 +964,77 @@ fn sections(img: &Image<'_>, out: &mut Members<'_>) -> bool {
         };
         // A section whose raw data starts at the file's start would give the file itself.
         let from = usize::from(start == 0);
-        if out.stopped() || !carve_from(bytes, from, &label, out) {
+        if out.stopped() || !carve_from(bytes, from, &label, out) || !carve_zips(bytes, &label, out)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// The length of the ZIP archive that starts at `data[0]` (a local file header), as its own
+/// end-of-central-directory record gives it: the first such record whose central directory lies
+/// just before it, at the offset it names from the archive's start, and starts with a central
+/// header. None for anything else, so a stray `PK` never makes a member.
+pub fn zip_len(data: &[u8]) -> Option<usize> {
+    if !data.starts_with(b"PK\x03\x04") {
+        return None;
+    }
+    let records = memchr::memmem::find_iter(data, b"PK\x05\x06");
+    for end in records.take(MAX_CARVE_CANDIDATES) {
+        let (Some(size), Some(at), Some(comment)) = (
+            le32(data, end + 12),
+            le32(data, end + 16),
+            le16(data, end + 20),
+        ) else {
+            return None;
+        };
+        let directory_ends = (at as usize).checked_add(size as usize);
+        let len = end + 22 + usize::from(comment);
+        if size != 0
+            && directory_ends == Some(end)
+            && data
+                .get(at as usize..)
+                .is_some_and(|d| d.starts_with(b"PK\x01\x02"))
+            && len <= data.len()
+        {
+            return Some(len);
+        }
+    }
+    None
+}
+
+/// Hands `out` every whole ZIP archive stored in `data` (a dropper's payload kept in a section),
+/// each as `<name>@<offset>.zip` with its length from its own directory ([`zip_len`]); as
+/// [`carve`], bounded by [`MAX_CARVE_CANDIDATES`] and [`MAX_CARVED`]. Returns false when `out`
+/// says to stop.
+fn carve_zips<'a>(data: &[u8], name: &str, out: &mut Members<'a>) -> bool {
+    let mut from = 0;
+    let mut found = 0;
+    for (examined, at) in memchr::memmem::find_iter(data, b"PK\x03\x04").enumerate() {
+        if at < from {
+            continue;
+        }
+        if examined >= MAX_CARVE_CANDIDATES || found >= MAX_CARVED {
+            out.warn(
+                Problem::Capped,
+                format!(
+                    "{}: more than {MAX_CARVED} archives or {MAX_CARVE_CANDIDATES} ZIP headers; \
+                     the rest were not carved",
+                    printable(name)
+                ),
+            );
+            return true;
+        }
+        let Some(len) = zip_len(&data[at..]) else {
+            continue;
+        };
+        found += 1;
+        from = at + len;
+        if !out.add(
+            format!("{name}@{at:#x}.zip"),
+            Cow::Owned(data[at..at + len].to_vec()),
+        ) {
             return false;
         }
     }
@@ -1128,6 +1107,27 @@ pub(crate) mod tests {
         b.extend_from_slice(&rsrc);
         b.extend_from_slice(overlay);
         b
+    }
+
+    #[test]
+    fn a_zip_archive_stored_in_a_section_is_carved_whole() {
+        let zip = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/formats/zip-deflate.zip"
+        ))
+        .unwrap();
+        let mut section = vec![0u8; 0x100];
+        section.extend_from_slice(&zip);
+        section.extend_from_slice(b"PK\x03\x04 not an archive");
+        let mut out = Members::new(Budget::unlimited());
+        assert!(carve_zips(&section, "sections/.data", &mut out));
+        assert_eq!(
+            crate::analysis::formats::testing::members(&out),
+            [("sections/.data@0x100.zip", &zip[..])]
+        );
+        // Cut short, its directory is gone: nothing is carved.
+        assert_eq!(zip_len(&zip[..zip.len() - 1]), None);
+        assert_eq!(zip_len(b"PK\x03\x04PK\x05\x06"), None);
     }
 
     #[test]
@@ -1294,7 +1294,7 @@ pub(crate) mod tests {
         assert!(out.members.is_empty());
     }
 
-    fn fixture(name: &str) -> Vec<u8> {
+    pub(crate) fn fixture(name: &str) -> Vec<u8> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pe");
         std::fs::read(dir.join(name)).unwrap()
     }
@@ -1365,65 +1365,13 @@ pub(crate) mod tests {
     }
 
     /// `data` with its first section renamed `name`.
-    fn with_section_name(mut data: Vec<u8>, name: &[u8]) -> Vec<u8> {
+    pub(crate) fn with_section_name(mut data: Vec<u8>, name: &[u8]) -> Vec<u8> {
         let pe = le32(&data, 0x3c).unwrap() as usize;
         let opt = le16(&data, pe + 20).unwrap() as usize;
         let table = pe + 24 + opt;
         data[table..table + 8].fill(0);
         data[table..table + name.len()].copy_from_slice(name);
         data
-    }
-
-    #[test]
-    fn packers_we_do_not_restore_are_named_by_their_marks() {
-        let app = fixture("app32.exe");
-        let packer = |data: &[u8]| {
-            let img = Image::parse(data, &mut Vec::new()).unwrap();
-            unrestored_packer(&img)
-        };
-        assert_eq!(packer(&app), None);
-        for (section, name) in [
-            (&b".aspack"[..], "ASPack"),
-            (b"MEW", "MEW"),
-            (b".petite", "Petite"),
-            (b".WWP32", "WWPack32"),
-            (b"yC", "yoda's Crypter"),
-            (b".MPRESS1", "MPRESS"),
-        ] {
-            assert_eq!(packer(&with_section_name(app.clone(), section)), Some(name));
-        }
-        // By the code at the entry point.
-        let img = Image::parse(&app, &mut Vec::new()).unwrap();
-        let entry = img.offset(img.entry).unwrap();
-        for (code, name) in [
-            (&[0x60u8, 0xe8, 3, 0, 0, 0, 0xe9, 0xeb][..], "ASPack"),
-            (
-                &[
-                    0xeb, 0x01, 0x68, 0x60, 0xe8, 0, 0, 0, 0, 0x8b, 0x1c, 0x24, 0x83, 0xc3,
-                ],
-                "PESpin",
-            ),
-            (
-                &[
-                    0x87, 0x25, 1, 2, 3, 4, 0x61, 0x94, 0x55, 0xa4, 0xb6, 0x80, 0xff, 0x13,
-                ],
-                "FSG",
-            ),
-        ] {
-            let mut data = app.clone();
-            data[entry..entry + code.len()].copy_from_slice(code);
-            assert_eq!(packer(&data), Some(name));
-        }
-        // And the warning the unpacker gives.
-        let data = with_section_name(app.clone(), b".petite");
-        let mut out = Members::new(Budget::unlimited());
-        unpack(&data, &mut out);
-        assert!(
-            out.warnings
-                .iter()
-                .any(|w| w.problem == Problem::Unsupported
-                    && w.text.starts_with("packed with Petite"))
-        );
     }
 
     #[test]

@@ -1223,8 +1223,11 @@ pub fn inspect(data: &[u8], kind: &FileKind, found: &mut Inspection) {
     if !packer.is_empty() {
         found.fire(PACKER_SECTION, packer.clone());
     }
-    if let Some(name) = crate::analysis::formats::pe::unrestored_packer(&img) {
-        found.fire(PACKED_NOT_RESTORED, vec![format!("packed with {name}")]);
+    if let Some(packer) = crate::analysis::formats::packers::unrestored(&img) {
+        found.fire(
+            PACKED_NOT_RESTORED,
+            vec![format!("packed with {}", packer.name())],
+        );
     }
     let pe_resources: Vec<String> = resources
         .iter()
