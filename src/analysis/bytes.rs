@@ -1,6 +1,6 @@
-//! Checked reads shared by the binary format readers: little-endian integers at an offset, C
-//! strings, GUIDs. `None` when the value runs past the data (or the offset overflows), never a
-//! panic.
+//! Checked reads shared by the binary format readers: little-endian integers at an offset (and
+//! the one write the unpackers need), C strings, GUIDs. `None` when the value runs past the data
+//! (or the offset overflows), never a panic.
 
 /// The `u16` at `at`.
 pub(crate) fn le16(b: &[u8], at: usize) -> Option<u16> {
@@ -21,6 +21,13 @@ pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(
         b.get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
+}
+
+/// Writes `v` little-endian at `at`; `None` (and nothing written) when it does not fit.
+pub(crate) fn put32(b: &mut [u8], at: usize, v: u32) -> Option<()> {
+    b.get_mut(at..at.checked_add(4)?)?
+        .copy_from_slice(&v.to_le_bytes());
+    Some(())
 }
 
 /// The NUL-terminated string at the start of `b`, at most `max` bytes before the NUL, decoded
@@ -112,6 +119,11 @@ mod tests {
         assert_eq!(le64(&b, 0), Some(0x0807_0605_0403_0201));
         assert_eq!(le32(&b, 5), None);
         assert_eq!(le16(&b, usize::MAX), None);
+        let mut w = b;
+        assert_eq!(put32(&mut w, 4, 0x0d0c_0b0a), Some(()));
+        assert_eq!(w, [1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d]);
+        assert_eq!(put32(&mut w, 5, 0), None);
+        assert_eq!(w[5..], [0x0b, 0x0c, 0x0d]);
         let g: Vec<u8> = (0..16).collect();
         assert_eq!(
             guid_string(&g).as_deref(),

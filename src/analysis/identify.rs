@@ -1298,6 +1298,11 @@ mod tests {
         assert_eq!(id(&pe_image(0x0102, 0x20b, 10)).file_subtype(), "EFI");
         let mut net = pe_image(0x0102, 0x10b, 3);
         net[0x80 + 24 + 96 + 14 * 8] = 0x08;
+        // The CLR directory counts only where the header declares it (Upack declares 10 and
+        // keeps code there).
+        net[0x80 + 24 + 92] = 10;
+        assert_eq!(id(&net).name, Some("PE32 executable"));
+        net[0x80 + 24 + 92] = 16;
         assert_eq!(id(&net).name, Some("PE32 .NET executable"));
         assert_eq!(id(b"MZ\x90\x00").name, Some("MS-DOS executable"));
         let mut upx = pe_image(0x0102, 0x10b, 2);

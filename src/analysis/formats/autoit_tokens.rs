@@ -31,6 +31,8 @@
 //! so the text has one line per line token, indented by block and spaced as AutoIt's Tidy lays
 //! code out. An unknown token type ends decoding (its size is unknown), with a warning.
 
+use crate::analysis::bytes::le32;
+
 /// Largest text produced, in bytes; lines past it are left out, with a warning.
 pub const MAX_OUTPUT: usize = 64 << 20;
 
@@ -53,16 +55,12 @@ const LINE_END: &str = "\r\n";
 /// decoded (then it is not a token stream); any later damage gives the text decoded so far
 /// and a warning saying where decoding stopped.
 pub fn detokenize(tokens: &[u8]) -> Result<(String, Vec<String>), String> {
-    let declared = tokens
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or_else(|| {
-            format!(
-                "autoit: the token stream is {} bytes, too short to hold its line count",
-                tokens.len()
-            )
-        })?;
+    let declared = le32(tokens, 0).ok_or_else(|| {
+        format!(
+            "autoit: the token stream is {} bytes, too short to hold its line count",
+            tokens.len()
+        )
+    })?;
     let mut decoder = Decoder {
         data: tokens,
         pos: 4,

@@ -21,6 +21,7 @@
 //! Relocations are never applied: the image is taken at its preferred base.
 
 use super::image::{OutSection, Packed, Restored};
+use crate::analysis::bytes::{le16, le32};
 
 /// Bytes of the stub, from its start, searched for code patterns.
 const STUB_WINDOW: usize = 0x1000;
@@ -120,20 +121,6 @@ static LAYOUTS: [Layout; 3] = [
         not_taken: &[],
     },
 ];
-
-/// The little-endian dword at `at`, if all of it is there.
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-/// The little-endian word at `at`, if all of it is there.
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
 
 /// Does `pattern` (bytes, or [`ANY`]) match `b` at `at`?
 fn matches(b: &[u8], at: usize, pattern: &[i16]) -> bool {
@@ -727,17 +714,17 @@ pub fn unpack(p: &Packed) -> Result<Restored, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{check_clam, sample};
+    use super::super::testing::{
+        check_clam, check_detects_only, check_hostile_input, restored, sample,
+    };
     use super::*;
-    use std::time::{Duration, Instant};
+
+    const SAMPLE: &str = "clam-aspack.exe";
 
     #[test]
     fn sample_restores() {
-        let data = sample("clam-aspack.exe");
-        let p = Packed::parse(&data).unwrap();
-        let r = unpack(&p).unwrap();
+        let r = restored(SAMPLE, unpack);
         check_clam(&r);
-        assert_eq!(r.entry, 0x1020);
         assert_eq!(r.imports, Some((0x205c, 0x3c)));
         let names: Vec<_> = r.sections.iter().map(|s| s.name).collect();
         let want = [
@@ -761,48 +748,12 @@ mod tests {
 
     #[test]
     fn detects_only_aspack() {
-        let mut seen = 0;
-        for e in std::fs::read_dir("/usr/share/clamav-testfiles").unwrap() {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            if !name.ends_with(".exe") {
-                continue;
-            }
-            let data = sample(&name);
-            let found = Packed::parse(&data).is_ok_and(|p| detect(&p));
-            assert_eq!(found, name == "clam-aspack.exe", "{name}");
-            seen += 1;
-        }
-        assert!(seen >= 10);
-    }
-
-    /// Runs detection and unpacking on `data`, which must neither panic nor take long.
-    fn survives(data: &[u8]) {
-        let t = Instant::now();
-        if let Ok(p) = Packed::parse(data) {
-            let _ = detect(&p);
-            let _ = unpack(&p);
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "unpacking took too long"
-        );
+        check_detects_only(SAMPLE, detect);
     }
 
     #[test]
     fn hostile_input() {
-        let data = sample("clam-aspack.exe");
-        for n in 1..data.len() {
-            survives(&data[..n]);
-        }
-        let mut seed: u32 = 0x2545_f491;
-        for _ in 0..4000 {
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let at = (seed >> 8) as usize % data.len();
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let mut bad = data.clone();
-            bad[at] ^= ((seed >> 16) as u8).max(1);
-            survives(&bad);
-        }
+        check_hostile_input(SAMPLE, detect, unpack);
     }
 
     /// MSB-first bit writer for hand-made streams.

@@ -3,7 +3,7 @@
 //! before it jumps to the original entry point ([`Restored`]), which [`rebuild`] writes out as a
 //! PE file.
 
-use crate::analysis::bytes::le32;
+use crate::analysis::bytes::{le16, le32, put32};
 use crate::analysis::formats::pe::Image;
 
 /// The largest virtual image an unpacker builds, packed or restored.
@@ -75,15 +75,25 @@ impl<'a> Packed<'a> {
 
     /// Offset of the section table in the file.
     pub fn section_table(&self) -> usize {
-        let opt_size = crate::analysis::bytes::le16(self.data, self.pe_off + 20).unwrap_or(0);
+        let opt_size = le16(self.data, self.pe_off + 20).unwrap_or(0);
         self.pe_off + 24 + usize::from(opt_size)
     }
 
     /// The image as Windows' loader maps it: the headers, then each section's raw data at its
     /// RVA (raw offsets rounded down to 512 as the loader does, raw sizes cut to the file and to
-    /// the virtual size), zeros elsewhere. Its length is the image size, or the end of the last
-    /// section if that is larger.
+    /// the virtual size), zeros elsewhere. Its length is the image size, or the furthest
+    /// section's end if that is larger.
     pub fn map(&self) -> Result<Vec<u8>, String> {
+        self.map_sections(false)
+    }
+
+    /// [`Packed::map`], but each section's data runs from the rounded raw offset to the
+    /// unrounded end (raw offset + raw size), as Upack needs (see upack.rs).
+    pub fn map_to_raw_end(&self) -> Result<Vec<u8>, String> {
+        self.map_sections(true)
+    }
+
+    fn map_sections(&self, to_raw_end: bool) -> Result<Vec<u8>, String> {
         let mut len = u64::from(self.image_size);
         for s in &self.sections {
             len = len.max(u64::from(s.rva) + u64::from(s.vsize.max(s.raw_size)));
@@ -103,7 +113,11 @@ impl<'a> Packed<'a> {
             if off >= self.data.len() {
                 continue;
             }
-            let mut n = (s.raw_size as usize).min(self.data.len() - off);
+            let mut n = s.raw_size as usize;
+            if to_raw_end {
+                n = n.saturating_add((s.raw_off & 0x1ff) as usize);
+            }
+            n = n.min(self.data.len() - off);
             if s.vsize != 0 {
                 n = n.min(s.vsize as usize);
             }
@@ -268,8 +282,7 @@ pub fn rebuild(packed: &Packed, r: &Restored) -> Result<Vec<u8>, String> {
     // then what the rebuild decides.
     let opt = coff + 20;
     copy(&mut out, opt, src_coff + 20, 96);
-    let put32 =
-        |out: &mut [u8], at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    // Every field written below lies in the headers, which `out` holds whole.
     out[opt..opt + 2].copy_from_slice(&0x10bu16.to_le_bytes());
     put32(&mut out, opt + 16, r.entry);
     put32(&mut out, opt + 28, packed.image_base);

@@ -25,8 +25,10 @@
 //! Only the aPLib form is checked against a real file (clamav-testfiles' clam-mew.exe); the
 //! LZMA forms follow ClamAV's reading of the stub and are covered by the decoder's own tests.
 
+use super::aplib;
 use super::image::{OutSection, Packed, Restored};
 use super::lzma_mew::{self, Params, Start};
+use crate::analysis::bytes::le32;
 
 /// File offsets (equal to RVAs: the header is mapped at RVA 0) where MEW's stub starts.
 const STUB_OFFSETS: [u32; 2] = [0x154, 0x158];
@@ -108,7 +110,7 @@ pub fn unpack(p: &Packed) -> Result<Restored, String> {
                 format!("mew: block destination RVA {dest:#x} lies outside the image")
             })?;
         let input = data.get(at..).unwrap_or(&[]);
-        let (read, written) = unaplib(input, out)
+        let (read, written) = aplib::decompress(input, out)
             .map_err(|e| format!("mew: block {} (to RVA {dest:#x}): {e}", block_ends.len()))?;
         // Blocks fill distinct parts of the image: more output in all is hostile.
         total += written;
@@ -247,154 +249,6 @@ fn find_stub(p: &Packed) -> Result<Stub, String> {
         table,
         lzma_decoder,
     })
-}
-
-/// Decompresses one block of MEW's aPLib variant from `input` into `out`; returns the bytes
-/// read and written. Back-references stay inside the block's output.
-fn unaplib(input: &[u8], out: &mut [u8]) -> Result<(usize, usize), String> {
-    let mut bits = TagBits {
-        input,
-        pos: 0,
-        tag: 0x80,
-    };
-    let mut written = 0usize;
-    let first = bits.byte()?;
-    *out.first_mut().ok_or("no room for output")? = first;
-    written += 1;
-    // Whether the previous item was a literal (or a one-byte match): then a gamma code of 2
-    // means "the last offset again".
-    let mut after_literal = true;
-    let mut last_offset = 0u32;
-    loop {
-        if bits.bit()? == 0 {
-            let byte = bits.byte()?;
-            *out.get_mut(written).ok_or("output runs past the image")? = byte;
-            written += 1;
-            after_literal = true;
-            continue;
-        }
-        let (offset, length);
-        if bits.bit()? == 0 {
-            // A gamma-coded high part of the offset (gamma codes are at least 2), or the last
-            // offset again.
-            let high = bits.gamma()?.saturating_sub(1 + u32::from(after_literal));
-            if high == 0 {
-                offset = last_offset;
-                length = bits.gamma()?;
-            } else {
-                let low = u32::from(bits.byte()?);
-                offset = high
-                    .checked_sub(1)
-                    .and_then(|h| h.checked_mul(0x100))
-                    .ok_or("an offset code is too large")?
-                    | low;
-                let mut n = bits.gamma()?;
-                if offset >= 0x7d00 {
-                    n += 1;
-                }
-                if offset >= 0x500 {
-                    n += 1;
-                }
-                if offset <= 0x7f {
-                    n += 2;
-                }
-                length = n;
-                last_offset = offset;
-            }
-            after_literal = false;
-        } else if bits.bit()? == 0 {
-            // A 7-bit offset and a 1-bit length in one byte; offset 0 ends the block.
-            let byte = bits.byte()?;
-            offset = u32::from(byte >> 1);
-            if offset == 0 {
-                break;
-            }
-            length = 2 + u32::from(byte & 1);
-            last_offset = offset;
-            after_literal = false;
-        } else {
-            // A 4-bit offset for one byte; offset 0 writes a zero byte.
-            let mut nibble = 0u32;
-            for _ in 0..4 {
-                nibble = (nibble << 1) | bits.bit()?;
-            }
-            after_literal = true;
-            if nibble == 0 {
-                *out.get_mut(written).ok_or("output runs past the image")? = 0;
-                written += 1;
-                continue;
-            }
-            offset = nibble;
-            length = 1;
-        }
-        let from = written
-            .checked_sub(offset as usize)
-            .filter(|_| offset != 0)
-            .ok_or_else(|| {
-                format!("a match at output byte {written:#x} reaches {offset:#x} bytes back")
-            })?;
-        let end = written
-            .checked_add(length as usize)
-            .filter(|&e| e <= out.len())
-            .ok_or("output runs past the image")?;
-        for i in 0..end - written {
-            let byte = out.get(from + i).copied().unwrap_or(0);
-            if let Some(slot) = out.get_mut(written + i) {
-                *slot = byte;
-            }
-        }
-        written = end;
-    }
-    Ok((bits.pos, written))
-}
-
-/// aPLib's bit reader: bits come from a tag byte refilled from the input, high bit first.
-struct TagBits<'a> {
-    /// The block's compressed data (tag bytes and literal bytes interleaved).
-    input: &'a [u8],
-    /// Next input byte.
-    pos: usize,
-    /// Bits left in the current tag byte, followed by a marker bit.
-    tag: u8,
-}
-
-impl TagBits<'_> {
-    /// The next input byte.
-    fn byte(&mut self) -> Result<u8, String> {
-        let b = *self
-            .input
-            .get(self.pos)
-            .ok_or("the compressed data ends early")?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    /// The next bit: the tag's high bit; a tag that shifts to zero is refilled first (the
-    /// refilled byte carries a marker bit in at the bottom).
-    fn bit(&mut self) -> Result<u32, String> {
-        if self.tag & 0x7f == 0 {
-            let b = self.byte()?;
-            self.tag = (b << 1) | 1;
-            return Ok(u32::from(b >> 7));
-        }
-        let bit = u32::from(self.tag >> 7);
-        self.tag <<= 1;
-        Ok(bit)
-    }
-
-    /// An Elias-gamma number (at least 2): a 1 then pairs of (value bit, continue bit).
-    fn gamma(&mut self) -> Result<u32, String> {
-        let mut n = 1u32;
-        loop {
-            if n >= 1 << 30 {
-                return Err("a length or offset code is too long".into());
-            }
-            n = (n << 1) | self.bit()?;
-            if self.bit()? == 0 {
-                return Ok(n);
-            }
-        }
-    }
 }
 
 /// Runs MEW's LZMA stage from its parameters at `at` (an RVA) after the aPLib block list.
@@ -559,101 +413,19 @@ fn read_u32(image: &[u8], rva: u32, what: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("mew: {what} at RVA {rva:#x} lies outside the image"))
 }
 
-/// The little-endian dword at `at` in `bytes`.
-fn le32(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::super::testing::sample;
+mod tests {
+    use super::super::testing::{
+        check_detects_only, check_hostile_input, check_zipped_clam, restored,
+    };
     use super::*;
 
-    const OTHERS: [&str; 9] = [
-        "clam-aspack.exe",
-        "clam-fsg.exe",
-        "clam-nsis.exe",
-        "clam-pespin.exe",
-        "clam-petite.exe",
-        "clam-upack.exe",
-        "clam-upx.exe",
-        "clam-wwpack.exe",
-        "clam-yc.exe",
-    ];
-
-    /// Bytes of the zip archive the MEW and Upack samples' dropper carries.
-    const ZIP_LEN: usize = 404;
-    /// FNV-1a 64 of that archive, as restored from both samples (two different decoders give
-    /// the same bytes; Python's zipfile inflates it to clam.exe and checks its CRC).
-    const ZIP_FNV: u64 = 0x5efa_137f_bcc2_0aab;
-
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    /// `common::check_clam` for the MEW and Upack samples, whose dropper is not clam-fsg's: it
-    /// has the same code (checked the same way at the entry point) but carries clam.exe
-    /// deflated in a zip archive (like clam.zip, though not byte-identical) instead of as is. Checked:
-    /// the archive's local header names clam.exe with clam.exe's CRC-32 and size, the archive
-    /// ends with its end-of-directory record, and its bytes are the pinned ones.
-    pub(crate) fn check_zip_dropper(r: &Restored) {
-        let dropper = sample("clam-fsg.exe");
-        let code = &dropper[0x420..0x4f7];
-        let at = r.entry as usize;
-        assert_eq!(
-            r.image.get(at..at + code.len()),
-            Some(code),
-            "not the dropper's code at the entry point"
-        );
-        let start = r
-            .image
-            .windows(4)
-            .position(|w| w == b"PK\x03\x04")
-            .expect("no zip archive in the image");
-        let zip = &r.image[start..start + ZIP_LEN];
-        let clam = sample("clam.exe");
-        assert_eq!(&zip[30..38], b"clam.exe");
-        assert_eq!(
-            u32::from_le_bytes(zip[14..18].try_into().unwrap()),
-            crc32(&clam)
-        );
-        assert_eq!(
-            u32::from_le_bytes(zip[22..26].try_into().unwrap()),
-            clam.len() as u32
-        );
-        assert_eq!(&zip[ZIP_LEN - 22..ZIP_LEN - 18], b"PK\x05\x06");
-        let fnv = zip.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        assert_eq!(fnv, ZIP_FNV, "the zip archive's bytes differ");
-        for s in &r.sections {
-            assert!(
-                s.rva as usize + s.vsize as usize <= r.image.len(),
-                "section outside the image"
-            );
-        }
-    }
+    const SAMPLE: &str = "clam-mew.exe";
 
     #[test]
     fn unpacks_the_sample() {
-        let data = sample("clam-mew.exe");
-        let p = Packed::parse(&data).unwrap();
-        let r = unpack(&p).unwrap();
-        check_zip_dropper(&r);
-        assert_eq!(r.entry, 0x1020);
+        let r = restored(SAMPLE, unpack);
+        check_zipped_clam(&r);
         let spans: Vec<(u32, u32)> = r.sections.iter().map(|s| (s.rva, s.vsize)).collect();
         assert_eq!(
             spans,
@@ -671,54 +443,12 @@ pub(crate) mod tests {
 
     #[test]
     fn detects_only_mew() {
-        let data = sample("clam-mew.exe");
-        assert!(detect(&Packed::parse(&data).unwrap()));
-        for name in OTHERS {
-            let data = sample(name);
-            if let Ok(p) = Packed::parse(&data) {
-                assert!(!detect(&p), "{name} detected as MEW");
-            }
-        }
+        check_detects_only(SAMPLE, detect);
     }
 
     #[test]
     fn survives_truncation_and_corruption() {
-        let data = sample("clam-mew.exe");
-        let mut slowest = std::time::Duration::ZERO;
-        let mut run = |bytes: &[u8]| {
-            let started = std::time::Instant::now();
-            if let Ok(p) = Packed::parse(bytes) {
-                let _ = unpack(&p);
-            }
-            slowest = slowest.max(started.elapsed());
-        };
-        for len in 1..data.len() {
-            run(&data[..len]);
-        }
-        let mut seed = 0x1234_5678u32;
-        for _ in 0..4000 {
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            let mut bad = data.clone();
-            let at = (seed >> 4) as usize % bad.len();
-            bad[at] = (seed >> 24) as u8;
-            run(&bad);
-        }
-        eprintln!("slowest case: {slowest:?}");
-        assert!(
-            slowest < std::time::Duration::from_secs(5),
-            "a case took {slowest:?}"
-        );
-    }
-
-    #[test]
-    fn unaplib_decodes_literals_matches_and_end() {
-        // 'a' as is; then tag bits 0 0 | 1 1 0 | 1 1 0 (one tag byte, its top bit first):
-        // literal 'b', literal 'c', a one-byte match (offset 3, length 2: "ab"), the end.
-        let input = [b'a', 0b0011_0110, b'b', b'c', 3 << 1, 0];
-        let mut out = [0u8; 16];
-        let (read, written) = unaplib(&input, &mut out).unwrap();
-        assert_eq!(&out[..written], b"abcab");
-        assert_eq!(read, input.len());
+        check_hostile_input(SAMPLE, detect, unpack);
     }
 
     /// An image holding MEW's LZMA parameters at 0x100 (after `prefix`) and one block: the

@@ -10,7 +10,10 @@
 //! headers nor the file layout, so the sections' contents and the entry point are what is
 //! restored, in a layout of assay's own (raw offset order, 512-byte file alignment).
 
+mod aplib;
 mod aspack;
+mod byte_cipher;
+mod fsg;
 pub mod image;
 mod lzma_mew;
 mod mew;
@@ -79,7 +82,8 @@ impl Packer {
             Packer::PeSpin => restorer(pespin::detect, pespin::unpack),
             Packer::WwPack32 => restorer(wwpack::detect, wwpack::unpack),
             Packer::YodasCrypter => restorer(yc::detect, yc::unpack),
-            Packer::YodasProtector | Packer::Fsg | Packer::Mpress | Packer::NsPack => None,
+            Packer::Fsg => restorer(fsg::detect, fsg::unpack),
+            Packer::YodasProtector | Packer::Mpress | Packer::NsPack => None,
         }
     }
 }
@@ -143,6 +147,24 @@ pub(crate) fn packer(img: &Image<'_>) -> Option<Packer> {
         Some(0xff),
         Some(0x13),
     ];
+    // FSG 1.33: mov esi, table; lodsd; xchg eax, ebx; lodsd; xchg eax, edi; lodsd; push esi;
+    // xchg eax, esi; mov dl, 0x80.
+    const FSG133_ENTRY: &[Option<u8>] = &[
+        Some(0xbe),
+        None,
+        None,
+        None,
+        None,
+        Some(0xad),
+        Some(0x93),
+        Some(0xad),
+        Some(0x97),
+        Some(0xad),
+        Some(0x56),
+        Some(0x96),
+        Some(0xb2),
+        Some(0x80),
+    ];
     Some(if named(&[".aspack", ".adata"]) || entry_is(ASPACK_ENTRY) {
         Packer::Aspack
     } else if img.sections.iter().any(|s| s.name.starts_with("MEW")) {
@@ -159,7 +181,7 @@ pub(crate) fn packer(img: &Image<'_>) -> Option<Packer> {
         Packer::YodasCrypter
     } else if named(&["yP"]) {
         Packer::YodasProtector
-    } else if entry_is(FSG2_ENTRY) {
+    } else if entry_is(FSG2_ENTRY) || entry_is(FSG133_ENTRY) {
         Packer::Fsg
     } else if named(&[".MPRESS1", ".MPRESS2"]) {
         Packer::Mpress
@@ -223,6 +245,17 @@ fn restore<'a>(data: &'a [u8], out: &mut Members<'a>) -> Result<(), (&'static st
         _ => return Err(("a packer", "no restorer for it".to_string())),
     };
     let name = packer.name();
+    let member = if img.characteristics & 0x2000 != 0 {
+        "unpacked.dll"
+    } else {
+        "unpacked.exe"
+    };
+    // The image the restorer builds is the size the headers declare: checked against the
+    // task's byte and ratio budgets before anything is decoded (a refusal is a recorded limit).
+    let declared = u64::from(img.size_of_image);
+    if out.stopped() || !out.admit(member, data.len() as u64, declared) {
+        return Ok(());
+    }
     let packed = Packed::new(&img).ok_or((name, "not a PE32 image".to_string()))?;
     let restorer = packer.restorer().ok_or((name, "no restorer".to_string()))?;
     let restored = (restorer.unpack)(&packed).map_err(|e| (name, e))?;
@@ -231,11 +264,6 @@ fn restore<'a>(data: &'a [u8], out: &mut Members<'a>) -> Result<(), (&'static st
     for w in restored.warnings {
         out.warn(Problem::Unsupported, w);
     }
-    let member = if img.characteristics & 0x2000 != 0 {
-        "unpacked.dll"
-    } else {
-        "unpacked.exe"
-    };
     out.add(member, Cow::Owned(file));
     Ok(())
 }
@@ -264,6 +292,27 @@ mod tests {
         ] {
             assert_eq!(packer(&with_section_name(app.clone(), section)), Some(name));
         }
+    }
+
+    #[test]
+    fn a_restoration_over_the_byte_budget_is_a_limit_not_an_allocation() {
+        use crate::analysis::formats::{Budget, Limit};
+        let data = testing::sample("clam-aspack.exe");
+        let mut out = Members::new(Budget {
+            max_output: 4096,
+            ..Budget::unlimited()
+        });
+        assert!(
+            unpack(&data, &mut out),
+            "a limit is not a failure to restore"
+        );
+        assert!(out.members.is_empty());
+        // The declared image (32 KiB) is refused before anything is decoded.
+        assert_eq!(out.limits[0].limit, Limit::Bytes);
+        // Within budget, the program is restored.
+        let mut out = Members::new(Budget::unlimited());
+        assert!(unpack(&data, &mut out));
+        assert_eq!(out.members[0].name, "unpacked.exe");
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! RVAs (the 2 bytes before each name are its hint's slot, zero on the sample).
 
 use super::image::{OutSection, Packed, Restored};
+use crate::analysis::bytes::{le32, put32};
 
 /// Bytes read at the entry point (ClamAV also asks for 200).
 const EP_WINDOW: usize = 200;
@@ -370,8 +371,7 @@ fn move_dwords(img: &mut [u8], count: u32, src_last: u32, dst_last: u32) -> Opti
     img.get(dst..dst.checked_add(len)?)?;
     for i in (0..count as usize).rev() {
         let word = le32(img, src + 4 * i)?;
-        img.get_mut(dst + 4 * i..dst + 4 * i + 4)?
-            .copy_from_slice(&word.to_le_bytes());
+        put32(img, dst + 4 * i, word)?;
     }
     Some(())
 }
@@ -719,9 +719,8 @@ fn rebuild_imports(
     for dll in dlls {
         for (k, &thunk) in dll.thunks.iter().enumerate() {
             let at = (dll.iat as usize).saturating_add(4 * k);
-            if let Some(slot) = img.get_mut(at..at.saturating_add(4)) {
-                slot.copy_from_slice(&hint_name(thunk).to_le_bytes());
-            }
+            // An IAT that does not fit was not read either (`import_lists`).
+            let _ = put32(img, at, hint_name(thunk));
         }
     }
     Ok((home, dir_len as u32, table.len() as u32))
@@ -777,13 +776,6 @@ fn guess_sections(p: &Packed, blocks: &[Block], home: u32, img_len: usize) -> Ve
 // ---------------------------------------------------------------------------------------------
 // Bytes
 
-/// The little-endian dword at `at`.
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
 /// The NUL-terminated string at `at` (without the NUL), at most [`MAX_NAME`] bytes.
 fn c_string(b: &[u8], at: usize) -> Option<&[u8]> {
     let rest = b.get(at..)?;
@@ -794,64 +786,19 @@ fn c_string(b: &[u8], at: usize) -> Option<&[u8]> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::sample;
+    use super::super::testing::{
+        check_detects_only, check_hostile_input, check_zipped_clam, restored,
+    };
     use super::*;
-    use std::time::{Duration, Instant};
 
-    /// Unpacks a clamav-testfiles sample.
-    fn restore(name: &str) -> Restored {
-        let data = sample(name);
-        let p = Packed::parse(&data).unwrap();
-        unpack(&p).unwrap()
-    }
+    const SAMPLE: &str = "clam-petite.exe";
 
-    /// ZIP's CRC-32.
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    crc >> 1 ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    /// The sample's original is a variant of the dropper whose .clam section holds clam.exe
-    /// zipped (deflate), not as a whole file: so instead of `check_clam`'s clam.exe search, the
-    /// ZIP's local header must name clam.exe with clam.exe's CRC-32 and size, and its deflate
-    /// stream must equal clam.zip's byte for byte. The entry point check is check_clam's.
     #[test]
     fn sample_restores() {
-        let r = restore("clam-petite.exe");
-        let clam = sample("clam.exe");
-        let zip = sample("clam.zip");
-        // clam.zip: local header 30 bytes, "clam.exe", 0x15 extra bytes, then the stream.
-        let stream = &zip[0x3b..0x3b + 0x100];
-        let lh = r
-            .image
-            .windows(4)
-            .position(|w| w == b"PK\x03\x04")
-            .expect("no ZIP in the image");
-        let h = &r.image[lh..];
-        assert_eq!(&h[30..38], b"clam.exe");
-        assert_eq!(le32(h, 14), Some(crc32(&clam)));
-        assert_eq!(le32(h, 22), Some(clam.len() as u32));
-        assert_eq!(&h[0x3b..0x3b + 0x100], stream);
-
-        let dropper = sample("clam-fsg.exe");
-        let code = &dropper[0x420..0x4f7];
-        assert_eq!(r.entry, 0x1020);
-        assert_eq!(r.image.get(0x1020..0x1020 + code.len()), Some(code));
+        let r = restored(SAMPLE, unpack);
+        check_zipped_clam(&r);
         let rvas: Vec<u32> = r.sections.iter().map(|s| s.rva).collect();
         assert_eq!(rvas, [0x1000, 0x2000, 0x3000, 0x4000, 0x5000]);
-        for s in &r.sections {
-            assert!(s.rva as usize + s.vsize as usize <= r.image.len());
-        }
         // The rebuilt imports: KERNEL32.dll's IAT at 0x2000, USER32.dll's at 0x2014.
         let (dir, size) = r.imports.expect("imports rebuilt");
         assert_eq!(size, 60);
@@ -875,49 +822,12 @@ mod tests {
 
     #[test]
     fn detects_only_petite() {
-        let mut names: Vec<String> = std::fs::read_dir("/usr/share/clamav-testfiles")
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".exe"))
-            .collect();
-        names.sort();
-        assert!(names.len() > 5);
-        for name in names {
-            let data = sample(&name);
-            let found = Packed::parse(&data).is_ok_and(|p| detect(&p));
-            assert_eq!(found, name == "clam-petite.exe", "{name}");
-        }
-    }
-
-    /// Reads, detects and unpacks `data` without panicking, within a few seconds.
-    fn survives(data: &[u8]) {
-        let t = Instant::now();
-        if let Ok(p) = Packed::parse(data) {
-            let _ = detect(&p);
-            let _ = unpack(&p);
-        }
-        assert!(t.elapsed() < Duration::from_secs(5));
+        check_detects_only(SAMPLE, detect);
     }
 
     #[test]
     fn hostile_input() {
-        let data = sample("clam-petite.exe");
-        for len in 1..data.len() {
-            survives(&data[..len]);
-        }
-        let mut seed = 0x1234_5678u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) as usize
-        };
-        for _ in 0..4000 {
-            let mut bad = data.clone();
-            let at = next() % bad.len();
-            bad[at] = next() as u8;
-            survives(&bad);
-        }
+        check_hostile_input(SAMPLE, detect, unpack);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! - three sections (`mov esi; push [esi]`): the "0297729" build, followed as ClamAV does,
 //!   including its guess of the output's start (twice the first section's RVA), with a
 //!   warning;
-//! - two sections, one empty: Upack 0.39 (`pushad; call $+9`) and 1.1/1.2 beta
+//! - two sections, one empty: Upack 0.39 (`pushad; call $+0xe`) and 1.1/1.2 beta
 //!   (`mov esi; lodsd; mov edi, eax`), whose parameters sit at fixed offsets from the entry
 //!   point and, for 1.1/1.2, in the header at 0x130 and 0x148.
 //!
@@ -27,15 +27,17 @@
 //! is one section, as in ClamAV) and the import directory (the stub resolves imports from its
 //! own list; `imports` is None).
 //!
-//! The image is mapped here, not with `Packed::map`: Upack's header-overlapping sections have
-//! raw offset 0x10 and raw size 0x1f0; the loader rounds the offset down to 0 and maps the
-//! whole 0x200 bytes up to the unrounded end (raw offset + raw size), as ClamAV reads them too,
-//! while `Packed::map` stops 0x1f0 bytes after the rounded offset. The lost 16 bytes matter:
+//! The image is mapped with `Packed::map_to_raw_end`, not `Packed::map`: Upack's
+//! header-overlapping sections have raw offset 0x10 and raw size 0x1f0; the loader rounds the
+//! offset down to 0 and maps the whole 0x200 bytes up to the unrounded end (raw offset + raw
+//! size), as ClamAV reads them too, while `Packed::map` stops 0x1f0 bytes after the rounded
+//! offset. The lost 16 bytes matter:
 //! Upack's own import descriptor (RVA 0xe1ee in the sample) takes its FirstThunk from them.
 
-use super::image::{OutSection, Packed, Restored, MAX_IMAGE};
+use super::image::{OutSection, Packed, Restored};
 use super::lzma_mew::{self, Params, Start};
 use super::mew::{file_at_rva, keep_resource_section};
+use crate::analysis::bytes::{le16, le32, put32};
 
 /// Size of Upack's optional header (a PE32 one is 0xe0).
 const UPACK_OPTIONAL_HEADER: u16 = 0x148;
@@ -51,7 +53,7 @@ enum Form {
     Three039,
     /// Three sections, `mov esi; push [esi]` (the 0297729 build).
     Three0297729,
-    /// Two sections, `pushad; call $+9` (0.39).
+    /// Two sections, `pushad; call $+0xe` (0.39).
     Two039,
     /// Two sections, `mov esi; lodsd; mov edi, eax` (1.1/1.2 beta).
     Two11,
@@ -95,7 +97,7 @@ pub fn detect(p: &Packed) -> bool {
 /// Restores the original program's virtual image statically.
 pub fn unpack(p: &Packed) -> Result<Restored, String> {
     let form = form(p).ok_or("upack: not a Upack file of a form this unpacker knows")?;
-    let mut image = map(p)?;
+    let mut image = p.map_to_raw_end()?;
     let plan = match form {
         Form::Three039 | Form::Three0297729 => plan_three(p, &mut image, form)?,
         Form::Two039 | Form::Two11 => plan_two(p, &mut image, form)?,
@@ -181,8 +183,7 @@ pub fn unpack(p: &Packed) -> Result<Restored, String> {
 
 /// Tells the stub's form from the headers and the entry point, as ClamAV's pe.c does.
 fn form(p: &Packed) -> Option<Form> {
-    let optional_size =
-        u16::from_le_bytes(p.data.get(p.pe_off + 20..p.pe_off + 22)?.try_into().ok()?);
+    let optional_size = le16(p.data, p.pe_off + 20)?;
     let code: &[u8; ENTRY_BYTES] = file_at_rva(p, p.entry)?
         .get(..ENTRY_BYTES)?
         .try_into()
@@ -386,14 +387,11 @@ fn plan_two(p: &Packed, image: &mut [u8], form: Form) -> Result<Plan, String> {
     // The stub ends with `jmp <original entry point>`.
     let entry = near_jump(image, e.wrapping_add(jump_at - 1))?;
     let count = u32::from(byte(image, e.wrapping_add(count_at), "the table size")?) * 0x100;
-    let shift = 8u32.wrapping_sub(u32::from(byte(
+    let shift = literal_shift(8u32.wrapping_sub(u32::from(byte(
         image,
         e.wrapping_add(shift_at),
         "the shift",
-    )?));
-    if !(2..=8).contains(&shift) {
-        return Err(format!("upack: literal shift {shift} out of 2..8"));
-    }
+    )?)))?;
     let marker_at = e.wrapping_add(marker_at);
     if form == Form::Two11 {
         let slot = va(read_u32(image, 0x148, "the state's address")?);
@@ -415,7 +413,8 @@ fn plan_two(p: &Packed, image: &mut [u8], form: Form) -> Result<Plan, String> {
             warnings: Vec::new(),
         });
     }
-    // 0.39: `call $+9` pushes the address of a dword holding the distance back to the table.
+    // 0.39: the `call $+0xe` (over the 9 bytes after it) pushes the address of a dword holding
+    // the distance back to the table.
     let back_at = e.wrapping_add(6);
     let back = read_u32(image, back_at, "the distance to the table")?;
     put_u32(image, back_at, 0)?;
@@ -526,44 +525,19 @@ fn fix_calls(image: &mut [u8], start: u32, count: u32, marker: u8) -> u32 {
     left
 }
 
-/// The image as the loader maps it (see the module doc for how it differs from `Packed::map`).
-fn map(p: &Packed) -> Result<Vec<u8>, String> {
-    let mut len = u64::from(p.image_size);
-    for s in &p.sections {
-        len = len.max(u64::from(s.rva) + u64::from(s.vsize.max(s.raw_size)));
-    }
-    if len > MAX_IMAGE as u64 {
-        return Err(format!(
-            "upack: image of {len} bytes is larger than the {MAX_IMAGE} allowed"
-        ));
-    }
-    let mut image = vec![0u8; len as usize];
-    let headers = (p.headers_size as usize).min(p.data.len()).min(image.len());
-    if let (Some(dst), Some(src)) = (image.get_mut(..headers), p.data.get(..headers)) {
-        dst.copy_from_slice(src);
-    }
-    for s in &p.sections {
-        let from = (s.raw_off & !0x1ff) as usize;
-        let mut to = (s.raw_off as usize)
-            .saturating_add(s.raw_size as usize)
-            .min(p.data.len());
-        if s.vsize != 0 {
-            to = to.min(from.saturating_add(s.vsize as usize));
-        }
-        let at = s.rva as usize;
-        let n = to.saturating_sub(from).min(image.len().saturating_sub(at));
-        if let (Some(src), Some(dst)) = (p.data.get(from..from + n), image.get_mut(at..at + n)) {
-            dst.copy_from_slice(src);
-        }
-    }
-    Ok(image)
-}
-
 /// Reads the `shr ebp, <shift>` at `at`; the shift must be 2..8.
 fn read_shift(image: &[u8], at: u32) -> Result<u32, String> {
     expect(image, at, 0xc1, "the decoder's shr")?;
     expect(image, at.wrapping_add(1), 0xed, "the decoder's shr")?;
-    let shift = u32::from(byte(image, at.wrapping_add(2), "the decoder's shift")?);
+    literal_shift(u32::from(byte(
+        image,
+        at.wrapping_add(2),
+        "the decoder's shift",
+    )?))
+}
+
+/// `shift` when it is one the stub's literal coder can have (lc = 8 - shift): 2 to 8.
+fn literal_shift(shift: u32) -> Result<u32, String> {
     if !(2..=8).contains(&shift) {
         return Err(format!("upack: literal shift {shift} out of 2..8"));
     }
@@ -637,95 +611,45 @@ fn byte(image: &[u8], rva: u32, what: &str) -> Result<u8, String> {
 
 /// The little-endian dword at `rva` in the image.
 fn read_u32(image: &[u8], rva: u32, what: &str) -> Result<u32, String> {
-    let at = rva as usize;
-    image
-        .get(at..at.saturating_add(4))
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
+    le32(image, rva as usize)
         .ok_or_else(|| format!("upack: {what} at RVA {rva:#x} lies outside the image"))
 }
 
 /// Writes a little-endian dword at `rva` in the image.
 fn put_u32(image: &mut [u8], rva: u32, value: u32) -> Result<(), String> {
-    let at = rva as usize;
-    image
-        .get_mut(at..at.saturating_add(4))
-        .map(|b| b.copy_from_slice(&value.to_le_bytes()))
+    put32(image, rva as usize, value)
         .ok_or_else(|| format!("upack: RVA {rva:#x} lies outside the image"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::sample;
+    use super::super::testing::{
+        check_detects_only, check_hostile_input, check_zipped_clam, restored,
+    };
     use super::*;
 
-    const OTHERS: [&str; 9] = [
-        "clam-aspack.exe",
-        "clam-fsg.exe",
-        "clam-mew.exe",
-        "clam-nsis.exe",
-        "clam-pespin.exe",
-        "clam-petite.exe",
-        "clam-upx.exe",
-        "clam-wwpack.exe",
-        "clam-yc.exe",
-    ];
+    const SAMPLE: &str = "clam-upack.exe";
 
     #[test]
     fn unpacks_the_sample() {
-        let data = sample("clam-upack.exe");
-        let p = Packed::parse(&data).unwrap();
-        let r = unpack(&p).unwrap();
-        super::super::mew::tests::check_zip_dropper(&r);
-        assert_eq!(r.entry, 0x1020);
+        let r = restored(SAMPLE, unpack);
+        check_zipped_clam(&r);
         let spans: Vec<(u32, u32)> = r.sections.iter().map(|s| (s.rva, s.vsize)).collect();
         assert_eq!(spans, [(0x1000, 0x406f), (0x6000, 0x8000)]);
         // Both marked calls were found and made relative again.
         assert!(!r.warnings.iter().any(|w| w.contains("not found")));
         // The decoded program equals MEW's up to its resources, which Upack moved to 0x6000.
-        let mew = sample("clam-mew.exe");
-        let m = super::super::mew::unpack(&Packed::parse(&mew).unwrap()).unwrap();
+        let m = restored("clam-mew.exe", super::super::mew::unpack);
         assert_eq!(r.image[0x1000..0x3058], m.image[0x1000..0x3058]);
     }
 
     #[test]
     fn detects_only_upack() {
-        let data = sample("clam-upack.exe");
-        assert!(detect(&Packed::parse(&data).unwrap()));
-        for name in OTHERS {
-            let data = sample(name);
-            if let Ok(p) = Packed::parse(&data) {
-                assert!(!detect(&p), "{name} detected as Upack");
-            }
-        }
+        check_detects_only(SAMPLE, detect);
     }
 
     #[test]
     fn survives_truncation_and_corruption() {
-        let data = sample("clam-upack.exe");
-        let mut slowest = std::time::Duration::ZERO;
-        let mut run = |bytes: &[u8]| {
-            let started = std::time::Instant::now();
-            if let Ok(p) = Packed::parse(bytes) {
-                let _ = unpack(&p);
-            }
-            slowest = slowest.max(started.elapsed());
-        };
-        for len in 1..data.len() {
-            run(&data[..len]);
-        }
-        let mut seed = 0x9e37_79b9u32;
-        for _ in 0..4000 {
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            let mut bad = data.clone();
-            let at = (seed >> 4) as usize % bad.len();
-            bad[at] = (seed >> 24) as u8;
-            run(&bad);
-        }
-        eprintln!("slowest case: {slowest:?}");
-        assert!(
-            slowest < std::time::Duration::from_secs(5),
-            "a case took {slowest:?}"
-        );
+        check_hostile_input(SAMPLE, detect, unpack);
     }
 }

@@ -28,7 +28,8 @@
 //! loads away from its preferred base. Not handled: other stub layouts (rejected by
 //! [`detect`]), WWPack for DOS.
 
-use super::image::{OutSection, Packed, Restored};
+use super::image::{OutSection, Packed, Restored, Section};
+use crate::analysis::bytes::le32;
 
 /// The stub's first bytes: `push ebx; push ebp; mov ebp, eax; xor ebx, ebx; jmp short`.
 const STUB_HEAD: &[u8] = &[0x53, 0x55, 0x8b, 0xe8, 0x33, 0xdb, 0xeb];
@@ -56,7 +57,7 @@ pub fn detect(p: &Packed) -> bool {
 }
 
 /// The stub section's header and raw bytes, when the entry point is a WWPack32 stub.
-fn stub<'a>(p: &'a Packed) -> Option<(&'a super::image::Section, &'a [u8])> {
+fn stub<'a>(p: &'a Packed) -> Option<(&'a Section, &'a [u8])> {
     let (last, rest) = p.sections.split_last()?;
     if rest.is_empty() || p.entry != last.rva {
         return None;
@@ -69,12 +70,6 @@ fn stub<'a>(p: &'a Packed) -> Option<(&'a super::image::Section, &'a [u8])> {
     let found =
         bytes.starts_with(STUB_HEAD) && bytes.get(STUB_CALL_AT..call_end) == Some(STUB_CALL);
     found.then_some((last, bytes))
-}
-
-/// Little-endian u32 at `at`, if it is inside `b`.
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    let bytes = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 /// Rounds `v` up to a multiple of `align` (0 leaves it alone); None on overflow.
@@ -438,9 +433,10 @@ pub fn unpack(p: &Packed) -> Result<Restored, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::sample;
+    use super::super::testing::{
+        check_detects_only, check_hostile_input, check_zipped_clam, restored, sample,
+    };
     use super::*;
-    use std::time::{Duration, Instant};
 
     const SAMPLE: &str = "clam-wwpack.exe";
 
@@ -458,71 +454,13 @@ mod tests {
     /// Bits of the end marker: flag, kind 3, width code 3, then 0x1ff.
     const END: &str = "11111111111111";
 
-    /// CRC-32 (ZIP's), bit by bit.
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = (crc >> 1) ^ (0xedb8_8320 & (crc & 1).wrapping_neg());
-            }
-        }
-        !crc
-    }
-
-    /// This sample's dropper differs from the one `check_clam` expects: its `.clam` section
-    /// holds clam.exe zipped (a ZIP archive at the section's end, clam.exe deflated), not as a
-    /// plain file. So, as `check_clam` does otherwise: the image must hold a ZIP local header
-    /// naming clam.exe with clam.exe's CRC-32 and size, followed by the very deflated bytes of
-    /// clamav-testfiles' clam.zip (whose member has that CRC); the entry point must land on the
-    /// dropper's code; the sections must lie in the image.
-    fn check_zipped_clam(r: &Restored) {
-        let clam = sample("clam.exe");
-        let zip = sample("clam.zip");
-        let u16_at = |b: &[u8], at: usize| usize::from(u16::from_le_bytes([b[at], b[at + 1]]));
-        let u32_at = |b: &[u8], at: usize| le32(b, at).unwrap();
-        let payload = |b: &[u8]| {
-            let start = 30 + u16_at(b, 26) + u16_at(b, 28);
-            b.get(start..start + u32_at(b, 18) as usize)
-                .map(<[u8]>::to_vec)
-        };
-        let deflated = payload(&zip).unwrap();
-        assert_eq!(u32_at(&zip, 14), crc32(&clam));
-        let found = (0..r.image.len().saturating_sub(30)).any(|at| {
-            let h = &r.image[at..];
-            h.starts_with(b"PK\x03\x04")
-                && h.get(30..38) == Some(b"clam.exe")
-                && u32_at(h, 14) == crc32(&clam)
-                && u32_at(h, 22) as usize == clam.len()
-                && payload(h).as_ref() == Some(&deflated)
-        });
-        assert!(found, "the zipped clam.exe is not in the restored image");
-        let dropper = sample("clam-fsg.exe");
-        let code = &dropper[0x420..0x4f7];
-        let at = r.entry as usize;
-        assert_eq!(
-            r.image.get(at..at + code.len()),
-            Some(code),
-            "not the dropper's code"
-        );
-        for s in &r.sections {
-            assert!(
-                s.rva as usize + s.vsize as usize <= r.image.len(),
-                "section outside the image"
-            );
-        }
-    }
-
     #[test]
     fn sample_restores_the_dropper() {
-        let data = sample(SAMPLE);
-        let p = Packed::parse(&data).unwrap();
-        let r = unpack(&p).unwrap();
+        let r = restored(SAMPLE, unpack);
         check_zipped_clam(&r);
-        // check_clam's own test cannot pass: clam.exe is only there deflated.
+        // check_clam cannot pass: clam.exe is only there deflated.
         let clam = sample("clam.exe");
         assert!(!r.image.windows(clam.len()).any(|w| w == &clam[..]));
-        assert_eq!(r.entry, 0x1020);
         let names: Vec<_> = r.sections.iter().map(|s| s.name).collect();
         assert_eq!(
             names,
@@ -540,45 +478,12 @@ mod tests {
 
     #[test]
     fn detect_only_the_wwpack_sample() {
-        let mut seen = 0;
-        for entry in std::fs::read_dir("/usr/share/clamav-testfiles").unwrap() {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            if !name.starts_with("clam-") || !name.ends_with(".exe") {
-                continue;
-            }
-            let data = sample(&name);
-            let found = Packed::parse(&data).is_ok_and(|p| detect(&p));
-            assert_eq!(found, name == SAMPLE, "{name}");
-            seen += 1;
-        }
-        assert!(seen >= 9);
-    }
-
-    /// Runs detect and unpack on `data`, which must not panic nor take long.
-    fn survive(data: &[u8]) -> bool {
-        let start = Instant::now();
-        let ok = Packed::parse(data).is_ok_and(|p| detect(&p) && unpack(&p).is_ok());
-        assert!(start.elapsed() < Duration::from_secs(2));
-        ok
+        check_detects_only(SAMPLE, detect);
     }
 
     #[test]
     fn truncations_and_corruptions_do_not_panic() {
-        let data = sample(SAMPLE);
-        for len in 1..data.len() {
-            survive(&data[..len]);
-        }
-        let mut state = 0x2545_f491u32;
-        let mut next = move || {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            state >> 8
-        };
-        for _ in 0..4000 {
-            let mut bad = data.clone();
-            let at = next() as usize % bad.len();
-            bad[at] = next() as u8;
-            survive(&bad);
-        }
+        check_hostile_input(SAMPLE, detect, unpack);
     }
 
     #[test]

@@ -35,7 +35,9 @@
 //! records where the destroyed ones can be found. Not restored: the descriptors' TimeDateStamp and
 //! ForwarderChain (written as 0), and a TLS directory yC moved into its own section.
 
+use super::byte_cipher::{self, Op};
 use super::image::{OutSection, Packed, Restored, Section};
+use crate::analysis::bytes::{le16, le32, put32};
 
 /// How far into the loader's section its entry point lies.
 const ENTRY_IN_SECTION: u32 = 0x60;
@@ -75,27 +77,6 @@ const ORDINAL_FLAG: u32 = 0x8000_0000;
 const PLAIN_SECTIONS: [&[u8; 4]; 8] = [
     b"rsrc", b".rsr", b"relo", b".rel", b".eda", b".rda", b".ida", b".tls",
 ];
-
-/// The little-endian u16 at `at`, if inside `b`.
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-/// The little-endian u32 at `at`, if inside `b`.
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-/// Writes `v` little-endian at `at`; None (nothing written) if it does not fit in `b`.
-fn put32(b: &mut [u8], at: usize, v: u32) -> Option<()> {
-    b.get_mut(at..at.checked_add(4)?)?
-        .copy_from_slice(&v.to_le_bytes());
-    Some(())
-}
 
 /// The loader entry forms ClamAV recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,28 +180,11 @@ pub fn detect(p: &Packed) -> bool {
     find_loader(p).is_ok()
 }
 
-/// One instruction of a decryptor's body, acting on `al` (`cl` is the count of bytes left).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    AddCl,
-    SubCl,
-    XorCl,
-    Add(u8),
-    Sub(u8),
-    Xor(u8),
-    Inc,
-    Dec,
-    Rol(u8),
-    Ror(u8),
-    RolCl,
-    RorCl,
-}
-
 /// A decryptor body read into the instructions it executes for each byte, in order. The body
 /// does not depend on the data (no conditional jumps), so it is read once.
 #[derive(Debug)]
 struct Decryptor {
-    steps: Vec<Step>,
+    steps: Vec<Op>,
 }
 
 impl Decryptor {
@@ -238,24 +202,11 @@ impl Decryptor {
             if pc == BODY_LEN {
                 return Ok(Decryptor { steps });
             }
-            let op = *body.get(pc).ok_or_else(|| unknown(pc))?;
-            let arg = body.get(pc + 1).copied();
-            let imm = body.get(pc + 2).copied();
-            let (step, len) = match (op, arg) {
-                (0x90 | 0xf8 | 0xf9, _) => (None, 1),
-                (0x02, Some(0xc1)) => (Some(Step::AddCl), 2),
-                (0x2a, Some(0xc1)) => (Some(Step::SubCl), 2),
-                (0x32, Some(0xc1)) => (Some(Step::XorCl), 2),
-                (0x04, Some(n)) => (Some(Step::Add(n)), 2),
-                (0x2c, Some(n)) => (Some(Step::Sub(n)), 2),
-                (0x34, Some(n)) => (Some(Step::Xor(n)), 2),
-                (0xfe, Some(0xc0)) => (Some(Step::Inc), 2),
-                (0xfe, Some(0xc8)) => (Some(Step::Dec), 2),
-                (0xc0, Some(0xc0)) => (Some(Step::Rol(imm.ok_or_else(|| unknown(pc))?)), 3),
-                (0xc0, Some(0xc8)) => (Some(Step::Ror(imm.ok_or_else(|| unknown(pc))?)), 3),
-                (0xd2, Some(0xc0)) => (Some(Step::RolCl), 2),
-                (0xd2, Some(0xc8)) => (Some(Step::RorCl), 2),
-                (0xeb, Some(rel)) => {
+            let code = body.get(pc..).unwrap_or(&[]);
+            let (step, len) = match code {
+                [0xd2, 0xc0, ..] => (Some(Op::RolCl), 2),
+                [0xd2, 0xc8, ..] => (Some(Op::RorCl), 2),
+                &[0xeb, rel, ..] => {
                     // A short jump, relative to the next instruction; it must stay in the body.
                     let to = (pc as isize)
                         .wrapping_add(2)
@@ -266,7 +217,7 @@ impl Decryptor {
                         .ok_or_else(|| format!("yC: the {what} decryptor jumps out of its body"))?;
                     continue;
                 }
-                _ => return Err(unknown(pc)),
+                _ => byte_cipher::decode(code).ok_or_else(|| unknown(pc))?,
             };
             steps.extend(step);
             pc += len;
@@ -276,28 +227,7 @@ impl Decryptor {
 
     /// Decrypts `data`, the first bytes of a run of `count` bytes (the loop's initial `ecx`).
     fn run(&self, data: &mut [u8], count: u32) {
-        for (i, byte) in data.iter_mut().enumerate() {
-            let cl = count.wrapping_sub(i as u32) as u8;
-            let mut al = *byte;
-            for step in &self.steps {
-                al = match *step {
-                    Step::AddCl => al.wrapping_add(cl),
-                    Step::SubCl => al.wrapping_sub(cl),
-                    Step::XorCl => al ^ cl,
-                    Step::Add(n) => al.wrapping_add(n),
-                    Step::Sub(n) => al.wrapping_sub(n),
-                    Step::Xor(n) => al ^ n,
-                    Step::Inc => al.wrapping_add(1),
-                    Step::Dec => al.wrapping_sub(1),
-                    // An 8-bit rotate by n turns by n mod 8.
-                    Step::Rol(n) => al.rotate_left(u32::from(n & 7)),
-                    Step::Ror(n) => al.rotate_right(u32::from(n & 7)),
-                    Step::RolCl => al.rotate_left(u32::from(cl & 7)),
-                    Step::RorCl => al.rotate_right(u32::from(cl & 7)),
-                };
-            }
-            *byte = al;
-        }
+        byte_cipher::run(&self.steps, data, count);
     }
 }
 
@@ -560,15 +490,14 @@ pub fn unpack(p: &Packed) -> Result<Restored, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::sample;
+    use super::super::testing::{check_detects_only, check_hostile_input, restored, sample};
     use super::*;
-    use std::time::{Duration, Instant};
+
+    const SAMPLE: &str = "clam-yc.exe";
 
     #[test]
     fn sample_restores_clam_upx() -> Result<(), String> {
-        let data = sample("clam-yc.exe");
-        let p = Packed::parse(&data)?;
-        let r = unpack(&p)?;
+        let r = restored(SAMPLE, unpack);
         let upx_data = sample("clam-upx.exe");
         let upx = Packed::parse(&upx_data)?;
         let want = upx.map()?;
@@ -602,45 +531,12 @@ mod tests {
 
     #[test]
     fn detects_only_its_sample() {
-        let dir = std::fs::read_dir("/usr/share/clamav-testfiles").expect("clamav-testfiles");
-        let mut seen = 0;
-        for entry in dir.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !(name.starts_with("clam-") && name.ends_with(".exe")) {
-                continue;
-            }
-            let data = sample(&name);
-            let found = Packed::parse(&data).is_ok_and(|p| detect(&p));
-            assert_eq!(found, name == "clam-yc.exe", "{name}");
-            seen += 1;
-        }
-        assert!(seen >= 10);
-    }
-
-    /// Runs `unpack` on a damaged copy, which must return (Ok or Err) promptly.
-    fn survives(data: &[u8]) {
-        let t = Instant::now();
-        if let Ok(p) = Packed::parse(data) {
-            let _ = unpack(&p);
-        }
-        assert!(t.elapsed() < Duration::from_secs(2));
+        check_detects_only(SAMPLE, detect);
     }
 
     #[test]
     fn hostile_input_never_panics() {
-        let data = sample("clam-yc.exe");
-        for len in 1..data.len() {
-            survives(&data[..len]);
-        }
-        let mut seed = 0x2545_f491_u32;
-        for _ in 0..4000 {
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            let at = (seed >> 8) as usize % data.len();
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            let mut bad = data.clone();
-            bad[at] = (seed >> 16) as u8;
-            survives(&bad);
-        }
+        check_hostile_input(SAMPLE, detect, unpack);
     }
 
     #[test]
@@ -651,10 +547,7 @@ mod tests {
         ];
         body.resize(BODY_LEN, 0x90);
         let d = Decryptor::read(&body, "test").unwrap();
-        assert_eq!(
-            d.steps,
-            [Step::SubCl, Step::Xor(0x10), Step::Rol(3), Step::Dec]
-        );
+        assert_eq!(d.steps, [Op::SubCl, Op::Xor(0x10), Op::Rol(3), Op::Dec]);
         // cl is 2 for the first byte, 1 for the second: (0 - 2) ^ 0x10 = 0xee, rol 3 = 0x77,
         // dec = 0x76; (0x41 - 1) ^ 0x10 = 0x50, rol 3 = 0x82, dec = 0x81.
         let mut data = [0x00, 0x41];
