@@ -57,6 +57,8 @@ pub enum Format {
     Ar,
     /// A Symbian installation package (`.sis`, EPOC releases 3 to 6).
     Sis,
+    /// An InstallShield cabinet (`ISc(`): `data1.hdr`, or a `data1.cab` carrying its header.
+    InstallShieldCab,
     /// A Debian package (an `ar` archive with `debian-binary` first).
     Deb,
     Iso9660,
@@ -228,6 +230,7 @@ impl Format {
             | F::Ar
             | F::Deb
             | F::Sis
+            | F::InstallShieldCab
             | F::Iso9660
             | F::Szdd
             | F::Ole2(Ole2Use::Installer)
@@ -286,6 +289,7 @@ impl Format {
             | F::Szdd => "Archive",
             F::OfficeZip { doc, .. } => document(doc, "OpenDocument"),
             F::Deb | F::Sis => "Package",
+            F::InstallShieldCab => "Installer",
             F::Iso9660 => "DiskImage",
             F::Chm => "CHM",
             F::Ole2(Ole2Use::Installer) => "Installer",
@@ -366,7 +370,7 @@ pub(crate) fn every_format() -> Vec<Format> {
             F::Pe { .. } | F::Dos | F::Elf { .. } | F::MachO(_) | F::MachOUniversal => {}
             F::Zip(_) | F::OfficeZip { .. } | F::Gzip | F::Bzip2 | F::Xz | F::Lzma | F::Zstd => {}
             F::Unarc | F::Tar | F::Cpio | F::Ar | F::Deb | F::Iso9660 | F::Chm | F::Szdd => {}
-            F::Sis => {}
+            F::Sis | F::InstallShieldCab => {}
             F::Ole2(_) | F::Tnef | F::Rtf | F::Pdf | F::Image(_) | F::Font(_) => {}
             F::JavaClass | F::Dex | F::BinHex | F::Mbox | F::Email | F::Uuencode | F::Text(_) => {}
             F::Empty | F::Unknown | F::Unidentified => {}
@@ -478,6 +482,7 @@ pub(crate) fn every_format() -> Vec<Format> {
         F::Ar,
         F::Deb,
         F::Sis,
+        F::InstallShieldCab,
         F::Iso9660,
         F::Chm,
         F::Szdd,
@@ -616,6 +621,8 @@ fn magic(data: &[u8], head: &[u8]) -> Option<FileKind> {
         FileKind::known(F::Unarc, "COMPRESS")
     } else if at(head, 257, b"ustar") || is_old_tar(head) {
         FileKind::known(F::Tar, "TAR")
+    } else if at(head, 0, b"ISc(") {
+        FileKind::known(F::InstallShieldCab, "InstallShield cabinet")
     } else if formats::sis::detect(head) {
         FileKind::known(F::Sis, "Symbian SIS package")
     } else if let Some(variant) = cpio_variant(head) {

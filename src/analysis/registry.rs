@@ -151,6 +151,10 @@ static TAR: Parser = unpack_only("TAR", formats::tar::unpack);
 static CPIO: Parser = unpack_only("CPIO", formats::cpio::unpack);
 static AR: Parser = unpack_only("AR", formats::ar::unpack);
 static SIS: Parser = unpack_only("SIS", formats::sis::unpack);
+static INSTALLSHIELD_CAB: Parser = unpack_only(
+    "InstallShield cabinet",
+    formats::installshield::unpack_cabinet,
+);
 static ISO9660: Parser = unpack_only("ISO 9660", formats::iso9660::unpack);
 static CHM: Parser = unpack_only("CHM", formats::chm::unpack);
 static SZDD: Parser = unpack_only("SZDD", formats::szdd::unpack);
@@ -229,6 +233,7 @@ pub fn parser(format: Format) -> Option<&'static Parser> {
         F::Cpio => &CPIO,
         F::Ar | F::Deb => &AR,
         F::Sis => &SIS,
+        F::InstallShieldCab => &INSTALLSHIELD_CAB,
         F::Iso9660 => &ISO9660,
         F::Chm => &CHM,
         F::Szdd => &SZDD,
@@ -339,6 +344,7 @@ pub const FUZZ_TARGETS: &[(&str, Format)] = &[
     ("cpio", Format::Cpio),
     ("ar", Format::Ar),
     ("sis", Format::Sis),
+    ("installshield_cab", Format::InstallShieldCab),
     ("iso9660", Format::Iso9660),
     ("chm", Format::Chm),
     ("szdd", Format::Szdd),

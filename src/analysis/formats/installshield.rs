@@ -13,8 +13,11 @@
 //! stored there is a run of chunks (u16 size, then raw deflate), each inflated on its own. Those
 //! files come out too, as `data1.cab/<directory>\<name>`.
 //!
-//! Not handled: InstallShield cabinets uploaded on their own (the header and the cabinet are
-//! separate files then), and cabinet files split across cabinets.
+//! An InstallShield cabinet uploaded on its own ([`unpack_cabinet`]) gives its files when it
+//! carries its header (a single-file cabinet); `data1.hdr` alone, or a `dataN.cab` without its
+//! header, gives a warning saying which file the rest is in.
+//!
+//! Not handled: cabinet files split across cabinets.
 
 use std::borrow::Cow;
 
@@ -124,8 +127,31 @@ fn unpack_listed<'a>(data: &'a [u8], mut at: usize, out: &mut Members<'a>) {
         }
     }
     if let Some(header) = header {
-        cabinet_files(header, &cabinets, out);
+        cabinet_files(header, &cabinets, true, out);
     }
+}
+
+/// An InstallShield cabinet uploaded on its own (magic `ISc(`). Its common header says where
+/// the cabinet's header (the directory of its files) is and its size: in this file (`data1.hdr`,
+/// or a cabinet that carries its own), or nowhere (size 0: a `dataN.cab` whose header is
+/// `data1.hdr`). Its files come
+/// out under their directory and name; those whose data is in another file are named in a
+/// warning.
+pub fn unpack_cabinet<'a>(data: &'a [u8], out: &mut Members<'a>) {
+    // The common header: magic, version, volume information, then the header's offset and size
+    // (a data cabinet names the offset but gives the size as 0).
+    let header_size = le32(data, 12)
+        .zip(le32(data, 16))
+        .map(|(at, size)| at.min(size));
+    if header_size.is_none_or(|n| n == 0) {
+        out.warn(
+            Problem::Unsupported,
+            "an InstallShield data cabinet without its header: the list of its files is in \
+             data1.hdr, a file of its own",
+        );
+        return;
+    }
+    cabinet_files(data, &[(1, data)], false, out);
 }
 
 /// `data1.hdr`'s magic.
@@ -137,8 +163,11 @@ const FILE_ENTRY: usize = 87;
 /// A file stored in a cabinet (as opposed to shipped beside it).
 const FILE_IN_CABINET: u16 = 4;
 
-/// The files `header` (a `data1.hdr`) describes, taken out of `cabinets` (number, bytes).
-fn cabinet_files(header: &[u8], cabinets: &[(u16, &[u8])], out: &mut Members<'_>) {
+/// The files `header` (a `data1.hdr`) describes, taken out of `cabinets` (number, bytes). In a
+/// setup (`in_setup`) each is named under its cabinet (`data2.cab/bin\\app.exe`); in a cabinet
+/// uploaded on its own, under its directory only, and a header with no data stops at the first
+/// file with one warning.
+fn cabinet_files(header: &[u8], cabinets: &[(u16, &[u8])], in_setup: bool, out: &mut Members<'_>) {
     let u16_at = |at: usize| crate::analysis::bytes::le16(header, at);
     let u32_at = |at: usize| le32(header, at);
     let u64_at = |at: usize| crate::analysis::bytes::le64(header, at);
@@ -193,6 +222,17 @@ fn cabinet_files(header: &[u8], cabinets: &[(u16, &[u8])], out: &mut Members<'_>
         let dir = u32_at(dir_at).map_or(String::new(), |d| cstr(strings + d as usize));
         let cabinet_no = u16_at(e + 85).unwrap_or(0);
         let Some((_, cabinet)) = cabinets.iter().find(|(n, _)| *n == cabinet_no) else {
+            if !in_setup {
+                out.warn(
+                    Problem::Unsupported,
+                    format!(
+                        "an InstallShield cabinet header without the data of its files: \
+                         {} is in data{cabinet_no}.cab, a file of its own",
+                        printable(&name)
+                    ),
+                );
+                return;
+            }
             out.warn(
                 Problem::Unsupported,
                 format!(
@@ -202,16 +242,36 @@ fn cabinet_files(header: &[u8], cabinets: &[(u16, &[u8])], out: &mut Members<'_>
             );
             continue;
         };
-        let member = if dir.is_empty() {
-            format!("data{cabinet_no}.cab/{name}")
+        let path = if dir.is_empty() {
+            name.clone()
         } else {
-            format!("data{cabinet_no}.cab/{dir}\\{name}")
+            format!("{dir}\\{name}")
         };
+        let member = if in_setup {
+            format!("data{cabinet_no}.cab/{path}")
+        } else {
+            path
+        };
+        // Uploaded on its own, the file holds the header too: data that would overlap it (or
+        // the 20-byte common header) is not here (`data1.hdr` alone).
+        let header_at = u32_at(12).unwrap_or(0) as u64;
+        let header_end = header_at + u64::from(u32_at(16).unwrap_or(0));
+        let over_header = !in_setup
+            && (offset < 0x14 || (offset < header_end && offset.saturating_add(csize) > header_at));
         let Some(stored) = usize::try_from(offset)
             .ok()
             .zip(usize::try_from(csize).ok())
             .and_then(|(o, n)| cabinet.get(o..o.checked_add(n)?))
+            .filter(|_| !over_header)
         else {
+            if !in_setup {
+                out.warn(
+                    Problem::Unsupported,
+                    "an InstallShield cabinet header (data1.hdr) without its data: the files it \
+                     lists are in data1.cab, a file of its own",
+                );
+                return;
+            }
             out.warn(
                 Problem::Truncated,
                 format!(
@@ -493,6 +553,70 @@ mod tests {
             entry(&mut v, "data2.cab", &cab);
         }
         v
+    }
+
+    /// The members of a clamav-testfiles sample, by name.
+    fn sample_members(name: &str) -> Vec<(String, Vec<u8>)> {
+        let path = format!("/usr/share/clamav-testfiles/{name}");
+        let data = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!("{path}: {e} (install the Debian package clamav-testfiles; .ci/run does)")
+        });
+        crate::analysis::formats::testing::names_and_data(&crate::analysis::formats::testing::run(
+            unpack, &data,
+        ))
+    }
+
+    #[test]
+    fn a_cabinet_uploaded_on_its_own_gives_its_files_when_it_carries_its_header() {
+        // clam_IScab_int.exe carries data1.hdr (the header) and data2.cab (clam.exe's data).
+        let members = sample_members("clam_IScab_int.exe");
+        let get = |n: &str| members.iter().find(|(m, _)| m == n).unwrap().1.clone();
+        let (hdr, cab, clam) = (
+            get("data1.hdr"),
+            get("data2.cab"),
+            get("data2.cab/clam.exe"),
+        );
+        let run = |data: &[u8]| {
+            let out = crate::analysis::formats::testing::run(unpack_cabinet, data);
+            let warnings: Vec<String> = out.warnings.iter().map(|w| w.text.clone()).collect();
+            (
+                crate::analysis::formats::testing::names_and_data(&out),
+                warnings,
+            )
+        };
+        // Either half alone: nothing, and a warning naming the other file.
+        let (got, warnings) = run(&hdr);
+        assert!(got.is_empty());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("in data1.cab, a file of its own"),
+            "{warnings:?}"
+        );
+        let (got, warnings) = run(&cab);
+        assert!(got.is_empty());
+        assert!(warnings[0].contains("in data1.hdr"), "{warnings:?}");
+        // A single-file cabinet: the data, then the header's descriptor, which the common header
+        // points to.
+        let descriptor = le32(&hdr, 12).unwrap() as usize;
+        let mut single = cab.clone();
+        let at = single.len();
+        single.extend_from_slice(&hdr[descriptor..]);
+        single[12..16].copy_from_slice(&(at as u32).to_le_bytes());
+        single[16..20].copy_from_slice(&hdr[16..20]);
+        let dirs_size = le32(&single, at + 0x2c).unwrap() as usize;
+        let entries = at + le32(&single, at + 0x0c).unwrap() as usize + dirs_size;
+        // The files of data2.cab are now in this first volume; the others (in data1.cab, not
+        // carried) are marked as not stored in a cabinet.
+        for k in 0..le32(&single, at + 0x28).unwrap() as usize {
+            let e = entries + k * FILE_ENTRY;
+            if crate::analysis::bytes::le16(&single, e + 85) == Some(2) {
+                single[e + 85..e + 87].copy_from_slice(&1u16.to_le_bytes());
+            } else {
+                single[e..e + 2].fill(0);
+            }
+        }
+        let (got, warnings) = run(&single);
+        assert_eq!(got, [("clam.exe".to_string(), clam)], "{warnings:?}");
     }
 
     #[test]
