@@ -89,11 +89,12 @@ fn plain_pe<'a>(data: &'a [u8], out: &mut Members<'a>) {
     formats::pe::unpack_image(&img, true, out);
 }
 
-/// A packed PE file's original program; the packed file's own parts when it cannot be restored.
+/// A packed PE file's original program, then the packed file's own resources, section data and
+/// overlay (what is appended to a packed program is not packed: an installer's data, an
+/// archive).
 fn packed_pe<'a>(data: &'a [u8], out: &mut Members<'a>) {
-    if !formats::packers::unpack(data, out) {
-        formats::pe::unpack(data, out);
-    }
+    formats::packers::unpack(data, out);
+    formats::pe::unpack(data, out);
 }
 
 /// A wrapper's reader, then the PE's own resources and section data (and its overlay when the
@@ -405,6 +406,18 @@ pub fn fuzz_one(target: &str, data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packed_file_gives_its_restored_program_and_what_is_appended_to_it() {
+        let path = "/usr/share/clamav-testfiles/clam-aspack.exe";
+        let mut data = std::fs::read(path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (install clamav-testfiles; .ci/run does)"));
+        data.extend_from_slice(b"appended installer data");
+        let out = formats::testing::run(packed_pe, &data);
+        let names: Vec<&str> = out.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["unpacked.exe", "overlay"], "{:?}", out.warnings);
+        assert_eq!(&out.members[1].data[..], b"appended installer data");
+    }
 
     #[test]
     fn every_parser_has_a_fuzz_target_and_every_target_a_file() {

@@ -977,15 +977,24 @@ fn sections(img: &Image<'_>, out: &mut Members<'_>) -> bool {
 /// just before it, at the offset it names from the archive's start, and starts with a central
 /// header. None for anything else, so a stray `PK` never makes a member.
 pub fn zip_len(data: &[u8]) -> Option<usize> {
-    if !data.starts_with(b"PK\x03\x04") {
+    let ends: Vec<usize> = memchr::memmem::find_iter(data, b"PK\x05\x06")
+        .take(MAX_CARVE_CANDIDATES)
+        .collect();
+    zip_len_at(data, 0, &ends)
+}
+
+/// [`zip_len`] for the archive at `data[start]`, given where `data`'s end records are.
+fn zip_len_at(data: &[u8], start: usize, ends: &[usize]) -> Option<usize> {
+    let zip = data.get(start..)?;
+    if !zip.starts_with(b"PK\x03\x04") {
         return None;
     }
-    let records = memchr::memmem::find_iter(data, b"PK\x05\x06");
-    for end in records.take(MAX_CARVE_CANDIDATES) {
+    for &end in ends.iter().filter(|&&e| e > start) {
+        let end = end - start;
         let (Some(size), Some(at), Some(comment)) = (
-            le32(data, end + 12),
-            le32(data, end + 16),
-            le16(data, end + 20),
+            le32(zip, end + 12),
+            le32(zip, end + 16),
+            le16(zip, end + 20),
         ) else {
             return None;
         };
@@ -993,10 +1002,10 @@ pub fn zip_len(data: &[u8]) -> Option<usize> {
         let len = end + 22 + usize::from(comment);
         if size != 0
             && directory_ends == Some(end)
-            && data
+            && zip
                 .get(at as usize..)
                 .is_some_and(|d| d.starts_with(b"PK\x01\x02"))
-            && len <= data.len()
+            && len <= zip.len()
         {
             return Some(len);
         }
@@ -1009,6 +1018,14 @@ pub fn zip_len(data: &[u8]) -> Option<usize> {
 /// [`carve`], bounded by [`MAX_CARVE_CANDIDATES`] and [`MAX_CARVED`]. Returns false when `out`
 /// says to stop.
 fn carve_zips<'a>(data: &[u8], name: &str, out: &mut Members<'a>) -> bool {
+    // The end records are found once: without one there is no archive to look for, and each
+    // local header is then checked against that list only.
+    let ends: Vec<usize> = memchr::memmem::find_iter(data, b"PK\x05\x06")
+        .take(MAX_CARVE_CANDIDATES)
+        .collect();
+    if ends.is_empty() {
+        return true;
+    }
     let mut from = 0;
     let mut found = 0;
     for (examined, at) in memchr::memmem::find_iter(data, b"PK\x03\x04").enumerate() {
@@ -1026,7 +1043,7 @@ fn carve_zips<'a>(data: &[u8], name: &str, out: &mut Members<'a>) -> bool {
             );
             return true;
         }
-        let Some(len) = zip_len(&data[at..]) else {
+        let Some(len) = zip_len_at(data, at, &ends) else {
             continue;
         };
         found += 1;

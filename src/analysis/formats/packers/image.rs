@@ -93,11 +93,17 @@ impl<'a> Packed<'a> {
         self.map_sections(true)
     }
 
+    /// The length of [`Packed::map`]'s image: the image size, or the furthest section's end.
+    pub fn mapped_len(&self) -> u64 {
+        let ends = self
+            .sections
+            .iter()
+            .map(|s| u64::from(s.rva) + u64::from(s.vsize.max(s.raw_size)));
+        ends.fold(u64::from(self.image_size), u64::max)
+    }
+
     fn map_sections(&self, to_raw_end: bool) -> Result<Vec<u8>, String> {
-        let mut len = u64::from(self.image_size);
-        for s in &self.sections {
-            len = len.max(u64::from(s.rva) + u64::from(s.vsize.max(s.raw_size)));
-        }
+        let len = self.mapped_len();
         if len > MAX_IMAGE as u64 {
             return Err(format!(
                 "the packed image of {len} bytes is larger than the {MAX_IMAGE} assay maps"

@@ -210,8 +210,8 @@ pub(crate) fn unrestored(img: &Image<'_>) -> Option<Packer> {
 }
 
 /// A packed PE file: its original program, restored (`unpacked.exe` or `unpacked.dll`). Returns
-/// false, with a warning saying why, when it could not be restored: the caller then takes the
-/// packed file's own parts, as for any PE file.
+/// false, with a warning saying why, when it could not be restored (a budget that refuses it is
+/// a recorded limit instead, and true).
 pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) -> bool {
     match restore(data, out) {
         Ok(()) => true,
@@ -250,13 +250,13 @@ fn restore<'a>(data: &'a [u8], out: &mut Members<'a>) -> Result<(), (&'static st
     } else {
         "unpacked.exe"
     };
-    // The image the restorer builds is the size the headers declare: checked against the
-    // task's byte and ratio budgets before anything is decoded (a refusal is a recorded limit).
-    let declared = u64::from(img.size_of_image);
-    if out.stopped() || !out.admit(member, data.len() as u64, declared) {
+    // The image the restorer builds is the one the headers map (the image size, or the furthest
+    // section's end): checked against the task's byte and ratio budgets before anything is
+    // decoded, and the file written out again after (a refusal is a recorded limit).
+    let packed = Packed::new(&img).ok_or((name, "not a PE32 image".to_string()))?;
+    if out.stopped() || !out.admit(member, data.len() as u64, packed.mapped_len()) {
         return Ok(());
     }
-    let packed = Packed::new(&img).ok_or((name, "not a PE32 image".to_string()))?;
     let restorer = packer.restorer().ok_or((name, "no restorer".to_string()))?;
     let restored = (restorer.unpack)(&packed).map_err(|e| (name, e))?;
     let file = image::rebuild(&packed, &restored).map_err(|e| (name, e))?;
@@ -264,7 +264,9 @@ fn restore<'a>(data: &'a [u8], out: &mut Members<'a>) -> Result<(), (&'static st
     for w in restored.warnings {
         out.warn(Problem::Unsupported, w);
     }
-    out.add(member, Cow::Owned(file));
+    if out.admit(member, data.len() as u64, file.len() as u64) {
+        out.add(member, Cow::Owned(file));
+    }
     Ok(())
 }
 

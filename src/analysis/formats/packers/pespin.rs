@@ -251,6 +251,15 @@ fn decrypt_sections(
     let key = stub
         .dword(CRC_SUM)?
         .wrapping_sub(file_checksum(p.data, stub.dword(CRC_TAIL)?)?);
+    // Each section's raw data is copied to be decrypted: sections sharing the same bytes must
+    // not multiply the file.
+    let total: u64 = originals.iter().map(|s| u64::from(s.raw_size)).sum();
+    if total > p.data.len() as u64 {
+        return Err(format!(
+            "pespin: the sections' raw data add up to {total} bytes, more than the file's {}",
+            p.data.len()
+        ));
+    }
     let mut raws = Vec::with_capacity(originals.len());
     for (j, s) in originals.iter().enumerate() {
         let raw = raw_data(p, s).filter(|r| r.len() == s.raw_size as usize);

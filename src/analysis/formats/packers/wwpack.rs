@@ -108,12 +108,22 @@ impl Block {
     }
 }
 
+/// Most block records read: one per section at most.
+const MAX_BLOCKS: usize = crate::analysis::formats::pe::MAX_SECTIONS;
+
 /// Reads the stub's block records, stopping after the one whose "more" byte is zero.
 fn blocks(stub: &[u8], stub_rva: u32) -> Result<Vec<Block>, String> {
     let mut out = Vec::new();
     let mut at = BLOCKS_AT;
-    // Each record takes 17 bytes of the stub, which bounds the loop.
+    // Each record takes 17 bytes of the stub, and a stub packs one block per section: at most
+    // as many records as a PE has sections, which also bounds the zero fills after each block.
     loop {
+        if out.len() >= MAX_BLOCKS {
+            return Err(format!(
+                "wwpack: the stub lists more than {MAX_BLOCKS} packed blocks, more than a PE has \
+                 sections"
+            ));
+        }
         let rec = at
             .checked_add(BLOCK_LEN)
             .and_then(|end| stub.get(at..end))
