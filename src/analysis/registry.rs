@@ -54,7 +54,7 @@ static PE_PACKED: Parser = Parser {
     name: "PE",
     unpack: Some(packed_pe),
     describe: Some(inspect::pe::inspect),
-    both: None,
+    both: Some(describe_and_restore_pe),
 };
 static PE_NSIS: Parser = Parser {
     name: "NSIS",
@@ -94,6 +94,28 @@ fn plain_pe<'a>(data: &'a [u8], out: &mut Members<'a>) {
 /// archive).
 fn packed_pe<'a>(data: &'a [u8], out: &mut Members<'a>) {
     formats::packers::unpack(data, out);
+    formats::pe::unpack(data, out);
+}
+
+/// [`packed_pe`] with the PE's description: a packer whose restoration failed is an indicator
+/// too, as one assay does not restore is.
+fn describe_and_restore_pe<'a>(
+    data: &'a [u8],
+    kind: &FileKind,
+    found: &mut Inspection,
+    out: &mut Members<'a>,
+) {
+    inspect::pe::inspect(data, kind, found);
+    if !formats::packers::unpack(data, out) {
+        let packer = formats::pe::Image::parse(data, &mut Vec::new())
+            .ok()
+            .and_then(|img| formats::packers::packer(&img));
+        let name = packer.map_or("a packer", |p| p.name());
+        found.fire(
+            inspect::pe::PACKED_NOT_RESTORED,
+            vec![format!("packed with {name}; restoring it failed")],
+        );
+    }
     formats::pe::unpack(data, out);
 }
 
@@ -406,6 +428,28 @@ pub fn fuzz_one(target: &str, data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packed_file_whose_restoration_fails_is_an_indicator() {
+        let path = "/usr/share/clamav-testfiles/clam-aspack.exe";
+        let mut data = std::fs::read(path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (install clamav-testfiles; .ci/run does)"));
+        let kind = identify(&data, "clam-aspack.exe");
+        let both = parser(kind.format).and_then(|p| p.both).unwrap();
+        let ids = |data: &[u8]| {
+            let mut found = Inspection::default();
+            let mut out = Members::new(Budget::unlimited());
+            both(data, &kind, &mut found, &mut out);
+            let ids: Vec<&str> = found.findings.iter().map(|f| f.heuristic.id).collect();
+            (ids.contains(&"pe-packed-not-restored"), out.warnings.len())
+        };
+        assert_eq!(ids(&data), (false, 2), "restored: no indicator");
+        // The packed sections' data (file offsets 0x600 to 0xc00) destroyed: the stub is still
+        // recognised, the data does not decode.
+        data[0x600..0xc00].fill(0xff);
+        let (fired, _) = ids(&data);
+        assert!(fired, "a failed restoration fires pe-packed-not-restored");
+    }
 
     #[test]
     fn a_packed_file_gives_its_restored_program_and_what_is_appended_to_it() {
