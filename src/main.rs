@@ -19,7 +19,7 @@ use queue::{housekeeper, Queue, WorkerContext};
 
 const USAGE: &str = "\
 usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--new-store]
-       assay scan [--config FILE] [--pretty] PATH...
+       assay scan [--config FILE] [--pretty] [-j N] PATH...
        assay digest FILE...
        assay resolve HOST...
        assay --version
@@ -28,6 +28,7 @@ usage: assay serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--new-store
   scan        analyse files and directories offline; one JSON report per line on stdout;
               exit 0 clean, 1 suspicious or malicious found, 2 a file could not be read
   --pretty    indent the JSON
+  -j, --jobs  analysis threads for scan (default: the machine's cores); lines stay in walk order
   digest      print md5, sha1 and sha256 of each file (one pass), like md5sum
   resolve     print the addresses the deliveries would connect to for each host name
   --config    TOML configuration file (see README.md for every key)
@@ -147,6 +148,7 @@ fn digest_command(paths: &[String]) -> i32 {
 fn scan_command(args: &[String]) -> anyhow::Result<i32> {
     let mut config = None;
     let mut pretty = false;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut paths = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -158,6 +160,15 @@ fn scan_command(args: &[String]) -> anyhow::Result<i32> {
                     })?))
             }
             "--pretty" => pretty = true,
+            "-j" | "--jobs" => {
+                let n = it
+                    .next()
+                    .with_context(|| format!("{arg} needs a value\n{USAGE}"))?;
+                jobs = match n.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => bail!("{arg} needs a number of threads above 0, not {n:?}\n{USAGE}"),
+                };
+            }
             "--" => paths.extend(it.by_ref().map(PathBuf::from)),
             flag if flag.starts_with("--") => bail!("unknown option {flag:?}\n{USAGE}"),
             path => paths.push(PathBuf::from(path)),
@@ -169,7 +180,7 @@ fn scan_command(args: &[String]) -> anyhow::Result<i32> {
     let engine = Config::load_engine(config.as_deref())?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let outcome = scan::run(&paths, &engine, pretty, &mut out)?;
+    let outcome = scan::run(&paths, &engine, jobs, pretty, &mut out)?;
     std::io::Write::flush(&mut out)?;
     Ok(outcome.exit_code())
 }
