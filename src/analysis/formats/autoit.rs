@@ -394,29 +394,18 @@ fn decompress(
 /// A match length: 2 bits, growing to 3, 5, 8 and then repeated 8-bit fields while each field
 /// is all ones; the base is 3.
 fn match_length(bits: &mut Bits) -> Option<usize> {
+    // Each all-ones field adds its value and opens the next, wider one; the stream's end stops
+    // a run of 8-bit fields.
     let mut extra = 0usize;
-    let mut v = bits.take(2)?;
-    if v == 3 {
-        extra = 3;
-        v = bits.take(3)?;
-        if v == 7 {
-            extra = 10;
-            v = bits.take(5)?;
-            if v == 31 {
-                extra = 41;
-                v = bits.take(8)?;
-                if v == 255 {
-                    extra = 296;
-                    v = bits.take(8)?;
-                    while v == 255 {
-                        extra += 255;
-                        v = bits.take(8)?;
-                    }
-                }
-            }
+    for width in [2, 3, 5].into_iter().chain(std::iter::repeat(8)) {
+        let v = bits.take(width)?;
+        let all_ones = (1u32 << width) - 1;
+        if v != all_ones {
+            return Some(v as usize + 3 + extra);
         }
+        extra += all_ones as usize;
     }
-    Some(v as usize + 3 + extra)
+    None
 }
 
 /// Most-significant-bit-first reader.

@@ -856,40 +856,72 @@ pub fn carve<'a>(data: &[u8], name: &str, out: &mut Members<'a>) -> bool {
 }
 
 /// [`carve`] from offset `from` (0: a file at the very start counts too).
-fn carve_from<'a>(data: &[u8], mut from: usize, name: &str, out: &mut Members<'a>) -> bool {
-    let mut found = 0;
-    let start = from;
-    for (examined, at) in memchr::memmem::find_iter(data.get(start..).unwrap_or(&[]), b"MZ")
-        .map(|i| i + start)
-        .enumerate()
-    {
-        if at < from {
-            continue;
+fn carve_from<'a>(data: &[u8], from: usize, name: &str, out: &mut Members<'a>) -> bool {
+    let executables = Carving {
+        marker: b"MZ",
+        what: "executables",
+        markers: "MZ markers",
+        extension: "exe",
+    };
+    executables.run(data, from, name, |at| carved_len(&data[at..]), out)
+}
+
+/// One kind of file carved out of a blob: found by its marker, its length from its own headers.
+struct Carving {
+    marker: &'static [u8],
+    /// For the cap's warning: what is carved, and its markers.
+    what: &'static str,
+    markers: &'static str,
+    extension: &'static str,
+}
+
+impl Carving {
+    /// Hands `out` each file `len_at` finds at a marker in `data` from `from` on, as
+    /// `<name>@<offset>.<extension>`; the search goes on after each one found. At most
+    /// [`MAX_CARVE_CANDIDATES`] markers are examined and [`MAX_CARVED`] files taken. Returns
+    /// false when `out` says to stop.
+    fn run<'a>(
+        &self,
+        data: &[u8],
+        mut from: usize,
+        name: &str,
+        len_at: impl Fn(usize) -> Option<usize>,
+        out: &mut Members<'a>,
+    ) -> bool {
+        let mut found = 0;
+        let start = from;
+        let markers = memchr::memmem::find_iter(data.get(start..).unwrap_or(&[]), self.marker);
+        for (examined, at) in markers.map(|i| i + start).enumerate() {
+            if at < from {
+                continue;
+            }
+            if examined >= MAX_CARVE_CANDIDATES || found >= MAX_CARVED {
+                out.warn(
+                    Problem::Capped,
+                    format!(
+                        "{}: more than {MAX_CARVED} {} or {MAX_CARVE_CANDIDATES} {}; the rest \
+                         were not carved",
+                        printable(name),
+                        self.what,
+                        self.markers
+                    ),
+                );
+                return true;
+            }
+            let Some(len) = len_at(at) else {
+                continue;
+            };
+            found += 1;
+            from = at + len;
+            if !out.add(
+                format!("{name}@{at:#x}.{}", self.extension),
+                Cow::Owned(data[at..at + len].to_vec()),
+            ) {
+                return false;
+            }
         }
-        if examined >= MAX_CARVE_CANDIDATES || found >= MAX_CARVED {
-            out.warn(
-                Problem::Capped,
-                format!(
-                    "{}: more than {MAX_CARVED} executables or {MAX_CARVE_CANDIDATES} MZ \
-                     markers; the rest were not carved",
-                    printable(name)
-                ),
-            );
-            return true;
-        }
-        let Some(len) = carved_len(&data[at..]) else {
-            continue;
-        };
-        found += 1;
-        from = at + len;
-        if !out.add(
-            format!("{name}@{at:#x}.exe"),
-            Cow::Owned(data[at..at + len].to_vec()),
-        ) {
-            return false;
-        }
+        true
     }
-    true
 }
 
 /// The resources and the overlay of a PE file (a UPX-packed one goes to
@@ -1026,36 +1058,13 @@ fn carve_zips<'a>(data: &[u8], name: &str, out: &mut Members<'a>) -> bool {
     if ends.is_empty() {
         return true;
     }
-    let mut from = 0;
-    let mut found = 0;
-    for (examined, at) in memchr::memmem::find_iter(data, b"PK\x03\x04").enumerate() {
-        if at < from {
-            continue;
-        }
-        if examined >= MAX_CARVE_CANDIDATES || found >= MAX_CARVED {
-            out.warn(
-                Problem::Capped,
-                format!(
-                    "{}: more than {MAX_CARVED} archives or {MAX_CARVE_CANDIDATES} ZIP headers; \
-                     the rest were not carved",
-                    printable(name)
-                ),
-            );
-            return true;
-        }
-        let Some(len) = zip_len_at(data, at, &ends) else {
-            continue;
-        };
-        found += 1;
-        from = at + len;
-        if !out.add(
-            format!("{name}@{at:#x}.zip"),
-            Cow::Owned(data[at..at + len].to_vec()),
-        ) {
-            return false;
-        }
-    }
-    true
+    let archives = Carving {
+        marker: b"PK\x03\x04",
+        what: "archives",
+        markers: "ZIP headers",
+        extension: "zip",
+    };
+    archives.run(data, 0, name, |at| zip_len_at(data, at, &ends), out)
 }
 
 fn overlay<'a>(img: &Image<'a>, out: &mut Members<'a>) {
@@ -1124,6 +1133,31 @@ pub(crate) mod tests {
         b.extend_from_slice(&rsrc);
         b.extend_from_slice(overlay);
         b
+    }
+
+    #[test]
+    fn carving_stops_at_its_marker_cap_with_a_warning() {
+        let mut out = Members::new(Budget::unlimited());
+        assert!(carve(
+            &b"MZ".repeat(MAX_CARVE_CANDIDATES + 10),
+            "blob",
+            &mut out
+        ));
+        assert!(out.members.is_empty());
+        assert_eq!(out.warnings.len(), 1);
+        assert_eq!(out.warnings[0].problem, Problem::Capped);
+        assert_eq!(
+            out.warnings[0].text,
+            "blob: more than 64 executables or 4096 MZ markers; the rest were not carved"
+        );
+        let mut out = Members::new(Budget::unlimited());
+        let mut zips = b"PK\x03\x04".repeat(MAX_CARVE_CANDIDATES + 10);
+        zips.extend_from_slice(b"PK\x05\x06");
+        assert!(carve_zips(&zips, "blob", &mut out));
+        assert_eq!(
+            out.warnings[0].text,
+            "blob: more than 64 archives or 4096 ZIP headers; the rest were not carved"
+        );
     }
 
     #[test]
