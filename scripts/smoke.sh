@@ -611,6 +611,11 @@ expect 200 'isinstance(d, dict) and "queue_size" in d' "GET /srv/tiscale/v1/sysi
 call curl -X GET "$BASE/srv/tiscale/v1/sysinfo" -H "Authorization: Token $SERVICE_TOKEN"
 expect 200 'len(d["load_average"]) == 3 and all(isinstance(x, (int, float)) for x in d["load_average"]) and is_int(d["queue_size"]) and isinstance(d["max_queue_name"], str) and is_int(d["max_queue_size"]) and d["hagent_running"] is True and 0 <= d["scratch_space"] <= 100 and 0 <= d["root_space"] <= 100' \
     "GET /srv/tiscale/v1/sysinfo: every field with its type"
+# eicar.com was uploaded several times: its later copies came from the analysis cache.
+call curl "$BASE/srv/tiscale/v1/sysinfo" -H "$SA"
+expect 200 '(c := d["analysis_cache"])["hits"] >= 1 and c["misses"] >= 1 and 0 < c["hit_rate"] < 1 and 1 <= c["entries"] <= c["max_entries"] and 0 < c["bytes"] <= c["max_bytes"]' \
+    "GET /srv/tiscale/v1/sysinfo: the analysis cache's hits, misses, entries and bytes" \
+    SHOW='d.get("analysis_cache")'
 call curl -X PUT "$BASE/srv/tiscale/v1/sysinfo" -H "$SA"
 expect 405 "$ERR" "PUT /srv/tiscale/v1/sysinfo: 405"
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::analysis::cache::Bounds as CacheBounds;
 use crate::analysis::inspect::strings::Options as StringOptions;
 use crate::analysis::yara::{Options as YaraOptions, Rulesets};
 use crate::analysis::{Engine, Limits};
@@ -206,6 +207,8 @@ struct RawAnalysis {
     threads: Option<usize>,
     queue_capacity: Option<usize>,
     queue_timeout_secs: Option<u64>,
+    cache_max_entries: Option<usize>,
+    cache_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -537,6 +540,15 @@ pub struct HttpConfig {
     pub read_timeout: Duration,
 }
 
+/// The analysis cache's bounds from `[analysis]`.
+fn cache_bounds(raw: &RawAnalysis) -> CacheBounds {
+    let d = CacheBounds::default();
+    CacheBounds {
+        max_entries: raw.cache_max_entries.unwrap_or(d.max_entries),
+        max_bytes: raw.cache_max_bytes.unwrap_or(d.max_bytes),
+    }
+}
+
 /// Queue and analysis pool.
 #[derive(Debug, Clone)]
 pub struct AnalysisConfig {
@@ -544,6 +556,8 @@ pub struct AnalysisConfig {
     pub queue_capacity: usize,
     /// A task still queued after this long is cancelled; `None` disables the timeout.
     pub queue_timeout: Option<Duration>,
+    /// Bounds of the analysis cache (`cache_max_entries = 0` turns it off).
+    pub cache: CacheBounds,
 }
 
 /// How long records are kept.
@@ -679,7 +693,8 @@ impl Config {
             strings(raw.strings)?,
             raw.verdicts.hash_lists,
         )
-        .with_yara(yara))
+        .with_yara(yara)
+        .with_cache(cache_bounds(&raw.analysis)))
     }
 
     /// Parses TOML text without touching the file system (data_dir is not checked).
@@ -788,6 +803,7 @@ impl Config {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            cache: cache_bounds(&raw.analysis),
         };
 
         let retention = RetentionConfig {
@@ -884,6 +900,7 @@ impl Config {
             self.strings.clone(),
             Some(self.hash_lists.clone()),
         )
+        .with_cache(self.analysis.cache.clone())
     }
 
     /// Creates the data directory if needed and proves it writable.
@@ -1206,6 +1223,16 @@ impl fmt::Display for Config {
             f,
             "analysis.queue_timeout_secs = {}",
             self.analysis.queue_timeout.map_or(0, |d| d.as_secs())
+        )?;
+        writeln!(
+            f,
+            "analysis.cache_max_entries = {}",
+            self.analysis.cache.max_entries
+        )?;
+        writeln!(
+            f,
+            "analysis.cache_max_bytes = {}",
+            self.analysis.cache.max_bytes
         )?;
         writeln!(
             f,

@@ -323,15 +323,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let polls = hub.as_ref().map(hub::Hub::start_polls).unwrap_or_default();
-    let app = Arc::new(http::App::new(
-        config.clone(),
-        store.clone(),
-        stats.clone(),
-        queue,
-        worker,
-        yara.clone(),
-        hub.clone(),
-    )?);
+    let app = Arc::new(
+        http::App::new(
+            config.clone(),
+            store.clone(),
+            stats.clone(),
+            queue,
+            worker,
+            yara.clone(),
+            hub.clone(),
+        )?
+        .with_analysis_cache(ctx.engine.cache.clone()),
+    );
     let http = http::start(server, app.clone());
 
     let term = Arc::new(AtomicBool::new(false));

@@ -14,8 +14,9 @@
 //! - `md5`: the node's MD5, lower-case hex;
 //! - `owner`: always empty: an uploaded file has no owner account.
 
-/// The external variables, as the rules name them. Every ruleset is compiled with each defined
-/// as an empty string, so rules that use them compile; the scan of a node sets them.
+/// The external variables, as the rules name them. Rulesets are compiled with each defined as an
+/// empty string, so rules that use them compile (those of the name only when some ruleset needs
+/// them, [`is_name`]); the scan of a node sets them.
 pub const NAMES: [&str; 6] = [
     "filename",
     "filepath",
@@ -24,6 +25,12 @@ pub const NAMES: [&str; 6] = [
     "md5",
     "owner",
 ];
+
+/// Whether variable `name` holds something of the file's name or path rather than its content.
+/// Rules that test none of these are compiled without them (see `yara::Compiled::reads_names`).
+pub fn is_name(name: &str) -> bool {
+    matches!(name, "filename" | "filepath" | "extension")
+}
 
 /// The values of [`NAMES`] for one node, in the same order.
 #[derive(Debug, Clone, PartialEq, Eq)]

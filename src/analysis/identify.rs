@@ -1041,6 +1041,13 @@ fn starts_with_html_element(t: &[u8]) -> bool {
 }
 
 /// Text formats: markup, data, mail and scripts, then plain text; otherwise an unknown binary.
+/// What identification reads of a file's name: what follows its last dot, lower case.
+pub(crate) fn extension(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
     if head.is_empty() {
         return FileKind::known(Format::Empty, "Empty file");
@@ -1073,10 +1080,7 @@ fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
         .unwrap_or(0);
     let t = &lower[start..];
     let has = |w: &[u8]| memmem::find(t, w).is_some();
-    let ext = name
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = extension(name);
 
     if t.starts_with(b"#!") {
         let line = t.split(|&b| b == b'\n').next().unwrap_or(b"");

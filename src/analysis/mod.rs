@@ -6,6 +6,7 @@
 //! [`registry`]; the parsers, [`formats`] (unpacking) and [`inspect`] (describing).
 
 pub(crate) mod bytes;
+pub mod cache;
 pub mod externals;
 pub mod formats;
 pub mod hashes;
@@ -32,7 +33,7 @@ use formats::Deadline;
 use hashes::Digests;
 use identify::FileKind;
 use inspect::strings;
-pub use walk::Limits;
+pub use walk::{Cache as AnalysisCache, Limits};
 
 use crate::report::{Entry, FileStat, Statistics, UnpackStatus};
 
@@ -48,6 +49,8 @@ pub struct Engine {
     /// Where each extracted file is kept, named by its sha1, for a delivery to read (S3's
     /// unpacked bucket); `None`: extracted files live in memory only.
     pub children_dir: Option<PathBuf>,
+    /// What was found under files seen before, by content ([`cache`]).
+    pub cache: Arc<walk::Cache>,
 }
 
 impl Default for Engine {
@@ -66,7 +69,14 @@ impl Engine {
             lists: hashlist::watch(hash_lists),
             yara: Arc::new(yara::Rulesets::none()),
             children_dir: None,
+            cache: Arc::new(walk::Cache::new(cache::Bounds::default())),
         }
+    }
+
+    /// This engine with an analysis cache of these bounds.
+    pub fn with_cache(mut self, bounds: cache::Bounds) -> Engine {
+        self.cache = Arc::new(walk::Cache::new(bounds));
+        self
     }
 
     /// This engine, keeping every extracted file in `dir` (named by its sha1).
@@ -136,9 +146,16 @@ impl Engine {
             strings: &self.strings,
             lists: self.lists.current(),
             children_dir: self.children_dir.as_deref(),
+            cache: &self.cache,
         };
         let mut walk = walk::Walk::new(sources, map, scanner, deadline);
-        walk.node(data, file_name.to_string(), file_name.to_string(), 0, None);
+        let at = walk::Place {
+            name: file_name.to_string(),
+            path: file_name.to_string(),
+            depth: 0,
+            parent: None,
+        };
+        walk.node(data, at);
         walk.finish()
     }
 }
@@ -384,7 +401,8 @@ mod tests {
         use std::collections::HashSet;
         use std::sync::atomic::Ordering;
         let data = nested_zip();
-        let engine = Engine::default();
+        // Without the cache: every walk below looks at the clock where the first one did.
+        let engine = uncached(Limits::default());
         let paths = |r: &[Entry]| -> Vec<String> {
             r.iter().map(|e| e.info.file.file_path.clone()).collect()
         };
@@ -451,6 +469,167 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// An engine with these budgets and no analysis cache: every walk analyses every node.
+    fn uncached(limits: Limits) -> Engine {
+        Engine::with_limits(limits).with_cache(cache::Bounds {
+            max_entries: 0,
+            ..cache::Bounds::default()
+        })
+    }
+
+    #[test]
+    fn a_file_seen_before_is_reported_as_a_fresh_walk_reports_it_under_its_new_name() {
+        let data_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let mut files: Vec<PathBuf> = ["formats", "nsis", "msi", "pe", "upx", "disagree"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(data_dir.join(d)).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let engine = Engine::default();
+        for path in &files {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            engine.analyze_bytes(&std::fs::read(path).unwrap(), name);
+        }
+        let before = engine.cache.counters();
+        let mut whole = 0;
+        for path in &files {
+            let data = std::fs::read(path).unwrap();
+            let name = format!("renamed-{}", path.file_name().unwrap().to_str().unwrap());
+            let hits = engine.cache.counters().hits;
+            let cached = engine.analyze_bytes(&data, &name);
+            let fresh = uncached(Limits::default()).analyze_bytes(&data, &name);
+            assert_eq!(cached, fresh, "{name}");
+            // The upload itself came from the cache: one look-up, one hit.
+            whole += usize::from(engine.cache.counters().hits == hits + 1 && cached.len() > 1);
+        }
+        let after = engine.cache.counters();
+        assert!(after.hits > before.hits);
+        // Most containers come whole from the cache (not those a limit stopped, or whose members
+        // are named after them: compressed files).
+        let containers = files
+            .iter()
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap();
+                uncached(Limits::default())
+                    .analyze_bytes(&std::fs::read(p).unwrap(), name)
+                    .len()
+                    > 1
+            })
+            .count();
+        assert!(whole * 4 >= containers * 3, "{whole} of {containers}");
+    }
+
+    #[test]
+    fn a_container_seen_before_is_not_unpacked_again_inside_another_upload() {
+        let engine = Engine::default();
+        let inner = nested_zip();
+        assert_eq!(engine.analyze_bytes(&inner, "first.zip").len(), 7);
+        let before = engine.cache.counters();
+        let outer = gzip("copy.zip", &inner);
+        let r = engine.analyze_bytes(&outer, "outer.gz");
+        let after = engine.cache.counters();
+        // outer.gz missed; copy.zip hit, and nothing under it was looked up.
+        assert_eq!(
+            (after.hits - before.hits, after.misses - before.misses),
+            (1, 1)
+        );
+        assert_eq!(
+            r,
+            uncached(Limits::default()).analyze_bytes(&outer, "outer.gz")
+        );
+        assert_eq!(r.len(), 8);
+        assert_eq!(r[3].info.file.file_path, "outer.gz/copy.zip/inner.zip");
+    }
+
+    #[test]
+    fn a_cached_tree_larger_than_the_budget_left_is_walked_again_and_limits_are_never_cached() {
+        let limits = Limits {
+            max_files: 8,
+            ..Limits::default()
+        };
+        let engine = Engine::with_limits(limits.clone());
+        let inner = nested_zip();
+        // Six files under it: it fits alone, and is cached.
+        engine.analyze_bytes(&inner, "inner.zip");
+        // Behind three other files, it no longer fits: walking it again records the limit.
+        let outer = nested_zip_around(&inner);
+        let r = engine.analyze_bytes(&outer, "outer.zip");
+        assert_eq!(
+            r,
+            uncached(limits.clone()).analyze_bytes(&outer, "outer.zip")
+        );
+        assert!(r.iter().any(|e| !e.info.unpacking.limits.is_empty()));
+        // What the limit stopped was not cached: the same upload again gives the same report.
+        let hits = engine.cache.counters().hits;
+        assert_eq!(engine.analyze_bytes(&outer, "outer.zip"), r);
+        let again = engine.cache.counters();
+        assert!(
+            again.misses > 0 && again.hits > hits,
+            "members the limit did not touch hit"
+        );
+    }
+
+    /// zip(x.txt, y.txt, z.txt, nested.zip = `inner`).
+    fn nested_zip_around(inner: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let members: [(&str, &[u8]); 4] = [
+            ("x.txt", b"one"),
+            ("y.txt", b"two"),
+            ("z.txt", b"three"),
+            ("nested.zip", inner),
+        ];
+        for (name, data) in members {
+            w.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn other_rules_or_hash_lists_do_not_use_what_the_cache_holds() {
+        let dir = std::env::temp_dir().join(format!("assay-cache-epoch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        std::fs::write(
+            dir.join("rules/a.yar"),
+            "rule Second { strings: $a = \"second member\" condition: $a }",
+        )
+        .unwrap();
+        let rules = Arc::new(yara::Rulesets::load(yara::Options {
+            rules_dir: Some(dir.join("rules")),
+            ..yara::Options::default()
+        }));
+        let plain = Engine::default();
+        let data = nested_zip();
+        let without = plain.analyze_bytes(&data, "t.zip");
+        // Under other hash lists (new ones), nothing of it is used.
+        let mut listed = Engine::new(
+            Limits::default(),
+            strings::Options::default(),
+            Some(dir.clone()),
+        );
+        listed.cache = plain.cache.clone();
+        let hits = plain.cache.counters().hits;
+        listed.analyze_bytes(&data, "t.zip");
+        assert_eq!(plain.cache.counters().hits, hits);
+        // Nor under other rules.
+        let mut ruled = Engine::default().with_yara(rules);
+        ruled.cache = plain.cache.clone();
+        let hits = plain.cache.counters().hits;
+        let with = ruled.analyze_bytes(&data, "t.zip");
+        assert_eq!(plain.cache.counters().hits, hits);
+        assert!(with
+            .iter()
+            .any(|e| e.metadata.contains_key("yara")
+                && e.info.file.file_path == "t.zip/inner.zip/b.txt"));
+        assert_ne!(with, without);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::identify::{self, FileKind, Format};
 use super::inspect::{self, strings, Inspection};
 use super::story::story;
 use super::verdict::{self, Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
-use super::{hashlist, mapped, registry, warning, yara};
+use super::{cache, hashlist, mapped, registry, warning, yara};
 use crate::report::{
     Classification, Entry, FileInfo, FileStat, Hash, Identification, IdentificationCount,
     Indicator, Info, LimitFinding, ScanType, SkippedHash, Statistics, Tags, UnpackStatus,
@@ -75,6 +75,43 @@ pub(super) struct Sources<'l> {
     pub lists: Arc<hashlist::Lists>,
     /// Where each extracted file is kept (named by its sha1), if anywhere.
     pub children_dir: Option<&'l Path>,
+    /// What earlier walks found, by content.
+    pub cache: &'l Cache,
+}
+
+/// The analysis cache as the walk uses it: subtrees under the rules and hash lists they were
+/// found with.
+pub type Cache = cache::Cache<Subtree, Epoch>;
+
+/// What the cache keeps of a node: its entry and those of everything unpacked from it, each
+/// with the walk's notes, as they were when the node's walk ended (before [`Walk::finish`], which
+/// works them out again for the upload they are put into). Entries are kept as JSON: as
+/// structures they take about seven times the memory, and the cache's bound is in bytes.
+#[derive(Debug)]
+pub struct Subtree {
+    /// In walk order, the node first, each with its entry's JSON; `parent` and `duplicate_of`
+    /// are indices into this list, `depth` is relative to the node, paths start with the node's
+    /// path at the time.
+    nodes: Vec<Node>,
+    /// What was unpacked under the node, in files and bytes (charged to the task's budget).
+    files: usize,
+    bytes: u64,
+    /// The deepest node below it, relative to it.
+    depth: usize,
+}
+
+/// What a cached subtree depends on besides the file: the rules it was scanned with and the
+/// hash lists it was looked up in (by identity: a reload makes new lists).
+#[derive(Debug)]
+pub struct Epoch {
+    rules: String,
+    lists: std::sync::Weak<hashlist::Lists>,
+}
+
+impl PartialEq for Epoch {
+    fn eq(&self, other: &Self) -> bool {
+        self.rules == other.rules && self.lists.ptr_eq(&other.lists)
+    }
 }
 
 pub(super) struct Walk<'l, 'r> {
@@ -85,6 +122,7 @@ pub(super) struct Walk<'l, 'r> {
     children_dir: Option<&'l Path>,
     /// The hash lists as they were when the task started.
     lists: Arc<hashlist::Lists>,
+    cache: &'l Cache,
     deadline: Deadline,
     files: usize,
     bytes: u64,
@@ -97,10 +135,24 @@ pub(super) struct Walk<'l, 'r> {
     yara: &'l mut yara::Scanner<'r>,
 }
 
+/// Where a node is in the upload: its name, path, depth and parent's entry index.
+pub(super) struct Place {
+    pub name: String,
+    pub path: String,
+    pub depth: usize,
+    pub parent: Option<usize>,
+}
+
 /// The walk's notes on one entry.
-#[derive(Default)]
+#[derive(Debug, Default, Clone)]
 struct Node {
     parent: Option<usize>,
+    depth: usize,
+    /// Named after its container's name (a compressed file's member without a name of its
+    /// own): the analysis cache does not keep such a node's ancestors, whose names may differ.
+    named_from_parent: bool,
+    /// Its entry as JSON, once the analysis cache has written it (shared with the cache).
+    json: Option<Arc<[u8]>>,
     /// What it was identified as (`None` before identification).
     format: Option<Format>,
     /// Every source's vote on this file itself (its children's come in `finish`).
@@ -127,6 +179,7 @@ impl<'l, 'r> Walk<'l, 'r> {
             strings: sources.strings,
             children_dir: sources.children_dir,
             lists: sources.lists,
+            cache: sources.cache,
             deadline,
             files: 0,
             bytes: 0,
@@ -157,20 +210,23 @@ impl Walk<'_, '_> {
     }
 
     /// Analyses one node and, depth first, its children. Returns its entry index.
-    pub(super) fn node(
-        &mut self,
-        data: &[u8],
-        name: String,
-        path: String,
-        depth: usize,
-        parent: Option<usize>,
-    ) -> usize {
+    pub(super) fn node(&mut self, data: &[u8], at: Place) -> usize {
+        let depth = at.depth;
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
         let mut digests = match self.map.filter(|_| depth == 0 && !fuzzy) {
             Some(map) => hash_releasing(data, map),
             None => Digests::of(data, false),
         };
         let duplicate_of = self.seen.get(&digests.sha256).copied();
+        let key = match duplicate_of {
+            None => self.cache_key(&digests.sha256, &at.name, &at.path),
+            Some(_) => None,
+        };
+        if let Some(tree) = key.as_deref().and_then(|k| self.cached(k, depth)) {
+            if let Some(index) = self.splice(&tree, data, &at) {
+                return index;
+            }
+        }
         if let Some(first) = duplicate_of {
             // The fuzzy hashes are the costly part: copy them from the first copy.
             let first = &self.entries[first].info.file.hashes;
@@ -190,6 +246,29 @@ impl Walk<'_, '_> {
         } else if fuzzy {
             digests.add_fuzzy(data);
         }
+        let index = self.walk_new(data, at, digests, duplicate_of);
+        if let Some(key) = key {
+            self.offer(index, key);
+        }
+        index
+    }
+
+    /// [`Walk::node`] for a node the cache did not have: identifies, describes and scans it and,
+    /// depth first, unpacks and walks its children.
+    fn walk_new(
+        &mut self,
+        data: &[u8],
+        at: Place,
+        digests: hashes::FileHashes,
+        duplicate_of: Option<usize>,
+    ) -> usize {
+        let Place {
+            name,
+            path,
+            depth,
+            parent,
+        } = at;
+        let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
         let kind = identify::identify(data, &name);
         let mut e = entry(&name, &path, &kind, &digests);
         if let (Some(dir), true, None) = (self.children_dir, depth > 0, duplicate_of) {
@@ -212,6 +291,7 @@ impl Walk<'_, '_> {
         }
         let mut node = Node {
             parent,
+            depth,
             format: Some(kind.format),
             duplicate_of,
             ..Node::default()
@@ -224,10 +304,10 @@ impl Walk<'_, '_> {
             let theirs = &self.entries[first].info.file;
             let imphash = theirs.hashes.iter().filter(|h| h.name == "imphash");
             e.info.file.hashes.extend(imphash.cloned());
-            let first_path = &theirs.file_path;
-            e.info.unpacking.warnings.push(format!(
-                "identical to {first_path} (same sha256), which was analysed; not unpacked again"
-            ));
+            e.info
+                .unpacking
+                .warnings
+                .push(identical_to(&theirs.file_path));
             node.votes = self.nodes[first].votes.clone();
         } else {
             node.votes.extend(verdict::signatures(data));
@@ -373,9 +453,185 @@ impl Walk<'_, '_> {
                 });
             }
             let child_path = format!("{path}/{child_name}");
-            self.node(&member.data, child_name, child_path, depth + 1, Some(index));
+            let at = Place {
+                name: child_name,
+                path: child_path,
+                depth: depth + 1,
+                parent: Some(index),
+            };
+            let child = self.node(&member.data, at);
+            self.nodes[child].named_from_parent = member.name.is_empty();
         }
         index
+    }
+
+    /// The analysis cache's key for a node with this content, name and path; `None` when the
+    /// cache is off. Identification reads the name's extension (for text formats), so the key
+    /// holds it; rules that read the file's name or path (LOKI's externals) make the whole
+    /// path part of it.
+    fn cache_key(&self, sha256: &str, name: &str, path: &str) -> Option<String> {
+        if !self.cache.enabled() {
+            return None;
+        }
+        Some(if self.yara.reads_names() {
+            format!("{sha256} {path}")
+        } else {
+            format!("{sha256} .{}", identify::extension(name))
+        })
+    }
+
+    fn epoch(&self) -> Epoch {
+        Epoch {
+            rules: self.yara.id().to_string(),
+            lists: Arc::downgrade(&self.lists),
+        }
+    }
+
+    /// The cached subtree under `key`, if there is one that fits what is left of the task's
+    /// budgets at `depth`, so that walking the node again would have found the same.
+    fn cached(&self, key: &str, depth: usize) -> Option<Arc<Subtree>> {
+        let tree = self.cache.get(key, &self.epoch())?;
+        let fits = depth + tree.depth < self.limits.max_depth
+            && self.files + tree.files <= self.limits.max_files
+            && self.bytes + tree.bytes <= self.limits.max_total_bytes;
+        fits.then_some(tree)
+    }
+
+    /// Puts a cached subtree in the walk for a node named `name` at `path`: its entries renamed
+    /// under `path`, its notes re-indexed. Returns the node's entry index; `None` (and nothing
+    /// changed) when the files under it are kept for a delivery and one of them no longer is.
+    fn splice(&mut self, tree: &Subtree, data: &[u8], at: &Place) -> Option<usize> {
+        let (name, path, depth, parent) = (&at.name, &at.path, at.depth, at.parent);
+        let decoded: Vec<Entry> = tree
+            .nodes
+            .iter()
+            .map(|n| serde_json::from_slice(n.json.as_deref().unwrap_or_default()).ok())
+            .collect::<Option<_>>()?;
+        if let Some(dir) = self.children_dir {
+            let kept = decoded[1..].iter().zip(&tree.nodes[1..]).all(|(e, n)| {
+                n.duplicate_of.is_some()
+                    || e.info
+                        .file
+                        .hashes
+                        .iter()
+                        .any(|h| h.name == "sha1" && dir.join(&h.value).exists())
+            });
+            if !kept {
+                return None;
+            }
+        }
+        let base = self.entries.len();
+        let old_paths: Vec<String> = decoded
+            .iter()
+            .map(|e| e.info.file.file_path.clone())
+            .collect();
+        for (i, (mut e, node)) in decoded.into_iter().zip(&tree.nodes).enumerate() {
+            let mut n = node.clone();
+            n.json = None;
+            if i == 0 {
+                e.info.file.file_name = name.clone();
+                e.info.file.file_path = path.clone();
+                n.parent = parent;
+            } else {
+                let below = old_paths[i].strip_prefix(old_paths[0].as_str());
+                e.info.file.file_path = format!("{path}{}", below.unwrap_or_default());
+                n.parent = node.parent.map(|p| p + base);
+            }
+            n.depth = depth + node.depth;
+            match node.duplicate_of {
+                Some(first) => {
+                    let old = identical_to(&old_paths[first]);
+                    let new = identical_to(&self.entries[base + first].info.file.file_path);
+                    for w in &mut e.info.unpacking.warnings {
+                        if *w == old {
+                            w.clone_from(&new);
+                        }
+                    }
+                    n.duplicate_of = Some(base + first);
+                }
+                None => {
+                    if let Some(sha256) = e.info.file.hashes.iter().find(|h| h.name == "sha256") {
+                        self.seen.insert(sha256.value.clone(), base + i);
+                    }
+                }
+            }
+            self.entries.push(e);
+            self.nodes.push(n);
+        }
+        self.files += tree.files;
+        self.bytes += tree.bytes;
+        if let (Some(dir), true) = (self.children_dir, depth > 0) {
+            let sha1 = self.entries[base]
+                .info
+                .file
+                .hashes
+                .iter()
+                .find(|h| h.name == "sha1");
+            if let Err(err) = keep_child(dir, sha1.map_or("", |h| h.value.as_str()), data) {
+                self.entries[base].info.unpacking.warnings.push(format!(
+                    "this extracted file could not be kept for its delivery: {err}"
+                ));
+            }
+        }
+        Some(base)
+    }
+
+    /// Offers node `index`, whose walk just ended, and everything under it to the cache, unless
+    /// its result depended on this task: a limit stopped work somewhere in it, the time budget
+    /// ran out, a file in it was named after its container, or a copy in it points to a node
+    /// outside it.
+    fn offer(&mut self, index: usize, key: String) {
+        if self.deadline.passed() {
+            return;
+        }
+        let max = self.cache.bounds().max_value_bytes();
+        let mut bytes = 0;
+        for i in index..self.entries.len() {
+            let (e, n) = (&self.entries[i], &self.nodes[i]);
+            if !e.info.unpacking.limits.is_empty()
+                || (i > index && n.named_from_parent)
+                || n.duplicate_of.is_some_and(|first| first < index)
+            {
+                return;
+            }
+            let json = match &self.nodes[i].json {
+                Some(json) => json.clone(),
+                None => match serde_json::to_vec(&self.entries[i]) {
+                    Ok(json) => {
+                        let json: Arc<[u8]> = json.into();
+                        self.nodes[i].json = Some(json.clone());
+                        json
+                    }
+                    Err(_) => return,
+                },
+            };
+            bytes += json.len() as u64;
+            if bytes > max {
+                return;
+            }
+        }
+        let base_depth = self.nodes[index].depth;
+        let nodes: Vec<Node> = (index..self.entries.len())
+            .map(|i| {
+                let mut n = self.nodes[i].clone();
+                n.parent = if i == index {
+                    None
+                } else {
+                    n.parent.map(|p| p - index)
+                };
+                n.duplicate_of = n.duplicate_of.map(|d| d - index);
+                n.depth -= base_depth;
+                n
+            })
+            .collect();
+        let unpacked = &self.entries[index + 1..];
+        let tree = Subtree {
+            files: unpacked.len(),
+            bytes: unpacked.iter().map(|e| e.info.file.size).sum(),
+            depth: nodes.iter().map(|n| n.depth).max().unwrap_or(0),
+            nodes,
+        };
+        self.cache.insert(key, Arc::new(tree), bytes, self.epoch());
     }
 
     /// Records a limit that stopped work on node `index`: in `info.unpacking`, as an indicator,
@@ -698,6 +954,11 @@ fn archive_listing(
         return None;
     };
     Some(serde_json::json!({ "count": count, "entries": entries }))
+}
+
+/// The warning on a copy that was not analysed again.
+fn identical_to(first_path: &str) -> String {
+    format!("identical to {first_path} (same sha256), which was analysed; not unpacked again")
 }
 
 /// Hashes the mapped upload in chunks, releasing each chunk's pages once hashed.

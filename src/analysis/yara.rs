@@ -96,6 +96,11 @@ pub struct Compiled {
     stamp: Stamp,
     /// Whether the rules came from the cache rather than the compiler.
     pub from_cache: bool,
+    /// Whether the rules read a file's name or path (LOKI's `filename`, `filepath`,
+    /// `extension`): they were compiled with those variables because without them some ruleset
+    /// did not compile. When false, the variables are not defined at all, and a file's verdict
+    /// depends on its content only.
+    pub reads_names: bool,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -117,6 +122,7 @@ impl Compiled {
             rules: None,
             stamp: Vec::new(),
             from_cache: false,
+            reads_names: false,
         }
     }
 
@@ -380,8 +386,8 @@ fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compile
     let cache = cache_dir.map(|d| cache::Cache::new(d, &sources));
     let cached = cache.as_ref().and_then(cache::Cache::load);
     let from_cache = cached.is_some();
-    let (mut rules, report) = match cached {
-        Some((rules, report)) => (rules, report),
+    let (mut rules, report, names) = match cached {
+        Some(built) => built,
         None => build(&sources),
     };
     let failed: Vec<&str> = report
@@ -393,11 +399,11 @@ fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compile
         sources.retain(|(key, _)| !failed.contains(&key.as_str()));
         // A cached entry already holds the rules built without them.
         if !from_cache {
-            rules = build(&sources).0;
+            rules = build_with(&sources, names).0;
         }
     }
     if let (Some(cache), false) = (&cache, from_cache) {
-        cache.store(&rules, &report);
+        cache.store(&rules, &report, names);
     }
     for (key, errors, warnings) in report {
         if let Some(r) = rulesets.iter_mut().find(|r| r.key == key) {
@@ -443,19 +449,42 @@ fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compile
         rules: (!sources.is_empty()).then_some(rules),
         stamp,
         from_cache,
+        reads_names: names,
     }
 }
 
 /// Per file: key, errors, warnings.
 type BuildReport = Vec<(String, Vec<String>, Vec<String>)>;
 
-/// Compiles `sources`, each in the namespace named by its key.
-fn build(sources: &[(String, Vec<u8>)]) -> (yara_x::Rules, BuildReport) {
+/// Compiles `sources`, each in the namespace named by its key, first without the variables that
+/// hold a file's name and path, then, if some ruleset did not compile without them, with them
+/// (LOKI's and THOR's rules test them). Says which it kept: the build with fewer failures,
+/// preferring the one without names.
+fn build(sources: &[(String, Vec<u8>)]) -> (yara_x::Rules, BuildReport, bool) {
+    let failed = |r: &BuildReport| r.iter().filter(|(_, e, _)| !e.is_empty()).count();
+    let (rules, report) = build_with(sources, false);
+    if failed(&report) == 0 {
+        return (rules, report, false);
+    }
+    let (with, with_report) = build_with(sources, true);
+    if failed(&with_report) < failed(&report) {
+        (with, with_report, true)
+    } else {
+        (rules, report, false)
+    }
+}
+
+/// Compiles `sources`, each in the namespace named by its key, with LOKI's variables defined
+/// (those of a file's name and path only when `names`).
+fn build_with(sources: &[(String, Vec<u8>)], names: bool) -> (yara_x::Rules, BuildReport) {
     let mut compiler = yara_x::Compiler::new();
     // Rulesets come from a directory the operator fills; includes would reach outside it.
     compiler.enable_includes(false);
     // Rules written for LOKI and THOR test the variables those scanners define for each file.
-    for name in externals::NAMES {
+    for name in externals::NAMES
+        .into_iter()
+        .filter(|n| names || !externals::is_name(n))
+    {
         compiler
             .define_global(name, "")
             .expect("the external names are valid identifiers, defined once");
@@ -540,6 +569,11 @@ impl<'r> Scanner<'r> {
         &self.compiled.id
     }
 
+    /// Whether its rules read a file's name or path ([`Compiled::reads_names`]).
+    pub fn reads_names(&self) -> bool {
+        self.compiled.reads_names
+    }
+
     /// Drops the YARA-X scanner, so the next scan starts from a new one (after a panic left it
     /// in an unknown state).
     pub fn reset(&mut self) {
@@ -560,7 +594,11 @@ impl<'r> Scanner<'r> {
             s
         });
         let mut out = Scanned::default();
-        for (name, value) in vars.pairs() {
+        let names = self.compiled.reads_names;
+        for (name, value) in vars
+            .pairs()
+            .filter(|(n, _)| names || !externals::is_name(n))
+        {
             if let Err(e) = scanner.set_global(name, value) {
                 out.error = Some(format!("YARA scan failed: the variable {name}: {e}"));
                 return out;
@@ -726,10 +764,12 @@ mod cache {
         pub(super) fn new(dir: &Path, sources: &[(String, Vec<u8>)]) -> Cache {
             let mut h = Sha256::new();
             h.update(env!("CARGO_PKG_VERSION").as_bytes());
-            // Rules compiled without the external variables cannot scan with them set.
+            // Rules compiled without the external variables cannot scan with them set; the
+            // entry also says whether those of the name were defined.
             for name in crate::analysis::externals::NAMES {
                 h.update(name.as_bytes());
             }
+            h.update(b"names probed");
             let name = super::digest_sources(h, sources);
             Cache {
                 dir: dir.to_path_buf(),
@@ -742,10 +782,10 @@ mod cache {
         }
 
         /// The entry for these sources, if there is one this installation wrote.
-        pub(super) fn load(&self) -> Option<(yara_x::Rules, BuildReport)> {
+        pub(super) fn load(&self) -> Option<(yara_x::Rules, BuildReport, bool)> {
             let key = std::fs::read(self.dir.join(KEY_FILE)).ok()?;
             let data = std::fs::read(self.path()).ok()?;
-            // mac (32) | report length (8) | report (JSON) | rules
+            // mac (32) | reads names (1) | report length (8) | report (JSON) | rules
             let (mac, rest) = data.split_at_checked(32)?;
             if !verifies(&key, rest, mac) {
                 crate::log!(
@@ -754,17 +794,18 @@ mod cache {
                 );
                 return None;
             }
+            let (names, rest) = rest.split_first()?;
             let (len, rest) = rest.split_at_checked(8)?;
             let len = usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok()?;
             let (report, rules) = rest.split_at_checked(len)?;
             let report: BuildReport = serde_json::from_slice(report).ok()?;
             let rules = yara_x::Rules::deserialize(rules).ok()?;
-            Some((rules, report))
+            Some((rules, report, *names == 1))
         }
 
         /// Writes the entry for these sources, replacing every other entry.
-        pub(super) fn store(&self, rules: &yara_x::Rules, report: &BuildReport) {
-            if let Err(e) = self.try_store(rules, report) {
+        pub(super) fn store(&self, rules: &yara_x::Rules, report: &BuildReport, names: bool) {
+            if let Err(e) = self.try_store(rules, report, names) {
                 crate::log!(
                     "yara: cannot cache the compiled rules in {}: {e}",
                     self.dir.display()
@@ -772,12 +813,18 @@ mod cache {
             }
         }
 
-        fn try_store(&self, rules: &yara_x::Rules, report: &BuildReport) -> std::io::Result<()> {
+        fn try_store(
+            &self,
+            rules: &yara_x::Rules,
+            report: &BuildReport,
+            names: bool,
+        ) -> std::io::Result<()> {
             std::fs::create_dir_all(&self.dir)?;
             let key = key(&self.dir)?;
             let report = serde_json::to_vec(report)?;
             let rules = rules.serialize().map_err(std::io::Error::other)?;
-            let mut body = Vec::with_capacity(8 + report.len() + rules.len());
+            let mut body = Vec::with_capacity(9 + report.len() + rules.len());
+            body.push(u8::from(names));
             body.extend((report.len() as u64).to_le_bytes());
             body.extend(&report);
             body.extend(&rules);
@@ -993,6 +1040,36 @@ mod tests {
         assert_eq!(vote.name, "yara:v.yar");
         assert_eq!(found.indicators.len(), 2);
         assert_eq!(found.indicators[1].relevance, RELEVANCE_INFO);
+    }
+
+    #[test]
+    fn the_name_variables_are_defined_only_when_a_ruleset_needs_them() {
+        let plain = compile(&dir("plain", &[("a.yar", GOOD)]), None, &Compiled::empty());
+        assert!(!plain.reads_names);
+        let found = scan(&plain, &Options::default(), b"a needle");
+        assert_eq!((found.matches.len(), found.error), (1, None));
+
+        let by_name =
+            "rule ByName { condition: filename == \"sample.bin\" and extension == \".bin\" }";
+        let d = dir(
+            "named",
+            &[("a.yar", GOOD), ("n.yar", by_name), ("z.yar", BROKEN)],
+        );
+        let cache = d.join("cache");
+        for from_cache in [false, true] {
+            let named = compile(&d, Some(&cache), &Compiled::empty());
+            assert_eq!(named.from_cache, from_cache);
+            assert!(named.reads_names, "from the cache: {from_cache}");
+            let errors: Vec<bool> = named.rulesets.iter().map(|r| r.errors.is_empty()).collect();
+            assert_eq!(
+                errors,
+                [true, true, false],
+                "only the broken one is left out"
+            );
+            let found = scan(&named, &Options::default(), b"a needle");
+            let rules: Vec<&str> = found.matches.iter().map(|m| m.rule.as_str()).collect();
+            assert_eq!(rules, ["Good", "ByName"]);
+        }
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct App {
     pub report_types: ReportTypes,
     /// Hub mode: uploads go to these Workers; the task endpoints answer 404.
     pub hub: Option<Arc<Hub>>,
+    /// The analysis threads' cache, for sysinfo's counters.
+    pub analysis_cache: Option<Arc<crate::analysis::AnalysisCache>>,
 }
 
 const META_PAUSED: &str = "paused";
@@ -81,7 +83,14 @@ impl App {
             pulse: Pulse::default(),
             yara,
             hub,
+            analysis_cache: None,
         })
+    }
+
+    /// This state, reporting the counters of the analysis threads' cache.
+    pub fn with_analysis_cache(mut self, cache: Arc<crate::analysis::AnalysisCache>) -> App {
+        self.analysis_cache = Some(cache);
+        self
     }
 
     /// Sets and persists the operating mode.

@@ -72,6 +72,20 @@ pub fn sysinfo(app: &App) -> HandlerResult {
         "max_queue_size": queued,
         "hagent_running": true,
         "outbox": crate::integrations::backlog_json(&app.store, app.config.outbox.max_pending),
+        "analysis_cache": app.analysis_cache.as_ref().map(|c| {
+            let n = c.counters();
+            let looked = n.hits + n.misses;
+            serde_json::json!({
+                "hits": n.hits,
+                "misses": n.misses,
+                "hit_rate": if looked == 0 { 0.0 } else { n.hits as f64 / looked as f64 },
+                "entries": n.entries,
+                "bytes": n.bytes,
+                "evictions": n.evictions,
+                "max_entries": c.bounds().max_entries,
+                "max_bytes": c.bounds().max_bytes,
+            })
+        }),
         "scratch_space": host::disk_used_percent(&app.config.data_dir).unwrap_or(100.0),
         "root_space": host::disk_used_percent(std::path::Path::new("/")).unwrap_or(100.0),
     })))
