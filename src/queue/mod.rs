@@ -256,6 +256,7 @@ fn process(
         ),
     };
     let report = serde_json::to_vec(&entries).unwrap_or_else(|_| b"[]".to_vec());
+    let large = entries.len() >= LARGE_REPORT_ENTRIES;
     let t = now();
     // Counted before the result becomes visible, so a client that sees the task done also sees
     // it in the statistics.
@@ -272,6 +273,7 @@ fn process(
     } else {
         ctx.stats.add("file_processing_failure", 1.0, t);
     }
+    drop(entries);
     let finished = ctx
         .store
         .finish(id, state, &report, error.as_deref(), t, &*ctx.deliveries);
@@ -290,7 +292,26 @@ fn process(
         );
     }
     slot.store(0, Ordering::SeqCst);
+    if large {
+        drop(report);
+        release_freed_memory();
+    }
     finished.map(|_| ())
+}
+
+/// Reports with at least this many entries are followed by [`release_freed_memory`].
+const LARGE_REPORT_ENTRIES: usize = 1000;
+
+/// Gives the memory freed after a large task back to the system. glibc keeps freed memory in
+/// each thread's arena for reuse, so without this the process keeps the peak of every large
+/// task each analysis thread ever ran (hundreds of MB after a 10,000-file archive) while it
+/// holds a few MB. musl returns freed memory by itself.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn failed(
