@@ -47,7 +47,6 @@ pub struct Counters {
 
 /// A bounded least-recently-used map from `String` keys to shared values of type `V`, valid
 /// under an epoch of type `E`.
-#[derive(Debug)]
 pub struct Cache<V, E> {
     bounds: Bounds,
     state: Mutex<State<V, E>>,
@@ -55,7 +54,6 @@ pub struct Cache<V, E> {
     misses: AtomicU64,
 }
 
-#[derive(Debug)]
 struct State<V, E> {
     epoch: Option<E>,
     map: HashMap<String, Slot<V>>,
@@ -66,11 +64,20 @@ struct State<V, E> {
     evictions: u64,
 }
 
-#[derive(Debug)]
 struct Slot<V> {
     value: Arc<V>,
     used: u64,
     bytes: u64,
+}
+
+/// Its bounds and counters: the values may be thousands of report trees.
+impl<V, E: PartialEq> std::fmt::Debug for Cache<V, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("bounds", &self.bounds)
+            .field("counters", &self.counters())
+            .finish()
+    }
 }
 
 impl<V, E: PartialEq> Cache<V, E> {

@@ -573,6 +573,39 @@ mod tests {
         );
     }
 
+    #[test]
+    fn files_kept_for_a_delivery_are_there_when_their_tree_comes_from_the_cache() {
+        let dir = std::env::temp_dir().join(format!("assay-cache-kept-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let kept = || -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let engine = Engine::default().keeping_children(dir.clone());
+        let data = nested_zip();
+        engine.analyze_bytes(&data, "a.zip");
+        let all = kept();
+        assert_eq!(all.len(), 6, "every extracted file: {all:?}");
+        // The delivery took them away: a later copy walks again what is no longer kept.
+        for name in &all {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+        engine.analyze_bytes(&data, "b.zip");
+        assert_eq!(kept(), all);
+        // With them there, the whole tree comes from the cache.
+        let hits = engine.cache.counters().hits;
+        let r = engine.analyze_bytes(&data, "c.zip");
+        assert_eq!(engine.cache.counters().hits, hits + 1);
+        assert_eq!(r.len(), 7);
+        assert_eq!(kept(), all);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// zip(x.txt, y.txt, z.txt, nested.zip = `inner`).
     fn nested_zip_around(inner: &[u8]) -> Vec<u8> {
         use std::io::Write;

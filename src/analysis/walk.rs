@@ -271,12 +271,11 @@ impl Walk<'_, '_> {
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
         let kind = identify::identify(data, &name);
         let mut e = entry(&name, &path, &kind, &digests);
-        if let (Some(dir), true, None) = (self.children_dir, depth > 0, duplicate_of) {
-            if let Err(err) = keep_child(dir, &digests.sha1, data) {
-                e.info.unpacking.warnings.push(format!(
-                    "this extracted file could not be kept for its delivery: {err}"
-                ));
-            }
+        if let (true, None) = (depth > 0, duplicate_of) {
+            e.info
+                .unpacking
+                .warnings
+                .extend(self.keep_child(&digests.sha1, data));
         }
         if digests.fuzzy == FuzzyState::SkippedSize {
             for h in ["ssdeep", "tlsh"] {
@@ -560,26 +559,19 @@ impl Walk<'_, '_> {
         }
         self.files += tree.files;
         self.bytes += tree.bytes;
-        if let (Some(dir), true) = (self.children_dir, depth > 0) {
-            let sha1 = self.entries[base]
-                .info
-                .file
-                .hashes
-                .iter()
-                .find(|h| h.name == "sha1");
-            if let Err(err) = keep_child(dir, sha1.map_or("", |h| h.value.as_str()), data) {
-                self.entries[base].info.unpacking.warnings.push(format!(
-                    "this extracted file could not be kept for its delivery: {err}"
-                ));
-            }
+        if depth > 0 {
+            let e = &self.entries[base].info;
+            let sha1 = e.file.hashes.iter().find(|h| h.name == "sha1");
+            let warning = self.keep_child(sha1.map_or("", |h| h.value.as_str()), data);
+            self.entries[base].info.unpacking.warnings.extend(warning);
         }
         Some(base)
     }
 
     /// Offers node `index`, whose walk just ended, and everything under it to the cache, unless
     /// its result depended on this task: a limit stopped work somewhere in it, the time budget
-    /// ran out, a file in it was named after its container, or a copy in it points to a node
-    /// outside it.
+    /// ran out, a file in it was named after its container or could not be kept for its
+    /// delivery, or a copy in it points to a node outside it.
     fn offer(&mut self, index: usize, key: String) {
         if self.deadline.passed() {
             return;
@@ -589,6 +581,11 @@ impl Walk<'_, '_> {
         for i in index..self.entries.len() {
             let (e, n) = (&self.entries[i], &self.nodes[i]);
             if !e.info.unpacking.limits.is_empty()
+                || e.info
+                    .unpacking
+                    .warnings
+                    .iter()
+                    .any(|w| w.starts_with(NOT_KEPT))
                 || (i > index && n.named_from_parent)
                 || n.duplicate_of.is_some_and(|first| first < index)
             {
@@ -632,6 +629,14 @@ impl Walk<'_, '_> {
             nodes,
         };
         self.cache.insert(key, Arc::new(tree), bytes, self.epoch());
+    }
+
+    /// Keeps an extracted file for its delivery when extracted files are kept; the warning when
+    /// that failed.
+    fn keep_child(&self, sha1: &str, data: &[u8]) -> Option<String> {
+        let dir = self.children_dir?;
+        let err = keep_child(dir, sha1, data).err()?;
+        Some(format!("{NOT_KEPT}: {err}"))
     }
 
     /// Records a limit that stopped work on node `index`: in `info.unpacking`, as an indicator,
@@ -955,6 +960,10 @@ fn archive_listing(
     };
     Some(serde_json::json!({ "count": count, "entries": entries }))
 }
+
+/// The warning on an extracted file that could not be kept for its delivery (a passing condition
+/// of the disk: the analysis cache does not keep a tree that has it).
+const NOT_KEPT: &str = "this extracted file could not be kept for its delivery";
 
 /// The warning on a copy that was not analysed again.
 fn identical_to(first_path: &str) -> String {
