@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The cache's bounds; `[cache]` in the configuration.
+/// The cache's bounds; `analysis.cache_max_entries` and `analysis.cache_max_bytes` in the
+/// configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bounds {
     /// Most values held; 0 turns the cache off.
@@ -103,7 +104,7 @@ impl<V, E: PartialEq> Cache<V, E> {
 
     /// Whether the cache keeps anything at all.
     pub fn enabled(&self) -> bool {
-        self.bounds.max_entries > 0 && self.bounds.max_bytes > 0
+        self.bounds.max_entries > 0 && self.bounds.max_value_bytes() > 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<V, E>> {
@@ -113,6 +114,18 @@ impl<V, E: PartialEq> Cache<V, E> {
 
     /// The value under `key` made under `epoch`, marked as just used; counted as a hit or miss.
     pub fn get(&self, key: &str, epoch: &E) -> Option<Arc<V>> {
+        self.get_with(key, epoch, |v| Some(v.clone()))
+    }
+
+    /// What `prepare` makes of the value under `key` made under `epoch` (outside the lock);
+    /// `None` when there is none or `prepare` finds it unusable. Counted as a hit only when
+    /// something came of it.
+    pub fn get_with<T>(
+        &self,
+        key: &str,
+        epoch: &E,
+        prepare: impl FnOnce(&Arc<V>) -> Option<T>,
+    ) -> Option<T> {
         if !self.enabled() {
             return None;
         }
@@ -137,6 +150,7 @@ impl<V, E: PartialEq> Cache<V, E> {
                 _ => None,
             }
         };
+        let found = found.and_then(|v| prepare(&v));
         let counter = if found.is_some() {
             &self.hits
         } else {

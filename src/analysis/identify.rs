@@ -1040,7 +1040,6 @@ fn starts_with_html_element(t: &[u8]) -> bool {
         && matches!(follows, Some(b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
 }
 
-/// Text formats: markup, data, mail and scripts, then plain text; otherwise an unknown binary.
 /// What identification reads of a file's name: what follows its last dot, lower case.
 pub(crate) fn extension(name: &str) -> String {
     name.rsplit_once('.')
@@ -1048,6 +1047,7 @@ pub(crate) fn extension(name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Text formats: markup, data, mail and scripts, then plain text; otherwise an unknown binary.
 fn text(head: &[u8], whole: bool, name: &str) -> FileKind {
     if head.is_empty() {
         return FileKind::known(Format::Empty, "Empty file");

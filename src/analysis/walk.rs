@@ -153,6 +153,10 @@ struct Node {
     named_from_parent: bool,
     /// Its entry as JSON, once the analysis cache has written it (shared with the cache).
     json: Option<Arc<[u8]>>,
+    /// Something of its result came of this task's circumstances rather than of its content
+    /// (a YARA scan cut short, a reader slowed down past its own deadline, a file that could
+    /// not be kept): the analysis cache does not keep a tree that holds it.
+    volatile: bool,
     /// What it was identified as (`None` before identification).
     format: Option<Format>,
     /// Every source's vote on this file itself (its children's come in `finish`).
@@ -222,10 +226,8 @@ impl Walk<'_, '_> {
             None => self.cache_key(&digests.sha256, &at.name, &at.path),
             Some(_) => None,
         };
-        if let Some(tree) = key.as_deref().and_then(|k| self.cached(k, depth)) {
-            if let Some(index) = self.splice(&tree, data, &at) {
-                return index;
-            }
+        if let Some((tree, decoded)) = key.as_deref().and_then(|k| self.cached(k, depth)) {
+            return self.splice(&tree, decoded, data, &at);
         }
         if let Some(first) = duplicate_of {
             // The fuzzy hashes are the costly part: copy them from the first copy.
@@ -271,11 +273,12 @@ impl Walk<'_, '_> {
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
         let kind = identify::identify(data, &name);
         let mut e = entry(&name, &path, &kind, &digests);
+        let mut volatile = false;
         if let (true, None) = (depth > 0, duplicate_of) {
-            e.info
-                .unpacking
-                .warnings
-                .extend(self.keep_child(&digests.sha1, data));
+            if let Some(warning) = self.keep_child(&digests.sha1, data) {
+                e.info.unpacking.warnings.push(warning);
+                volatile = true;
+            }
         }
         if digests.fuzzy == FuzzyState::SkippedSize {
             for h in ["ssdeep", "tlsh"] {
@@ -291,6 +294,7 @@ impl Walk<'_, '_> {
         let mut node = Node {
             parent,
             depth,
+            volatile,
             format: Some(kind.format),
             duplicate_of,
             ..Node::default()
@@ -333,7 +337,14 @@ impl Walk<'_, '_> {
             }
             let found = match (shared, parser.and_then(|p| Some((p.name, p.describe?)))) {
                 (Some(found), _) => found,
-                (None, Some((name, describe))) => inspect::describe(data, &kind, name, describe),
+                (None, Some((name, describe))) => {
+                    let started = Instant::now();
+                    let found = inspect::describe(data, &kind, name, describe);
+                    // A reader with a deadline of its own (PDF object streams) may have been cut
+                    // short by this machine's load.
+                    node.volatile |= started.elapsed() > SLOW;
+                    found
+                }
                 (None, None) => Inspection::default(),
             };
             let release = self.map.filter(|_| depth == 0 && !fuzzy);
@@ -418,11 +429,12 @@ impl Walk<'_, '_> {
                 (false, true) => UnpackStatus::Partial,
                 (true, true) => UnpackStatus::Failed,
             };
-            if took > Duration::from_secs(5) {
+            if took > SLOW {
                 e.info
                     .unpacking
                     .warnings
                     .push(format!("{what} took {:.1} s", took.as_secs_f64()));
+                self.nodes[index].volatile = true;
             }
         }
         let parent_name = name;
@@ -486,39 +498,44 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// The cached subtree under `key`, if there is one that fits what is left of the task's
-    /// budgets at `depth`, so that walking the node again would have found the same.
-    fn cached(&self, key: &str, depth: usize) -> Option<Arc<Subtree>> {
-        let tree = self.cache.get(key, &self.epoch())?;
-        let fits = depth + tree.depth < self.limits.max_depth
-            && self.files + tree.files <= self.limits.max_files
-            && self.bytes + tree.bytes <= self.limits.max_total_bytes;
-        fits.then_some(tree)
-    }
-
-    /// Puts a cached subtree in the walk for a node named `name` at `path`: its entries renamed
-    /// under `path`, its notes re-indexed. Returns the node's entry index; `None` (and nothing
-    /// changed) when the files under it are kept for a delivery and one of them no longer is.
-    fn splice(&mut self, tree: &Subtree, data: &[u8], at: &Place) -> Option<usize> {
-        let (name, path, depth, parent) = (&at.name, &at.path, at.depth, at.parent);
-        let decoded: Vec<Entry> = tree
-            .nodes
-            .iter()
-            .map(|n| serde_json::from_slice(n.json.as_deref().unwrap_or_default()).ok())
-            .collect::<Option<_>>()?;
-        if let Some(dir) = self.children_dir {
-            let kept = decoded[1..].iter().zip(&tree.nodes[1..]).all(|(e, n)| {
-                n.duplicate_of.is_some()
-                    || e.info
-                        .file
-                        .hashes
-                        .iter()
-                        .any(|h| h.name == "sha1" && dir.join(&h.value).exists())
-            });
-            if !kept {
+    /// The cached subtree under `key` and its entries, if there is one that a fresh walk of the
+    /// node would give: it fits what is left of the task's budgets at `depth`, none of its
+    /// files is a copy of one this upload has already walked (a fresh walk would report those
+    /// as copies), and, when extracted files are kept for a delivery, all of them still are.
+    fn cached(&self, key: &str, depth: usize) -> Option<(Arc<Subtree>, Vec<Entry>)> {
+        self.cache.get_with(key, &self.epoch(), |tree| {
+            let fits = depth + tree.depth < self.limits.max_depth
+                && self.files + tree.files <= self.limits.max_files
+                && self.bytes + tree.bytes <= self.limits.max_total_bytes;
+            if !fits {
                 return None;
             }
-        }
+            let decoded: Vec<Entry> = tree
+                .nodes
+                .iter()
+                .map(|n| serde_json::from_slice(n.json.as_deref().unwrap_or_default()).ok())
+                .collect::<Option<_>>()?;
+            let hash = |e: &Entry, name: &str| {
+                let h = e.info.file.hashes.iter().find(|h| h.name == name);
+                h.map(|h| h.value.clone()).unwrap_or_default()
+            };
+            let walked = decoded.iter().zip(&tree.nodes).any(|(e, n)| {
+                n.duplicate_of.is_none() && self.seen.contains_key(&hash(e, "sha256"))
+            });
+            let gone = self.children_dir.is_some_and(|dir| {
+                decoded[1..]
+                    .iter()
+                    .zip(&tree.nodes[1..])
+                    .any(|(e, n)| n.duplicate_of.is_none() && !dir.join(hash(e, "sha1")).exists())
+            });
+            (!walked && !gone).then(|| (tree.clone(), decoded))
+        })
+    }
+
+    /// Puts a cached subtree, its entries `decoded`, in the walk for the node at `at`: the
+    /// entries renamed under its path, the notes re-indexed. Returns the node's entry index.
+    fn splice(&mut self, tree: &Subtree, decoded: Vec<Entry>, data: &[u8], at: &Place) -> usize {
+        let (name, path, depth, parent) = (&at.name, &at.path, at.depth, at.parent);
         let base = self.entries.len();
         let old_paths: Vec<String> = decoded
             .iter()
@@ -562,10 +579,12 @@ impl Walk<'_, '_> {
         if depth > 0 {
             let e = &self.entries[base].info;
             let sha1 = e.file.hashes.iter().find(|h| h.name == "sha1");
-            let warning = self.keep_child(sha1.map_or("", |h| h.value.as_str()), data);
-            self.entries[base].info.unpacking.warnings.extend(warning);
+            if let Some(warning) = self.keep_child(sha1.map_or("", |h| h.value.as_str()), data) {
+                self.entries[base].info.unpacking.warnings.push(warning);
+                self.nodes[base].volatile = true;
+            }
         }
-        Some(base)
+        base
     }
 
     /// Offers node `index`, whose walk just ended, and everything under it to the cache, unless
@@ -581,11 +600,7 @@ impl Walk<'_, '_> {
         for i in index..self.entries.len() {
             let (e, n) = (&self.entries[i], &self.nodes[i]);
             if !e.info.unpacking.limits.is_empty()
-                || e.info
-                    .unpacking
-                    .warnings
-                    .iter()
-                    .any(|w| w.starts_with(NOT_KEPT))
+                || n.volatile
                 || (i > index && n.named_from_parent)
                 || n.duplicate_of.is_some_and(|first| first < index)
             {
@@ -602,7 +617,8 @@ impl Walk<'_, '_> {
                     Err(_) => return,
                 },
             };
-            bytes += json.len() as u64;
+            // The notes beside the JSON (votes, facts, indices) and the slot, roughly.
+            bytes += json.len() as u64 + NODE_COST;
             if bytes > max {
                 return;
             }
@@ -628,6 +644,7 @@ impl Walk<'_, '_> {
             depth: nodes.iter().map(|n| n.depth).max().unwrap_or(0),
             nodes,
         };
+        let bytes = bytes + 2 * key.len() as u64;
         self.cache.insert(key, Arc::new(tree), bytes, self.epoch());
     }
 
@@ -636,7 +653,9 @@ impl Walk<'_, '_> {
     fn keep_child(&self, sha1: &str, data: &[u8]) -> Option<String> {
         let dir = self.children_dir?;
         let err = keep_child(dir, sha1, data).err()?;
-        Some(format!("{NOT_KEPT}: {err}"))
+        Some(format!(
+            "this extracted file could not be kept for its delivery: {err}"
+        ))
     }
 
     /// Records a limit that stopped work on node `index`: in `info.unpacking`, as an indicator,
@@ -758,6 +777,8 @@ impl Walk<'_, '_> {
                 ..yara::Scanned::default()
             }
         });
+        // A scan cut short (timeout) or failed says nothing lasting about the file.
+        node.volatile |= scanned.error.is_some();
         node.votes.extend(scanned.votes);
         e.indicators.extend(scanned.indicators);
         if !scanned.matches.is_empty() || scanned.error.is_some() {
@@ -961,9 +982,12 @@ fn archive_listing(
     Some(serde_json::json!({ "count": count, "entries": entries }))
 }
 
-/// The warning on an extracted file that could not be kept for its delivery (a passing condition
-/// of the disk: the analysis cache does not keep a tree that has it).
-const NOT_KEPT: &str = "this extracted file could not be kept for its delivery";
+/// What the analysis cache counts for a node besides its entry's JSON.
+const NODE_COST: u64 = 256;
+
+/// Longer than this for one file's unpacking or description is said in its warnings, and keeps
+/// the analysis cache from keeping its tree (its readers' own deadlines may have cut it short).
+const SLOW: Duration = Duration::from_secs(5);
 
 /// The warning on a copy that was not analysed again.
 fn identical_to(first_path: &str) -> String {

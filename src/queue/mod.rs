@@ -256,7 +256,7 @@ fn process(
         ),
     };
     let report = serde_json::to_vec(&entries).unwrap_or_else(|_| b"[]".to_vec());
-    let large = entries.len() >= LARGE_REPORT_ENTRIES;
+    let large = entries.len() >= LARGE_REPORT_ENTRIES || claimed.size >= LARGE_SAMPLE_BYTES;
     let t = now();
     // Counted before the result becomes visible, so a client that sees the task done also sees
     // it in the statistics.
@@ -299,8 +299,11 @@ fn process(
     finished.map(|_| ())
 }
 
-/// Reports with at least this many entries are followed by [`release_freed_memory`].
+/// Reports with at least this many entries, and samples of at least this many bytes, are
+/// followed by [`release_freed_memory`] (a trim costs milliseconds on a large heap, so not
+/// after every small file).
 const LARGE_REPORT_ENTRIES: usize = 1000;
+const LARGE_SAMPLE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Gives the memory freed after a large task back to the system. glibc keeps freed memory in
 /// each thread's arena for reuse, so without this the process keeps the peak of every large

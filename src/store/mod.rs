@@ -30,9 +30,9 @@ pub enum StoreError {
     /// The database is missing or empty in a data directory that was used before.
     #[error("{0}")]
     Forgotten(String),
-    /// A group commit panicked; the uploads it held were not recorded.
+    /// A group commit failed (or panicked) as a whole; the uploads it held were not recorded.
     #[error("the commit of this upload failed: {0}")]
-    CommitPanicked(String),
+    CommitFailed(String),
     /// The file that records the task ids handed out could not be read or written.
     #[error("{path}: {source}")]
     IdFile {
@@ -210,6 +210,9 @@ struct Group {
     next_ticket: u64,
     /// Outcomes not yet taken by their uploads.
     done: HashMap<u64, Result<i64>>,
+    /// The most uploads one commit took (for the tests).
+    #[cfg(test)]
+    largest: usize,
 }
 
 /// Task ids are reserved in the id file in blocks of this many, so it is written once per
@@ -306,6 +309,12 @@ impl Drop for Conn<'_> {
 
 /// How long a writer waits for the database at most.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// Whether `e` is SQLite refusing a row (a constraint), rather than the database failing.
+fn broke_a_constraint(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
 
 /// The busy handler's sleep before try `tries + 1`, and how long the tries before it waited: 50 µs
 /// steps for the first 2 ms, then 1 ms steps.
@@ -486,6 +495,10 @@ impl Store {
             if !g.committing {
                 g.committing = true;
                 let batch = std::mem::take(&mut g.waiting);
+                #[cfg(test)]
+                {
+                    g.largest = g.largest.max(batch.len());
+                }
                 drop(g);
                 // Whatever happens in the commit, the next upload may commit after it.
                 let outcomes = crate::log::guarded(|| self.commit_group(&batch));
@@ -495,7 +508,7 @@ impl Store {
                     Ok(outcomes) => g.done.extend(outcomes),
                     Err(panic) => {
                         for (ticket, _) in &batch {
-                            let why = StoreError::CommitPanicked(panic.0.clone());
+                            let why = StoreError::CommitFailed(panic.0.clone());
                             g.done.insert(*ticket, Err(why));
                         }
                     }
@@ -511,8 +524,11 @@ impl Store {
         self.group.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Commits `batch` in one transaction synced to disk; when that fails, each task alone, so
-    /// that one task's failure is not every task's. Returns each ticket's task id or error.
+    /// Commits `batch` in one transaction synced to disk. When a task of it broke a constraint,
+    /// each task is committed alone, so that one task's failure is not every task's; any other
+    /// failure (the database busy, the disk full or failing) is every task's, and is not tried
+    /// again task by task, which would keep the uploads behind waiting that much longer.
+    /// Returns each ticket's task id or error.
     fn commit_group(&self, batch: &[(u64, NewTask)]) -> Vec<(u64, Result<i64>)> {
         let outcomes = match self.commit_synced(batch) {
             Ok(ids) => batch
@@ -521,6 +537,14 @@ impl Store {
                 .zip(ids.into_iter().map(Ok))
                 .collect(),
             Err(e) if batch.len() == 1 => vec![(batch[0].0, Err(e))],
+            Err(e) if !broke_a_constraint(&e) => {
+                crate::log!("the commit of {} uploads failed: {e}", batch.len());
+                let why = e.to_string();
+                batch
+                    .iter()
+                    .map(|(t, _)| (*t, Err(StoreError::CommitFailed(why.clone()))))
+                    .collect()
+            }
             Err(_) => batch
                 .iter()
                 .map(|one| {
@@ -1035,7 +1059,26 @@ mod tests {
         assert_eq!(s.count_queued().unwrap(), 400);
         let g = s.group();
         assert!(g.waiting.is_empty() && g.done.is_empty() && !g.committing);
+        assert!(g.largest > 1, "some uploads shared a commit");
         drop(g);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_upload_its_commit_refuses_does_not_sink_the_others_of_its_group() {
+        let (s, dir) = temp_store();
+        let mut bad = new_task(100, "bad", None);
+        // Negative once stored as a signed integer: the table's CHECK refuses the row.
+        bad.size = u64::MAX;
+        let batch = [
+            (1, new_task(100, "a", None)),
+            (2, bad),
+            (3, new_task(100, "c", None)),
+        ];
+        let outcomes = s.commit_group(&batch);
+        let ok: Vec<(u64, bool)> = outcomes.iter().map(|(t, r)| (*t, r.is_ok())).collect();
+        assert_eq!(ok, [(1, true), (2, false), (3, true)]);
+        assert_eq!(s.count_queued().unwrap(), 2);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
