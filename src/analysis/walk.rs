@@ -102,7 +102,7 @@ pub struct Subtree {
 
 /// What a cached subtree depends on besides the file: the rules it was scanned with and the
 /// hash lists it was looked up in (by identity: a reload makes new lists).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Epoch {
     rules: String,
     lists: std::sync::Weak<hashlist::Lists>,
@@ -123,6 +123,8 @@ pub(super) struct Walk<'l, 'r> {
     /// The hash lists as they were when the task started.
     lists: Arc<hashlist::Lists>,
     cache: &'l Cache,
+    /// What this walk's results depend on besides the files (its rules and hash lists).
+    epoch: Epoch,
     deadline: Deadline,
     files: usize,
     bytes: u64,
@@ -176,8 +178,13 @@ impl<'l, 'r> Walk<'l, 'r> {
         yara: &'l mut yara::Scanner<'r>,
         deadline: Deadline,
     ) -> Self {
+        let epoch = Epoch {
+            rules: yara.id().to_string(),
+            lists: Arc::downgrade(&sources.lists),
+        };
         Walk {
             yara,
+            epoch,
             map,
             limits: sources.limits,
             strings: sources.strings,
@@ -231,13 +238,8 @@ impl Walk<'_, '_> {
         }
         if let Some(first) = duplicate_of {
             // The fuzzy hashes are the costly part: copy them from the first copy.
-            let first = &self.entries[first].info.file.hashes;
-            let copy = |name: &str| {
-                first
-                    .iter()
-                    .find(|h| h.name == name)
-                    .map(|h| h.value.clone())
-            };
+            let first = &self.entries[first].info.file;
+            let copy = |name: &str| first.hash(name).map(str::to_string);
             digests.ssdeep = copy("ssdeep");
             digests.tlsh = copy("tlsh");
             digests.fuzzy = if fuzzy {
@@ -491,19 +493,12 @@ impl Walk<'_, '_> {
         })
     }
 
-    fn epoch(&self) -> Epoch {
-        Epoch {
-            rules: self.yara.id().to_string(),
-            lists: Arc::downgrade(&self.lists),
-        }
-    }
-
     /// The cached subtree under `key` and its entries, if there is one that a fresh walk of the
     /// node would give: it fits what is left of the task's budgets at `depth`, none of its
     /// files is a copy of one this upload has already walked (a fresh walk would report those
     /// as copies), and, when extracted files are kept for a delivery, all of them still are.
     fn cached(&self, key: &str, depth: usize) -> Option<(Arc<Subtree>, Vec<Entry>)> {
-        self.cache.get_with(key, &self.epoch(), |tree| {
+        self.cache.get_with(key, &self.epoch, |tree| {
             let fits = depth + tree.depth < self.limits.max_depth
                 && self.files + tree.files <= self.limits.max_files
                 && self.bytes + tree.bytes <= self.limits.max_total_bytes;
@@ -515,18 +510,18 @@ impl Walk<'_, '_> {
                 .iter()
                 .map(|n| serde_json::from_slice(n.json.as_deref().unwrap_or_default()).ok())
                 .collect::<Option<_>>()?;
-            let hash = |e: &Entry, name: &str| {
-                let h = e.info.file.hashes.iter().find(|h| h.name == name);
-                h.map(|h| h.value.clone()).unwrap_or_default()
+            // Copies in the tree point into it; the files of their first copies are what count.
+            let firsts = || {
+                let files = decoded.iter().zip(&tree.nodes);
+                files
+                    .filter(|(_, n)| n.duplicate_of.is_none())
+                    .map(|(e, _)| &e.info.file)
             };
-            let walked = decoded.iter().zip(&tree.nodes).any(|(e, n)| {
-                n.duplicate_of.is_none() && self.seen.contains_key(&hash(e, "sha256"))
-            });
+            let walked = firsts().any(|f| self.seen.contains_key(f.hash("sha256").unwrap_or("")));
             let gone = self.children_dir.is_some_and(|dir| {
-                decoded[1..]
-                    .iter()
-                    .zip(&tree.nodes[1..])
-                    .any(|(e, n)| n.duplicate_of.is_none() && !dir.join(hash(e, "sha1")).exists())
+                firsts()
+                    .skip(1)
+                    .any(|f| !dir.join(f.hash("sha1").unwrap_or("")).exists())
             });
             (!walked && !gone).then(|| (tree.clone(), decoded))
         })
@@ -566,8 +561,8 @@ impl Walk<'_, '_> {
                     n.duplicate_of = Some(base + first);
                 }
                 None => {
-                    if let Some(sha256) = e.info.file.hashes.iter().find(|h| h.name == "sha256") {
-                        self.seen.insert(sha256.value.clone(), base + i);
+                    if let Some(sha256) = e.info.file.hash("sha256") {
+                        self.seen.insert(sha256.to_string(), base + i);
                     }
                 }
             }
@@ -577,9 +572,12 @@ impl Walk<'_, '_> {
         self.files += tree.files;
         self.bytes += tree.bytes;
         if depth > 0 {
-            let e = &self.entries[base].info;
-            let sha1 = e.file.hashes.iter().find(|h| h.name == "sha1");
-            if let Some(warning) = self.keep_child(sha1.map_or("", |h| h.value.as_str()), data) {
+            let sha1 = self.entries[base]
+                .info
+                .file
+                .hash("sha1")
+                .unwrap_or_default();
+            if let Some(warning) = self.keep_child(sha1, data) {
                 self.entries[base].info.unpacking.warnings.push(warning);
                 self.nodes[base].volatile = true;
             }
@@ -645,7 +643,8 @@ impl Walk<'_, '_> {
             nodes,
         };
         let bytes = bytes + 2 * key.len() as u64;
-        self.cache.insert(key, Arc::new(tree), bytes, self.epoch());
+        self.cache
+            .insert(key, Arc::new(tree), bytes, self.epoch.clone());
     }
 
     /// Keeps an extracted file for its delivery when extracted files are kept; the warning when
@@ -764,12 +763,8 @@ impl Walk<'_, '_> {
                 .insert("warnings".into(), warning::texts(found.warnings).into());
         }
         node.facts = found.facts;
-        let md5 = e.info.file.hashes.iter().find(|h| h.name == "md5");
-        let vars = FileVars::new(
-            &e.info.file.file_path,
-            data,
-            md5.map_or("", |h| h.value.as_str()),
-        );
+        let md5 = e.info.file.hash("md5").unwrap_or_default();
+        let vars = FileVars::new(&e.info.file.file_path, data, md5);
         let scanned = crate::log::guarded(|| self.yara.scan(data, &vars)).unwrap_or_else(|panic| {
             self.yara.reset();
             yara::Scanned {

@@ -47,6 +47,14 @@ pub struct FileInfo {
     pub hashes_skipped: Vec<SkippedHash>,
 }
 
+impl FileInfo {
+    /// The value of hash `name` (`md5`, `sha256`, `ssdeep`, ...), if it was computed.
+    pub fn hash(&self, name: &str) -> Option<&str> {
+        let h = self.hashes.iter().find(|h| h.name == name);
+        h.map(|h| h.value.as_str())
+    }
+}
+
 /// A hash that was not computed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SkippedHash {
