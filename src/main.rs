@@ -422,8 +422,7 @@ fn recover(ctx: &WorkerContext) -> anyhow::Result<Vec<i64>> {
         if let Some(f) = spool {
             let path = ctx.spool_dir.join(f);
             let report = analysis::failure_report(&path, file_name, &reason);
-            ctx.store
-                .set_report(*id, &serde_json::to_vec(&report).unwrap_or_default())?;
+            ctx.store.set_report(*id, report.json())?;
             queue::remove_sample(&path);
         }
         log!("task {id} failed: {reason}");

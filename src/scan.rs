@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 
 use crate::analysis::{yara, Engine};
-use crate::report::SUSPICIOUS;
+use crate::report::{Entry, Report, SUSPICIOUS};
+use serde_json::value::RawValue;
 
 /// What a scan found, as an exit code.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -162,15 +163,14 @@ fn analyse(item: &Item, engine: &Engine, scanner: &mut yara::Scanner, pretty: bo
     };
     let file = path.display().to_string();
     match result {
-        Ok(entries) => {
-            let flagged = entries
-                .first()
-                .is_some_and(|e| e.classification.classification >= SUSPICIOUS);
-            // Written straight from the entries: a JSON value of them first would take several
-            // times the report's size in memory (600 MB for a 10,000-entry report).
+        Ok(report) => {
+            let flagged = report.classification() >= SUSPICIOUS;
             let line = Line {
                 file: &file,
-                tc_report: &entries,
+                tc_report: Entries {
+                    report: &report,
+                    pretty,
+                },
             };
             Done {
                 line: render(&line, pretty),
@@ -206,7 +206,31 @@ fn emit(done: Done, out: &mut dyn Write, outcome: &mut Outcome) -> io::Result<()
 #[derive(serde::Serialize)]
 struct Line<'a> {
     file: &'a str,
-    tc_report: &'a [crate::report::Entry],
+    tc_report: Entries<'a>,
+}
+
+/// A report's entries as they go into a line: its JSON as it is, or for `--pretty` re-read one
+/// entry at a time (never the whole report as structures: ten times its size in memory).
+struct Entries<'a> {
+    report: &'a Report,
+    pretty: bool,
+}
+
+impl serde::Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.report.len()))?;
+        for json in (0..self.report.len()).filter_map(|i| self.report.entry_json(i)) {
+            if self.pretty {
+                let e: Entry = serde_json::from_slice(json).map_err(S::Error::custom)?;
+                seq.serialize_element(&e)?;
+            } else {
+                let raw: &RawValue = serde_json::from_slice(json).map_err(S::Error::custom)?;
+                seq.serialize_element(raw)?;
+            }
+        }
+        seq.end()
+    }
 }
 
 fn render(value: &impl serde::Serialize, pretty: bool) -> String {

@@ -1,4 +1,4 @@
-//! File analysis: takes a file and returns its report entries. Knows nothing about HTTP, queues or
+//! File analysis: takes a file and returns its report. Knows nothing about HTTP, queues or
 //! storage; the queue and `assay scan` call [`Engine::analyze_file`].
 //!
 //! This file holds the [`Engine`] (budgets, string options, verdict sources) and the module list.
@@ -35,7 +35,7 @@ use identify::FileKind;
 use inspect::strings;
 pub use walk::{Cache as AnalysisCache, Limits};
 
-use crate::report::{Entry, FileStat, Statistics, UnpackStatus};
+use crate::report::{Entry, FileStat, Report, Statistics, UnpackStatus};
 
 /// Everything an analysis needs besides the file: budgets, string options and verdict sources.
 /// Shared by the analysis threads (`Arc<Engine>`); what reloads (hash lists) swaps inside.
@@ -98,7 +98,7 @@ impl Engine {
 
     /// Analyses the file at `path`, called `file_name` by its submitter (a hint only: the
     /// content decides). The file is memory-mapped, so a large upload costs page cache, not heap.
-    pub fn analyze_file(&self, path: &Path, file_name: &str) -> io::Result<Vec<Entry>> {
+    pub fn analyze_file(&self, path: &Path, file_name: &str) -> io::Result<Report> {
         let rules = self.yara.current();
         self.analyze_file_with(path, file_name, &mut self.scanner(&rules))
     }
@@ -111,13 +111,13 @@ impl Engine {
         path: &Path,
         file_name: &str,
         scanner: &mut yara::Scanner,
-    ) -> io::Result<Vec<Entry>> {
+    ) -> io::Result<Report> {
         let map = mapped::Mapped::open(path)?;
         let deadline = Deadline::after(self.limits.max_time);
         Ok(self.analyze(map.bytes(), file_name, Some(&map), scanner, deadline))
     }
 
-    /// Analyses bytes already in memory (tests and the fuzz targets).
+    /// Analyses bytes already in memory (tests and the fuzz targets), into entries.
     pub fn analyze_bytes(&self, data: &[u8], file_name: &str) -> Vec<Entry> {
         self.analyze_bytes_until(data, file_name, Deadline::after(self.limits.max_time))
     }
@@ -126,6 +126,7 @@ impl Engine {
     fn analyze_bytes_until(&self, data: &[u8], file_name: &str, deadline: Deadline) -> Vec<Entry> {
         let rules = self.yara.current();
         self.analyze(data, file_name, None, &mut self.scanner(&rules), deadline)
+            .entries()
     }
 
     /// A YARA scanner for `rules` (a generation taken from `self.yara`) with this engine's options.
@@ -140,7 +141,7 @@ impl Engine {
         map: Option<&mapped::Mapped>,
         scanner: &mut yara::Scanner,
         deadline: Deadline,
-    ) -> Vec<Entry> {
+    ) -> Report {
         let sources = walk::Sources {
             limits: &self.limits,
             strings: &self.strings,
@@ -162,7 +163,7 @@ impl Engine {
 
 /// The report of a file whose analysis failed: whatever could be hashed, and why it failed.
 /// Hashing is plain safe code over bytes, so it is still tried when a format handler was at fault.
-pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> {
+pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Report {
     let mut warnings = vec![format!("analysis failed: {reason}")];
     let digests = match mapped::Mapped::open(path) {
         Ok(map) => Digests::of(map.bytes(), false),
@@ -187,7 +188,7 @@ pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Vec<Entry> 
         "Analysis of {} failed: {reason}. The file is not classified; only its hashes are reported.",
         story::display_name(file_name)
     );
-    vec![e]
+    Report::of(&[e])
 }
 
 #[cfg(test)]
@@ -691,7 +692,7 @@ mod tests {
     fn failure_report_still_hashes_and_says_why() {
         let p = std::env::temp_dir().join(format!("assay-an-{}-bad", std::process::id()));
         std::fs::write(&p, b"abc").unwrap();
-        let r = failure_report(&p, "bad.bin", "handler panicked");
+        let r = failure_report(&p, "bad.bin", "handler panicked").entries();
         std::fs::remove_file(&p).unwrap();
         assert_eq!(
             r[0].info.file.hashes[1].value,

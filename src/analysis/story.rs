@@ -2,13 +2,33 @@
 //! found (identification, the describers' facts, unpacking, limits, the verdict and who gave it).
 
 use super::verdict::ENGINE_NAME;
-use crate::report::{Entry, UnpackStatus, UNKNOWN};
+use crate::report::{Classification, Entry, FileInfo, Identification, Unpacking};
+use crate::report::{UnpackStatus, UNKNOWN};
+
+/// What a story is told from: the parts of an entry it reads.
+pub(super) struct About<'a> {
+    pub file: &'a FileInfo,
+    pub identification: &'a Identification,
+    pub unpacking: &'a Unpacking,
+    pub classification: &'a Classification,
+}
+
+impl<'a> About<'a> {
+    pub fn of(e: &'a Entry) -> About<'a> {
+        About {
+            file: &e.info.file,
+            identification: &e.info.identification,
+            unpacking: &e.info.unpacking,
+            classification: &e.classification,
+        }
+    }
+}
 
 /// A few plain sentences about one entry; entry 0 also sums up the tree.
-pub(super) fn story(e: &Entry, facts: &[String], tree: Option<(usize, usize)>) -> String {
-    let f = &e.info.file;
-    let what = if e.info.identification.success {
-        format!("identified as {}", e.info.identification.name)
+pub(super) fn story(e: About<'_>, facts: &[String], tree: Option<(usize, usize)>) -> String {
+    let f = e.file;
+    let what = if e.identification.success {
+        format!("identified as {}", e.identification.name)
     } else {
         "not of a format assay recognises".to_string()
     };
@@ -21,7 +41,7 @@ pub(super) fn story(e: &Entry, facts: &[String], tree: Option<(usize, usize)>) -
         s.push(' ');
         s.push_str(fact);
     }
-    let u = &e.info.unpacking;
+    let u = e.unpacking;
     if u.extracted > 0 {
         s.push_str(&match u.extracted {
             1 => " 1 file was extracted from it.".to_string(),
@@ -51,7 +71,7 @@ pub(super) fn story(e: &Entry, facts: &[String], tree: Option<(usize, usize)>) -
     if !u.warnings.is_empty() && u.status != UnpackStatus::NotApplicable {
         s.push_str(" It could not be read completely (see the unpacking warnings).");
     }
-    let c = &e.classification;
+    let c = e.classification;
     match c.classification {
         UNKNOWN => s.push_str(" No detection source flagged it, so it is not classified."),
         1 => s.push_str(&format!(

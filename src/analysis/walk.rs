@@ -3,8 +3,10 @@
 //! [`registry`] under the task's budgets ([`Limits`]): depth, files, unpacked bytes, per-member
 //! ratio, wall time. A parser runs behind [`crate::log::guarded`], so a panic becomes a warning
 //! on that node and the walk goes on. Children byte-identical to a node already analysed are
-//! reported but not unpacked again. [`Walk::finish`] adds up the votes, propagates verdicts up
-//! the tree, tags containers and writes the stories ([`story`]).
+//! reported but not unpacked again. A node's entry is written as JSON once its subtree is done,
+//! so a task holds its entries' JSON, not their structures. [`Walk::finish`] adds up the votes,
+//! propagates verdicts up the tree, tags containers and writes the stories ([`story`]) into the
+//! report, an entry at a time on that JSON.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -17,13 +19,13 @@ use super::formats::{self, Budget, Deadline, Limit, Members};
 use super::hashes::{self, Digests, FuzzyState};
 use super::identify::{self, FileKind, Format};
 use super::inspect::{self, strings, Inspection};
-use super::story::story;
+use super::story::{story, About};
 use super::verdict::{self, Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
 use super::{cache, hashlist, mapped, registry, warning, yara};
 use crate::report::{
-    Classification, Entry, FileInfo, FileStat, Hash, Identification, IdentificationCount,
-    Indicator, Info, LimitFinding, ScanType, SkippedHash, Statistics, Tags, UnpackStatus,
-    Unpacking, RELEVANCE_INFO, RELEVANCE_VOTES, SUSPICIOUS,
+    Classification, Entry, FileInfo, FileStat, Finished, Hash, Identification, IdentificationCount,
+    Indicator, Info, LimitFinding, Report, ScanType, SkippedHash, Spans, Statistics, Tags,
+    UnpackStatus, Unpacking, RELEVANCE_INFO, RELEVANCE_VOTES, SUSPICIOUS,
 };
 
 /// Budgets of one analysis task; `[unpacking]` in the configuration.
@@ -130,11 +132,29 @@ pub(super) struct Walk<'l, 'r> {
     bytes: u64,
     /// sha256 -> entry index of the first node with that content.
     seen: HashMap<String, usize>,
-    entries: Vec<Entry>,
+    entries: Vec<Slot>,
     /// What the walk keeps about each entry until [`Walk::finish`], same indices.
     nodes: Vec<Node>,
     time_reported: bool,
     yara: &'l mut yara::Scanner<'r>,
+}
+
+/// An entry of the walk: whole while its node's subtree is walked, then written as JSON (into
+/// its node, where the analysis cache shares it) with only what the walk still reads of it kept
+/// beside. A 10,000-file upload's entries as structures took ten times their JSON.
+enum Slot {
+    Live(Box<Entry>),
+    Written(Box<Written>),
+}
+
+/// What the walk still reads of an entry written as JSON: for copies, the cache's checks and
+/// [`Walk::finish`] (the counts, the story, the tags), and where the JSON's parts lie.
+struct Written {
+    file: FileInfo,
+    identification: Identification,
+    unpacking: Unpacking,
+    tags: Tags,
+    spans: Spans,
 }
 
 /// Where a node is in the upload: its name, path, depth and parent's entry index.
@@ -153,7 +173,8 @@ struct Node {
     /// Named after its container's name (a compressed file's member without a name of its
     /// own): the analysis cache does not keep such a node's ancestors, whose names may differ.
     named_from_parent: bool,
-    /// Its entry as JSON, once the analysis cache has written it (shared with the cache).
+    /// Its entry as JSON once its subtree's walk has ended, as it was then (before
+    /// [`Walk::finish`]); shared with the analysis cache.
     json: Option<Arc<[u8]>>,
     /// Something of its result came of this task's circumstances rather than of its content
     /// (a YARA scan cut short, a reader slowed down past its own deadline, a file that could
@@ -234,11 +255,13 @@ impl Walk<'_, '_> {
             Some(_) => None,
         };
         if let Some((tree, decoded)) = key.as_deref().and_then(|k| self.cached(k, depth)) {
-            return self.splice(&tree, decoded, data, &at);
+            let index = self.splice(&tree, decoded, data, &at);
+            self.write_from(index);
+            return index;
         }
         if let Some(first) = duplicate_of {
             // The fuzzy hashes are the costly part: copy them from the first copy.
-            let first = &self.entries[first].info.file;
+            let first = self.file(first);
             let copy = |name: &str| first.hash(name).map(str::to_string);
             digests.ssdeep = copy("ssdeep");
             digests.tlsh = copy("tlsh");
@@ -251,6 +274,7 @@ impl Walk<'_, '_> {
             digests.add_fuzzy(data);
         }
         let index = self.walk_new(data, at, digests, duplicate_of);
+        self.write_from(index);
         if let Some(key) = key {
             self.offer(index, key);
         }
@@ -306,7 +330,7 @@ impl Walk<'_, '_> {
         let mut unpacked = None;
         if let Some(first) = duplicate_of {
             // The hash that describing the first copy added (the PE imphash).
-            let theirs = &self.entries[first].info.file;
+            let theirs = self.file(first);
             let imphash = theirs.hashes.iter().filter(|h| h.name == "imphash");
             e.info.file.hashes.extend(imphash.cloned());
             e.info
@@ -353,7 +377,7 @@ impl Walk<'_, '_> {
             self.record_and_scan(data, &kind, found, release, &mut e, &mut node);
         }
         let index = self.entries.len();
-        self.entries.push(e);
+        self.entries.push(Slot::Live(Box::new(e)));
         self.nodes.push(node);
         if duplicate_of.is_some() {
             return index;
@@ -396,7 +420,7 @@ impl Walk<'_, '_> {
         };
         let format = kind.name.unwrap_or("container");
         {
-            let e = &mut self.entries[index];
+            let e = self.live(index);
             if let Err(why) = &outcome {
                 e.info.unpacking.warnings.push(format!(
                     "the {format} unpacker failed ({why}); files found before that are kept"
@@ -415,14 +439,12 @@ impl Walk<'_, '_> {
         let listing = archive_listing(&kind, &mut out, &members);
         drop(out);
         if let Some(listing) = listing {
-            self.entries[index]
-                .metadata
-                .insert("archive".into(), listing);
+            self.live(index).metadata.insert("archive".into(), listing);
         }
         self.files += members.len();
         self.bytes += members.iter().map(|m| m.data.len() as u64).sum::<u64>();
         {
-            let e = &mut self.entries[index];
+            let e = self.live(index);
             let troubled = outcome.is_err()
                 || !e.info.unpacking.warnings.is_empty()
                 || !e.info.unpacking.limits.is_empty();
@@ -453,7 +475,7 @@ impl Walk<'_, '_> {
             }
             let (child_name, problems) = child_name(&member.name, &parent_name, i + 1);
             for problem in problems {
-                self.entries[index].indicators.push(Indicator {
+                self.live(index).indicators.push(Indicator {
                     priority: 4,
                     category: "unpacking".into(),
                     description: format!(
@@ -552,7 +574,7 @@ impl Walk<'_, '_> {
             match node.duplicate_of {
                 Some(first) => {
                     let old = identical_to(&old_paths[first]);
-                    let new = identical_to(&self.entries[base + first].info.file.file_path);
+                    let new = identical_to(&self.file(base + first).file_path);
                     for w in &mut e.info.unpacking.warnings {
                         if *w == old {
                             w.clone_from(&new);
@@ -566,19 +588,15 @@ impl Walk<'_, '_> {
                     }
                 }
             }
-            self.entries.push(e);
+            self.entries.push(Slot::Live(Box::new(e)));
             self.nodes.push(n);
         }
         self.files += tree.files;
         self.bytes += tree.bytes;
         if depth > 0 {
-            let sha1 = self.entries[base]
-                .info
-                .file
-                .hash("sha1")
-                .unwrap_or_default();
+            let sha1 = self.file(base).hash("sha1").unwrap_or_default();
             if let Some(warning) = self.keep_child(sha1, data) {
-                self.entries[base].info.unpacking.warnings.push(warning);
+                self.live(base).info.unpacking.warnings.push(warning);
                 self.nodes[base].volatile = true;
             }
         }
@@ -596,24 +614,16 @@ impl Walk<'_, '_> {
         let max = self.cache.bounds().max_value_bytes();
         let mut bytes = 0;
         for i in index..self.entries.len() {
-            let (e, n) = (&self.entries[i], &self.nodes[i]);
-            if !e.info.unpacking.limits.is_empty()
+            let n = &self.nodes[i];
+            if self.limits_hit(i) > 0
                 || n.volatile
                 || (i > index && n.named_from_parent)
                 || n.duplicate_of.is_some_and(|first| first < index)
             {
                 return;
             }
-            let json = match &self.nodes[i].json {
-                Some(json) => json.clone(),
-                None => match serde_json::to_vec(&self.entries[i]) {
-                    Ok(json) => {
-                        let json: Arc<[u8]> = json.into();
-                        self.nodes[i].json = Some(json.clone());
-                        json
-                    }
-                    Err(_) => return,
-                },
+            let Some(json) = &n.json else {
+                return;
             };
             // The notes beside the JSON (votes, facts, indices) and the slot, roughly.
             bytes += json.len() as u64 + NODE_COST;
@@ -635,10 +645,10 @@ impl Walk<'_, '_> {
                 n
             })
             .collect();
-        let unpacked = &self.entries[index + 1..];
+        let unpacked = index + 1..self.entries.len();
         let tree = Subtree {
             files: unpacked.len(),
-            bytes: unpacked.iter().map(|e| e.info.file.size).sum(),
+            bytes: unpacked.map(|i| self.file(i).size).sum(),
             depth: nodes.iter().map(|n| n.depth).max().unwrap_or(0),
             nodes,
         };
@@ -668,7 +678,7 @@ impl Walk<'_, '_> {
             self.time_reported = true;
         }
         let alert = self.limits.alert_exceeds_max;
-        let e = &mut self.entries[index];
+        let e = self.live(index);
         e.info.unpacking.limits.push(LimitFinding {
             limit: limit.name().into(),
             detail: detail.clone(),
@@ -818,124 +828,214 @@ impl Walk<'_, '_> {
     }
 
     /// Adds up each file's votes, propagates verdicts up the tree, tags containers by what they
-    /// hold, counts file types for entry 0, and writes the stories.
-    pub(super) fn finish(mut self) -> Vec<Entry> {
-        // The report says which rules it was scanned with.
-        if let Some(root) = self.entries.first_mut() {
-            let yara = root
-                .metadata
-                .entry("yara".to_string())
-                .or_insert_with(|| serde_json::json!({}));
-            if let Some(yara) = yara.as_object_mut() {
-                yara.insert("ruleset_id".into(), self.yara.id().into());
-            }
-        }
-        for (e, node) in self.entries.iter_mut().zip(&self.nodes) {
-            e.classification = verdict::classify(node.votes.clone());
-        }
+    /// hold, counts file types for entry 0, and writes the stories: the report, written one
+    /// entry at a time.
+    pub(super) fn finish(mut self) -> Report {
+        let count = self.entries.len();
+        let mut verdicts: Vec<Classification> = self
+            .nodes
+            .iter()
+            .map(|node| verdict::classify(node.votes.clone()))
+            .collect();
         // Children come after their parents, so one backwards pass sees every subtree.
-        for i in (1..self.entries.len()).rev() {
-            self.raise_parent(i);
+        for i in (1..count).rev() {
+            self.raise_parent(&mut verdicts, i);
         }
         // A copy that was not unpacked again holds what its first copy holds.
-        for i in 0..self.entries.len() {
+        for i in 0..count {
             let Some(first) = self.nodes[i].duplicate_of else {
                 continue;
             };
-            let theirs = self.entries[first].classification.clone();
+            let theirs = verdicts[first].clone();
             if theirs.classification >= SUSPICIOUS
-                && theirs.classification > self.entries[i].classification.classification
+                && theirs.classification > verdicts[i].classification
             {
-                let source = self.entries[first].info.file.file_path.clone();
-                adopt(&mut self.entries[i].classification, &theirs, source);
+                let source = self.file(first).file_path.clone();
+                adopt(&mut verdicts[i], &theirs, source);
                 let mut at = i;
-                while self.nodes[at].parent.is_some() && self.raise_parent(at) {
+                while self.nodes[at].parent.is_some() && self.raise_parent(&mut verdicts, at) {
                     at = self.nodes[at].parent.unwrap_or(0);
                 }
             }
         }
-        for i in 1..self.entries.len() {
+        let mut contained: Vec<Vec<&'static str>> = vec![Vec::new(); count];
+        for i in 1..count {
             let Some(tag) = self.nodes[i].format.and_then(Format::contained_tag) else {
                 continue;
             };
             let mut at = self.nodes[i].parent;
             while let Some(p) = at {
-                self.entries[p].tags.ticore.push(tag.to_string());
+                contained[p].push(tag);
                 at = self.nodes[p].parent;
             }
         }
-        for e in &mut self.entries {
-            e.tags.ticore.sort();
-            e.tags.ticore.dedup();
-        }
         let mut stats: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
-        for e in &self.entries {
+        for i in 0..count {
+            let f = self.file(i);
             let counts = stats
-                .entry((
-                    e.info.file.file_type.clone(),
-                    e.info.file.file_subtype.clone(),
-                ))
+                .entry((f.file_type.clone(), f.file_subtype.clone()))
                 .or_default();
             *counts
-                .entry(e.info.identification.name.clone())
+                .entry(self.identification(i).to_string())
                 .or_default() += 1;
         }
-        let total = self.entries.len();
-        let limits_hit: usize = self
-            .entries
-            .iter()
-            .map(|e| e.info.unpacking.limits.len())
-            .sum();
-        for (i, (e, node)) in self.entries.iter_mut().zip(&self.nodes).enumerate() {
-            e.story = story(
-                e,
-                &node.facts,
-                if i == 0 {
-                    Some((total, limits_hit))
-                } else {
-                    None
-                },
-            );
+        let limits_hit: usize = (0..count).map(|i| self.limits_hit(i)).sum();
+        let mut stats = Some(Statistics {
+            file_stats: stats
+                .into_iter()
+                .map(|((file_type, subtype), ids)| FileStat {
+                    file_type,
+                    subtype,
+                    count: ids.values().sum(),
+                    identifications: ids
+                        .into_iter()
+                        .map(|(name, count)| IdentificationCount { count, name })
+                        .collect(),
+                })
+                .collect(),
+        });
+        let mut report = Report::default();
+        let entries = std::mem::take(&mut self.entries);
+        let nodes = std::mem::take(&mut self.nodes);
+        let each = entries.into_iter().zip(nodes).zip(verdicts).zip(contained);
+        for (i, (((slot, node), verdict), contained)) in each.enumerate() {
+            let json = node.json.as_deref().unwrap_or_default();
+            let mut e = match slot {
+                // The entries below the first are finished on their JSON, without reading it.
+                Slot::Written(mut w) if i > 0 => {
+                    let tags = &mut w.tags.ticore;
+                    tags.extend(contained.into_iter().map(String::from));
+                    tags.sort();
+                    tags.dedup();
+                    let about = About {
+                        file: &w.file,
+                        identification: &w.identification,
+                        unpacking: &w.unpacking,
+                        classification: &verdict,
+                    };
+                    let finished = Finished {
+                        story: &story(about, &node.facts, None),
+                        classification: &verdict,
+                        tags: &w.tags,
+                        size: w.file.size,
+                    };
+                    report.push_finished(json, &w.spans, finished);
+                    continue;
+                }
+                Slot::Written(w) => read_back(json, *w),
+                Slot::Live(e) => *e,
+            };
+            e.classification = verdict;
+            e.tags
+                .ticore
+                .extend(contained.into_iter().map(String::from));
+            e.tags.ticore.sort();
+            e.tags.ticore.dedup();
+            let tree = (i == 0).then_some((count, limits_hit));
+            if i == 0 {
+                // The report says which rules it was scanned with.
+                let yara = e
+                    .metadata
+                    .entry("yara".to_string())
+                    .or_insert_with(|| serde_json::json!({}));
+                if let Some(yara) = yara.as_object_mut() {
+                    yara.insert("ruleset_id".into(), self.yara.id().into());
+                }
+                e.info.statistics = stats.take();
+            }
+            e.story = story(About::of(&e), &node.facts, tree);
+            report.push(&e);
         }
-        if let Some(root) = self.entries.first_mut() {
-            root.info.statistics = Some(Statistics {
-                file_stats: stats
-                    .into_iter()
-                    .map(|((file_type, subtype), ids)| FileStat {
-                        file_type,
-                        subtype,
-                        count: ids.values().sum(),
-                        identifications: ids
-                            .into_iter()
-                            .map(|(name, count)| IdentificationCount { count, name })
-                            .collect(),
-                    })
-                    .collect(),
-            });
-        }
-        self.entries
+        report
     }
 }
 
 impl Walk<'_, '_> {
     /// Gives entry `child`'s parent the child's verdict when it is suspicious or malicious and
     /// worse than the parent's. Returns whether the parent changed.
-    fn raise_parent(&mut self, child: usize) -> bool {
+    fn raise_parent(&self, verdicts: &mut [Classification], child: usize) -> bool {
         let Some(p) = self.nodes[child].parent else {
             return false;
         };
-        let theirs = self.entries[child].classification.clone();
-        let ours = &self.entries[p].classification;
-        if theirs.classification < SUSPICIOUS || theirs.classification <= ours.classification {
+        let theirs = verdicts[child].clone();
+        if theirs.classification < SUSPICIOUS || theirs.classification <= verdicts[p].classification
+        {
             return false;
         }
         let source = theirs
             .propagation_source
             .clone()
-            .unwrap_or_else(|| self.entries[child].info.file.file_path.clone());
-        adopt(&mut self.entries[p].classification, &theirs, source);
+            .unwrap_or_else(|| self.file(child).file_path.clone());
+        adopt(&mut verdicts[p], &theirs, source);
         true
     }
+
+    /// Entry `i`, whose node's walk has not ended.
+    fn live(&mut self, i: usize) -> &mut Entry {
+        match &mut self.entries[i] {
+            Slot::Live(e) => e,
+            Slot::Written(_) => panic!("entry {i} was written before its walk ended"),
+        }
+    }
+
+    /// `info.file` of entry `i`.
+    fn file(&self, i: usize) -> &FileInfo {
+        match &self.entries[i] {
+            Slot::Live(e) => &e.info.file,
+            Slot::Written(w) => &w.file,
+        }
+    }
+
+    /// `info.identification.name` of entry `i`.
+    fn identification(&self, i: usize) -> &str {
+        match &self.entries[i] {
+            Slot::Live(e) => &e.info.identification.name,
+            Slot::Written(w) => &w.identification.name,
+        }
+    }
+
+    /// How many limits stopped work on entry `i`.
+    fn limits_hit(&self, i: usize) -> usize {
+        match &self.entries[i] {
+            Slot::Live(e) => e.info.unpacking.limits.len(),
+            Slot::Written(w) => w.unpacking.limits.len(),
+        }
+    }
+
+    /// Writes the entries from `index` on, whose walk has ended, as JSON. One that cannot be
+    /// written stays whole.
+    fn write_from(&mut self, index: usize) {
+        for i in index..self.entries.len() {
+            let Slot::Live(e) = &self.entries[i] else {
+                continue;
+            };
+            let Ok((json, spans)) = e.to_json() else {
+                continue;
+            };
+            let written = Written {
+                file: e.info.file.clone(),
+                identification: e.info.identification.clone(),
+                unpacking: e.info.unpacking.clone(),
+                tags: e.tags.clone(),
+                spans,
+            };
+            self.nodes[i].json = Some(json.into());
+            self.entries[i] = Slot::Written(Box::new(written));
+        }
+    }
+}
+
+/// An entry from the JSON it was written as. Our own JSON reads back; should it not, the entry
+/// says so under its file's identity rather than vanish from the report.
+fn read_back(json: &[u8], w: Written) -> Entry {
+    serde_json::from_slice(json).unwrap_or_else(|err| {
+        let mut e = entry_of(w.file, w.identification);
+        e.info.unpacking = w.unpacking;
+        e.tags = w.tags;
+        let warning = format!("this entry's analysis could not be read back: {err}");
+        e.info.unpacking.warnings.push(warning);
+        e
+    })
 }
 
 /// Takes over a verdict found in `source`, keeping our own scan results (they say what voted on
@@ -1072,24 +1172,29 @@ pub(super) fn entry(
     kind: &FileKind,
     digests: &hashes::FileHashes,
 ) -> Entry {
-    let ident_name = kind.display_name().unwrap_or_default();
-    let hashes = digests.hash_list();
+    let file = FileInfo {
+        file_type: kind.file_type().to_string(),
+        file_subtype: kind.file_subtype().to_string(),
+        file_name: file_name.to_string(),
+        file_path: file_path.to_string(),
+        size: digests.size,
+        entropy: digests.entropy,
+        hashes: digests.hash_list(),
+        hashes_skipped: Vec::new(),
+    };
+    let identification = Identification {
+        success: kind.name.is_some(),
+        name: kind.display_name().unwrap_or_default(),
+    };
+    entry_of(file, identification)
+}
+
+/// An entry of this file and identification, with nothing found yet.
+fn entry_of(file: FileInfo, identification: Identification) -> Entry {
     Entry {
         info: Info {
-            file: FileInfo {
-                file_type: kind.file_type().to_string(),
-                file_subtype: kind.file_subtype().to_string(),
-                file_name: file_name.to_string(),
-                file_path: file_path.to_string(),
-                size: digests.size,
-                entropy: digests.entropy,
-                hashes,
-                hashes_skipped: Vec::new(),
-            },
-            identification: Identification {
-                success: kind.name.is_some(),
-                name: ident_name,
-            },
+            file,
+            identification,
             statistics: None,
             unpacking: Unpacking {
                 status: UnpackStatus::NotApplicable,

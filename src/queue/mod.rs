@@ -242,8 +242,8 @@ fn process(
         ctx.engine
             .analyze_file_with(&path, &claimed.file_name, scanner)
     });
-    let (state, entries, error) = match outcome {
-        Ok(Ok(entries)) => (TaskState::Done, entries, None),
+    let (state, report, error) = match outcome {
+        Ok(Ok(report)) => (TaskState::Done, report, None),
         Ok(Err(e)) => failed(
             &path,
             &claimed.file_name,
@@ -255,28 +255,28 @@ fn process(
             format!("analysis panicked: {}", panic.0),
         ),
     };
-    let report = serde_json::to_vec(&entries).unwrap_or_else(|_| b"[]".to_vec());
-    let large = entries.len() >= LARGE_REPORT_ENTRIES || claimed.size >= LARGE_SAMPLE_BYTES;
+    let large = report.len() >= LARGE_REPORT_ENTRIES || claimed.size >= LARGE_SAMPLE_BYTES;
     let t = now();
     // Counted before the result becomes visible, so a client that sees the task done also sees
     // it in the statistics.
     if state == TaskState::Done {
         ctx.stats.add("files_processed", 1.0, t);
         ctx.stats.add("bytes_processed", claimed.size as f64, t);
-        let children = entries.get(1..).unwrap_or_default();
-        ctx.stats.add("files_unpacked", children.len() as f64, t);
-        ctx.stats.add(
-            "bytes_unpacked",
-            children.iter().map(|e| e.info.file.size as f64).sum(),
-            t,
-        );
+        let unpacked = report.len().saturating_sub(1);
+        ctx.stats.add("files_unpacked", unpacked as f64, t);
+        ctx.stats
+            .add("bytes_unpacked", report.unpacked_bytes() as f64, t);
     } else {
         ctx.stats.add("file_processing_failure", 1.0, t);
     }
-    drop(entries);
-    let finished = ctx
-        .store
-        .finish(id, state, &report, error.as_deref(), t, &*ctx.deliveries);
+    let finished = ctx.store.finish(
+        id,
+        state,
+        report.json(),
+        error.as_deref(),
+        t,
+        &*ctx.deliveries,
+    );
     // Only the thread that finished the task deletes its sample: a task returned to the queue at
     // shutdown keeps it, a deleted task's sample was removed by the delete, and a sample that a
     // delivery still reads goes when that delivery is done.
@@ -321,7 +321,7 @@ fn failed(
     path: &Path,
     file_name: &str,
     reason: String,
-) -> (TaskState, Vec<crate::report::Entry>, Option<String>) {
+) -> (TaskState, crate::report::Report, Option<String>) {
     log!("analysis of {file_name:?} failed: {reason}");
     (
         TaskState::Failed,

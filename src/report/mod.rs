@@ -1,6 +1,8 @@
 //! The report model: the typed form of one `tc_report` entry as DECISIONS.md gives it. Analysis
 //! builds these; the store keeps them as JSON; shaping on read (report_type, view) works on the JSON.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 pub mod document;
@@ -18,6 +20,187 @@ pub struct Entry {
     pub tags: Tags,
     /// Per-format metadata (`application.pe`, `document`, ...); an empty object until formats fill it.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Entry {
+    /// This entry's JSON, as `serde_json::to_vec` writes it, and where in it lie the parts that
+    /// finishing a report leaves as they are ([`Report::push_finished`]).
+    pub fn to_json(&self) -> serde_json::Result<(Vec<u8>, Spans)> {
+        fn part(b: &mut Vec<u8>, v: &impl Serialize) -> serde_json::Result<Range<usize>> {
+            let start = b.len();
+            serde_json::to_writer(&mut *b, v)?;
+            Ok(start..b.len())
+        }
+        // The fields in their declared order, as serde writes them (a test holds the two equal).
+        let mut b = Vec::with_capacity(1024);
+        b.extend_from_slice(b"{\"info\":");
+        let info = part(&mut b, &self.info)?;
+        b.extend_from_slice(b",\"classification\":");
+        part(&mut b, &self.classification)?;
+        b.extend_from_slice(b",\"indicators\":");
+        let indicators = part(&mut b, &self.indicators)?;
+        b.extend_from_slice(b",\"interesting_strings\":");
+        let strings = part(&mut b, &self.interesting_strings)?;
+        b.extend_from_slice(b",\"story\":");
+        part(&mut b, &self.story)?;
+        b.extend_from_slice(b",\"tags\":");
+        part(&mut b, &self.tags)?;
+        b.extend_from_slice(b",\"metadata\":");
+        let metadata = part(&mut b, &self.metadata)?;
+        b.push(b'}');
+        let spans = Spans {
+            info,
+            found: indicators.start - b",\"indicators\":".len()..strings.end,
+            metadata,
+        };
+        Ok((b, spans))
+    }
+}
+
+/// Where the parts of an entry's JSON ([`Entry::to_json`]) that finishing leaves alone lie:
+/// `info`'s value, the indicators and interesting strings (with their keys), `metadata`'s value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spans {
+    info: Range<usize>,
+    found: Range<usize>,
+    metadata: Range<usize>,
+}
+
+/// A finished report: the `tc_report` list as JSON, written one entry at a time, so that a
+/// task holds its report's bytes and never all of its entries as structures (ten times as much
+/// for a 10,000-entry report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Always a complete JSON list.
+    json: Vec<u8>,
+    /// Where each entry's JSON ends in `json`.
+    ends: Vec<usize>,
+    /// Entry 0's verdict level.
+    classification: u8,
+    /// What the extracted files (every entry but the first) add up to.
+    unpacked_bytes: u64,
+}
+
+/// What finishing an entry gives it ([`Report::push_finished`]), and its file's size.
+pub struct Finished<'a> {
+    pub classification: &'a Classification,
+    pub story: &'a str,
+    pub tags: &'a Tags,
+    pub size: u64,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report {
+            json: b"[]".to_vec(),
+            ends: Vec::new(),
+            classification: UNKNOWN,
+            unpacked_bytes: 0,
+        }
+    }
+}
+
+impl Report {
+    /// The report of these entries.
+    pub fn of(entries: &[Entry]) -> Report {
+        let mut r = Report::default();
+        for e in entries {
+            r.push(e);
+        }
+        r
+    }
+
+    /// Adds an entry at the end. An entry that cannot be written (none of ours: JSON writes
+    /// every value they hold) is written as its file's identity and the error.
+    pub fn push(&mut self, e: &Entry) {
+        self.json.pop();
+        if !self.ends.is_empty() {
+            self.json.push(b',');
+        }
+        let start = self.json.len();
+        if let Err(err) = serde_json::to_writer(&mut self.json, e) {
+            self.json.truncate(start);
+            let f = &e.info.file;
+            let stand_in = serde_json::json!({
+                "info": {"file": {"file_name": f.file_name, "file_path": f.file_path, "size": f.size},
+                         "unpacking": {"warnings": [format!("this entry could not be written: {err}")]}},
+            });
+            // A `Value` of strings and numbers always writes.
+            let _ = serde_json::to_writer(&mut self.json, &stand_in);
+        }
+        self.ends.push(self.json.len());
+        self.json.push(b']');
+        if self.ends.len() == 1 {
+            self.classification = e.classification.classification;
+        } else {
+            self.unpacked_bytes += e.info.file.size;
+        }
+    }
+
+    /// Adds an entry at the end from its JSON ([`Entry::to_json`]) with its verdict, story and
+    /// tags replaced, without reading the rest back. It cannot be the first entry, which
+    /// [`Report::push`] adds with the tree's counts.
+    pub fn push_finished(&mut self, json: &[u8], spans: &Spans, finished: Finished<'_>) {
+        debug_assert!(!self.ends.is_empty(), "the first entry is pushed whole");
+        self.json.pop();
+        self.json.push(b',');
+        let b = &mut self.json;
+        b.extend_from_slice(b"{\"info\":");
+        b.extend_from_slice(&json[spans.info.clone()]);
+        b.extend_from_slice(b",\"classification\":");
+        // Strings, numbers and lists of them: JSON writes them all.
+        let _ = serde_json::to_writer(&mut *b, finished.classification);
+        b.extend_from_slice(&json[spans.found.clone()]);
+        b.extend_from_slice(b",\"story\":");
+        let _ = serde_json::to_writer(&mut *b, finished.story);
+        b.extend_from_slice(b",\"tags\":");
+        let _ = serde_json::to_writer(&mut *b, finished.tags);
+        b.extend_from_slice(b",\"metadata\":");
+        b.extend_from_slice(&json[spans.metadata.clone()]);
+        b.push(b'}');
+        self.ends.push(self.json.len());
+        self.json.push(b']');
+        self.unpacked_bytes += finished.size;
+    }
+
+    /// The whole list as JSON.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// Entry `i`'s JSON.
+    pub fn entry_json(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        // Entry 0 starts after `[`, the others after the comma that follows their predecessor.
+        let start = if i == 0 { 1 } else { self.ends[i - 1] + 1 };
+        Some(&self.json[start..end])
+    }
+
+    /// How many entries it has (the uploaded file and every extracted file).
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Entry 0's verdict level (0 unknown to 3 malicious).
+    pub fn classification(&self) -> u8 {
+        self.classification
+    }
+
+    /// The bytes of the extracted files, added up.
+    pub fn unpacked_bytes(&self) -> u64 {
+        self.unpacked_bytes
+    }
+
+    /// The entries as structures (tests, and callers that read a few small reports).
+    pub fn entries(&self) -> Vec<Entry> {
+        let json = (0..self.len()).filter_map(|i| self.entry_json(i));
+        json.filter_map(|j| serde_json::from_slice(j).ok())
+            .collect()
+    }
 }
 
 /// `info`: what the file is and how it was taken apart.
@@ -223,4 +406,100 @@ pub struct InterestingStrings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Tags {
     pub ticore: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry with every field filled, optional ones included.
+    fn full(name: &str, size: u64) -> Entry {
+        serde_json::from_value(serde_json::json!({
+            "info": {
+                "file": {"file_type": "Binary", "file_subtype": "Archive", "file_name": name,
+                         "file_path": format!("top.zip/{name}"), "size": size, "entropy": 7.25,
+                         "hashes": [{"name": "sha256", "value": "ab"}],
+                         "hashes_skipped": [{"name": "tlsh", "reason": "too large \"here\""}]},
+                "identification": {"success": true, "name": "ZIP"},
+                "statistics": {"file_stats": [{"type": "Binary", "subtype": "Archive", "count": 1,
+                                               "identifications": [{"count": 1, "name": "ZIP"}]}]},
+                "unpacking": {"status": "partial", "warnings": ["w\u{7f}"],
+                              "limits": [{"limit": "files", "detail": "d"}], "extracted": 2}
+            },
+            "classification": {"classification": 2, "factor": 5, "result": "Eicar",
+                               "propagated": true, "propagation_source": "a/b",
+                               "scan_results": [{"name": "assay", "type": "internal",
+                                                 "classification": 2, "factor": 5, "result": "r"}]},
+            "indicators": [{"priority": 3, "category": "c", "description": "d", "id": "i",
+                            "relevance": 1, "reasons": ["x"]}],
+            "interesting_strings": [{"category": "http", "values": ["http://a.example/"]}],
+            "story": "It is a \"story\".",
+            "tags": {"ticore": ["archive", "pe"]},
+            "metadata": {"strings": {"total": 2, "listed": [{"offset": 4, "value": "é"}]}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_entrys_json_in_parts_is_the_json_serde_writes() {
+        let e = full("a.zip", 10);
+        let (json, _) = e.to_json().unwrap();
+        assert_eq!(json, serde_json::to_vec(&e).unwrap());
+        // And without the optional fields.
+        let mut bare = e.clone();
+        bare.info.statistics = None;
+        bare.info.file.hashes_skipped.clear();
+        bare.info.unpacking.limits.clear();
+        bare.classification.propagation_source = None;
+        let (json, _) = bare.to_json().unwrap();
+        assert_eq!(json, serde_json::to_vec(&bare).unwrap());
+    }
+
+    #[test]
+    fn an_entry_finished_on_its_json_is_the_entry_finished_whole() {
+        let first = full("top.zip", 100);
+        let child = full("b.exe", 7);
+        let (json, spans) = child.to_json().unwrap();
+        let mut finished = child.clone();
+        finished.classification.classification = 3;
+        finished.classification.propagated = false;
+        finished.story = "Finished.".into();
+        finished.tags.ticore.push("zzz".into());
+
+        let mut whole = Report::default();
+        whole.push(&first);
+        whole.push(&finished);
+        let mut parts = Report::default();
+        parts.push(&first);
+        parts.push_finished(
+            &json,
+            &spans,
+            Finished {
+                classification: &finished.classification,
+                story: &finished.story,
+                tags: &finished.tags,
+                size: 7,
+            },
+        );
+        assert_eq!(parts, whole);
+        assert_eq!(
+            parts.json(),
+            serde_json::to_vec(&[&first, &finished]).unwrap()
+        );
+        assert_eq!(parts.entries(), vec![first.clone(), finished]);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts.classification(), 2);
+        assert_eq!(parts.unpacked_bytes(), 7);
+        assert_eq!(
+            parts.entry_json(0).unwrap(),
+            serde_json::to_vec(&first).unwrap()
+        );
+    }
+
+    #[test]
+    fn an_empty_report_is_an_empty_list() {
+        let r = Report::default();
+        assert_eq!(r.json(), b"[]");
+        assert!(r.is_empty() && r.entries().is_empty() && r.entry_json(0).is_none());
+    }
 }
