@@ -694,7 +694,8 @@ impl Config {
             raw.verdicts.hash_lists,
         )
         .with_yara(yara)
-        .with_cache(cache_bounds(&raw.analysis)))
+        .with_cache(cache_bounds(&raw.analysis))
+        .spilling_to(std::env::temp_dir()))
     }
 
     /// Parses TOML text without touching the file system (data_dir is not checked).
@@ -901,6 +902,7 @@ impl Config {
             Some(self.hash_lists.clone()),
         )
         .with_cache(self.analysis.cache.clone())
+        .spilling_to(self.spill_dir())
     }
 
     /// Creates the data directory if needed and proves it writable.
@@ -923,6 +925,11 @@ impl Config {
     /// Where uploads wait for analysis.
     pub fn spool_dir(&self) -> PathBuf {
         self.data_dir.join("spool")
+    }
+
+    /// Where analysis spills large decoded streams (files unlinked as soon as created).
+    pub fn spill_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
     }
 
     /// Where extracted files wait for their delivery to S3's unpacked bucket (named by sha1),

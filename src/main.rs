@@ -217,6 +217,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let spool_dir = config.spool_dir();
     std::fs::create_dir_all(&spool_dir)
         .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
+    let spill_dir = config.spill_dir();
+    // Spill files are unlinked as soon as they are made; one is left only by a crash in between.
+    let _ = std::fs::remove_dir_all(&spill_dir);
+    std::fs::create_dir_all(&spill_dir)
+        .with_context(|| format!("cannot create {}", spill_dir.display()))?;
     // What shows the data directory was used before, should its database go missing.
     let traces: Vec<PathBuf> = std::iter::once(spool_dir.clone())
         .chain(config.yara.cache_dir.clone())

@@ -1,10 +1,13 @@
 //! A read-only memory map of a sample, so the engine sees one `&[u8]` without copying a large
-//! upload onto the heap. Spool files belong to the server and are never truncated while mapped
-//! (a truncation under a live map would raise SIGBUS).
+//! upload onto the heap, and of large decoded streams spilled to disk ([`Spill`]). Spool files
+//! belong to the server and are never truncated while mapped (a truncation under a live map
+//! would raise SIGBUS); spilled files are unlinked from the start and written before they are
+//! mapped.
 
-use std::fs::File;
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
 
@@ -13,12 +16,23 @@ pub struct Mapped {
     map: Mmap,
 }
 
+impl std::fmt::Debug for Mapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mapped({} bytes)", self.map.len())
+    }
+}
+
 impl Mapped {
     pub fn open(path: &Path) -> io::Result<Mapped> {
-        let file = File::open(path)?;
         // SAFETY: a read-only private mapping of a spool file, which the server owns and never
         // truncates or writes while it is mapped (see the module doc).
-        let map = unsafe { MmapOptions::new().map(&file)? };
+        unsafe { Mapped::of(&File::open(path)?) }
+    }
+
+    /// # Safety
+    /// Nobody may truncate or write `file` while the mapping lives.
+    unsafe fn of(file: &File) -> io::Result<Mapped> {
+        let map = MmapOptions::new().map(file)?;
         if !map.is_empty() {
             // Analysis reads front to back, mostly once; the advice failing is harmless.
             let _ = map.advise(Advice::Sequential);
@@ -30,21 +44,79 @@ impl Mapped {
     /// again from the page cache if touched. Keeps a front-to-back pass over a large file from
     /// growing the resident set by the file's size.
     pub fn release_before(&self, end: usize) {
+        self.release(0..end);
+    }
+
+    /// Drops from the resident set the pages of `part[..end]`, where `part` lies in this
+    /// mapping (nothing otherwise): a member read out of a mapped container, once analysed.
+    pub fn release_within(&self, part: &[u8], end: usize) {
+        let base = self.map.as_ptr() as usize;
+        let start = part.as_ptr() as usize;
+        if start >= base && start + part.len() <= base + self.map.len() {
+            let start = start - base;
+            self.release(start..start + end.min(part.len()));
+        }
+    }
+
+    /// Drops the whole pages inside `range` from the resident set.
+    fn release(&self, range: std::ops::Range<usize>) {
         const PAGE: usize = 4096;
-        let end = end.min(self.map.len()) / PAGE * PAGE;
-        if end > 0 {
+        let start = range.start.div_ceil(PAGE) * PAGE;
+        let end = range.end.min(self.map.len()) / PAGE * PAGE;
+        if end > start {
             // SAFETY: for a read-only private file mapping, MADV_DONTNEED only discards clean
             // copies of file pages, which are read again from the file if touched: the bytes
             // seen through `bytes()` do not change.
             let _ = unsafe {
                 self.map
-                    .unchecked_advise_range(UncheckedAdvice::DontNeed, 0, end)
+                    .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
             };
         }
     }
 
     pub fn bytes(&self) -> &[u8] {
         &self.map
+    }
+}
+
+/// A temporary file for a large decoded stream: unlinked as soon as it is created (a crash
+/// leaves nothing behind), written front to back, then mapped ([`Spill::map`]).
+pub struct Spill {
+    file: File,
+    len: u64,
+}
+
+impl Spill {
+    /// A new spill file in `dir`.
+    pub fn create(dir: &Path) -> io::Result<Spill> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("spill-{}-{n}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        std::fs::remove_file(&path)?;
+        Ok(Spill { file, len: 0 })
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The written bytes, mapped.
+    pub fn map(self) -> io::Result<Mapped> {
+        // SAFETY: the file has no name, so nobody else can open it, and it is not written once
+        // this consumes the only handle that writes it.
+        unsafe { Mapped::of(&self.file) }
     }
 }
 

@@ -51,6 +51,9 @@ pub struct Engine {
     pub children_dir: Option<PathBuf>,
     /// What was found under files seen before, by content ([`cache`]).
     pub cache: Arc<walk::Cache>,
+    /// Where a decoded stream larger than [`formats::SPILL_AT`] is written (unlinked at once)
+    /// and mapped instead of held in memory; `None`: every stream stays in memory.
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl Default for Engine {
@@ -70,6 +73,7 @@ impl Engine {
             yara: Arc::new(yara::Rulesets::none()),
             children_dir: None,
             cache: Arc::new(walk::Cache::new(cache::Bounds::default())),
+            spill_dir: None,
         }
     }
 
@@ -82,6 +86,12 @@ impl Engine {
     /// This engine, keeping every extracted file in `dir` (named by its sha1).
     pub fn keeping_children(mut self, dir: PathBuf) -> Engine {
         self.children_dir = Some(dir);
+        self
+    }
+
+    /// This engine, spilling large decoded streams to temporary files in `dir`.
+    pub fn spilling_to(mut self, dir: PathBuf) -> Engine {
+        self.spill_dir = Some(dir);
         self
     }
 
@@ -148,15 +158,16 @@ impl Engine {
             lists: self.lists.current(),
             children_dir: self.children_dir.as_deref(),
             cache: &self.cache,
+            spill_dir: self.spill_dir.as_deref(),
         };
-        let mut walk = walk::Walk::new(sources, map, scanner, deadline);
+        let mut walk = walk::Walk::new(sources, scanner, deadline);
         let at = walk::Place {
             name: file_name.to_string(),
             path: file_name.to_string(),
             depth: 0,
             parent: None,
         };
-        walk.node(data, at);
+        walk.node(data, at, map);
         walk.finish()
     }
 }
@@ -354,6 +365,53 @@ mod tests {
         assert_eq!(r[3].info.file.file_path, "t.tar/two.gz");
         assert!(r[3].info.unpacking.warnings[0].contains("t.tar/one.gz"));
         assert_eq!(r[3].info.unpacking.extracted, 0);
+    }
+
+    #[test]
+    fn a_large_stream_spilled_to_disk_is_reported_as_one_held_in_memory() {
+        // A tar larger than the spill threshold, inside gzip: members of various sizes, EICAR
+        // among them, and a copy.
+        let mut b = ::tar::Builder::new(Vec::new());
+        // Noise, so that it does not compress past the ratio limit.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let big: Vec<u8> = (0..formats::SPILL_AT + 4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let files: [(&str, &[u8]); 4] = [
+            ("big.bin", &big),
+            ("eicar.com", crate::analysis::verdict::EICAR),
+            ("notes.txt", b"plain words\n"),
+            ("again.bin", &big),
+        ];
+        for (name, data) in files {
+            let mut h = ::tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let data = gzip("t.tar", &b.into_inner().unwrap());
+        let dir = std::env::temp_dir().join(format!("assay-spill-walk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spilled = Engine::default().spilling_to(dir.clone());
+        let r = spilled.analyze_bytes(&data, "t.tar.gz");
+        assert_eq!(r, Engine::default().analyze_bytes(&data, "t.tar.gz"));
+        assert_eq!(r.len(), 6);
+        assert_eq!(r[0].classification.classification, crate::report::MALICIOUS);
+        assert!(
+            r[1].info.file.size as usize > 2 * formats::SPILL_AT,
+            "the tar was spilled"
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

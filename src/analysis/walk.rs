@@ -79,6 +79,8 @@ pub(super) struct Sources<'l> {
     pub children_dir: Option<&'l Path>,
     /// What earlier walks found, by content.
     pub cache: &'l Cache,
+    /// Where a large decoded stream is spilled to disk, if anywhere.
+    pub spill_dir: Option<&'l Path>,
 }
 
 /// The analysis cache as the walk uses it: subtrees under the rules and hash lists they were
@@ -117,11 +119,11 @@ impl PartialEq for Epoch {
 }
 
 pub(super) struct Walk<'l, 'r> {
-    /// The upload's mapping, whose pages are released as hashing passes them.
-    map: Option<&'l mapped::Mapped>,
     limits: &'l Limits,
     strings: &'l strings::Options,
     children_dir: Option<&'l Path>,
+    /// Where a large decoded stream is spilled to disk ([`Members::spill_to`]).
+    spill: Option<Arc<Path>>,
     /// The hash lists as they were when the task started.
     lists: Arc<hashlist::Lists>,
     cache: &'l Cache,
@@ -195,7 +197,6 @@ impl<'l, 'r> Walk<'l, 'r> {
     /// upload's mapping when it is a file.
     pub(super) fn new(
         sources: Sources<'l>,
-        map: Option<&'l mapped::Mapped>,
         yara: &'l mut yara::Scanner<'r>,
         deadline: Deadline,
     ) -> Self {
@@ -206,8 +207,8 @@ impl<'l, 'r> Walk<'l, 'r> {
         Walk {
             yara,
             epoch,
-            map,
             limits: sources.limits,
+            spill: sources.spill_dir.map(Arc::from),
             strings: sources.strings,
             children_dir: sources.children_dir,
             lists: sources.lists,
@@ -241,11 +242,13 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// Analyses one node and, depth first, its children. Returns its entry index.
-    pub(super) fn node(&mut self, data: &[u8], at: Place) -> usize {
+    /// Analyses one node and, depth first, its children. Returns its entry index. `map` is the
+    /// mapping `data` lies in, if any (the upload's, or a spilled stream's): the pages a pass
+    /// over a large node has read are released behind it, and a child's once it is walked.
+    pub(super) fn node(&mut self, data: &[u8], at: Place, map: Option<&mapped::Mapped>) -> usize {
         let depth = at.depth;
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
-        let mut digests = match self.map.filter(|_| depth == 0 && !fuzzy) {
+        let mut digests = match map.filter(|_| !fuzzy) {
             Some(map) => hash_releasing(data, map),
             None => Digests::of(data, false),
         };
@@ -273,7 +276,7 @@ impl Walk<'_, '_> {
         } else if fuzzy {
             digests.add_fuzzy(data);
         }
-        let index = self.walk_new(data, at, digests, duplicate_of);
+        let index = self.walk_new(data, at, digests, duplicate_of, map);
         self.write_from(index);
         if let Some(key) = key {
             self.offer(index, key);
@@ -289,6 +292,7 @@ impl Walk<'_, '_> {
         at: Place,
         digests: hashes::FileHashes,
         duplicate_of: Option<usize>,
+        map: Option<&mapped::Mapped>,
     ) -> usize {
         let Place {
             name,
@@ -352,7 +356,7 @@ impl Walk<'_, '_> {
                 .filter(|_| self.may_unpack(depth));
             let mut shared = None;
             if let Some(both) = both {
-                let mut out = Members::new(self.budget());
+                let mut out = Members::new(self.budget()).spill_to(self.spill.clone());
                 let started = Instant::now();
                 let mut found = Inspection::default();
                 if crate::log::guarded(|| both(data, &kind, &mut found, &mut out)).is_ok() {
@@ -373,7 +377,7 @@ impl Walk<'_, '_> {
                 }
                 (None, None) => Inspection::default(),
             };
-            let release = self.map.filter(|_| depth == 0 && !fuzzy);
+            let release = map.filter(|_| !fuzzy);
             self.record_and_scan(data, &kind, found, release, &mut e, &mut node);
         }
         let index = self.entries.len();
@@ -412,7 +416,7 @@ impl Walk<'_, '_> {
                     );
                     return index;
                 }
-                let mut out = Members::new(self.budget());
+                let mut out = Members::new(self.budget()).spill_to(self.spill.clone());
                 let started = Instant::now();
                 let outcome = crate::log::guarded(|| unpack(data, &mut out));
                 (out, outcome, ("unpacking", started.elapsed()))
@@ -494,8 +498,13 @@ impl Walk<'_, '_> {
                 depth: depth + 1,
                 parent: Some(index),
             };
-            let child = self.node(&member.data, at);
+            // A member of a mapped container lies in its mapping; a spilled one, in its own.
+            let within = member.data.mapped().or(map);
+            let child = self.node(&member.data, at, within);
             self.nodes[child].named_from_parent = member.name.is_empty();
+            if let Some(map) = within {
+                map.release_within(&member.data, member.data.len());
+            }
         }
         index
     }
@@ -804,7 +813,7 @@ impl Walk<'_, '_> {
         // A large upload's pages are released as the scan passes them, as hashing does.
         let s = strings::scan_releasing(data, &opts, |done| {
             if let Some(map) = release {
-                map.release_before(done);
+                map.release_within(data, done);
             }
         });
         e.interesting_strings = s.interesting;
@@ -1097,7 +1106,7 @@ fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::FileHashes {
     for chunk in data.chunks(CHUNK) {
         d.update(chunk);
         done += chunk.len();
-        map.release_before(done);
+        map.release_within(data, done);
     }
     d.finish()
 }

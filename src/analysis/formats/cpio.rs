@@ -324,7 +324,7 @@ pub fn unpack<'a>(data: &'a [u8], out: &mut Members<'a>) {
             return;
         }
         if let Some(name) = pending.remove(&key) {
-            if !out.add(name, Cow::Borrowed(&[])) {
+            if !out.add(name, Cow::Borrowed(&[][..])) {
                 return;
             }
         }

@@ -625,7 +625,10 @@ mod tests {
             ]
         );
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
-        assert!(matches!(out.members[0].data, Cow::Borrowed(_)));
+        assert!(matches!(
+            out.members[0].data,
+            crate::analysis::formats::Data::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -696,7 +699,10 @@ mod tests {
         a.extend_from_slice(b"tail");
         assert_eq!(out.members[0].name, "A.BIN");
         assert_eq!(out.members[0].data.as_ref(), a.as_slice());
-        assert!(matches!(out.members[0].data, Cow::Borrowed(_)));
+        assert!(matches!(
+            out.members[0].data,
+            crate::analysis::formats::Data::Borrowed(_)
+        ));
         let mut b = vec![b'b'; 2048];
         b.extend_from_slice(b"zz");
         assert_eq!(out.members[1].data.as_ref(), b.as_slice());

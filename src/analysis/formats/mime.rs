@@ -1501,7 +1501,10 @@ bye\r\n";
             &b"Subject: one\n\nhello\nFrom the start\n>From quoted\nFrom not a separator (no blank line before)\n"[..]
         );
         assert_eq!(&*out.members[1].data, b"Subject: two\r\n\r\nbye\r\n");
-        assert!(matches!(out.members[1].data, Cow::Borrowed(_)));
+        assert!(matches!(
+            out.members[1].data,
+            crate::analysis::formats::Data::Borrowed(_)
+        ));
         assert!(out.warnings.is_empty());
     }
 

@@ -39,12 +39,13 @@ pub mod zip;
 
 pub use super::text::hex_digit;
 
+use crate::analysis::mapped::{Mapped, Spill};
 use crate::analysis::warning::{Problem, Warning};
 use std::borrow::Cow;
 use std::io::{self, Read};
+use std::path::Path;
 #[cfg(test)]
 use std::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(test)]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,6 +87,10 @@ pub const RATIO_ALLOWANCE: u64 = 1024 * 1024;
 
 /// Chunk size of [`Members::read_member`]: the deadline is checked between chunks.
 const READ_CHUNK: usize = 256 * 1024;
+
+/// A stream read by [`Members::read_stream`] that decodes to more than this is spilled to disk
+/// (when the engine has somewhere to put it).
+pub const SPILL_AT: usize = 16 * 1024 * 1024;
 
 /// Which budget stopped work. Each one appears in `info.unpacking` and as an indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,7 +136,74 @@ pub struct Member<'a> {
     /// The name as the container gives it: possibly empty, `../` laden or otherwise hostile.
     /// The engine sanitises it for the report; it never becomes a path.
     pub name: String,
-    pub data: Cow<'a, [u8]>,
+    pub data: Data<'a>,
+}
+
+/// A member's bytes: a slice of its container, bytes decoded into memory, or a large decoded
+/// stream spilled to a temporary file and mapped ([`Members::spill_to`]), whose pages leave the
+/// resident set once read: the 650 MB tar of a Debian package costs disk, not memory.
+#[derive(Debug, Clone)]
+pub enum Data<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+    Mapped(Arc<Mapped>),
+}
+
+impl Data<'_> {
+    /// The bytes in memory of their own (a copy unless they were already).
+    pub fn into_owned(self) -> Vec<u8> {
+        match self {
+            Data::Owned(v) => v,
+            other => other.to_vec(),
+        }
+    }
+
+    /// The mapping the bytes are, when they were spilled.
+    pub fn mapped(&self) -> Option<&Mapped> {
+        match self {
+            Data::Mapped(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl std::ops::Deref for Data<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Borrowed(b) => b,
+            Data::Owned(v) => v,
+            Data::Mapped(m) => m.bytes(),
+        }
+    }
+}
+
+impl AsRef<[u8]> for Data<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<'a> From<Cow<'a, [u8]>> for Data<'a> {
+    fn from(c: Cow<'a, [u8]>) -> Self {
+        match c {
+            Cow::Borrowed(b) => Data::Borrowed(b),
+            Cow::Owned(v) => Data::Owned(v),
+        }
+    }
+}
+
+impl<'a> From<&'a [u8]> for Data<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Data::Borrowed(b)
+    }
+}
+
+impl From<Vec<u8>> for Data<'_> {
+    fn from(v: Vec<u8>) -> Self {
+        Data::Owned(v)
+    }
 }
 
 /// What a container's directory says about one entry, whether or not it was extracted: the
@@ -224,13 +296,13 @@ impl Budget {
     }
 }
 
-/// Why [`Members::read_member`] gave up on a member.
+/// Why [`Members::read_member`] (or [`Members::read_stream`]) gave up on a member.
 #[derive(Debug)]
-pub enum ReadStop {
+pub enum ReadStop<D = Vec<u8>> {
     /// A budget ran out; it has been recorded in [`Members`].
     Limit,
     /// The decoder failed (corrupt or truncated data). The bytes decoded so far come along.
-    Corrupt(io::Error, Vec<u8>),
+    Corrupt(io::Error, D),
 }
 
 /// What a parser produced: members, warnings about the container, and limits that stopped it.
@@ -246,6 +318,8 @@ pub struct Members<'a> {
     /// Entries seen, listed or not.
     pub entry_count: u64,
     stopped: bool,
+    /// Where [`Members::read_stream`] spills a large stream, if anywhere.
+    spill: Option<Arc<Path>>,
 }
 
 impl<'a> Members<'a> {
@@ -259,7 +333,15 @@ impl<'a> Members<'a> {
             entries: Vec::new(),
             entry_count: 0,
             stopped: false,
+            spill: None,
         }
+    }
+
+    /// These members, with streams larger than [`SPILL_AT`] read by [`Members::read_stream`]
+    /// spilled to temporary files in `dir`.
+    pub fn spill_to(mut self, dir: Option<Arc<Path>>) -> Members<'a> {
+        self.spill = dir;
+        self
     }
 
     /// Records an entry of the archive's directory (listed up to [`MAX_LISTED_ENTRIES`]).
@@ -353,8 +435,8 @@ impl<'a> Members<'a> {
 
     /// Adds a member. Returns false (and records the limit) when the container's member or byte
     /// budget is spent; the parser should then stop.
-    pub fn add(&mut self, name: impl Into<String>, data: Cow<'a, [u8]>) -> bool {
-        let name = name.into();
+    pub fn add(&mut self, name: impl Into<String>, data: impl Into<Data<'a>>) -> bool {
+        let (name, data) = (name.into(), data.into());
         if self.stopped() {
             return false;
         }
@@ -401,6 +483,74 @@ impl<'a> Members<'a> {
                 return Err(ReadStop::Limit);
             }
             data.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// [`Members::read_member`] for a stream that may be large (the one member of gzip, xz,
+    /// bzip2): past [`SPILL_AT`] bytes, when a spill directory is set, the output goes on into
+    /// a temporary file, mapped once complete. Where the file cannot be written, the stream
+    /// stays in memory.
+    pub fn read_stream(
+        &mut self,
+        name: &str,
+        packed: u64,
+        reader: &mut dyn Read,
+    ) -> Result<Data<'static>, ReadStop<Data<'static>>> {
+        let cap = self.member_cap(packed);
+        let mut data = Vec::new();
+        let mut spill: Option<Spill> = None;
+        let mut may_spill = self.spill.is_some();
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut len = 0u64;
+        let end = loop {
+            if self.stopped() {
+                return Err(ReadStop::Limit);
+            }
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            };
+            len += n as u64;
+            if len > cap {
+                self.over_cap(name, packed, len);
+                return Err(ReadStop::Limit);
+            }
+            if let Some(mut file) = spill.take() {
+                if file.write(&chunk[..n]).is_ok() {
+                    spill = Some(file);
+                    continue;
+                }
+                // The disk is full or failing: on in memory, from what the file holds.
+                may_spill = false;
+                let written = file.len() as usize;
+                match file.map() {
+                    Ok(m) if m.bytes().len() >= written => data = m.bytes()[..written].to_vec(),
+                    Ok(_) => break Err(io::Error::other("the spill file lost bytes")),
+                    Err(e) => break Err(e),
+                }
+            }
+            data.extend_from_slice(&chunk[..n]);
+            if may_spill && data.len() > SPILL_AT {
+                may_spill = false;
+                let dir = self.spill.as_deref();
+                if let Some(mut file) = dir.and_then(|d| Spill::create(d).ok()) {
+                    if file.write(&data).is_ok() {
+                        data = Vec::new();
+                        spill = Some(file);
+                    }
+                }
+            }
+        };
+        let data = match spill.map(Spill::map) {
+            Some(Ok(mapped)) => Data::Mapped(Arc::new(mapped)),
+            Some(Err(e)) => return Err(ReadStop::Corrupt(e, Data::Owned(Vec::new()))),
+            None => Data::Owned(data),
+        };
+        match end {
+            Ok(()) => Ok(data),
+            Err(e) => Err(ReadStop::Corrupt(e, data)),
         }
     }
 }
@@ -476,9 +626,9 @@ mod tests {
     #[test]
     fn add_stops_at_the_member_budget() {
         let mut out = Members::new(caps(1000, 2, 100));
-        assert!(out.add("a", Cow::Borrowed(b"1")));
-        assert!(out.add("b", Cow::Borrowed(b"2")));
-        assert!(!out.add("c", Cow::Borrowed(b"3")));
+        assert!(out.add("a", &b"1"[..]));
+        assert!(out.add("b", &b"2"[..]));
+        assert!(!out.add("c", &b"3"[..]));
         assert_eq!(out.limits[0].limit, Limit::Files);
         assert!(out.stopped());
     }
@@ -506,6 +656,81 @@ mod tests {
         ));
         assert_eq!(out.limits[0].limit, Limit::Bytes);
         assert!(out.stopped());
+    }
+
+    /// A new empty directory for spill files.
+    fn spill_dir(name: &str) -> Arc<Path> {
+        let dir = std::env::temp_dir().join(format!("assay-spill-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Arc::from(dir.as_path())
+    }
+
+    /// A stream of `len` bytes that are not all alike.
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_large_stream_is_spilled_to_a_file_that_leaves_nothing_behind() {
+        let dir = spill_dir("large");
+        let bytes = pattern(SPILL_AT + 3 * READ_CHUNK + 5);
+        let mut out = Members::new(Budget::unlimited()).spill_to(Some(dir.clone()));
+        let data = out.read_stream("s", 1, &mut &bytes[..]).unwrap();
+        assert!(data.mapped().is_some(), "spilled");
+        assert!(data[..] == bytes[..]);
+        // The file has no name from the start: the directory is empty while it is mapped.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        // A small stream, or one read with nowhere to spill, stays in memory.
+        let small = out.read_stream("s", 1, &mut &bytes[..1000]).unwrap();
+        assert!(small.mapped().is_none() && small[..] == bytes[..1000]);
+        let mut plain = Members::new(Budget::unlimited());
+        let kept = plain.read_stream("s", 1, &mut &bytes[..]).unwrap();
+        assert!(kept.mapped().is_none() && kept[..] == bytes[..]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_stream_that_cannot_be_spilled_stays_in_memory_whole() {
+        let dir = spill_dir("gone");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let bytes = pattern(SPILL_AT + 10);
+        let mut out = Members::new(Budget::unlimited()).spill_to(Some(dir));
+        let data = out.read_stream("s", 1, &mut &bytes[..]).unwrap();
+        assert!(data.mapped().is_none() && data[..] == bytes[..]);
+    }
+
+    #[test]
+    fn a_spilled_stream_keeps_its_limits_and_what_decoded_before_an_error() {
+        let dir = spill_dir("limits");
+        let mut out =
+            Members::new(caps(SPILL_AT as u64 * 2, 10, u64::MAX)).spill_to(Some(dir.clone()));
+        let mut zeros = io::repeat(0).take(SPILL_AT as u64 * 3);
+        assert!(matches!(
+            out.read_stream("big", 1 << 40, &mut zeros),
+            Err(ReadStop::Limit)
+        ));
+        assert_eq!(out.limits[0].limit, Limit::Bytes);
+        let bytes = pattern(SPILL_AT + 100);
+        let failing = (&bytes[..]).chain(Failing);
+        let mut out = Members::new(Budget::unlimited()).spill_to(Some(dir.clone()));
+        match out.read_stream("s", 1, &mut { failing }) {
+            Err(ReadStop::Corrupt(e, partial)) => {
+                assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+                assert!(partial.mapped().is_some() && partial[..] == bytes[..]);
+            }
+            other => panic!("expected the decoded part, got {other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A reader that fails as a corrupt stream does.
+    struct Failing;
+
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt"))
+        }
     }
 
     #[test]

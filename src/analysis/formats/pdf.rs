@@ -2016,7 +2016,10 @@ mod tests {
         assert_eq!(member(&out, "stream-7-0.bin"), b"some other stream data");
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
         // The uncompressed stream is borrowed from the input, not copied.
-        assert!(matches!(out.members[3].data, Cow::Borrowed(_)));
+        assert!(matches!(
+            out.members[3].data,
+            crate::analysis::formats::Data::Borrowed(_)
+        ));
     }
 
     #[test]

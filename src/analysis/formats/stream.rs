@@ -18,8 +18,8 @@ const MAX_DEFLATE_RATIO: u64 = 1032;
 /// Longest FNAME field read from a gzip header.
 const MAX_GZIP_NAME: usize = 1024;
 
-/// Hands the decoder's output to `out` as one member; corrupt or truncated streams keep what
-/// decoded, with a warning.
+/// Hands the decoder's output to `out` as one member (spilled to disk when it is large);
+/// corrupt or truncated streams keep what decoded, with a warning.
 fn one_member<'a>(
     out: &mut Members<'a>,
     format: &str,
@@ -27,9 +27,9 @@ fn one_member<'a>(
     packed: u64,
     reader: &mut dyn Read,
 ) {
-    match out.read_member(&name, packed, reader) {
+    match out.read_stream(&name, packed, reader) {
         Ok(data) => {
-            out.add(name, Cow::Owned(data));
+            out.add(name, data);
         }
         Err(ReadStop::Limit) => {}
         Err(ReadStop::Corrupt(e, partial)) => {
@@ -41,7 +41,7 @@ fn one_member<'a>(
                 ),
             );
             if !partial.is_empty() {
-                out.add(name, Cow::Owned(partial));
+                out.add(name, partial);
             }
         }
     }

@@ -2345,7 +2345,7 @@ mod tests {
             assert_eq!(out.warnings, Vec::<Warning>::new(), "method {method}");
             assert_eq!(out.members.len(), 1);
             assert_eq!(out.members[0].name, "unpacked");
-            assert!(out.members[0].data == orig, "method {method}");
+            assert!(out.members[0].data[..] == orig[..], "method {method}");
         }
     }
 
@@ -2406,7 +2406,7 @@ mod tests {
         p[ph..ph + 4].fill(0);
         let out = run(unpack, &p);
         assert!(out.warnings.iter().any(|w| w.text.contains("magic")));
-        assert!(out.members[0].data == orig);
+        assert!(out.members[0].data[..] == orig[..]);
         // Garbage over the whole header: nothing.
         let mut p = packed.clone();
         p[ph..ph + 32].fill(0x41);
