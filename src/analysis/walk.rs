@@ -301,6 +301,8 @@ impl Walk<'_, '_> {
             parent,
         } = at;
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
+        // A large file in a mapping has its pages released behind or beside each pass over it.
+        let release = map.filter(|_| !fuzzy);
         let kind = identify::identify(data, &name);
         let mut e = entry(&name, &path, &kind, &digests);
         let mut volatile = false;
@@ -359,7 +361,8 @@ impl Walk<'_, '_> {
                 let mut out = Members::new(self.budget()).spill_to(self.spill.clone());
                 let started = Instant::now();
                 let mut found = Inspection::default();
-                if crate::log::guarded(|| both(data, &kind, &mut found, &mut out)).is_ok() {
+                let run = || crate::log::guarded(|| both(data, &kind, &mut found, &mut out));
+                if releasing_while(release, data, run).is_ok() {
                     let took = ("unpacking and describing", started.elapsed());
                     unpacked = Some((out, Ok(()), took));
                     shared = Some(found);
@@ -377,7 +380,6 @@ impl Walk<'_, '_> {
                 }
                 (None, None) => Inspection::default(),
             };
-            let release = map.filter(|_| !fuzzy);
             self.record_and_scan(data, &kind, found, release, &mut e, &mut node);
         }
         let index = self.entries.len();
@@ -418,7 +420,8 @@ impl Walk<'_, '_> {
                 }
                 let mut out = Members::new(self.budget()).spill_to(self.spill.clone());
                 let started = Instant::now();
-                let outcome = crate::log::guarded(|| unpack(data, &mut out));
+                let run = || crate::log::guarded(|| unpack(data, &mut out));
+                let outcome = releasing_while(release, data, run);
                 (out, outcome, ("unpacking", started.elapsed()))
             }
         };
@@ -784,7 +787,11 @@ impl Walk<'_, '_> {
         node.facts = found.facts;
         let md5 = e.info.file.hash("md5").unwrap_or_default();
         let vars = FileVars::new(&e.info.file.file_path, data, md5);
-        let scanned = crate::log::guarded(|| self.yara.scan(data, &vars)).unwrap_or_else(|panic| {
+        let yara = &mut *self.yara;
+        let scan = || crate::log::guarded(|| yara.scan(data, &vars));
+        // YARA reads the whole file in one call: a large mapped file has its pages released
+        // beside it, as the passes above release them behind them.
+        let scanned = releasing_while(release, data, scan).unwrap_or_else(|panic| {
             self.yara.reset();
             yara::Scanned {
                 error: Some(format!("YARA scan failed: {panic}")),
@@ -1111,6 +1118,32 @@ fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::FileHashes {
     d.finish()
 }
 
+/// Runs `work`, which reads `data` in one pass we cannot pause; when `data` lies in `map`, a
+/// helper thread meanwhile releases its pages every [`RELEASE_EVERY`]: the pass holds what it
+/// read since the last release (tens of MB) instead of the whole file. A released page that is
+/// read again comes back from the page cache.
+fn releasing_while<T>(map: Option<&mapped::Mapped>, data: &[u8], work: impl FnOnce() -> T) -> T {
+    let Some(map) = map else {
+        return work();
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let releaser = s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                std::thread::park_timeout(RELEASE_EVERY);
+                map.release_within(data, data.len());
+            }
+        });
+        let out = work();
+        done.store(true, std::sync::atomic::Ordering::Release);
+        releaser.thread().unpark();
+        out
+    })
+}
+
+/// How often [`releasing_while`] releases pages.
+const RELEASE_EVERY: Duration = Duration::from_millis(50);
+
 /// Writes an extracted file to `dir/<sha1>` unless it is there already (written aside and
 /// renamed, so a reader never sees half of it).
 fn keep_child(dir: &Path, sha1: &str, data: &[u8]) -> io::Result<()> {
@@ -1224,6 +1257,29 @@ fn entry_of(file: FileInfo, identification: Identification) -> Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pass_over_a_mapped_file_reads_the_same_bytes_while_its_pages_are_released() {
+        let bytes: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let path = std::env::temp_dir().join(format!("assay-release-{}", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let map = mapped::Mapped::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let data = &map.bytes()[4096..];
+        let sum = |d: &[u8]| d.iter().map(|&b| u64::from(b)).sum::<u64>();
+        let expected = sum(&bytes[4096..]);
+        // Passes long enough for the helper to release the pages under them several times.
+        let started = Instant::now();
+        let sums = releasing_while(Some(&map), data, || {
+            let mut sums = Vec::new();
+            while started.elapsed() < RELEASE_EVERY * 4 {
+                sums.push(sum(data));
+            }
+            sums
+        });
+        assert!(!sums.is_empty() && sums.iter().all(|&s| s == expected));
+        assert_eq!(releasing_while(None, data, || sum(data)), expected);
+    }
 
     #[test]
     fn hostile_names_are_findings_and_never_paths() {
