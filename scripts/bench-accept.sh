@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The durable accept rate of 4 KiB uploads with a client that costs little: `wrk` (Debian `wrk`),
-# 8 keep-alive connections for SECONDS (default 3) against a fresh server with its default
-# configuration (analysis runs meanwhile). Prints, per run, the uploads accepted per second and
-# the server's CPU per upload (analysis included). With BASELINE, the two binaries alternate.
+# 8 keep-alive connections for SECONDS_EACH seconds (default 3) against a fresh server with its
+# default configuration (analysis runs meanwhile). Prints, per run, the uploads accepted per
+# second and the server's CPU per upload over the run (the analysis done meanwhile included,
+# not that of uploads still queued at its end). With BASELINE, the two binaries alternate.
 #
 #   scripts/bench-accept.sh [RUNS] [BASELINE_BINARY]
-#   RUNS=5 SECONDS_EACH=3 scripts/bench-accept.sh 5 /tmp/assay-e400c0b
+#   SECONDS_EACH=3 scripts/bench-accept.sh 5 /tmp/assay-e400c0b
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk > /dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }

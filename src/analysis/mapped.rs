@@ -5,7 +5,7 @@
 //! mapped.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,7 +24,7 @@ impl std::fmt::Debug for Mapped {
 
 impl Mapped {
     pub fn open(path: &Path) -> io::Result<Mapped> {
-        // SAFETY: a read-only private mapping of a spool file, which the server owns and never
+        // SAFETY: a read-only mapping of a spool file, which the server owns and never
         // truncates or writes while it is mapped (see the module doc).
         unsafe { Mapped::of(&File::open(path)?) }
     }
@@ -40,20 +40,19 @@ impl Mapped {
         Ok(Mapped { map })
     }
 
-    /// Drops the pages of `bytes()[..end]` from this process's resident set; they are read
-    /// again from the page cache if touched. Keeps a front-to-back pass over a large file from
-    /// growing the resident set by the file's size.
-    pub fn release_before(&self, end: usize) {
-        self.release(0..end);
-    }
-
-    /// Drops from the resident set the pages of `part[..end]`, where `part` lies in this
-    /// mapping (nothing otherwise): a member read out of a mapped container, once analysed.
-    pub fn release_within(&self, part: &[u8], end: usize) {
+    /// Whether `part` lies in this mapping.
+    pub fn contains(&self, part: &[u8]) -> bool {
         let base = self.map.as_ptr() as usize;
         let start = part.as_ptr() as usize;
-        if start >= base && start + part.len() <= base + self.map.len() {
-            let start = start - base;
+        start >= base && start + part.len() <= base + self.map.len()
+    }
+
+    /// Drops from this process's resident set the pages of `part[..end]`, where `part` lies in
+    /// this mapping (nothing otherwise); they are read again from the page cache if touched.
+    /// Keeps a pass over a large file from growing the resident set by the file's size.
+    pub fn release_within(&self, part: &[u8], end: usize) {
+        if self.contains(part) {
+            let start = part.as_ptr() as usize - self.map.as_ptr() as usize;
             self.release(start..start + end.min(part.len()));
         }
     }
@@ -64,9 +63,10 @@ impl Mapped {
         let start = range.start.div_ceil(PAGE) * PAGE;
         let end = range.end.min(self.map.len()) / PAGE * PAGE;
         if end > start {
-            // SAFETY: for a read-only private file mapping, MADV_DONTNEED only discards clean
-            // copies of file pages, which are read again from the file if touched: the bytes
-            // seen through `bytes()` do not change.
+            // SAFETY: on a shared file mapping, MADV_DONTNEED only drops this process's page
+            // table entries; the pages stay in the page cache (a spill file's written pages
+            // with their dirty state) and are mapped again when touched, also by another thread
+            // reading meanwhile: the bytes seen through `bytes()` do not change.
             let _ = unsafe {
                 self.map
                     .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
@@ -107,22 +107,56 @@ impl Spill {
         Ok(())
     }
 
-    /// Bytes written so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// The written bytes, mapped.
-    pub fn map(self) -> io::Result<Mapped> {
+    /// The written bytes, mapped; read back into memory where they cannot be mapped.
+    pub fn finish(mut self) -> io::Result<Kept> {
         // SAFETY: the file has no name, so nobody else can open it, and it is not written once
         // this consumes the only handle that writes it.
-        unsafe { Mapped::of(&self.file) }
+        match unsafe { Mapped::of(&self.file) } {
+            Ok(map) => Ok(Kept::Mapped(map)),
+            Err(_) => self.read_back().map(Kept::Owned),
+        }
     }
+
+    /// The bytes written before the first failed write, read back.
+    pub fn read_back(&mut self) -> io::Result<Vec<u8>> {
+        self.file.seek(SeekFrom::Start(0))?;
+        let mut bytes = Vec::new();
+        (&self.file).take(self.len).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 != self.len {
+            return Err(io::Error::other("the spill file lost bytes"));
+        }
+        Ok(bytes)
+    }
+}
+
+/// A spill's bytes: mapped, or in memory where the mapping failed.
+pub enum Kept {
+    Mapped(Mapped),
+    Owned(Vec<u8>),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spill_file_has_no_name_and_gives_back_what_was_written() {
+        let dir = std::env::temp_dir().join(format!("assay-spill-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut spill = Spill::create(&dir).unwrap();
+        spill.write(b"first ").unwrap();
+        spill.write(b"second").unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(spill.read_back().unwrap(), b"first second");
+        // Read back, it can still be written on and mapped whole.
+        spill.write(b" third").unwrap();
+        let Ok(Kept::Mapped(map)) = spill.finish() else {
+            panic!("not mapped");
+        };
+        assert_eq!(map.bytes(), b"first second third");
+        assert!(map.contains(&map.bytes()[6..12]) && !map.contains(b"elsewhere"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn maps_files_and_empty_files() {

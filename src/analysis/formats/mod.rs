@@ -39,7 +39,7 @@ pub mod zip;
 
 pub use super::text::hex_digit;
 
-use crate::analysis::mapped::{Mapped, Spill};
+use crate::analysis::mapped::{Kept, Mapped, Spill};
 use crate::analysis::warning::{Problem, Warning};
 use std::borrow::Cow;
 use std::io::{self, Read};
@@ -140,8 +140,9 @@ pub struct Member<'a> {
 }
 
 /// A member's bytes: a slice of its container, bytes decoded into memory, or a large decoded
-/// stream spilled to a temporary file and mapped ([`Members::spill_to`]), whose pages leave the
-/// resident set once read: the 650 MB tar of a Debian package costs disk, not memory.
+/// stream spilled to a temporary file and mapped ([`Members::spill_to`]), whose pages the walk
+/// releases as it reads them: the 650 MB tar of a Debian package costs disk (or, with the spill
+/// directory on tmpfs, shared memory), not the resident set.
 #[derive(Debug, Clone)]
 pub enum Data<'a> {
     Borrowed(&'a [u8]),
@@ -487,9 +488,10 @@ impl<'a> Members<'a> {
     }
 
     /// [`Members::read_member`] for a stream that may be large (the one member of gzip, xz,
-    /// bzip2): past [`SPILL_AT`] bytes, when a spill directory is set, the output goes on into
-    /// a temporary file, mapped once complete. Where the file cannot be written, the stream
-    /// stays in memory.
+    /// bzip2, lzma; zstd's frames are still joined in memory): past [`SPILL_AT`] bytes, when a
+    /// spill directory is set, the output goes on into a temporary file, mapped once complete.
+    /// Where the file cannot be made or written, the stream stays in memory (and the log says
+    /// why).
     pub fn read_stream(
         &mut self,
         name: &str,
@@ -518,34 +520,43 @@ impl<'a> Members<'a> {
                 return Err(ReadStop::Limit);
             }
             if let Some(mut file) = spill.take() {
-                if file.write(&chunk[..n]).is_ok() {
-                    spill = Some(file);
-                    continue;
-                }
-                // The disk is full or failing: on in memory, from what the file holds.
-                may_spill = false;
-                let written = file.len() as usize;
-                match file.map() {
-                    Ok(m) if m.bytes().len() >= written => data = m.bytes()[..written].to_vec(),
-                    Ok(_) => break Err(io::Error::other("the spill file lost bytes")),
-                    Err(e) => break Err(e),
+                match file.write(&chunk[..n]) {
+                    Ok(()) => {
+                        spill = Some(file);
+                        continue;
+                    }
+                    // The disk is full or failing: on in memory, from what the file holds.
+                    Err(e) => {
+                        crate::log!("a large stream stays in memory: its spill file failed: {e}");
+                        may_spill = false;
+                        match file.read_back() {
+                            Ok(written) => data = written,
+                            Err(e) => break Err(kept_failed(e)),
+                        }
+                    }
                 }
             }
             data.extend_from_slice(&chunk[..n]);
             if may_spill && data.len() > SPILL_AT {
                 may_spill = false;
-                let dir = self.spill.as_deref();
-                if let Some(mut file) = dir.and_then(|d| Spill::create(d).ok()) {
-                    if file.write(&data).is_ok() {
-                        data = Vec::new();
-                        spill = Some(file);
+                if let Some(dir) = self.spill.as_deref() {
+                    match Spill::create(dir).and_then(|mut f| f.write(&data).map(|()| f)) {
+                        Ok(file) => {
+                            data = Vec::new();
+                            spill = Some(file);
+                        }
+                        Err(e) => crate::log!(
+                            "a large stream stays in memory: no spill file in {}: {e}",
+                            dir.display()
+                        ),
                     }
                 }
             }
         };
-        let data = match spill.map(Spill::map) {
-            Some(Ok(mapped)) => Data::Mapped(Arc::new(mapped)),
-            Some(Err(e)) => return Err(ReadStop::Corrupt(e, Data::Owned(Vec::new()))),
+        let data = match spill.map(Spill::finish) {
+            Some(Ok(Kept::Mapped(mapped))) => Data::Mapped(Arc::new(mapped)),
+            Some(Ok(Kept::Owned(bytes))) => Data::Owned(bytes),
+            Some(Err(e)) => return Err(ReadStop::Corrupt(kept_failed(e), Data::Owned(Vec::new()))),
             None => Data::Owned(data),
         };
         match end {
@@ -553,6 +564,14 @@ impl<'a> Members<'a> {
             Err(e) => Err(ReadStop::Corrupt(e, data)),
         }
     }
+}
+
+/// The error of a decoded stream that could neither stay in its spill file nor be read back
+/// from it (the decoder itself did not fail).
+fn kept_failed(e: io::Error) -> io::Error {
+    io::Error::other(format!(
+        "the decoded bytes could not be kept (their spill file failed: {e})"
+    ))
 }
 
 /// Lines of `data` from an offset: (start, line without `\n` or `\r\n`, start of the next line).
