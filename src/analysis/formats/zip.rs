@@ -12,7 +12,7 @@ use std::io::Cursor;
 use zip::result::ZipError;
 use zip::ZipArchive;
 
-use super::{printable, EntryInfo, Limit, Members, ReadStop};
+use super::{printable, Data, EntryInfo, Limit, Members, ReadStop};
 use crate::analysis::warning::Problem;
 
 /// The zip method number of Zstandard (APPNOTE 4.4.5).
@@ -128,7 +128,7 @@ pub(crate) fn unpack_opened<'a>(
             read_encrypted(&mut archive, i, &name, packed, out)
         } else {
             match archive.by_index(i) {
-                Ok(mut f) => Some(out.read_member(&name, packed, &mut f)),
+                Ok(mut f) => Some(out.read_stream(&name, packed, &mut f)),
                 Err(e) => {
                     out.warn(Problem::Corrupt, format!("{}: {e}", printable(&name)));
                     None
@@ -137,7 +137,7 @@ pub(crate) fn unpack_opened<'a>(
         };
         match result {
             Some(Ok(bytes)) => {
-                if !out.add(name, Cow::Owned(bytes)) {
+                if !out.add(name, bytes) {
                     return;
                 }
             }
@@ -151,7 +151,7 @@ pub(crate) fn unpack_opened<'a>(
                         partial.len()
                     ),
                 );
-                if !partial.is_empty() && !out.add(name, Cow::Owned(partial)) {
+                if !partial.is_empty() && !out.add(name, partial) {
                     return;
                 }
             }
@@ -168,13 +168,16 @@ fn declared_entries(data: &[u8]) -> Option<u64> {
     (n != 0xffff).then_some(n as u64)
 }
 
+/// A member read by [`Members::read_stream`] (a large one is spilled to disk).
+type Stream = Result<Data<'static>, ReadStop<Data<'static>>>;
+
 fn read_zstd(
     archive: &mut ZipArchive<Cursor<&[u8]>>,
     i: usize,
     name: &str,
     packed: u64,
     out: &mut Members,
-) -> Option<Result<Vec<u8>, ReadStop>> {
+) -> Option<Stream> {
     let raw = match archive.by_index_raw(i) {
         Ok(f) => f,
         Err(e) => {
@@ -183,7 +186,7 @@ fn read_zstd(
         }
     };
     match ruzstd::decoding::StreamingDecoder::new(raw) {
-        Ok(mut d) => Some(out.read_member(name, packed, &mut d)),
+        Ok(mut d) => Some(out.read_stream(name, packed, &mut d)),
         Err(e) => {
             out.warn(
                 Problem::Corrupt,
@@ -202,11 +205,11 @@ fn read_encrypted(
     name: &str,
     packed: u64,
     out: &mut Members,
-) -> Option<Result<Vec<u8>, ReadStop>> {
+) -> Option<Stream> {
     let passwords = out.budget().passwords.clone();
     for password in &passwords {
         let result = match archive.by_index_decrypt(i, password.as_bytes()) {
-            Ok(mut f) => out.read_member(name, packed, &mut f),
+            Ok(mut f) => out.read_stream(name, packed, &mut f),
             Err(ZipError::InvalidPassword) => continue,
             Err(e) => {
                 out.warn(Problem::Corrupt, format!("{}: {e}", printable(name)));
@@ -366,6 +369,49 @@ mod tests {
         let mut out = Members::new(caps);
         unpack(data, &mut out);
         out
+    }
+
+    #[test]
+    fn a_large_member_is_spilled_and_small_ones_stay_in_memory() {
+        let dir = std::env::temp_dir().join(format!("assay-zip-spill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big: Vec<u8> = (0..super::super::SPILL_AT + 10)
+            .map(|i| (i % 7) as u8)
+            .collect();
+        let data = make_zip(&[
+            ("big.bin", &big, CompressionMethod::Deflated, None),
+            ("small.txt", b"small", CompressionMethod::Deflated, None),
+            (
+                "locked.bin",
+                &big,
+                CompressionMethod::Deflated,
+                Some("infected"),
+            ),
+        ]);
+        let budget = Budget {
+            passwords: vec!["wrong".into(), "infected".into()],
+            max_ratio: u64::MAX,
+            ..Budget::unlimited()
+        };
+        let mut out = Members::new(budget).spill_to(Some(std::sync::Arc::from(dir.as_path())));
+        unpack(&data, &mut out);
+        let kept: Vec<(&str, bool)> = out
+            .members
+            .iter()
+            .map(|m| (m.name.as_str(), m.data.mapped().is_some()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("big.bin", true),
+                ("small.txt", false),
+                ("locked.bin", true)
+            ]
+        );
+        assert!(out.members[0].data[..] == big[..] && out.members[2].data[..] == big[..]);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        drop(out);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
