@@ -2,7 +2,6 @@
 //! lzma_alone and zstd. Each yields one member, the decompressed stream, named by the gzip header's
 //! FNAME when there is one and otherwise left unnamed (the engine derives a name from the parent).
 
-use std::borrow::Cow;
 use std::io::Read;
 
 use super::{Members, ReadStop};
@@ -108,53 +107,84 @@ pub fn unlzma<'a>(data: &'a [u8], out: &mut Members<'a>) {
 }
 
 pub fn unzstd<'a>(data: &'a [u8], out: &mut Members<'a>) {
-    // Frames follow each other; the streaming decoder reads one, so loop over them.
-    let mut rest: &[u8] = data;
-    let mut whole = Vec::new();
-    let mut frames = 0;
-    while !rest.is_empty() && !out.stopped() {
-        let before = rest.len();
-        let mut decoder = match ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
-            &mut rest,
-            MAX_WINDOW_BYTES,
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                if frames == 0 {
-                    out.warn(
-                        Problem::Corrupt,
-                        format!("the zstd frame header is not usable: {e}"),
-                    );
-                } else {
-                    out.warn(
-                        Problem::Corrupt,
-                        format!("data after zstd frame {frames} is not a frame: {e}"),
-                    );
-                }
-                break;
-            }
-        };
-        let packed = before as u64;
-        match out.read_member("", packed, &mut decoder) {
-            Ok(d) => whole.extend_from_slice(&d),
-            Err(ReadStop::Limit) => return,
-            Err(ReadStop::Corrupt(e, partial)) => {
-                whole.extend_from_slice(&partial);
-                out.warn(
-                    Problem::Corrupt,
-                    format!("zstd frame {} is corrupt or truncated: {e}", frames + 1),
-                );
-                break;
-            }
+    // Frames follow each other; the streaming decoder reads one, so `Frames` chains them into
+    // the one stream the member is (spilled to disk when it is large).
+    let mut frames = Frames {
+        rest: data,
+        current: None,
+        done: 0,
+        ended: None,
+    };
+    let result = out.read_stream("", data.len() as u64, &mut frames);
+    let whole = match result {
+        Ok(whole) => Some(whole),
+        Err(ReadStop::Limit) => return,
+        Err(ReadStop::Corrupt(e, partial)) => {
+            out.warn(
+                Problem::Corrupt,
+                format!(
+                    "zstd frame {} is corrupt or truncated: {e}",
+                    frames.done + 1
+                ),
+            );
+            Some(partial)
         }
-        drop(decoder);
-        frames += 1;
-        if rest.len() == before {
-            break;
-        }
+    };
+    if let Some(why) = frames.ended {
+        out.warn(Problem::Corrupt, why);
     }
-    if !whole.is_empty() || frames > 0 {
-        out.add(String::new(), Cow::Owned(whole));
+    if let Some(whole) = whole.filter(|w| !w.is_empty() || frames.done > 0) {
+        out.add(String::new(), whole);
+    }
+}
+
+/// zstd's frames one after the other, read as one stream. A frame's own corruption is a read
+/// error; a frame header that cannot be used (or data after the last frame that is not one)
+/// ends the stream, and why is kept for a warning.
+struct Frames<'d> {
+    rest: &'d [u8],
+    current: Option<ruzstd::decoding::StreamingDecoder<&'d [u8], ruzstd::decoding::FrameDecoder>>,
+    /// Frames decoded to their end.
+    done: usize,
+    ended: Option<String>,
+}
+
+impl Read for Frames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(decoder) = &mut self.current {
+                let n = decoder.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                let before = self.rest.len();
+                if let Some(decoder) = self.current.take() {
+                    self.rest = decoder.into_inner();
+                }
+                self.done += 1;
+                // A frame that consumed nothing would be read again for ever.
+                if self.rest.len() == before {
+                    return Ok(0);
+                }
+            }
+            if self.rest.is_empty() || self.ended.is_some() {
+                return Ok(0);
+            }
+            let next = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
+                self.rest,
+                MAX_WINDOW_BYTES,
+            );
+            match next {
+                Ok(decoder) => self.current = Some(decoder),
+                Err(e) => {
+                    self.ended = Some(match self.done {
+                        0 => format!("the zstd frame header is not usable: {e}"),
+                        n => format!("data after zstd frame {n} is not a frame: {e}"),
+                    });
+                    return Ok(0);
+                }
+            }
+        }
     }
 }
 
@@ -289,6 +319,43 @@ mod tests {
         zst.extend_from_slice(b"hello");
         let (m, w, _) = run(unzstd, &zst, Budget::unlimited());
         assert_eq!(m[0].1, b"hello", "{w:?}");
+    }
+
+    #[test]
+    fn zstd_frames_are_joined_and_what_follows_them_is_a_warning() {
+        // Two frames of one raw block each, written by hand (RFC 8878), then bytes that are not
+        // a frame.
+        let frame = |text: &[u8]| {
+            let mut f = b"\x28\xb5\x2f\xfd".to_vec();
+            f.push(0x20);
+            f.push(text.len() as u8);
+            let block_header: u32 = 1 | ((text.len() as u32) << 3);
+            f.extend_from_slice(&block_header.to_le_bytes()[..3]);
+            f.extend_from_slice(text);
+            f
+        };
+        let mut zst = frame(b"hello ");
+        zst.extend(frame(b"world"));
+        let (m, w, _) = run(unzstd, &zst, Budget::unlimited());
+        assert_eq!(m, [(String::new(), b"hello world".to_vec())]);
+        assert!(w.is_empty(), "{w:?}");
+        zst.extend_from_slice(b"trailing junk");
+        let (m, w, _) = run(unzstd, &zst, Budget::unlimited());
+        assert_eq!(m[0].1, b"hello world");
+        assert!(
+            w[0].text
+                .starts_with("data after zstd frame 2 is not a frame"),
+            "{w:?}"
+        );
+        // A frame cut short keeps what decoded before it.
+        let mut cut = frame(b"hello ");
+        cut.extend_from_slice(&frame(b"world")[..10]);
+        let (m, w, _) = run(unzstd, &cut, Budget::unlimited());
+        assert!(m[0].1.starts_with(b"hello "), "{m:?}");
+        assert!(
+            w[0].text.contains("zstd frame 2 is corrupt or truncated"),
+            "{w:?}"
+        );
     }
 
     #[test]
