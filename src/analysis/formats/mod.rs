@@ -488,7 +488,7 @@ impl<'a> Members<'a> {
     }
 
     /// [`Members::read_member`] for a stream that may be large (the one member of gzip, xz,
-    /// bzip2, lzma; zstd's frames are still joined in memory): past [`SPILL_AT`] bytes, when a
+    /// bzip2, lzma and zstd; a zip member): past [`SPILL_AT`] bytes, when a
     /// spill directory is set, the output goes on into a temporary file, mapped once complete.
     /// Where the file cannot be made or written, the stream stays in memory (and the log says
     /// why).
