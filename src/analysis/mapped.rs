@@ -80,7 +80,7 @@ impl Mapped {
 }
 
 /// A temporary file for a large decoded stream: unlinked as soon as it is created (a crash
-/// leaves nothing behind), written front to back, then mapped ([`Spill::map`]).
+/// leaves nothing behind), written front to back, then mapped ([`Spill::finish`]).
 pub struct Spill {
     file: File,
     len: u64,
@@ -117,8 +117,10 @@ impl Spill {
         }
     }
 
-    /// The bytes written before the first failed write, read back.
+    /// The bytes written before the first failed write, read back; what that write left of
+    /// itself is cut off, so that writing may go on after them.
     pub fn read_back(&mut self) -> io::Result<Vec<u8>> {
+        self.file.set_len(self.len)?;
         self.file.seek(SeekFrom::Start(0))?;
         let mut bytes = Vec::new();
         (&self.file).take(self.len).read_to_end(&mut bytes)?;

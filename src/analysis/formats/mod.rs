@@ -488,10 +488,10 @@ impl<'a> Members<'a> {
     }
 
     /// [`Members::read_member`] for a stream that may be large (the one member of gzip, xz,
-    /// bzip2, lzma and zstd; a zip member): past [`SPILL_AT`] bytes, when a
-    /// spill directory is set, the output goes on into a temporary file, mapped once complete.
-    /// Where the file cannot be made or written, the stream stays in memory (and the log says
-    /// why).
+    /// bzip2, lzma and zstd; a zip member read through its central directory): past
+    /// [`SPILL_AT`] bytes, when a spill directory is set, the output goes on into a temporary
+    /// file, mapped once complete. Where the file cannot be made or written, the stream stays in
+    /// memory (and the log says why); where it cannot be mapped, it is read back.
     pub fn read_stream(
         &mut self,
         name: &str,
@@ -567,7 +567,8 @@ impl<'a> Members<'a> {
 }
 
 /// The error of a decoded stream that could neither stay in its spill file nor be read back
-/// from it (the decoder itself did not fail).
+/// from it. It comes as [`ReadStop::Corrupt`], the one way a reader reports a failed read; the
+/// text says it was the spill file.
 fn kept_failed(e: io::Error) -> io::Error {
     io::Error::other(format!(
         "the decoded bytes could not be kept (their spill file failed: {e})"

@@ -166,6 +166,9 @@ impl Read for Frames<'_> {
                 if self.rest.len() == before {
                     return Ok(0);
                 }
+                // Back to the reader between frames, so that it checks the deadline: a file of
+                // millions of empty frames would otherwise be decoded in this one call.
+                return Err(std::io::ErrorKind::Interrupted.into());
             }
             if self.rest.is_empty() || self.ended.is_some() {
                 return Ok(0);
@@ -347,6 +350,22 @@ mod tests {
                 .starts_with("data after zstd frame 2 is not a frame"),
             "{w:?}"
         );
+        // The deadline is looked at between frames: thousands of empty frames stop at it.
+        let empty = frame(b"");
+        let many: Vec<u8> = empty
+            .iter()
+            .copied()
+            .cycle()
+            .take(empty.len() * 10_000)
+            .collect();
+        let (deadline, looks) = super::super::Deadline::at_look(5);
+        let caps = Budget {
+            deadline,
+            ..Budget::unlimited()
+        };
+        let (_, _, l) = run(unzstd, &many, caps);
+        assert_eq!(l, [Limit::Time]);
+        assert!(looks.load(std::sync::atomic::Ordering::SeqCst) < 100);
         // A frame cut short keeps what decoded before it.
         let mut cut = frame(b"hello ");
         cut.extend_from_slice(&frame(b"world")[..10]);
