@@ -922,10 +922,7 @@ impl Walk<'_, '_> {
             let mut e = match slot {
                 // The entries below the first are finished on their JSON, without reading it.
                 Slot::Written(mut w) if i > 0 => {
-                    let tags = &mut w.tags.ticore;
-                    tags.extend(contained.into_iter().map(String::from));
-                    tags.sort();
-                    tags.dedup();
+                    add_tags(&mut w.tags, contained);
                     let about = About {
                         file: &w.file,
                         identification: &w.identification,
@@ -945,11 +942,7 @@ impl Walk<'_, '_> {
                 Slot::Live(e) => *e,
             };
             e.classification = verdict;
-            e.tags
-                .ticore
-                .extend(contained.into_iter().map(String::from));
-            e.tags.ticore.sort();
-            e.tags.ticore.dedup();
+            add_tags(&mut e.tags, contained);
             let tree = (i == 0).then_some((count, limits_hit));
             if i == 0 {
                 // The report says which rules it was scanned with.
@@ -1055,6 +1048,13 @@ fn read_back(json: &[u8], w: Written) -> Entry {
         e.info.unpacking.warnings.push(warning);
         e
     })
+}
+
+/// Adds the tags of what a container holds to its own, sorted and each once.
+fn add_tags(tags: &mut Tags, contained: Vec<&str>) {
+    tags.ticore.extend(contained.into_iter().map(String::from));
+    tags.ticore.sort();
+    tags.ticore.dedup();
 }
 
 /// Takes over a verdict found in `source`, keeping our own scan results (they say what voted on

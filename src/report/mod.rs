@@ -113,23 +113,19 @@ impl Report {
     /// Adds an entry at the end. An entry that cannot be written (none of ours: JSON writes
     /// every value they hold) is written as its file's identity and the error.
     pub fn push(&mut self, e: &Entry) {
-        self.json.pop();
-        if !self.ends.is_empty() {
-            self.json.push(b',');
-        }
-        let start = self.json.len();
-        if let Err(err) = serde_json::to_writer(&mut self.json, e) {
-            self.json.truncate(start);
-            let f = &e.info.file;
-            let stand_in = serde_json::json!({
-                "info": {"file": {"file_name": f.file_name, "file_path": f.file_path, "size": f.size},
-                         "unpacking": {"warnings": [format!("this entry could not be written: {err}")]}},
-            });
-            // A `Value` of strings and numbers always writes.
-            let _ = serde_json::to_writer(&mut self.json, &stand_in);
-        }
-        self.ends.push(self.json.len());
-        self.json.push(b']');
+        self.append(|b| {
+            let start = b.len();
+            if let Err(err) = serde_json::to_writer(&mut *b, e) {
+                b.truncate(start);
+                let f = &e.info.file;
+                let stand_in = serde_json::json!({
+                    "info": {"file": {"file_name": f.file_name, "file_path": f.file_path, "size": f.size},
+                             "unpacking": {"warnings": [format!("this entry could not be written: {err}")]}},
+                });
+                // A `Value` of strings and numbers always writes.
+                let _ = serde_json::to_writer(&mut *b, &stand_in);
+            }
+        });
         if self.ends.len() == 1 {
             self.classification = e.classification.classification;
         } else {
@@ -142,25 +138,33 @@ impl Report {
     /// [`Report::push`] adds with the tree's counts.
     pub fn push_finished(&mut self, json: &[u8], spans: &Spans, finished: Finished<'_>) {
         debug_assert!(!self.ends.is_empty(), "the first entry is pushed whole");
+        self.append(|b| {
+            b.extend_from_slice(b"{\"info\":");
+            b.extend_from_slice(&json[spans.info.clone()]);
+            b.extend_from_slice(b",\"classification\":");
+            // Strings, numbers and lists of them: JSON writes them all.
+            let _ = serde_json::to_writer(&mut *b, finished.classification);
+            b.extend_from_slice(&json[spans.found.clone()]);
+            b.extend_from_slice(b",\"story\":");
+            let _ = serde_json::to_writer(&mut *b, finished.story);
+            b.extend_from_slice(b",\"tags\":");
+            let _ = serde_json::to_writer(&mut *b, finished.tags);
+            b.extend_from_slice(b",\"metadata\":");
+            b.extend_from_slice(&json[spans.metadata.clone()]);
+            b.push(b'}');
+        });
+        self.unpacked_bytes += finished.size;
+    }
+
+    /// Adds the entry `write` writes at the end of the list, which stays a complete list.
+    fn append(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         self.json.pop();
-        self.json.push(b',');
-        let b = &mut self.json;
-        b.extend_from_slice(b"{\"info\":");
-        b.extend_from_slice(&json[spans.info.clone()]);
-        b.extend_from_slice(b",\"classification\":");
-        // Strings, numbers and lists of them: JSON writes them all.
-        let _ = serde_json::to_writer(&mut *b, finished.classification);
-        b.extend_from_slice(&json[spans.found.clone()]);
-        b.extend_from_slice(b",\"story\":");
-        let _ = serde_json::to_writer(&mut *b, finished.story);
-        b.extend_from_slice(b",\"tags\":");
-        let _ = serde_json::to_writer(&mut *b, finished.tags);
-        b.extend_from_slice(b",\"metadata\":");
-        b.extend_from_slice(&json[spans.metadata.clone()]);
-        b.push(b'}');
+        if !self.ends.is_empty() {
+            self.json.push(b',');
+        }
+        write(&mut self.json);
         self.ends.push(self.json.len());
         self.json.push(b']');
-        self.unpacked_bytes += finished.size;
     }
 
     /// The whole list as JSON.

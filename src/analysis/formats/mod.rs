@@ -466,24 +466,11 @@ impl<'a> Members<'a> {
         packed: u64,
         reader: &mut dyn Read,
     ) -> Result<Vec<u8>, ReadStop> {
-        let cap = self.member_cap(packed);
-        let mut data = Vec::new();
-        let mut chunk = vec![0u8; READ_CHUNK];
-        loop {
-            if self.stopped() {
-                return Err(ReadStop::Limit);
-            }
-            let n = match reader.read(&mut chunk) {
-                Ok(0) => return Ok(data),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ReadStop::Corrupt(e, data)),
-            };
-            if (data.len() + n) as u64 > cap {
-                self.over_cap(name, packed, (data.len() + n) as u64);
-                return Err(ReadStop::Limit);
-            }
-            data.extend_from_slice(&chunk[..n]);
+        // Nothing is spilled, so the bytes are in memory already and `into_owned` copies none.
+        match self.read(name, packed, reader, false) {
+            Ok(data) => Ok(data.into_owned()),
+            Err(ReadStop::Limit) => Err(ReadStop::Limit),
+            Err(ReadStop::Corrupt(e, partial)) => Err(ReadStop::Corrupt(e, partial.into_owned())),
         }
     }
 
@@ -498,10 +485,21 @@ impl<'a> Members<'a> {
         packed: u64,
         reader: &mut dyn Read,
     ) -> Result<Data<'static>, ReadStop<Data<'static>>> {
+        self.read(name, packed, reader, true)
+    }
+
+    /// [`Members::read_stream`], spilling only when `spilling` is set.
+    fn read(
+        &mut self,
+        name: &str,
+        packed: u64,
+        reader: &mut dyn Read,
+        spilling: bool,
+    ) -> Result<Data<'static>, ReadStop<Data<'static>>> {
         let cap = self.member_cap(packed);
         let mut data = Vec::new();
         let mut spill: Option<Spill> = None;
-        let mut may_spill = self.spill.is_some();
+        let mut may_spill = spilling && self.spill.is_some();
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut len = 0u64;
         let end = loop {
