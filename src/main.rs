@@ -419,16 +419,19 @@ fn watchdog(
 fn recover(ctx: &WorkerContext) -> anyhow::Result<Vec<i64>> {
     let t = time::now();
     let rec = ctx.store.recover(queue::MAX_ATTEMPTS, t)?;
-    for (id, spool, file_name) in &rec.given_up {
+    for (id, sample, file_name) in &rec.given_up {
         let reason = format!(
             "analysis was interrupted {} times; giving up on this file",
             queue::MAX_ATTEMPTS
         );
-        if let Some(f) = spool {
-            let path = ctx.spool_dir.join(f);
-            let report = analysis::failure_report(&path, file_name, &reason);
+        if let Some(sample) = sample {
+            let report = queue::with_sample(&ctx.spool_dir, sample, |data| {
+                analysis::failure_report(data, file_name, &reason)
+            });
             ctx.store.set_report(*id, report.json())?;
-            queue::remove_sample(&path);
+            if let Some(f) = sample.spool_file() {
+                queue::remove_sample(&ctx.spool_dir.join(f));
+            }
         }
         log!("task {id} failed: {reason}");
     }

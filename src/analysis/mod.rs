@@ -13,7 +13,7 @@ pub mod hashes;
 pub mod hashlist;
 pub mod identify;
 pub mod inspect;
-mod mapped;
+pub(crate) mod mapped;
 mod ordinals;
 mod policy;
 pub mod registry;
@@ -127,6 +127,18 @@ impl Engine {
         Ok(self.analyze(map.bytes(), file_name, Some(&map), scanner, deadline))
     }
 
+    /// [`Engine::analyze_file_with`] for a sample held in memory (a small upload, kept in the
+    /// database with its task).
+    pub fn analyze_held_with(
+        &self,
+        data: &[u8],
+        file_name: &str,
+        scanner: &mut yara::Scanner,
+    ) -> Report {
+        let deadline = Deadline::after(self.limits.max_time);
+        self.analyze(data, file_name, None, scanner, deadline)
+    }
+
     /// Analyses bytes already in memory (tests and the fuzz targets), into entries.
     pub fn analyze_bytes(&self, data: &[u8], file_name: &str) -> Vec<Entry> {
         self.analyze_bytes_until(data, file_name, Deadline::after(self.limits.max_time))
@@ -172,12 +184,13 @@ impl Engine {
     }
 }
 
-/// The report of a file whose analysis failed: whatever could be hashed, and why it failed.
-/// Hashing is plain safe code over bytes, so it is still tried when a format handler was at fault.
-pub fn failure_report(path: &Path, file_name: &str, reason: &str) -> Report {
+/// The report of a file whose analysis failed: whatever could be hashed (`data`: the sample's
+/// bytes, or why they could not be read), and why it failed. Hashing is plain safe code over
+/// bytes, so it is still tried when a format handler was at fault.
+pub fn failure_report(data: io::Result<&[u8]>, file_name: &str, reason: &str) -> Report {
     let mut warnings = vec![format!("analysis failed: {reason}")];
-    let digests = match mapped::Mapped::open(path) {
-        Ok(map) => Digests::of(map.bytes(), false),
+    let digests = match data {
+        Ok(bytes) => Digests::of(bytes, false),
         Err(e) => {
             warnings.push(format!("the sample could not be read for hashing: {e}"));
             Digests::of(b"", false)
@@ -748,10 +761,7 @@ mod tests {
 
     #[test]
     fn failure_report_still_hashes_and_says_why() {
-        let p = std::env::temp_dir().join(format!("assay-an-{}-bad", std::process::id()));
-        std::fs::write(&p, b"abc").unwrap();
-        let r = failure_report(&p, "bad.bin", "handler panicked").entries();
-        std::fs::remove_file(&p).unwrap();
+        let r = failure_report(Ok(b"abc"), "bad.bin", "handler panicked").entries();
         assert_eq!(
             r[0].info.file.hashes[1].value,
             "a9993e364706816aba3e25717850c26c9cd0d89d"

@@ -1,5 +1,6 @@
-//! `POST /api/tiscale/v1/upload`: streams the multipart body to a spool file while hashing it,
-//! records the task (committed before answering) and queues it.
+//! `POST /api/tiscale/v1/upload`: reads the multipart body while hashing it (a sample of up to
+//! [`STORED_SAMPLE_MAX`] bytes into memory, to be committed with its task; a larger one into a
+//! spool file), records the task (committed before answering) and queues it.
 
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind, Write};
@@ -15,7 +16,7 @@ use super::query::strip_token_prefix;
 use super::{header_value, multipart_boundary, service, ApiError, App, HandlerResult, Reply};
 use crate::analysis::hashes::hex;
 use crate::hub::{self, ForwardError, Hub};
-use crate::store::NewTask;
+use crate::store::{NewTask, Sample, STORED_SAMPLE_MAX};
 use crate::time::now;
 
 /// Form fields other than the file are small JSON documents; more than this is refused.
@@ -89,12 +90,18 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     }
 
     let t = now();
+    let sha1 = spooled.sha1().map_err(|e| spool_error(&e))?;
+    let size = spooled.size;
+    let sample = match spooled.memory.take() {
+        Some(bytes) => Sample::Stored(bytes),
+        None => Sample::Spool(spooled.spool_name.clone()),
+    };
     let task = NewTask {
         submitted: t,
         file_name: spooled.file_name.clone(),
-        size: spooled.size,
-        sha1: spooled.sha1().map_err(|e| spool_error(&e))?,
-        spool_file: spooled.spool_name.clone(),
+        size,
+        sha1,
+        sample,
         custom_token,
         custom_data,
         user_data,
@@ -102,14 +109,17 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
         forwarded_for,
         deliveries: crate::integrations::at_upload(&app.config),
     };
-    let id = app.store.insert_task(&task)?;
+    let sha1 = task.sha1.clone();
+    let id = app.store.insert_task(task)?;
     // From here the upload is accepted: the sample belongs to the task row.
-    let size = spooled.size;
     let path = spooled.keep();
     if room.push(id).is_err() {
-        // Start-up recovery took the room while we were reading the body: take the task back.
+        // Start-up recovery took the room while we were reading the body: take the task back
+        // (a sample kept in the database goes with the row).
         app.store.delete_task(id)?;
-        crate::queue::remove_sample(&path);
+        if !path.as_os_str().is_empty() {
+            crate::queue::remove_sample(&path);
+        }
         return Err(queue_full());
     }
     app.stats.add("files_submitted", 1.0, t);
@@ -121,7 +131,7 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
         .config
         .s3
         .as_ref()
-        .and_then(|s3| crate::integrations::report_link(s3, &task.sha1, id, t))
+        .and_then(|s3| crate::integrations::report_link(s3, &sha1, id, t))
     {
         answer["report_url"] = url.into();
     }
@@ -142,7 +152,8 @@ struct Received {
 /// Who receives an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
-    /// Keeps it: synced to disk before the answer, hashed as it is written.
+    /// Keeps it: synced to disk before the answer (a small one in the database, with its task),
+    /// hashed as it is written.
     Worker,
     /// Passes it on: the Worker makes it durable, and hashes it; the Hub's copy (in memory up to
     /// [`HUB_MEMORY_BYTES`]) lives until the Worker has answered.
@@ -375,7 +386,18 @@ impl Drop for PathGuard {
 /// small upload cost a Hub more than forwarding it.
 const HUB_MEMORY_BYTES: usize = 4 * 1024 * 1024;
 
-/// A sample being written to the spool (or, on a Hub, held in memory while it is small).
+impl Role {
+    /// Most bytes of an upload held in memory: a Worker commits up to [`STORED_SAMPLE_MAX`] bytes
+    /// into the database with the task; a Hub forwards up to [`HUB_MEMORY_BYTES`] from memory.
+    fn memory_bytes(self) -> usize {
+        match self {
+            Role::Worker => STORED_SAMPLE_MAX,
+            Role::Hub => HUB_MEMORY_BYTES,
+        }
+    }
+}
+
+/// A sample being written to the spool, or held in memory while it is small.
 struct SpoolFile {
     dir: PathBuf,
     guard: PathGuard,
@@ -384,19 +406,22 @@ struct SpoolFile {
     /// The open spool file; `None` while the sample is in `memory`.
     writer: Option<BufWriter<File>>,
     memory: Option<Vec<u8>>,
+    /// Most bytes `memory` holds before the sample goes to a spool file.
+    memory_max: usize,
     /// The SHA-1 as the file is written; `None` on a Hub (see [`Spooled::sha1`]).
     sha1: Option<Sha1>,
     size: u64,
 }
 
-/// A completely written sample (synced to disk on a Worker).
+/// A completely received sample: in memory when small, else in a spool file (synced to disk on
+/// a Worker).
 struct Spooled {
     guard: PathGuard,
     spool_name: String,
     file_name: String,
     sha1: Option<String>,
     size: u64,
-    /// A Hub's small upload, never written to disk.
+    /// A small upload, never written to a file (a Worker's goes into the database).
     memory: Option<Vec<u8>>,
 }
 
@@ -430,7 +455,8 @@ impl Spooled {
         self.guard.0.as_deref().unwrap_or(Path::new(""))
     }
 
-    /// Hands the file over to the task: it is no longer removed on drop.
+    /// Hands the file over to the task: it is no longer removed on drop. Empty when the sample
+    /// was never written to a file.
     fn keep(self) -> PathBuf {
         self.guard.keep()
     }
@@ -439,31 +465,22 @@ impl Spooled {
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl SpoolFile {
-    /// A Worker's sample, in a new spool file; a Hub's, in memory until it outgrows
-    /// [`HUB_MEMORY_BYTES`].
+    /// A sample in memory until it outgrows [`Role::memory_bytes`], then in a new spool file.
     /// `expected`: about how large the sample is (the request's length), to hold it in one
     /// allocation.
-    fn create(
-        dir: &Path,
-        file_name: String,
-        role: Role,
-        expected: usize,
-    ) -> std::io::Result<SpoolFile> {
-        let mut f = SpoolFile {
+    fn create(dir: &Path, file_name: String, role: Role, expected: usize) -> SpoolFile {
+        let memory_max = role.memory_bytes();
+        SpoolFile {
             dir: dir.to_owned(),
             guard: PathGuard(None),
             spool_name: String::new(),
             file_name,
             writer: None,
-            memory: None,
+            memory: Some(Vec::with_capacity(expected.min(memory_max))),
+            memory_max,
             sha1: (role == Role::Worker).then(Sha1::new),
             size: 0,
-        };
-        match role {
-            Role::Worker => f.open()?,
-            Role::Hub => f.memory = Some(Vec::with_capacity(expected.min(HUB_MEMORY_BYTES))),
         }
-        Ok(f)
     }
 
     fn open(&mut self) -> std::io::Result<()> {
@@ -488,7 +505,7 @@ impl SpoolFile {
             h.update(chunk);
         }
         if let Some(memory) = &mut self.memory {
-            if memory.len() + chunk.len() <= HUB_MEMORY_BYTES {
+            if memory.len() + chunk.len() <= self.memory_max {
                 memory.extend_from_slice(chunk);
                 return Ok(());
             }
@@ -605,12 +622,12 @@ impl PartSink for UploadSink<'_> {
         }
         self.current = if is_file {
             let name = label(h.filename.as_deref());
-            let f =
-                SpoolFile::create(self.spool_dir, name, self.role, self.expected).map_err(|e| {
-                    self.spool_failed = true;
-                    MultipartError::Io(e)
-                })?;
-            self.file = Some(f);
+            self.file = Some(SpoolFile::create(
+                self.spool_dir,
+                name,
+                self.role,
+                self.expected,
+            ));
             Current::File
         } else if matches!(h.name.as_str(), "custom_data" | "user_data")
             && !self.fields.iter().any(|(n, _)| *n == h.name)

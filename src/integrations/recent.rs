@@ -125,7 +125,6 @@ mod tests {
             sha1: "0".repeat(40),
             custom_data: None,
             user_data: None,
-            spool_file: None,
             direct_sender: String::new(),
             forwarded_for: Vec::new(),
             error: None,

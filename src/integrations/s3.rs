@@ -16,7 +16,7 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::{client, each, Context, Outcome, Sink};
 use crate::config::S3Config;
-use crate::store::{Delivery, Target};
+use crate::store::{Delivery, Sample, Target};
 
 /// Objects larger than this go up in parts.
 pub const MULTIPART_OVER: u64 = 64 * 1024 * 1024;
@@ -134,6 +134,15 @@ impl Client {
         ))
     }
 
+    /// Uploads `body` as `key` in one request.
+    fn put_bytes(&self, bucket: &Bucket, key: &str, body: &[u8]) -> Result<(), String> {
+        let url = bucket
+            .put_object(Some(&self.credentials), key)
+            .sign(SIGNED_FOR);
+        self.put(&url, &mut &body[..], body.len() as u64)
+            .map(|_| ())
+    }
+
     /// Uploads the file at `path` as `key`, in parts when it is large.
     fn put_file(&self, bucket: &Bucket, key: &str, path: &std::path::Path) -> Result<(), String> {
         let mut file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -195,7 +204,8 @@ impl Client {
     }
 }
 
-/// Samples: the uploaded file, content-addressed, read from the spool.
+/// Samples: the uploaded file, content-addressed, read from the spool (or the database, where
+/// small samples are kept).
 pub struct Samples(pub std::sync::Arc<Client>);
 
 /// Reports: the task's document, large.
@@ -231,11 +241,16 @@ impl Samples {
         if s3.exists(bucket, &key).map_err(Outcome::Retry)? {
             return Ok(Outcome::Delivered);
         }
-        let file = task
-            .spool_file
-            .as_ref()
+        let sample = ctx
+            .store
+            .sample(task.id)
+            .map_err(|e| Outcome::Retry(format!("cannot read the sample: {e}")))?
             .ok_or_else(|| Outcome::GiveUp("the sample is gone (the task was cancelled)".into()))?;
-        Ok(match s3.put_file(bucket, &key, &s3.spool_dir.join(file)) {
+        let sent = match &sample {
+            Sample::Spool(file) => s3.put_file(bucket, &key, &s3.spool_dir.join(file)),
+            Sample::Stored(bytes) => s3.put_bytes(bucket, &key, bytes),
+        };
+        Ok(match sent {
             Ok(()) => Outcome::Delivered,
             Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
         })
@@ -266,11 +281,8 @@ impl Reports {
         let task = ctx.task(d)?;
         let body = ctx.document(&task, "large", None)?;
         let key = report_key(&s3.config.prefix, &task.sha1, task.id, task.submitted);
-        let url = bucket
-            .put_object(Some(&s3.credentials), &key)
-            .sign(SIGNED_FOR);
-        Ok(match s3.put(&url, &mut &body[..], body.len() as u64) {
-            Ok(_) => Outcome::Delivered,
+        Ok(match s3.put_bytes(bucket, &key, &body) {
+            Ok(()) => Outcome::Delivered,
             Err(e) => Outcome::Retry(format!("{}: {e}", link(bucket.name(), &key))),
         })
     }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::analysis;
+use crate::analysis::mapped::Mapped;
 use crate::log;
 use crate::stats::Stats;
-use crate::store::{Finished, Store, TaskState};
+use crate::store::{Claimed, Finished, Sample, Store, TaskState};
 use crate::time::now;
 
 /// How many times analysis of one task may be started (and die with the process) before the task
@@ -236,24 +237,19 @@ fn process(
         return Ok(()); // deleted or cancelled while waiting
     };
     slot.store(id, Ordering::SeqCst);
-    let path = ctx.spool_dir.join(&claimed.spool_file);
     let started = Instant::now();
-    let outcome = log::guarded(|| {
-        ctx.engine
-            .analyze_file_with(&path, &claimed.file_name, scanner)
+    let name = &claimed.file_name;
+    let outcome = log::guarded(|| match &claimed.sample {
+        Sample::Spool(file) => {
+            let path = ctx.spool_dir.join(file);
+            ctx.engine.analyze_file_with(&path, name, scanner)
+        }
+        Sample::Stored(bytes) => Ok(ctx.engine.analyze_held_with(bytes, name, scanner)),
     });
     let (state, report, error) = match outcome {
         Ok(Ok(report)) => (TaskState::Done, report, None),
-        Ok(Err(e)) => failed(
-            &path,
-            &claimed.file_name,
-            format!("cannot read the sample: {e}"),
-        ),
-        Err(panic) => failed(
-            &path,
-            &claimed.file_name,
-            format!("analysis panicked: {}", panic.0),
-        ),
+        Ok(Err(e)) => failed(ctx, &claimed, format!("cannot read the sample: {e}")),
+        Err(panic) => failed(ctx, &claimed, format!("analysis panicked: {}", panic.0)),
     };
     let large = report.len() >= LARGE_REPORT_ENTRIES || claimed.size >= LARGE_SAMPLE_BYTES;
     let t = now();
@@ -281,8 +277,8 @@ fn process(
     // shutdown keeps it, a deleted task's sample was removed by the delete, and a sample that a
     // delivery still reads goes when that delivery is done.
     if let Ok(Finished::Stored { keep_sample }) = finished {
-        if !keep_sample {
-            remove_sample(&path);
+        if let (false, Some(file)) = (keep_sample, claimed.sample.spool_file()) {
+            remove_sample(&ctx.spool_dir.join(file));
         }
         log!(
             "task {id} {} in {} ms ({} bytes)",
@@ -318,16 +314,32 @@ fn release_freed_memory() {
 }
 
 fn failed(
-    path: &Path,
-    file_name: &str,
+    ctx: &WorkerContext,
+    claimed: &Claimed,
     reason: String,
 ) -> (TaskState, crate::report::Report, Option<String>) {
+    let file_name = &claimed.file_name;
     log!("analysis of {file_name:?} failed: {reason}");
-    (
-        TaskState::Failed,
-        analysis::failure_report(path, file_name, &reason),
-        Some(reason),
-    )
+    let report = with_sample(&ctx.spool_dir, &claimed.sample, |data| {
+        analysis::failure_report(data, file_name, &reason)
+    });
+    (TaskState::Failed, report, Some(reason))
+}
+
+/// Calls `f` with a sample's bytes (a spool file, mapped; or the bytes kept in the database),
+/// or with why they could not be read.
+pub fn with_sample<T>(
+    spool_dir: &Path,
+    sample: &Sample,
+    f: impl FnOnce(std::io::Result<&[u8]>) -> T,
+) -> T {
+    match sample {
+        Sample::Spool(file) => match Mapped::open(&spool_dir.join(file)) {
+            Ok(map) => f(Ok(map.bytes())),
+            Err(e) => f(Err(e)),
+        },
+        Sample::Stored(bytes) => f(Ok(bytes)),
+    }
 }
 
 /// Deletes a sample from the spool; a sample already gone is fine.

@@ -46,15 +46,29 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Reports are stored zlib-compressed (level 1): a report's JSON shrinks about five times, for
 /// about 10 ms per 3 MB written and read. A stored report that begins with `[` is plain JSON
 /// (rows written before compression; a zlib stream never begins with that byte).
+/// Each thread keeps its compressor: setting one up (its window and hash tables, fresh pages each
+/// time) cost more than compressing a small report, a twentieth of the server's CPU under a
+/// stream of small uploads.
 fn pack(report: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut z = flate2::write::ZlibEncoder::new(
-        Vec::with_capacity(report.len() / 4 + 64),
-        flate2::Compression::fast(),
-    );
-    z.write_all(report)
-        .and_then(|()| z.finish())
-        .expect("compressing into memory")
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<Compress> =
+            std::cell::RefCell::new(Compress::new(Compression::fast(), true));
+    }
+    DEFLATE.with_borrow_mut(|z| {
+        z.reset();
+        let mut out = Vec::with_capacity(report.len() / 4 + 64);
+        loop {
+            let read = z.total_in() as usize;
+            let status = z
+                .compress_vec(&report[read..], &mut out, FlushCompress::Finish)
+                .expect("compressing into memory");
+            if status == Status::StreamEnd {
+                return out;
+            }
+            out.reserve(out.capacity());
+        }
+    })
 }
 
 fn unpack(stored: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
@@ -69,12 +83,14 @@ fn unpack(stored: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 2: the outbox.
 const OUTBOX: &str = include_str!("outbox.sql");
 /// Version 3: leases in memory.
 const OUTBOX_V3: &str = include_str!("outbox_v3.sql");
+/// Version 4: small samples in the database.
+const SAMPLES_V4: &str = include_str!("samples_v4.sql");
 const POOL_MAX_IDLE: usize = 32;
 
 /// The lifecycle states of a task.
@@ -110,6 +126,43 @@ impl TaskState {
     }
 }
 
+/// Most bytes of a sample kept in the database, committed with its task, instead of in a spool
+/// file of its own (see `samples_v4.sql`).
+pub const STORED_SAMPLE_MAX: usize = 64 * 1024;
+
+/// The `spool_file` of a task whose sample is in the `samples` table. No spool file is named so:
+/// their names are made by the upload (`{nanos}-{n}.sample`).
+const IN_STORE: &str = "in-store";
+
+/// An accepted upload's bytes, as its task holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sample {
+    /// A file in the spool directory, by name.
+    Spool(String),
+    /// The bytes, kept in the database with the task (at most [`STORED_SAMPLE_MAX`]).
+    Stored(Vec<u8>),
+}
+
+impl Sample {
+    /// The spool file, when the sample is one: what is deleted once the task lets go of it.
+    pub fn spool_file(&self) -> Option<&str> {
+        match self {
+            Sample::Spool(name) => Some(name),
+            Sample::Stored(_) => None,
+        }
+    }
+
+    /// What the task's `spool_file` column holds for this sample.
+    fn column(&self) -> &str {
+        self.spool_file().unwrap_or(IN_STORE)
+    }
+}
+
+/// The spool file a `spool_file` column names: none for a sample kept in the database.
+fn spool_name(column: Option<String>) -> Option<String> {
+    column.filter(|c| c != IN_STORE)
+}
+
 /// What an accepted upload records.
 #[derive(Debug, Clone)]
 pub struct NewTask {
@@ -117,7 +170,7 @@ pub struct NewTask {
     pub file_name: String,
     pub size: u64,
     pub sha1: String,
-    pub spool_file: String,
+    pub sample: Sample,
     pub custom_token: Option<String>,
     pub custom_data: Option<String>,
     pub user_data: Option<String>,
@@ -149,8 +202,6 @@ pub struct Task {
     pub custom_data: Option<String>,
     /// As received; read by the deliveries (callback overrides, Splunk's `network`).
     pub user_data: Option<String>,
-    /// The sample in the spool, while the task holds it.
-    pub spool_file: Option<String>,
     pub direct_sender: String,
     pub forwarded_for: Vec<String>,
     pub error: Option<String>,
@@ -168,7 +219,7 @@ pub struct TaskSummary {
 /// A task taken by an analysis thread.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub spool_file: String,
+    pub sample: Sample,
     pub file_name: String,
     pub size: u64,
 }
@@ -180,9 +231,10 @@ pub struct Recovery {
     pub queued: Vec<i64>,
     /// Tasks that were processing when the process died and went back to the queue.
     pub requeued: usize,
-    /// Tasks given up on because analysis was interrupted too often: (id, spool file, file name).
-    /// Their samples are to be deleted once a report has been made of what is left.
-    pub given_up: Vec<(i64, Option<String>, String)>,
+    /// Tasks given up on because analysis was interrupted too often: (id, sample, file name).
+    /// Their spool files are to be deleted once a report has been made of what is left (the
+    /// store has let go of the samples by then).
+    pub given_up: Vec<(i64, Option<Sample>, String)>,
 }
 
 /// The database, shared by every thread.
@@ -195,6 +247,8 @@ pub struct Store {
     group: Mutex<Group>,
     /// Signalled when a group commit ends.
     committed: Condvar,
+    /// Held by the frequent writes ([`Store::writer`]).
+    writing: Mutex<()>,
 }
 
 /// Uploads waiting to be committed together. Whoever finds no commit running commits every
@@ -307,6 +361,29 @@ impl Drop for Conn<'_> {
     }
 }
 
+/// Pages the WAL holds before it is checkpointed (see `open_connection`).
+const WAL_PAGES: i64 = 10_000;
+
+/// A pooled connection with the store's write lock ([`Store::writer`]). The connection goes
+/// back to the pool before the lock is let go of.
+struct Writer<'a> {
+    conn: Conn<'a>,
+    _lock: MutexGuard<'a, ()>,
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
 /// How long a writer waits for the database at most.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
 
@@ -351,6 +428,13 @@ fn open_connection(path: &Path) -> Result<Connection> {
     // FULL for itself, see insert_task. FULL everywhere halved the upload rate (scripts/bench.sh).
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // The WAL is copied back into the database (and the database synced) once it holds this
+    // many pages, instead of SQLite's 1,000: a small task writes about ten pages (its upload,
+    // claim and report), so checkpoints came some twenty times a second under a stream of
+    // small uploads, and took a seventh of the server's CPU, most of it the sync; pages written
+    // again between two checkpoints (the tasks table's last leaf, its indexes) are now copied
+    // once. The WAL file grows to about 40 MB.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Every statement on a hot path is prepared once per connection (prepare_cached); with
     // rusqlite's default of 16 they pushed one another out and were parsed again each time.
@@ -375,6 +459,7 @@ impl Store {
             ids: None,
             group: Mutex::default(),
             committed: Condvar::new(),
+            writing: Mutex::new(()),
         })
     }
 
@@ -480,14 +565,28 @@ impl Store {
         })
     }
 
+    /// A connection for one of the frequent write transactions (an upload's commit, a task's
+    /// claim and its report), taken with the store's write lock held: the threads of the process
+    /// queue for the database on a mutex and are woken as soon as the writer before them is done.
+    /// Left to SQLite, they polled for its lock in the busy handler's sleeps, which under a
+    /// stream of small uploads took a twentieth of the server's CPU and made each commit wait
+    /// for the next poll. (Other writes still meet these on SQLite's lock.)
+    fn writer(&self) -> Result<Writer<'_>> {
+        let lock = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Writer {
+            conn: self.conn()?,
+            _lock: lock,
+        })
+    }
+
     /// Records an accepted upload as queued and returns its task id. Committed, and synced to
     /// disk, when this returns: together with the uploads that arrived while the previous commit
     /// ran ([`Group`]).
-    pub fn insert_task(&self, t: &NewTask) -> Result<i64> {
+    pub fn insert_task(&self, t: NewTask) -> Result<i64> {
         let mut g = self.group();
         let ticket = g.next_ticket;
         g.next_ticket += 1;
-        g.waiting.push((ticket, t.clone()));
+        g.waiting.push((ticket, t));
         loop {
             if let Some(outcome) = g.done.remove(&ticket) {
                 return outcome;
@@ -569,7 +668,7 @@ impl Store {
     /// Inserts `batch` in one transaction with `synchronous = FULL`, so that the commit survives
     /// a power cut as well as a crash. Returns the task ids, in order.
     fn commit_synced(&self, batch: &[(u64, NewTask)]) -> Result<Vec<i64>> {
-        let mut c = self.conn()?;
+        let mut c = self.writer()?;
         c.prepare_cached("PRAGMA synchronous = FULL")?.execute([])?;
         let ids = Self::insert_tasks_in(&mut c, batch.iter().map(|(_, t)| t));
         c.prepare_cached("PRAGMA synchronous = NORMAL")?
@@ -595,7 +694,7 @@ impl Store {
                 t.file_name,
                 t.size as i64,
                 t.sha1,
-                t.spool_file,
+                t.sample.column(),
                 t.custom_token,
                 t.custom_data,
                 t.user_data,
@@ -603,6 +702,10 @@ impl Store {
                 forwarded
             ])?;
             let id = tx.last_insert_rowid();
+            if let Sample::Stored(bytes) = &t.sample {
+                tx.prepare_cached("INSERT INTO samples (task_id, bytes) VALUES (?1, ?2)")?
+                    .execute(params![id, bytes])?;
+            }
             outbox::add(&tx, id, &t.deliveries, t.submitted)?;
             ids.push(id);
         }
@@ -612,7 +715,7 @@ impl Store {
 
     /// Moves a queued task to processing. `None` when it is no longer queued (deleted, cancelled).
     pub fn claim(&self, id: i64) -> Result<Option<Claimed>> {
-        let mut c = self.conn()?;
+        let mut c = self.writer()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let claimed = tx
             .prepare_cached(
@@ -621,15 +724,55 @@ impl Store {
                  RETURNING spool_file, file_name, size",
             )?
             .query_row(params![id], |r| {
-                Ok(Claimed {
-                    spool_file: r.get(0)?,
-                    file_name: r.get(1)?,
-                    size: r.get::<_, i64>(2)? as u64,
-                })
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
             })
             .optional()?;
+        let Some((column, file_name, size)) = claimed else {
+            return Ok(None);
+        };
+        let Some(sample) = Self::sample_in(&tx, id, Some(column))? else {
+            // Stored bytes are written and let go of with the row, so only a damaged database
+            // gets here: the task fails rather than waiting for bytes that will not come.
+            tx.prepare_cached(
+                "UPDATE tasks SET state = 'failed', processed = ?2, spool_file = NULL,
+                                  error = 'the sample is missing from the database'
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, crate::time::now()])?;
+            tx.commit()?;
+            crate::log!("task {id} failed: the sample is missing from the database");
+            return Ok(None);
+        };
         tx.commit()?;
-        Ok(claimed)
+        Ok(Some(Claimed {
+            sample,
+            file_name,
+            size,
+        }))
+    }
+
+    /// The sample a task's `spool_file` column stands for; `None` if it is gone.
+    fn sample_in(c: &Connection, id: i64, column: Option<String>) -> Result<Option<Sample>> {
+        Ok(match column {
+            None => None,
+            Some(name) if name != IN_STORE => Some(Sample::Spool(name)),
+            Some(_) => c
+                .prepare_cached("SELECT bytes FROM samples WHERE task_id = ?1")?
+                .query_row(params![id], |r| r.get(0))
+                .optional()?
+                .map(Sample::Stored),
+        })
+    }
+
+    /// The sample a task still holds (queued, processing, or kept for its delivery to S3).
+    pub fn sample(&self, id: i64) -> Result<Option<Sample>> {
+        let c = self.conn()?;
+        let column: Option<String> = c
+            .prepare_cached("SELECT spool_file FROM tasks WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        Self::sample_in(&c, id, column)
     }
 
     /// Ends processing with a report (`done`) or an error (`failed`, still with a report that says
@@ -647,7 +790,7 @@ impl Store {
     ) -> Result<Finished> {
         debug_assert!(matches!(state, TaskState::Done | TaskState::Failed));
         let report = pack(report);
-        let mut c = self.conn()?;
+        let mut c = self.writer()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let keep_sample = outbox::needs_sample(&tx, id)?;
         let n = tx
@@ -695,7 +838,9 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?;
             for row in rows {
-                rec.given_up.push(row?);
+                let (id, column, file_name) = row?;
+                let sample = Self::sample_in(&tx, id, column)?;
+                rec.given_up.push((id, sample, file_name));
             }
         }
         tx.execute(
@@ -736,8 +881,7 @@ impl Store {
         let task = c
             .prepare_cached(
                 "SELECT id, state, submitted, coalesce(processed, cancelled), custom_data,
-                        direct_sender, forwarded_for, error, report, sha1, user_data,
-                        spool_file
+                        direct_sender, forwarded_for, error, report, sha1, user_data
                  FROM tasks WHERE id = ?1",
             )?
             .query_row(params![id], |r| {
@@ -754,7 +898,6 @@ impl Store {
                     report: r.get(8)?,
                     sha1: r.get(9)?,
                     user_data: r.get(10)?,
-                    spool_file: r.get(11)?,
                 })
             })
             .optional()?;
@@ -793,7 +936,8 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Deletes one task. `None` if it did not exist, else its spool file if it still had one.
+    /// Deletes one task (a sample kept in the database goes with it). `None` if it did not
+    /// exist, else its spool file if it still had one.
     pub fn delete_task(&self, id: i64) -> Result<Option<Option<String>>> {
         let c = self.conn()?;
         let spool = c
@@ -803,7 +947,7 @@ impl Store {
                 |r| r.get::<_, Option<String>>(0),
             )
             .optional()?;
-        Ok(spool)
+        Ok(spool.map(spool_name))
     }
 
     /// Deletes every task submitted at or before `submitted_before`; returns their spool files.
@@ -813,7 +957,7 @@ impl Store {
         let rows = stmt.query_map(params![submitted_before], |r| r.get::<_, Option<String>>(0))?;
         let mut files = Vec::new();
         for f in rows {
-            files.extend(f?);
+            files.extend(spool_name(f?));
         }
         Ok(files)
     }
@@ -834,8 +978,8 @@ impl Store {
                 "SELECT spool_file FROM tasks
                  WHERE state = 'queued' AND submitted < ?1 AND spool_file IS NOT NULL",
             )?;
-            for f in stmt.query_map(params![submitted_before], |r| r.get::<_, String>(0))? {
-                files.push(f?);
+            for f in stmt.query_map(params![submitted_before], |r| r.get(0))? {
+                files.extend(spool_name(f?));
             }
         }
         tx.execute(
@@ -863,12 +1007,16 @@ impl Store {
         Ok(n)
     }
 
-    /// Spool files that a task still needs (queued or processing).
+    /// Spool files that a task still needs (queued, processing, or kept for a delivery).
     pub fn live_spool_files(&self) -> Result<HashSet<String>> {
         let c = self.conn()?;
         let mut stmt = c.prepare("SELECT spool_file FROM tasks WHERE spool_file IS NOT NULL")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<HashSet<_>>>()?)
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        let mut live = HashSet::new();
+        for f in rows {
+            live.extend(spool_name(f?));
+        }
+        Ok(live)
     }
 
     /// Number of tasks waiting in the queue.
@@ -967,7 +1115,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (to, sql) in [(1, SCHEMA), (2, OUTBOX), (3, OUTBOX_V3)] {
+    for (to, sql) in [(1, SCHEMA), (2, OUTBOX), (3, OUTBOX_V3), (4, SAMPLES_V4)] {
         if version < to {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
@@ -1002,7 +1150,7 @@ mod tests {
             file_name: "f.bin".into(),
             size: 3,
             sha1: "x".into(),
-            spool_file: spool.into(),
+            sample: Sample::Spool(spool.into()),
             custom_token: token.map(str::to_string),
             custom_data: None,
             user_data: None,
@@ -1015,9 +1163,9 @@ mod tests {
     #[test]
     fn ids_are_not_reused_after_delete() {
         let (s, dir) = temp_store();
-        let a = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let a = s.insert_task(new_task(100, "a", None)).unwrap();
         assert_eq!(s.delete_task(a).unwrap(), Some(Some("a".into())));
-        let b = s.insert_task(&new_task(100, "b", None)).unwrap();
+        let b = s.insert_task(new_task(100, "b", None)).unwrap();
         assert!(b > a);
         assert_eq!(s.delete_task(a).unwrap(), None);
         std::fs::remove_dir_all(dir).unwrap();
@@ -1034,10 +1182,9 @@ mod tests {
                         (0..50)
                             .map(|i| {
                                 let spool = format!("{n}-{i}");
-                                let id = s.insert_task(&new_task(100, &spool, None)).unwrap();
+                                let id = s.insert_task(new_task(100, &spool, None)).unwrap();
                                 // Committed when insert_task returns: another connection sees it.
-                                let task = s.get_task(id).unwrap().unwrap();
-                                assert_eq!(task.spool_file.as_deref(), Some(spool.as_str()));
+                                assert_eq!(s.sample(id).unwrap(), Some(Sample::Spool(spool)));
                                 id
                             })
                             .collect()
@@ -1092,7 +1239,7 @@ mod tests {
             dir.join("spool"),
         );
         let open = |new_store| Store::open_kept(&db, &ids, std::slice::from_ref(&spool), new_store);
-        let insert = |s: &Store| s.insert_task(&new_task(100, "a", None)).unwrap();
+        let insert = |s: &Store| s.insert_task(new_task(100, "a", None)).unwrap();
         // A restart does not skip ids.
         let s = open(false).unwrap();
         assert_eq!((insert(&s), insert(&s)), (1, 2));
@@ -1127,7 +1274,7 @@ mod tests {
     #[test]
     fn deliveries_are_written_with_the_report_taken_once_retried_and_keep_their_task() {
         let (s, dir) = temp_store();
-        let id = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let id = s.insert_task(new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
         let both = |_: Option<&str>| vec![Target::Callback, Target::Splunk];
         assert_ne!(
@@ -1201,7 +1348,7 @@ mod tests {
     #[test]
     fn statements_are_planned_once_whatever_values_are_bound() {
         let (s, dir) = temp_store();
-        let id = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let id = s.insert_task(new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
         let both = |_: Option<&str>| vec![Target::Callback, Target::Splunk];
         s.finish(id, TaskState::Done, b"[]", None, 200, &both)
@@ -1238,7 +1385,7 @@ mod tests {
             deliveries: vec![Target::S3Sample],
             ..new_task(100, "kept", None)
         };
-        let id = s.insert_task(&task).unwrap();
+        let id = s.insert_task(task).unwrap();
         assert_eq!(s.backlog().unwrap().pending, 1, "written with the task");
         s.claim(id).unwrap().unwrap();
         let none = |_: Option<&str>| Vec::new();
@@ -1247,8 +1394,8 @@ mod tests {
                 .unwrap(),
             Finished::Stored { keep_sample: true }
         );
-        let spool = |id| s.get_task(id).unwrap().unwrap().spool_file;
-        assert_eq!(spool(id).as_deref(), Some("kept"));
+        let spool = |id| s.sample(id).unwrap();
+        assert_eq!(spool(id), Some(Sample::Spool("kept".into())));
         // A failed attempt keeps it; the delivery made lets it go, once.
         let due = |at| {
             s.due_deliveries(Target::S3Sample, at, 1, |_| false)
@@ -1260,7 +1407,7 @@ mod tests {
             error: "down".into(),
         };
         assert!(s.record_deliveries(&[(&d[0], retry)]).unwrap().is_empty());
-        assert_eq!(spool(id).as_deref(), Some("kept"));
+        assert_eq!(spool(id), Some(Sample::Spool("kept".into())));
         let d = due(250);
         let released = s
             .record_deliveries(&[(&d[0], Record::Delivered { at: 300 })])
@@ -1269,7 +1416,7 @@ mod tests {
         assert_eq!(spool(id), None);
         // Delivered before analysis ended: the analysis still needs it, then deletes it.
         let id = s
-            .insert_task(&NewTask {
+            .insert_task(NewTask {
                 deliveries: vec![Target::S3Sample],
                 ..new_task(100, "b", None)
             })
@@ -1288,12 +1435,113 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A stored task: its sample in the database.
+    fn stored(submitted: i64, bytes: &[u8]) -> NewTask {
+        NewTask {
+            sample: Sample::Stored(bytes.to_vec()),
+            ..new_task(submitted, "unused", None)
+        }
+    }
+
+    fn stored_samples(s: &Store) -> i64 {
+        s.conn()
+            .unwrap()
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stored_sample_is_read_by_its_analysis_and_goes_with_every_way_a_task_lets_go() {
+        let (s, dir) = temp_store();
+        let none = |_: Option<&str>| Vec::new();
+        // Analysed: claimed with its bytes, gone once the report is stored.
+        let a = s.insert_task(stored(100, b"small sample")).unwrap();
+        assert_eq!(
+            s.sample(a).unwrap(),
+            Some(Sample::Stored(b"small sample".to_vec()))
+        );
+        assert!(s.live_spool_files().unwrap().is_empty(), "no file to keep");
+        let c = s.claim(a).unwrap().unwrap();
+        assert_eq!(c.sample, Sample::Stored(b"small sample".to_vec()));
+        s.finish(a, TaskState::Done, b"[]", None, 110, &none)
+            .unwrap();
+        assert_eq!(s.sample(a).unwrap(), None);
+        assert_eq!(stored_samples(&s), 0);
+        // Kept for its delivery to S3, then let go of without a file to delete.
+        let b = s
+            .insert_task(NewTask {
+                deliveries: vec![Target::S3Sample],
+                ..stored(100, b"b")
+            })
+            .unwrap();
+        s.claim(b).unwrap().unwrap();
+        let kept = s
+            .finish(b, TaskState::Done, b"[]", None, 110, &none)
+            .unwrap();
+        assert_eq!(kept, Finished::Stored { keep_sample: true });
+        assert_eq!(s.sample(b).unwrap(), Some(Sample::Stored(b"b".to_vec())));
+        let d = s
+            .due_deliveries(Target::S3Sample, 200, 1, |_| false)
+            .unwrap();
+        let released = s
+            .record_deliveries(&[(&d[0], Record::Delivered { at: 300 })])
+            .unwrap();
+        assert!(released.is_empty(), "nothing in the spool");
+        assert_eq!((s.sample(b).unwrap(), stored_samples(&s)), (None, 0));
+        // Deleted one by one or by age, and cancelled: no file names, and no bytes left.
+        let one = s.insert_task(stored(100, b"1")).unwrap();
+        let old = s.insert_task(stored(50, b"2")).unwrap();
+        let late = s.insert_task(stored(60, b"3")).unwrap();
+        assert_eq!(stored_samples(&s), 3);
+        assert_eq!(s.delete_task(one).unwrap(), Some(None));
+        assert!(s.delete_submitted_before(55).unwrap().is_empty());
+        assert_eq!(s.get_task(old).unwrap().map(|t| t.id), None);
+        assert!(s.cancel_queued_before(70, "late", 80).unwrap().is_empty());
+        assert_eq!(
+            s.get_task(late).unwrap().unwrap().state,
+            TaskState::Cancelled
+        );
+        assert_eq!(stored_samples(&s), 0);
+        // Given up on at start-up: the report is made from the bytes the recovery hands over.
+        let d = s.insert_task(stored(100, b"crashes")).unwrap();
+        s.claim(d).unwrap().unwrap();
+        let rec = s.recover(1, 200).unwrap();
+        let bytes = Sample::Stored(b"crashes".to_vec());
+        assert_eq!(rec.given_up, vec![(d, Some(bytes), "f.bin".to_string())]);
+        assert_eq!(stored_samples(&s), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_database_of_version_3_keeps_its_tasks_and_takes_stored_samples() {
+        let (s, dir) = temp_store();
+        let old = s.insert_task(new_task(100, "old.sample", None)).unwrap();
+        let c = s.conn().unwrap();
+        c.execute_batch(
+            "DROP TRIGGER samples_released; DROP TABLE samples; PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        drop(c);
+        drop(s);
+        let s = Store::open(&dir.join("t.db")).unwrap();
+        assert_eq!(
+            s.sample(old).unwrap(),
+            Some(Sample::Spool("old.sample".into()))
+        );
+        let new = s.insert_task(stored(100, b"new")).unwrap();
+        assert_eq!(
+            s.claim(new).unwrap().unwrap().sample,
+            Sample::Stored(b"new".to_vec())
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn lifecycle_queued_processing_done() {
         let (s, dir) = temp_store();
-        let id = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let id = s.insert_task(new_task(100, "a", None)).unwrap();
         let c = s.claim(id).unwrap().unwrap();
-        assert_eq!(c.spool_file, "a");
+        assert_eq!(c.sample, Sample::Spool("a".into()));
         assert!(s.claim(id).unwrap().is_none(), "a task is claimed once");
         assert_ne!(
             s.finish(id, TaskState::Done, b"[]", None, 105, &|_| Vec::new())
@@ -1312,9 +1560,9 @@ mod tests {
     #[test]
     fn recovery_requeues_processing_and_gives_up_after_max_attempts() {
         let (s, dir) = temp_store();
-        let a = s.insert_task(&new_task(100, "a", None)).unwrap();
-        let b = s.insert_task(&new_task(101, "b", None)).unwrap();
-        let c = s.insert_task(&new_task(102, "c", None)).unwrap();
+        let a = s.insert_task(new_task(100, "a", None)).unwrap();
+        let b = s.insert_task(new_task(101, "b", None)).unwrap();
+        let c = s.insert_task(new_task(102, "c", None)).unwrap();
         // b "crashes" three times.
         for _ in 0..3 {
             s.claim(b).unwrap().unwrap();
@@ -1328,7 +1576,7 @@ mod tests {
         assert_eq!(rec.requeued, 1);
         assert_eq!(
             rec.given_up,
-            vec![(b, Some("b".to_string()), "f.bin".to_string())]
+            vec![(b, Some(Sample::Spool("b".into())), "f.bin".to_string())]
         );
         let tb = s.get_task(b).unwrap().unwrap();
         assert_eq!(tb.state, TaskState::Failed);
@@ -1337,11 +1585,22 @@ mod tests {
     }
 
     #[test]
+    fn the_kept_compressor_packs_one_report_after_another_whole() {
+        // Incompressible bytes outgrow the room first reserved; an empty report packs too.
+        let noise: Vec<u8> = (0..15_000u32)
+            .flat_map(|i| <sha1::Sha1 as sha1::Digest>::digest(i.to_le_bytes()))
+            .collect();
+        for report in [&b"[]"[..], &noise, b"", &b"[{}]".repeat(10_000), b"[1]"] {
+            assert_eq!(unpack(pack(report)).unwrap(), report);
+        }
+    }
+
+    #[test]
     fn reports_are_stored_compressed_and_read_back_whole() {
         let (s, dir) = temp_store();
         let report =
             serde_json::to_vec(&vec![serde_json::json!({"story": "x".repeat(100)}); 500]).unwrap();
-        let id = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let id = s.insert_task(new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
         assert_ne!(
             s.finish(id, TaskState::Done, &report, None, 105, &|_| Vec::new())
@@ -1389,7 +1648,7 @@ mod tests {
     #[test]
     fn release_does_not_count_an_attempt() {
         let (s, dir) = temp_store();
-        let a = s.insert_task(&new_task(100, "a", None)).unwrap();
+        let a = s.insert_task(new_task(100, "a", None)).unwrap();
         for _ in 0..5 {
             s.claim(a).unwrap().unwrap();
             s.release(a).unwrap();
@@ -1403,9 +1662,9 @@ mod tests {
     #[test]
     fn queue_timeout_cancels_only_old_queued_tasks_and_keeps_the_record() {
         let (s, dir) = temp_store();
-        let old = s.insert_task(&new_task(100, "old", None)).unwrap();
-        let busy = s.insert_task(&new_task(100, "busy", None)).unwrap();
-        let fresh = s.insert_task(&new_task(500, "fresh", None)).unwrap();
+        let old = s.insert_task(new_task(100, "old", None)).unwrap();
+        let busy = s.insert_task(new_task(100, "busy", None)).unwrap();
+        let fresh = s.insert_task(new_task(500, "fresh", None)).unwrap();
         s.claim(busy).unwrap().unwrap();
         let files = s.cancel_queued_before(400, "timed out", 600).unwrap();
         assert_eq!(files, vec!["old".to_string()]);
@@ -1434,8 +1693,8 @@ mod tests {
     #[test]
     fn list_filters_by_age_and_token() {
         let (s, dir) = temp_store();
-        let a = s.insert_task(&new_task(100, "a", Some("custom"))).unwrap();
-        let b = s.insert_task(&new_task(200, "b", None)).unwrap();
+        let a = s.insert_task(new_task(100, "a", Some("custom"))).unwrap();
+        let b = s.insert_task(new_task(200, "b", None)).unwrap();
         let ids = |v: Vec<TaskSummary>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
         assert_eq!(ids(s.list_tasks(None, None).unwrap()), vec![a, b]);
         assert_eq!(ids(s.list_tasks(Some(150), None).unwrap()), vec![a]);

@@ -109,7 +109,8 @@ pub(super) fn needs_sample(tx: &Transaction, task_id: i64) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// A finished task lets go of its sample once no delivery needs it: the spool file to delete.
+/// A finished task lets go of its sample once no delivery needs it: the spool file to delete, if
+/// the sample is one.
 fn release_sample(tx: &Transaction, task_id: i64) -> Result<Option<String>> {
     let file: Option<String> = tx
         .prepare_cached(
@@ -122,9 +123,10 @@ fn release_sample(tx: &Transaction, task_id: i64) -> Result<Option<String>> {
     if file.is_none() || needs_sample(tx, task_id)? {
         return Ok(None);
     }
+    // (A sample kept in the database goes with this update: see samples_v4.sql.)
     tx.prepare_cached("UPDATE tasks SET spool_file = NULL WHERE id = ?1")?
         .execute(params![task_id])?;
-    Ok(file)
+    Ok(super::spool_name(file))
 }
 
 /// The due deliveries of one target, in the order the index holds them.

@@ -15,7 +15,8 @@ CREATE TABLE tasks (
     file_name     TEXT    NOT NULL,
     size          INTEGER NOT NULL CHECK (size >= 0),
     sha1          TEXT    NOT NULL,
-    -- File name inside the spool directory; NULL once the sample has been deleted.
+    -- File name inside the spool directory, or 'in-store' for a sample kept in the samples table
+    -- (version 4); NULL once the sample has been deleted.
     spool_file    TEXT,
     -- X-TiScale-Token without its optional "Token " prefix, for list filtering.
     custom_token  TEXT,

@@ -668,13 +668,31 @@ impl Server {
     }
 }
 
-/// Waits (30 s at most) for the spool to empty. A sample is deleted just after its task is marked
-/// done, so a client that sees the task done may still find the file for a moment.
-pub fn wait_for_empty_spool(data_dir: &Path) {
+/// Samples kept in the database (uploads of up to 64 KiB are, instead of a spool file).
+pub fn stored_samples(data_dir: &Path) -> usize {
+    let db = rusqlite::Connection::open(data_dir.join("assay.db")).unwrap();
+    db.query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0))
+        .unwrap() as usize
+}
+
+/// Samples the server still holds: spool files and samples kept in the database.
+pub fn samples_held(data_dir: &Path) -> usize {
+    spool_files(data_dir).len() + stored_samples(data_dir)
+}
+
+/// Waits (30 s at most) until the server holds no sample. A spool file is deleted just after its
+/// task is marked done, so a client that sees the task done may still find the file for a moment.
+pub fn wait_for_no_samples(data_dir: &Path) {
     wait_until_else(
         Duration::from_secs(30),
-        || format!("an empty spool: {:?}", spool_files(data_dir)),
-        || spool_files(data_dir).is_empty(),
+        || {
+            format!(
+                "no sample held: {:?} in the spool, {} in the database",
+                spool_files(data_dir),
+                stored_samples(data_dir)
+            )
+        },
+        || samples_held(data_dir) == 0,
     );
 }
 

@@ -106,7 +106,7 @@ fn a_second_file_part_is_refused() {
         .as_array()
         .unwrap()
         .is_empty());
-    wait_for_empty_spool(&s.data_dir);
+    wait_for_no_samples(&s.data_dir);
 }
 
 #[test]
@@ -207,5 +207,5 @@ fn an_upload_that_stalls_is_408_and_frees_its_thread() {
     let id = s.upload_ok("f", b"next");
     let _ = s.wait_processed(id, Duration::from_secs(30));
     assert_eq!(s.task_count(), 1);
-    wait_for_empty_spool(&s.data_dir);
+    wait_for_no_samples(&s.data_dir);
 }

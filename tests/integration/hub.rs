@@ -186,7 +186,7 @@ fn a_hub_spreads_uploads_round_robin_and_each_worker_answers_for_its_tasks() {
         hashes.contains(&serde_json::json!({"name": "sha1", "value": sha1_hex(&big)})),
         "{v}"
     );
-    wait_for_empty_spool(&hub.data_dir);
+    wait_for_no_samples(&hub.data_dir);
 }
 
 #[test]

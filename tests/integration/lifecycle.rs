@@ -21,10 +21,12 @@ fn kill_9_with_tasks_queued_and_processing_loses_nothing() {
     let dir = TempDir::new("crash");
     let holding = |secs| format!("[analysis]\nthreads = 1\n{}", gate_config(&dir, secs));
     let s = Server::start(&dir, &holding(600));
-    // The gate goes first and holds the only analysis thread: every task after it waits.
+    // The gate goes first and holds the only analysis thread: every task after it waits. Samples
+    // of 64 KiB are kept in the database with their task, one byte more goes to a spool file:
+    // half of each.
     let mut files = vec![GATE.to_vec()];
     files.extend((1..200u32).map(|i| {
-        let mut f = vec![(i % 251) as u8; 64 * 1024];
+        let mut f = vec![(i % 251) as u8; 64 * 1024 + (i % 2) as usize];
         f[..4].copy_from_slice(&i.to_le_bytes());
         f
     }));
@@ -52,6 +54,13 @@ fn kill_9_with_tasks_queued_and_processing_loses_nothing() {
 
     let before = states(&dir.0.join("data"));
     assert_eq!(before.len(), 200, "every answered upload was committed");
+    let data = dir.0.join("data");
+    assert_eq!(
+        stored_samples(&data),
+        100,
+        "the gate and 99 samples of 64 KiB"
+    );
+    assert_eq!(spool_files(&data).len(), 100);
     assert!(
         before
             .iter()
@@ -83,7 +92,7 @@ fn kill_9_with_tasks_queued_and_processing_loses_nothing() {
         "the tasks behind the gate should still have been pending after the restart"
     );
     assert!(states(&s.data_dir).iter().all(|(_, st)| st == "done"));
-    wait_for_empty_spool(&s.data_dir);
+    wait_for_no_samples(&s.data_dir);
 }
 
 #[test]
@@ -141,7 +150,7 @@ fn tasks_queued_past_the_timeout_are_cancelled_and_their_files_deleted() {
         "{listed:?}"
     );
     assert!(listed.len() <= 1, "at most the gate: {listed:?}");
-    wait_for_empty_spool(&s.data_dir);
+    wait_for_no_samples(&s.data_dir);
 }
 
 #[test]

@@ -171,8 +171,8 @@ fn samples_and_reports_land_in_their_buckets_and_processed_waits_for_them() {
     assert_eq!(report["custom_data"]["ticket"], "INC-7");
     assert_eq!(s.stat("s3_upload"), 1);
     assert_eq!(s.stat("s3_report_upload"), 1);
-    // The sample left the spool once it was in its bucket.
-    wait_for_empty_spool(&s.data_dir);
+    // The sample was let go of once it was in its bucket.
+    wait_for_no_samples(&s.data_dir);
     // The same sample again: its object is there already, and is not written again.
     let object = s3.root.join(format!("samples/assay/samples/{EICAR_SHA1}"));
     let written = std::fs::metadata(&object).unwrap().modified().unwrap();
@@ -211,8 +211,9 @@ fn a_server_that_is_down_or_refuses_the_credentials_loses_nothing() {
     let v = s.get(&format!("/api/tiscale/v1/task/{id}")).json();
     assert!(v["processed"].is_null() && v["tc_report"].is_null(), "{v}");
     assert!(v.get("file_link").is_none(), "{v}");
-    assert!(
-        !spool_files(&s.data_dir).is_empty(),
+    assert_eq!(
+        samples_held(&s.data_dir),
+        1,
         "the sample waits for its delivery"
     );
     drop(s);
@@ -228,7 +229,7 @@ fn a_server_that_is_down_or_refuses_the_credentials_loses_nothing() {
         let v = s.wait_processed(id, WAIT);
         assert!(s3.get(v["file_link"].as_str().unwrap()).is_some());
     }
-    wait_for_empty_spool(&s.data_dir);
+    wait_for_no_samples(&s.data_dir);
 }
 
 #[test]

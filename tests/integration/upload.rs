@@ -60,7 +60,7 @@ fn eicar_upload_is_answered_with_an_absolute_task_url_and_a_report() {
     assert!(!v["worker_hostname"].as_str().unwrap().is_empty());
     assert!(!v["worker_ip"].as_array().unwrap().is_empty());
     // The sample is deleted as soon as processing ends.
-    wait_for_empty_spool(&s.data_dir);
+    wait_for_no_samples(&s.data_dir);
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn bad_uploads_get_a_4xx_with_a_message_and_leave_nothing_behind() {
         "only the good upload is a task: {list}"
     );
     let _ = s.wait_processed(list[0]["task_id"].as_i64().unwrap(), WAIT);
-    wait_for_empty_spool(&s.data_dir);
+    wait_for_no_samples(&s.data_dir);
 }
 
 #[test]
