@@ -138,7 +138,7 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
     Ok(Reply::json(&answer))
 }
 
-/// An upload read whole: the sample in the spool, the form fields, and who sent it.
+/// An upload read whole: the sample (in memory or in the spool), the form fields, and who sent it.
 struct Received {
     spooled: Spooled,
     custom_data: Option<String>,
@@ -160,7 +160,7 @@ enum Role {
     Hub,
 }
 
-/// Reads the multipart body into the spool and checks what can be checked before the upload is
+/// Reads the multipart body (the sample into memory or the spool) and checks what can be checked before the upload is
 /// taken: size, the file part, `custom_data`'s integrity hash.
 fn receive(app: &App, req: &mut Request, role: Role) -> Result<Received, ApiError> {
     let boundary = multipart_boundary(req)?;
@@ -562,7 +562,8 @@ enum Current {
     Field(String, Vec<u8>),
 }
 
-/// Receives the multipart parts: the `file` part into the spool, small fields into memory.
+/// Receives the multipart parts: the `file` part into memory while small, then into the spool;
+/// small fields into memory.
 struct UploadSink<'a> {
     spool_dir: &'a Path,
     max_bytes: u64,

@@ -44,9 +44,9 @@ pub fn maintain(ctx: &WorkerContext, config: &Config, t: i64) {
             .store
             .cancel_queued_before(t - timeout.as_secs() as i64, &reason, t)
         {
-            Ok(files) => {
-                if !files.is_empty() {
-                    log!("cancelled {} task(s) queued past the timeout", files.len());
+            Ok((n, files)) => {
+                if n > 0 {
+                    log!("cancelled {n} task(s) queued past the timeout");
                 }
                 for f in files {
                     remove_sample(&ctx.spool_dir.join(f));

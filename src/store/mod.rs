@@ -2,10 +2,12 @@
 //! lives in this module; the schema is `schema.sql`, migrated by `PRAGMA user_version`.
 //!
 //! Connections come from a small pool so that HTTP and analysis threads never share one; writes use
-//! `BEGIN IMMEDIATE` so that concurrent writers wait on `busy_timeout` instead of failing.
+//! `BEGIN IMMEDIATE` so that concurrent writers wait (the frequent ones on the store's write lock,
+//! [`Store::writer`]; the rest in a short-step busy handler) instead of failing.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -249,6 +251,8 @@ pub struct Store {
     committed: Condvar,
     /// Held by the frequent writes ([`Store::writer`]).
     writing: Mutex<()>,
+    /// Reports stored, for the checkpoints [`Store::finish`] runs.
+    finished: AtomicU64,
 }
 
 /// Uploads waiting to be committed together. Whoever finds no commit running commits every
@@ -361,8 +365,11 @@ impl Drop for Conn<'_> {
     }
 }
 
-/// Pages the WAL holds before it is checkpointed (see `open_connection`).
+/// Pages the WAL holds before SQLite checkpoints it after a commit (see `open_connection`).
 const WAL_PAGES: i64 = 10_000;
+/// Reports stored between two checkpoints run by an analysis thread (about 5,000 pages of small
+/// tasks).
+const CHECKPOINT_EVERY: u64 = 500;
 
 /// A pooled connection with the store's write lock ([`Store::writer`]). The connection goes
 /// back to the pool before the lock is let go of.
@@ -428,12 +435,14 @@ fn open_connection(path: &Path) -> Result<Connection> {
     // FULL for itself, see insert_task. FULL everywhere halved the upload rate (scripts/bench.sh).
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // The WAL is copied back into the database (and the database synced) once it holds this
-    // many pages, instead of SQLite's 1,000: a small task writes about ten pages (its upload,
-    // claim and report), so checkpoints came some twenty times a second under a stream of
-    // small uploads, and took a seventh of the server's CPU, most of it the sync; pages written
-    // again between two checkpoints (the tasks table's last leaf, its indexes) are now copied
-    // once. The WAL file grows to about 40 MB.
+    // The WAL is copied back into the database (and the database synced) by the analysis
+    // threads every CHECKPOINT_EVERY reports, outside the store's write lock (see
+    // Store::finish); SQLite's own checkpoint after a commit is left as a backstop, at this many
+    // pages instead of 1,000. At 1,000 (a small task writes about ten pages: its upload, claim
+    // and report) checkpoints came some twenty times a second under a stream of small uploads
+    // and took a seventh of the server's CPU, most of it the sync; pages written again between
+    // two checkpoints (the tasks table's last leaf, its indexes) are now copied once. The WAL
+    // file grows to some tens of MB.
     conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Every statement on a hot path is prepared once per connection (prepare_cached); with
@@ -460,6 +469,7 @@ impl Store {
             group: Mutex::default(),
             committed: Condvar::new(),
             writing: Mutex::new(()),
+            finished: AtomicU64::new(0),
         })
     }
 
@@ -776,9 +786,9 @@ impl Store {
     }
 
     /// Ends processing with a report (`done`) or an error (`failed`, still with a report that says
-    /// what went wrong). The sample is gone after this; false if the task was deleted meanwhile.
-    /// Stores a task's report and, in the same transaction, the deliveries `deliver` chooses
-    /// for it (from the task's `user_data`). False when the task was no longer processing.
+    /// what went wrong), and stores, in the same transaction, the deliveries `deliver` chooses
+    /// for it (from the task's `user_data`). The task lets go of its sample unless a delivery
+    /// still reads it (`keep_sample`). `Stale` when the task was no longer processing.
     pub fn finish(
         &self,
         id: i64,
@@ -808,7 +818,25 @@ impl Store {
             .query_row(params![id], |r| r.get(0))?;
         outbox::add(&tx, id, &deliver(user_data.as_deref()), now)?;
         tx.commit()?;
+        drop(c);
+        if self.finished.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1
+        {
+            self.checkpoint();
+        }
         Ok(Finished::Stored { keep_sample })
+    }
+
+    /// Copies the WAL back into the database, without the store's write lock: a checkpoint run
+    /// by SQLite after a commit would run under it, and every upload, claim and report would
+    /// wait for it. PASSIVE: writers go on appending to the WAL meanwhile. The report is
+    /// stored whatever happens here.
+    fn checkpoint(&self) {
+        let done = self
+            .conn()
+            .and_then(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")?));
+        if let Err(e) = done {
+            crate::log!("store: WAL checkpoint failed: {e}");
+        }
     }
 
     /// Returns a task that was being processed to the queue (clean shutdown); the attempt does not count.
@@ -962,14 +990,15 @@ impl Store {
         Ok(files)
     }
 
-    /// Cancels tasks still queued that were submitted before `submitted_before`; returns their spool
-    /// files, which the caller deletes. The records stay until the cancelled retention ends.
+    /// Cancels tasks still queued that were submitted before `submitted_before`; returns how many,
+    /// and their spool files, which the caller deletes (samples kept in the database go with the
+    /// cancel). The records stay until the cancelled retention ends.
     pub fn cancel_queued_before(
         &self,
         submitted_before: i64,
         reason: &str,
         now: i64,
-    ) -> Result<Vec<String>> {
+    ) -> Result<(usize, Vec<String>)> {
         let mut c = self.conn()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut files = Vec::new();
@@ -982,13 +1011,13 @@ impl Store {
                 files.extend(spool_name(f?));
             }
         }
-        tx.execute(
+        let n = tx.execute(
             "UPDATE tasks SET state = 'cancelled', cancelled = ?2, error = ?3, spool_file = NULL
              WHERE state = 'queued' AND submitted < ?1",
             params![submitted_before, now, reason],
         )?;
         tx.commit()?;
-        Ok(files)
+        Ok((n, files))
     }
 
     /// Purges finished tasks processed before `processed_before` and cancelled tasks cancelled before
@@ -1496,7 +1525,7 @@ mod tests {
         assert_eq!(s.delete_task(one).unwrap(), Some(None));
         assert!(s.delete_submitted_before(55).unwrap().is_empty());
         assert_eq!(s.get_task(old).unwrap().map(|t| t.id), None);
-        assert!(s.cancel_queued_before(70, "late", 80).unwrap().is_empty());
+        assert_eq!(s.cancel_queued_before(70, "late", 80).unwrap(), (1, vec![]));
         assert_eq!(
             s.get_task(late).unwrap().unwrap().state,
             TaskState::Cancelled
@@ -1666,8 +1695,8 @@ mod tests {
         let busy = s.insert_task(new_task(100, "busy", None)).unwrap();
         let fresh = s.insert_task(new_task(500, "fresh", None)).unwrap();
         s.claim(busy).unwrap().unwrap();
-        let files = s.cancel_queued_before(400, "timed out", 600).unwrap();
-        assert_eq!(files, vec!["old".to_string()]);
+        let (n, files) = s.cancel_queued_before(400, "timed out", 600).unwrap();
+        assert_eq!((n, files), (1, vec!["old".to_string()]));
         let t = s.get_task(old).unwrap().unwrap();
         assert_eq!(t.state, TaskState::Cancelled);
         assert_eq!(t.error.as_deref(), Some("timed out"));
