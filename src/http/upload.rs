@@ -110,7 +110,14 @@ fn accept(app: &App, req: &mut Request) -> HandlerResult {
         deliveries: crate::integrations::at_upload(&app.config),
     };
     let sha1 = task.sha1.clone();
-    let id = app.store.insert_task(task)?;
+    let id = app.store.insert_task(task).map_err(|e| {
+        if e.is_disk_full() {
+            crate::log!("upload: cannot record the task: {e}");
+            disk_full()
+        } else {
+            e.into()
+        }
+    })?;
     // From here the upload is accepted: the sample belongs to the task row.
     let path = spooled.keep();
     if room.push(id).is_err() {
@@ -306,14 +313,20 @@ fn no_worker() -> ApiError {
 fn spool_error(e: &std::io::Error) -> ApiError {
     crate::log!("upload: cannot write to the spool: {e}");
     if e.kind() == ErrorKind::StorageFull {
-        ApiError::new(
-            503,
-            "the disk is full: the upload was not stored, retry later",
-        )
-        .with_header("Retry-After", RETRY_AFTER_SECS.to_string())
+        disk_full()
     } else {
         ApiError::new(500, "cannot store the upload, see the server log")
     }
+}
+
+/// The answer when the disk is full (the spool's or the database's): space comes back as tasks
+/// finish.
+fn disk_full() -> ApiError {
+    ApiError::new(
+        503,
+        "the disk is full: the upload was not stored, retry later",
+    )
+    .with_header("Retry-After", RETRY_AFTER_SECS.to_string())
 }
 
 fn queue_full() -> ApiError {

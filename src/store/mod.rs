@@ -33,14 +33,28 @@ pub enum StoreError {
     #[error("{0}")]
     Forgotten(String),
     /// A group commit failed (or panicked) as a whole; the uploads it held were not recorded.
-    #[error("the commit of this upload failed: {0}")]
-    CommitFailed(String),
+    /// `disk_full`: SQLite found no room (which an upload is told to retry later).
+    #[error("the commit of this upload failed: {why}")]
+    CommitFailed { why: String, disk_full: bool },
     /// The file that records the task ids handed out could not be read or written.
     #[error("{path}: {source}")]
     IdFile {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    /// The database could not grow: the disk (or the database's page limit) is full.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.code == rusqlite::ErrorCode::DiskFull
+            }
+            StoreError::CommitFailed { disk_full, .. } => *disk_full,
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -617,7 +631,10 @@ impl Store {
                     Ok(outcomes) => g.done.extend(outcomes),
                     Err(panic) => {
                         for (ticket, _) in &batch {
-                            let why = StoreError::CommitFailed(panic.0.clone());
+                            let why = StoreError::CommitFailed {
+                                why: panic.0.clone(),
+                                disk_full: false,
+                            };
                             g.done.insert(*ticket, Err(why));
                         }
                     }
@@ -648,10 +665,13 @@ impl Store {
             Err(e) if batch.len() == 1 => vec![(batch[0].0, Err(e))],
             Err(e) if !broke_a_constraint(&e) => {
                 crate::log!("the commit of {} uploads failed: {e}", batch.len());
-                let why = e.to_string();
+                let (why, disk_full) = (e.to_string(), e.is_disk_full());
                 batch
                     .iter()
-                    .map(|(t, _)| (*t, Err(StoreError::CommitFailed(why.clone()))))
+                    .map(|(t, _)| {
+                        let why = why.clone();
+                        (*t, Err(StoreError::CommitFailed { why, disk_full }))
+                    })
                     .collect()
             }
             Err(_) => batch
@@ -1538,6 +1558,40 @@ mod tests {
         let bytes = Sample::Stored(b"crashes".to_vec());
         assert_eq!(rec.given_up, vec![(d, Some(bytes), "f.bin".to_string())]);
         assert_eq!(stored_samples(&s), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_database_says_so_alone_and_in_a_group() {
+        let (s, dir) = temp_store();
+        // The store's one connection goes back to the pool and is the next one taken.
+        s.conn()
+            .unwrap()
+            .execute_batch("PRAGMA max_page_count = 64")
+            .unwrap();
+        let big = vec![7u8; STORED_SAMPLE_MAX];
+        let full = (0..8)
+            .map(|_| s.insert_task(stored(100, &big)))
+            .find_map(Result::err)
+            .expect("64 pages hold fewer than eight samples of 64 KiB");
+        assert!(full.is_disk_full(), "{full}");
+        // Uploads at once, committed alone or in groups (whose failure is every upload's): each
+        // is told the disk is full. (New connections have no page limit: hold them to it too.)
+        let conns: Vec<_> = (0..8).map(|_| s.conn().unwrap()).collect();
+        for c in &conns {
+            c.execute_batch("PRAGMA max_page_count = 64").unwrap();
+        }
+        drop(conns);
+        std::thread::scope(|scope| {
+            let uploads: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| s.insert_task(stored(100, &big))))
+                .collect();
+            for u in uploads {
+                let e = u.join().unwrap().unwrap_err();
+                assert!(e.is_disk_full(), "{e}");
+            }
+        });
+        assert!(!StoreError::Forgotten(String::new()).is_disk_full());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
