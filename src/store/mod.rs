@@ -348,10 +348,12 @@ impl IdFile {
     }
 }
 
-/// A pooled connection, returned to the pool on drop.
+/// A pooled connection, returned to the pool on drop; with the store's write lock when taken
+/// by [`Store::writer`], let go of once the connection is back in the pool.
 pub struct Conn<'a> {
     store: &'a Store,
     conn: Option<Connection>,
+    _lock: Option<MutexGuard<'a, ()>>,
 }
 
 impl std::ops::Deref for Conn<'_> {
@@ -384,26 +386,6 @@ const WAL_PAGES: i64 = 10_000;
 /// Reports stored between two checkpoints run by an analysis thread (about 5,000 pages of small
 /// tasks).
 const CHECKPOINT_EVERY: u64 = 500;
-
-/// A pooled connection with the store's write lock ([`Store::writer`]). The connection goes
-/// back to the pool before the lock is let go of.
-struct Writer<'a> {
-    conn: Conn<'a>,
-    _lock: MutexGuard<'a, ()>,
-}
-
-impl std::ops::Deref for Writer<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for Writer<'_> {
-    fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
-}
 
 /// How long a writer waits for the database at most.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
@@ -586,6 +568,7 @@ impl Store {
         Ok(Conn {
             store: self,
             conn: Some(conn),
+            _lock: None,
         })
     }
 
@@ -595,12 +578,11 @@ impl Store {
     /// Left to SQLite, they polled for its lock in the busy handler's sleeps, which under a
     /// stream of small uploads took a twentieth of the server's CPU and made each commit wait
     /// for the next poll. (Other writes still meet these on SQLite's lock.)
-    fn writer(&self) -> Result<Writer<'_>> {
+    fn writer(&self) -> Result<Conn<'_>> {
         let lock = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(Writer {
-            conn: self.conn()?,
-            _lock: lock,
-        })
+        let mut c = self.conn()?;
+        c._lock = Some(lock);
+        Ok(c)
     }
 
     /// Records an accepted upload as queued and returns its task id. Committed, and synced to
