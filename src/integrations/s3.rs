@@ -134,13 +134,23 @@ impl Client {
         ))
     }
 
-    /// Uploads `body` as `key` in one request.
-    fn put_bytes(&self, bucket: &Bucket, key: &str, body: &[u8]) -> Result<(), String> {
+    /// Uploads `len` bytes of `body` as `key` in one request.
+    fn put_object(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        body: &mut dyn Read,
+        len: u64,
+    ) -> Result<(), String> {
         let url = bucket
             .put_object(Some(&self.credentials), key)
             .sign(SIGNED_FOR);
-        self.put(&url, &mut &body[..], body.len() as u64)
-            .map(|_| ())
+        self.put(&url, body, len).map(|_| ())
+    }
+
+    /// Uploads `body` as `key` in one request.
+    fn put_bytes(&self, bucket: &Bucket, key: &str, body: &[u8]) -> Result<(), String> {
+        self.put_object(bucket, key, &mut &body[..], body.len() as u64)
     }
 
     /// Uploads the file at `path` as `key`, in parts when it is large.
@@ -148,10 +158,7 @@ impl Client {
         let mut file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let size = file.metadata().map_err(|e| e.to_string())?.len();
         if size <= MULTIPART_OVER {
-            let url = bucket
-                .put_object(Some(&self.credentials), key)
-                .sign(SIGNED_FOR);
-            return self.put(&url, &mut file, size).map(|_| ());
+            return self.put_object(bucket, key, &mut file, size);
         }
         let create = bucket.create_multipart_upload(Some(&self.credentials), key);
         let answer = self.post(&create.sign(SIGNED_FOR), b"")?;
