@@ -1,12 +1,13 @@
 //! Task endpoints (list, get, delete, bulk delete), the YARA ruleset endpoints and the quota
 //! endpoints of the usage API.
 
+use std::io::{Cursor, Read};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::query::{strip_token_prefix, Query};
-use super::{ApiError, App, HandlerResult, Reply};
+use super::{ApiError, App, Body, HandlerResult, Reply};
 use crate::log;
 use crate::report::document::{self, TaskFields, WorkerFields};
 use crate::report::shape::{self, Params, Shape};
@@ -77,13 +78,18 @@ fn requested_shape(app: &App, q: &Query) -> Result<Shape, ApiError> {
     shape::resolve(&params, &app.report_types.current()).map_err(ApiError::bad_request)
 }
 
+/// Stored (compressed) reports of at least this many bytes, about 1 MB of JSON and some hundreds
+/// of entries, are sent as they are shaped ([`Body::Stream`], chunked); smaller ones are shaped
+/// whole and sent with their length.
+const STREAM_FROM: usize = 192 * 1024;
+
 /// `GET /api/tiscale/v1/task/{id}`: 200 with nulls while pending, never 404 for a live task.
 pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
     let id = task_id(id)?;
     let shape = requested_shape(app, q)?;
-    let task = app
+    let (task, stored) = app
         .store
-        .get_task(id)?
+        .get_task_packed(id)?
         .ok_or_else(|| ApiError::not_found(format!("no task {id}")))?;
     // A cancelled task is over too: its `processed` (when it was cancelled), no report and the
     // error tell a poller to stop waiting.
@@ -113,13 +119,6 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
             file_link = crate::integrations::sample_link(s3, &task.sha1);
         }
     }
-    let report = match &task.report {
-        Some(report) if processed => Some(shape::shape(report, &shape).map_err(|e| {
-            log!("task {id}: {e}");
-            ApiError::new(500, format!("task {id}: {e}"))
-        })?),
-        _ => None,
-    };
     let fields = TaskFields {
         task_id: task.id,
         submitted: task.submitted,
@@ -130,9 +129,31 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
         error: task.error.as_deref(),
         file_link: file_link.as_deref(),
     };
+    let damaged = |e: String| {
+        log!("task {id}: {e}");
+        ApiError::new(500, format!("task {id}: {e}"))
+    };
+    let body = match stored.filter(|_| processed) {
+        // A large report is shaped and sent as it is inflated, never whole in memory.
+        Some(stored) if stored.len() >= STREAM_FROM => {
+            let report = shape::reader(stored.into_reader(), shape);
+            let opening = document::opening(&fields, &app.worker, 0);
+            Body::Stream(Box::new(
+                Cursor::new(opening).chain(report).chain(&b"}"[..]),
+            ))
+        }
+        Some(stored) => {
+            let json = stored
+                .unpack()
+                .map_err(|why| damaged(format!("the stored report is damaged: {why}")))?;
+            let report = shape::shape(&json, &shape).map_err(damaged)?;
+            Body::Bytes(document::document(&fields, &app.worker, Some(&report)))
+        }
+        None => Body::Bytes(document::document(&fields, &app.worker, None)),
+    };
     Ok(Reply {
         status: 200,
-        body: document::document(&fields, &app.worker, report.as_deref()),
+        body,
         content_type: Some("application/json"),
     })
 }

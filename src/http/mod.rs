@@ -105,8 +105,17 @@ impl App {
 /// A successful answer.
 pub struct Reply {
     pub status: u16,
-    pub body: Vec<u8>,
+    pub body: Body,
     pub content_type: Option<&'static str>,
+}
+
+/// What an answer sends.
+pub enum Body {
+    /// Bytes made whole, sent with their length.
+    Bytes(Vec<u8>),
+    /// Made while it is sent (chunked): a large report. A read error cuts the answer short
+    /// without its last chunk and closes the connection, so that it cannot pass for whole.
+    Stream(Box<dyn std::io::Read + Send>),
 }
 
 impl Reply {
@@ -119,7 +128,7 @@ impl Reply {
     pub fn json_status(status: u16, value: &impl serde::Serialize) -> Reply {
         Reply {
             status,
-            body: serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()),
+            body: Body::Bytes(serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec())),
             content_type: Some("application/json"),
         }
     }
@@ -128,7 +137,7 @@ impl Reply {
     pub fn empty() -> Reply {
         Reply {
             status: 200,
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
             content_type: None,
         }
     }
@@ -357,7 +366,13 @@ fn serve(app: &App, mut req: Request, id: u64) {
     let probe = header_value(&req, PROBE_HEADER).is_some();
     let (status, response) = match outcome {
         Ok(reply) => {
-            let mut r = Response::from_data(reply.body).with_status_code(reply.status);
+            let mut r = match reply.body {
+                Body::Bytes(bytes) => Response::from_data(bytes).boxed(),
+                Body::Stream(stream) => {
+                    Response::new(reply.status.into(), vec![], stream, None, None)
+                }
+            }
+            .with_status_code(reply.status);
             if let Some(ct) = reply.content_type {
                 r = r.with_header(header("Content-Type", ct));
             }
@@ -371,6 +386,7 @@ fn serve(app: &App, mut req: Request, id: u64) {
                 (body.unwrap_or_default(), "application/json")
             };
             let mut r = Response::from_data(body)
+                .boxed()
                 .with_status_code(err.status)
                 .with_header(header("Content-Type", content_type));
             for (name, value) in &err.headers {

@@ -13,7 +13,7 @@ use tiny_http::Request;
 
 use super::multipart::{self, MultipartError, PartHeaders, PartSink};
 use super::query::strip_token_prefix;
-use super::{header_value, multipart_boundary, service, ApiError, App, HandlerResult, Reply};
+use super::{header_value, multipart_boundary, service, ApiError, App, Body, HandlerResult, Reply};
 use crate::analysis::hashes::hex;
 use crate::hub::{self, ForwardError, Hub};
 use crate::store::{NewTask, Sample, STORED_SAMPLE_MAX};
@@ -293,7 +293,7 @@ fn forward(app: &App, hub: &Hub, received: Received, req: &Request) -> HandlerRe
             }
             Ok(Reply {
                 status: answer.status,
-                body: answer.body,
+                body: Body::Bytes(answer.body),
                 content_type: Some("application/json"),
             })
         }

@@ -61,6 +61,17 @@ struct View<'a> {
 /// The document of a task, with `report` (the shaped `tc_report`, JSON) as it is: megabytes
 /// written by serde_json are not parsed again to be checked.
 pub fn document(task: &TaskFields, worker: &WorkerInfo, report: Option<&[u8]>) -> Vec<u8> {
+    let report = report.unwrap_or(b"null");
+    let mut doc = opening(task, worker, report.len() + 1);
+    doc.extend_from_slice(report);
+    doc.push(b'}');
+    doc
+}
+
+/// The document up to its report: `{` and the task's fields, then `"tc_report":`. What follows
+/// is the report's JSON and `}` (`GET task` sends a large report as it is shaped), for which
+/// `room` bytes are reserved.
+pub fn opening(task: &TaskFields, worker: &WorkerInfo, room: usize) -> Vec<u8> {
     let custom_data = task
         .processed
         .and(task.custom_data)
@@ -77,8 +88,9 @@ pub fn document(task: &TaskFields, worker: &WorkerInfo, report: Option<&[u8]>) -
         file_link: task.file_link,
     };
     let mut doc = serde_json::to_vec(&view).unwrap_or_else(|_| b"{}".to_vec());
-    doc.reserve(report.map_or(0, <[u8]>::len) + 16);
-    append(&mut doc, "tc_report", report.unwrap_or(b"null"));
+    doc.reserve(room + 16);
+    append(&mut doc, "tc_report", b"");
+    doc.pop();
     doc
 }
 

@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{self, Read};
 use std::sync::{Arc, OnceLock};
 
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -223,23 +224,228 @@ pub fn shape<'a>(report: &'a [u8], shape: &Shape) -> Result<Cow<'a, [u8]>, Strin
     if shape.is_identity() {
         return Ok(Cow::Borrowed(report));
     }
-    let entries: Vec<Entry> = serde_json::from_slice(report)
-        .map_err(|e| format!("the stored report cannot be read: {e}"))?;
-    // Each entry is written out as soon as it is shaped, so that only one entry's parsed values
-    // are held at a time: `view=flat` parses every field, and a 10,000-entry report parsed
-    // whole took ten times its size.
     let mut out = Vec::with_capacity(report.len());
-    out.push(b'[');
-    for (i, e) in entries.into_iter().enumerate() {
-        let shaped = shape_entry(e, shape)
-            .map_err(|e| format!("the stored report cannot be shaped: {e}"))?;
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, &shaped).map_err(|e| e.to_string())?;
-    }
-    out.push(b']');
+    Shaped::new(report, shape.clone())
+        .read_to_end(&mut out)
+        .map_err(|e| e.to_string())?;
     Ok(Cow::Owned(out))
+}
+
+/// The report `source` gives (the JSON list `tc_report`, as stored), shaped as it is read: what
+/// `GET task` sends of a large report, which is never whole in memory, stored or shaped.
+pub fn reader<'a>(source: impl Read + Send + 'a, shape: Shape) -> Box<dyn Read + Send + 'a> {
+    if shape.is_identity() {
+        Box::new(source)
+    } else {
+        Box::new(Shaped::new(source, shape))
+    }
+}
+
+/// How much of the source [`Shaped`] reads at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A report shaped as it is read from its source: each entry is cut from the source's JSON,
+/// shaped and written out before the next is read, so that only one entry's parsed values are
+/// held at a time (`view=flat` parses every field, and a 10,000-entry report parsed whole took
+/// ten times its size).
+struct Shaped<R> {
+    source: R,
+    shape: Shape,
+    /// What was read of the source and not yet shaped: `input[start..]`.
+    input: Vec<u8>,
+    start: usize,
+    /// How far the entry that begins at `start` was scanned for its end.
+    cut: Cut,
+    /// Shaped JSON not yet handed out: `output[sent..]`.
+    output: Vec<u8>,
+    sent: usize,
+    at: Place,
+}
+
+/// Where [`Shaped`] is in the list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    BeforeList,
+    FirstEntry,
+    NextEntry,
+    /// After the list.
+    Done,
+    /// After an error, which every later read returns too.
+    Failed,
+}
+
+/// The scan for the end of one JSON object or array, resumed where the input ran out.
+#[derive(Default)]
+struct Cut {
+    /// Bytes scanned, from the value's first byte.
+    at: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Cut {
+    /// The length of the value that `value` begins with, once its end is in it; the scan goes
+    /// on from where the last call stopped.
+    fn end(&mut self, value: &[u8]) -> Option<usize> {
+        while let Some(&b) = value.get(self.at) {
+            self.at += 1;
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        let end = self.at;
+                        *self = Cut::default();
+                        return Some(end);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+fn damaged(why: impl fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the stored report cannot be read: {why}"),
+    )
+}
+
+impl<R: Read> Shaped<R> {
+    fn new(source: R, shape: Shape) -> Shaped<R> {
+        Shaped {
+            source,
+            shape,
+            input: Vec::with_capacity(READ_CHUNK),
+            start: 0,
+            cut: Cut::default(),
+            output: Vec::new(),
+            sent: 0,
+            at: Place::BeforeList,
+        }
+    }
+
+    /// Reads more of the source after what is left unshaped; false at its end.
+    fn fill(&mut self) -> io::Result<bool> {
+        self.input.drain(..self.start);
+        self.start = 0;
+        let len = self.input.len();
+        self.input.resize(len + READ_CHUNK, 0);
+        let read = loop {
+            match self.source.read(&mut self.input[len..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        self.input.truncate(len + *read.as_ref().unwrap_or(&0));
+        Ok(read? > 0)
+    }
+
+    /// The next byte that is not white space, left unread; `None` at the source's end.
+    fn peek(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let rest = &self.input[self.start..];
+            match rest.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(n) => {
+                    self.start += n;
+                    return Ok(Some(rest[n]));
+                }
+                None => {
+                    self.start = self.input.len();
+                    if !self.fill()? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the next piece of the shaped list into `output`: its opening, one entry (with the
+    /// comma before it), or its end.
+    fn produce(&mut self) -> io::Result<()> {
+        let next = self.peek()?;
+        match (self.at, next) {
+            (Place::BeforeList, Some(b'[')) => {
+                self.start += 1;
+                self.output.push(b'[');
+                self.at = Place::FirstEntry;
+                return Ok(());
+            }
+            (Place::BeforeList, _) => return Err(damaged("it is not a JSON list")),
+            (Place::FirstEntry | Place::NextEntry, Some(b']')) => {
+                self.start += 1;
+                self.output.push(b']');
+                self.at = Place::Done;
+                return Ok(());
+            }
+            (Place::NextEntry, Some(b',')) => {
+                self.start += 1;
+                self.output.push(b',');
+            }
+            (Place::FirstEntry, Some(b'{')) => {}
+            (Place::Done | Place::Failed, _) => return Ok(()),
+            (_, None) => return Err(damaged("it ends inside the list")),
+            (_, Some(b)) => return Err(damaged(format!("{:?} where an entry was due", b as char))),
+        }
+        if self.peek()? != Some(b'{') {
+            return Err(damaged("an entry is not a JSON object"));
+        }
+        let end = loop {
+            if let Some(n) = self.cut.end(&self.input[self.start..]) {
+                break self.start + n;
+            }
+            if !self.fill()? {
+                return Err(damaged("it ends inside an entry"));
+            }
+        };
+        let entry: Entry = serde_json::from_slice(&self.input[self.start..end]).map_err(damaged)?;
+        let shaped = shape_entry(entry, &self.shape).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the stored report cannot be shaped: {e}"),
+            )
+        })?;
+        serde_json::to_writer(&mut self.output, &shaped)?;
+        self.start = end;
+        self.at = Place::NextEntry;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Shaped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.sent == self.output.len() {
+            match self.at {
+                Place::Done => return Ok(0),
+                Place::Failed => return Err(damaged("it could not be read before")),
+                _ => {}
+            }
+            self.output.clear();
+            self.sent = 0;
+            if let Err(e) = self.produce() {
+                self.at = Place::Failed;
+                self.output.clear();
+                return Err(e);
+            }
+        }
+        let n = buf.len().min(self.output.len() - self.sent);
+        buf[..n].copy_from_slice(&self.output[self.sent..self.sent + n]);
+        self.sent += n;
+        Ok(n)
+    }
 }
 
 fn shape_entry<'a>(mut e: Entry<'a>, s: &Shape) -> serde_json::Result<Entry<'a>> {
@@ -956,5 +1162,93 @@ mod tests {
         assert_eq!(e["info"]["file"]["hashes"].as_array().unwrap().len(), 5);
         assert!(e["classification"].get("scan_results").is_none());
         assert_eq!(keys(&e["metadata"]), ["application"]);
+    }
+
+    /// A source that gives at most `n` bytes a read.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Reads all of `r` a few bytes at a time.
+    fn drain(mut r: impl Read, step: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0; step];
+        loop {
+            match r.read(&mut buf)? {
+                0 => return Ok(out),
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[test]
+    fn a_report_shaped_as_it_is_read_is_the_report_shaped_whole() {
+        // Strings that hold brackets, braces, quotes and escapes, white space between the
+        // entries, and reads that end anywhere.
+        let mut list: Value = serde_json::from_slice(&report()).unwrap();
+        list[0]["story"] = json!("odd } ] { [ \\\" \\\\ \\\"} text");
+        list[1]["tags"]["ticore"] = json!(["]", "\\", "{\"a\":[1]}"]);
+        let stored = serde_json::to_vec_pretty(&list).unwrap();
+        for query in [
+            Params::default(),
+            Params {
+                report_type: Some("small"),
+                ..Params::default()
+            },
+            Params {
+                view: Some("flat"),
+                full: Some(true),
+                ..Params::default()
+            },
+            Params {
+                include_fields: Some(r#"["story", "tags"]"#),
+                full: Some(true),
+                v13: true,
+                ..Params::default()
+            },
+        ] {
+            let s = resolve(&query, &Catalog::default()).unwrap();
+            let whole = shape(&stored, &s).unwrap().into_owned();
+            let as_json: Value = serde_json::from_slice(&whole).unwrap();
+            assert_eq!(as_json.as_array().unwrap().len(), 2, "{query:?}");
+            for (source_step, read_step) in [(1, 1), (3, 7), (4096, 5), (100_000, 100_000)] {
+                let streamed = drain(reader(Trickle(&stored, source_step), s.clone()), read_step);
+                assert_eq!(
+                    streamed.unwrap(),
+                    whole,
+                    "{query:?} {source_step} {read_step}"
+                );
+            }
+        }
+        let story = shaped(Params {
+            include_fields: Some(r#"["story"]"#),
+            ..Params::default()
+        });
+        assert_eq!(story[0]["story"], "A story.");
+    }
+
+    #[test]
+    fn a_damaged_stored_report_is_an_error_and_stays_one() {
+        let stored = report();
+        let medium = resolve(&Params::default(), &Catalog::default()).unwrap();
+        let cut = &stored[..stored.len() - 40];
+        for damaged in [cut, b"{}", b"[1,2]", b"[{\"info\":1}{}]", b""] {
+            let mut r = reader(Trickle(damaged, 64), medium.clone());
+            let err = drain(&mut r, 16).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(
+                err.to_string().starts_with("the stored report cannot be"),
+                "{err}"
+            );
+            // What was sent before is not followed by an end that would make it look whole.
+            assert!(r.read(&mut [0; 16]).is_err());
+        }
     }
 }

@@ -99,6 +99,35 @@ fn unpack(stored: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// A report as the store keeps it ([`pack`]).
+pub struct Packed(Vec<u8>);
+
+impl Packed {
+    /// Its stored (compressed) size.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The report's JSON, whole. The error says what is wrong with the stored bytes.
+    pub fn unpack(self) -> std::result::Result<Vec<u8>, String> {
+        unpack(self.0)
+    }
+
+    /// The report's JSON, inflated as it is read (a damaged stream is a read error).
+    pub fn into_reader(self) -> Box<dyn std::io::Read + Send> {
+        let plain = std::io::Cursor::new(self.0);
+        if plain.get_ref().first() == Some(&b'[') {
+            Box::new(plain)
+        } else {
+            Box::new(flate2::read::ZlibDecoder::new(plain))
+        }
+    }
+}
+
 const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 2: the outbox.
@@ -221,6 +250,8 @@ pub struct Task {
     pub direct_sender: String,
     pub forwarded_for: Vec<String>,
     pub error: Option<String>,
+    /// The report's JSON ([`Store::get_task`]; `None` from [`Store::get_task_packed`], which
+    /// gives it beside the task as stored).
     pub report: Option<Vec<u8>>,
 }
 
@@ -907,6 +938,19 @@ impl Store {
 
     /// One task, or `None` if there is no such task.
     pub fn get_task(&self, id: i64) -> Result<Option<Task>> {
+        let Some((mut task, packed)) = self.get_task_packed(id)? else {
+            return Ok(None);
+        };
+        if let Some(Packed(stored)) = packed {
+            task.report =
+                Some(unpack(stored).map_err(|reason| StoreError::Damaged { id, reason })?);
+        }
+        Ok(Some(task))
+    }
+
+    /// One task with its report as stored (compressed), which is not in the [`Task`]: what
+    /// `GET task` reads, sending a large report as it is inflated.
+    pub fn get_task_packed(&self, id: i64) -> Result<Option<(Task, Option<Packed>)>> {
         let c = self.conn()?;
         let task = c
             .prepare_cached(
@@ -931,14 +975,10 @@ impl Store {
                 })
             })
             .optional()?;
-        let Some(mut task) = task else {
-            return Ok(None);
-        };
-        if let Some(stored) = task.report.take() {
-            task.report =
-                Some(unpack(stored).map_err(|reason| StoreError::Damaged { id, reason })?);
-        }
-        Ok(Some(task))
+        Ok(task.map(|mut task| {
+            let packed = task.report.take().map(Packed);
+            (task, packed)
+        }))
     }
 
     /// Tasks submitted at or before `submitted_before` (all when `None`), with the given custom

@@ -223,3 +223,86 @@ fn custom_report_types_load_at_start_and_reload_on_change() {
     };
     assert_eq!(keys(&siem[0]), ["story"]);
 }
+
+/// A zip of `n` small text files, each different.
+fn many_files_zip(n: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut zipped = Vec::new();
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(&mut zipped));
+    for i in 0..n {
+        let options = zip::write::SimpleFileOptions::default();
+        z.start_file(format!("dir/file-{i}.txt"), options).unwrap();
+        writeln!(z, "line {i} of a generated file, {}", i * 7919 % 104_729).unwrap();
+    }
+    z.finish().unwrap();
+    zipped
+}
+
+#[test]
+fn a_large_report_is_sent_as_it_is_shaped_and_a_damaged_one_is_cut_short() {
+    let dir = TempDir::new("streamed");
+    let s = Server::start(&dir, "");
+    let id = s.upload_ok("many.zip", &many_files_zip(1500));
+    let large = s.wait_processed(id, Duration::from_secs(120));
+    let entries = large["tc_report"].as_array().unwrap();
+    assert_eq!(entries.len(), 1501);
+
+    // Sent chunked, with no length: the report and its shapes are made as they are sent.
+    let chunked = |r: &Resp| {
+        r.header("Transfer-Encoding") == Some("chunked") && r.header("Content-Length").is_none()
+    };
+    let full = s.get(&format!("/api/tiscale/v1/task/{id}?full=true"));
+    assert!(chunked(&full), "{:?}", full.headers);
+    assert_eq!(full.json(), large);
+    let medium = s.get(&format!("/api/tiscale/v1/task/{id}"));
+    assert!(chunked(&medium), "{:?}", medium.headers);
+    let medium = medium.json();
+    assert_eq!(medium["task_id"], id);
+    let shaped = medium["tc_report"].as_array().unwrap();
+    assert_eq!(shaped.len(), 1501);
+    for (e, whole) in shaped.iter().zip(entries) {
+        assert_eq!(keys(e), SUMMARY, "{e}");
+        assert_eq!(e["info"]["file"], whole["info"]["file"]);
+    }
+    let flat = report(&s, id, "view=flat&full=true");
+    assert_eq!(
+        flat[1500]["info.file.file_path"],
+        entries[1500]["info"]["file"]["file_path"]
+    );
+
+    // A small report still goes whole, with its length.
+    let small_id = s.upload_ok("one.txt", b"one small file\n");
+    s.wait_processed(small_id, WAIT);
+    let small = s.get(&format!("/api/tiscale/v1/task/{small_id}"));
+    assert!(small.header("Content-Length").is_some() && !chunked(&small));
+
+    // A stored report damaged halfway: the answer is cut short (no last chunk, the connection
+    // closed), never a shorter report that looks whole.
+    let db = rusqlite::Connection::open(s.data_dir.join("assay.db")).unwrap();
+    let stored: Vec<u8> = db
+        .query_row("SELECT report FROM tasks WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    let mut damaged = stored.clone();
+    let middle = damaged.len() / 2;
+    for b in &mut damaged[middle..middle + 64] {
+        *b = !*b;
+    }
+    db.execute(
+        "UPDATE tasks SET report = ?2 WHERE id = ?1",
+        rusqlite::params![id, damaged],
+    )
+    .unwrap();
+    let cut = s.get(&format!("/api/tiscale/v1/task/{id}"));
+    assert_eq!(cut.status, 200);
+    assert!(chunked(&cut));
+    assert!(serde_json::from_slice::<Value>(&cut.body).is_err());
+    assert!(cut
+        .body
+        .starts_with(format!("{{\"task_id\":{id},").as_bytes()));
+    s.wait_log("cannot send the response");
+    // The server goes on answering.
+    assert_eq!(
+        s.get(&format!("/api/tiscale/v1/task/{small_id}")).status,
+        200
+    );
+}

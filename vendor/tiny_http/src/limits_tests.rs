@@ -272,3 +272,44 @@ fn pipelined_requests_and_small_unread_bodies_keep_the_connection() {
     let read = answer.find("read 3").unwrap();
     assert!(unread < read, "answers in request order: {}", answer);
 }
+
+/// A body that gives `good` and then fails.
+struct Failing(std::io::Cursor<&'static [u8]>);
+
+impl Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => Err(std::io::Error::other("the report cannot be read")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn a_chunked_body_that_fails_is_left_without_its_end_and_closes_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = Arc::new(Server::from_listener_with_limits(listener, None, limits()).unwrap());
+    thread::spawn(move || loop {
+        let Ok(rq) = server.recv() else { return };
+        let body = Failing(std::io::Cursor::new(b"[{\"part\":1}"));
+        let response = Response::new(200.into(), vec![], body, None, None);
+        let _ = rq.respond(response);
+    });
+    let mut s = connect(port);
+    // Two requests: the second must not be answered on a connection the first left broken.
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let answer = read_all(&mut s);
+    assert!(started.elapsed() < Duration::from_secs(5), "not closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", answer);
+    assert!(answer.contains("Transfer-Encoding: chunked"), "{}", answer);
+    assert!(answer.contains("[{\"part\":1}"), "{}", answer);
+    assert!(
+        !answer.contains("\r\n0\r\n"),
+        "the body was ended: {}",
+        answer
+    );
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{}", answer);
+}

@@ -531,6 +531,12 @@ impl Request {
             None,
         ));
         let flushed = printed.and_then(|_| Self::ignore_client_closing_errors(writer.flush()));
+        // assay patch: an answer that failed on its way (its body could not be read) may have
+        // been cut anywhere: what was written of it goes out, and the connection closes.
+        let close = close || flushed.is_err();
+        if flushed.is_err() {
+            let _ = writer.flush();
+        }
         if close {
             drop(writer);
             if let Some(control) = &self.control {

@@ -440,8 +440,20 @@ where
                 Some(TransferEncoding::Chunked) => {
                     use chunked_transfer::Encoder;
 
-                    let mut writer = Encoder::new(writer);
-                    io::copy(&mut reader, &mut writer)?;
+                    // assay patch: the encoder ends the body (its last chunk) as it is dropped,
+                    // also after a failed copy, which made a body cut short by a read error look
+                    // whole. After an error, what was read goes out and then nothing more: the
+                    // body has no end, and the request closes the connection.
+                    let failed = std::cell::Cell::new(false);
+                    let mut writer = Encoder::new(Shut {
+                        inner: writer,
+                        shut: &failed,
+                    });
+                    if let Err(e) = io::copy(&mut reader, &mut writer) {
+                        let _ = writer.flush(); // what was read before the error, as a chunk
+                        failed.set(true);
+                        return Err(e);
+                    }
                 }
 
                 Some(TransferEncoding::Identity) => {
@@ -577,5 +589,30 @@ impl Clone for Response<io::Empty> {
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
         }
+    }
+}
+
+/// assay patch: a writer that writes nothing once `shut` is set (see the chunked body above).
+struct Shut<'a, W: Write> {
+    inner: W,
+    shut: &'a std::cell::Cell<bool>,
+}
+
+impl<W: Write> Write for Shut<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.shut.get() {
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                "the answer was cut short",
+            ));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.shut.get() {
+            return Ok(());
+        }
+        self.inner.flush()
     }
 }
