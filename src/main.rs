@@ -186,6 +186,7 @@ fn scan_command(args: &[String]) -> anyhow::Result<i32> {
 }
 
 fn main() {
+    large_blocks_mapped();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = parse_args(&args).and_then(|a| match a {
         Some(a) => serve(a),
@@ -194,6 +195,22 @@ fn main() {
     if let Err(e) = result {
         eprintln!("assay: {e:#}");
         std::process::exit(2);
+    }
+}
+
+/// Makes glibc give every block of 1 MiB or more (a decoded member, a report, a document) its
+/// own mapping, returned to the system when it is freed. By default glibc raises that threshold
+/// after each large free, up to 32 MiB, and blocks below it come from the arenas, where growing
+/// one copies it (old and new both resident meanwhile) and freeing it may keep its pages. On the
+/// bench tree the server's peak RSS was 278-309 MiB with the moving threshold and 267 with this,
+/// at the same CPU; `assay scan -j 2` of its wheels, crates and ClamAV files 237 against 208 MiB
+/// (CPU ratio 0.99). musl has no such threshold.
+fn large_blocks_mapped() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt sets one of the allocator's parameters; it is called before any other
+    // thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
     }
 }
 
@@ -272,9 +289,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 config
                     .engine()
                     .with_yara(yara.clone())
+                    .packing_reports()
                     .keeping_children(dir)
             }
-            None => config.engine().with_yara(yara.clone()),
+            None => config.engine().with_yara(yara.clone()).packing_reports(),
         },
         deliveries: {
             let targets = integrations::Targets::new(&config);
@@ -428,7 +446,7 @@ fn recover(ctx: &WorkerContext) -> anyhow::Result<Vec<i64>> {
             let report = queue::with_sample(&ctx.spool_dir, sample, |data| {
                 analysis::failure_report(data, file_name, &reason)
             });
-            ctx.store.set_report(*id, report.json())?;
+            ctx.store.set_report(*id, &report.into_packed())?;
             if let Some(f) = sample.spool_file() {
                 queue::remove_sample(&ctx.spool_dir.join(f));
             }

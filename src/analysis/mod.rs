@@ -54,6 +54,9 @@ pub struct Engine {
     /// Where a decoded stream larger than [`formats::SPILL_AT`] is written (unlinked at once)
     /// and mapped instead of held in memory; `None`: every stream stays in memory.
     pub spill_dir: Option<PathBuf>,
+    /// Reports are compressed as they are written, as the store keeps them (the server's);
+    /// otherwise their entries stay readable one by one (`assay scan` writes them out).
+    pub pack_reports: bool,
 }
 
 impl Default for Engine {
@@ -74,6 +77,7 @@ impl Engine {
             children_dir: None,
             cache: Arc::new(walk::Cache::new(cache::Bounds::default())),
             spill_dir: None,
+            pack_reports: false,
         }
     }
 
@@ -92,6 +96,12 @@ impl Engine {
     /// This engine, spilling large decoded streams to temporary files in `dir`.
     pub fn spilling_to(mut self, dir: PathBuf) -> Engine {
         self.spill_dir = Some(dir);
+        self
+    }
+
+    /// This engine, compressing reports as they are written ([`Report::packed`]).
+    pub fn packing_reports(mut self) -> Engine {
+        self.pack_reports = true;
         self
     }
 
@@ -180,7 +190,11 @@ impl Engine {
             parent: None,
         };
         walk.node(data, at, map);
-        walk.finish()
+        walk.finish(if self.pack_reports {
+            Report::packed()
+        } else {
+            Report::default()
+        })
     }
 }
 

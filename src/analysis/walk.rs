@@ -248,7 +248,8 @@ impl Walk<'_, '_> {
     pub(super) fn node(&mut self, data: &[u8], at: Place, map: Option<&mapped::Mapped>) -> usize {
         let depth = at.depth;
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
-        let mut digests = match map.filter(|_| !fuzzy) {
+        let release = map.filter(|_| data.len() >= RELEASE_FROM);
+        let mut digests = match release {
             Some(map) => hash_releasing(data, map),
             None => Digests::of(data, false),
         };
@@ -274,7 +275,7 @@ impl Walk<'_, '_> {
                 FuzzyState::SkippedSize
             };
         } else if fuzzy {
-            digests.add_fuzzy(data);
+            releasing_while(release, data, || digests.add_fuzzy(data));
         }
         let index = self.walk_new(data, at, digests, duplicate_of, map);
         self.write_from(index);
@@ -300,10 +301,9 @@ impl Walk<'_, '_> {
             depth,
             parent,
         } = at;
-        let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
         // A large file in a mapping has its pages released behind or beside each pass over it.
-        let release = map.filter(|_| !fuzzy);
-        let kind = identify::identify(data, &name);
+        let release = map.filter(|_| data.len() >= RELEASE_FROM);
+        let kind = releasing_while(release, data, || identify::identify(data, &name));
         let mut e = entry(&name, &path, &kind, &digests);
         let mut volatile = false;
         if let (true, None) = (depth > 0, duplicate_of) {
@@ -372,7 +372,9 @@ impl Walk<'_, '_> {
                 (Some(found), _) => found,
                 (None, Some((name, describe))) => {
                     let started = Instant::now();
-                    let found = inspect::describe(data, &kind, name, describe);
+                    let found = releasing_while(release, data, || {
+                        inspect::describe(data, &kind, name, describe)
+                    });
                     // A reader with a deadline of its own (PDF object streams) may have been cut
                     // short by this machine's load.
                     node.volatile |= started.elapsed() > SLOW;
@@ -850,8 +852,8 @@ impl Walk<'_, '_> {
 
     /// Adds up each file's votes, propagates verdicts up the tree, tags containers by what they
     /// hold, counts file types for entry 0, and writes the stories: the report, written one
-    /// entry at a time.
-    pub(super) fn finish(mut self) -> Report {
+    /// entry at a time into `report` (empty; plain or compressed as it is written).
+    pub(super) fn finish(mut self, mut report: Report) -> Report {
         let count = self.entries.len();
         let mut verdicts: Vec<Classification> = self
             .nodes
@@ -915,7 +917,6 @@ impl Walk<'_, '_> {
                 })
                 .collect(),
         });
-        let mut report = Report::default();
         let entries = std::mem::take(&mut self.entries);
         let nodes = std::mem::take(&mut self.nodes);
         let each = entries.into_iter().zip(nodes).zip(verdicts).zip(contained);
@@ -1160,6 +1161,12 @@ fn releasing_while<T>(map: Option<&mapped::Mapped>, data: &[u8], work: impl FnOn
         work()
     })
 }
+
+/// A node lying in a mapping (a spooled upload, a spilled stream, or a slice of either) of at
+/// least this many bytes has its pages released behind or beside each pass over it: the size
+/// from which decoded streams are spilled, so that a spilled node is never held whole in the
+/// resident set (a node of up to `fuzzy_max_bytes` was, 64 MiB by default per thread).
+const RELEASE_FROM: usize = formats::SPILL_AT;
 
 /// How often [`releasing_while`] releases pages.
 const RELEASE_EVERY: Duration = Duration::from_millis(50);

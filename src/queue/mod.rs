@@ -265,14 +265,10 @@ fn process(
     } else {
         ctx.stats.add("file_processing_failure", 1.0, t);
     }
-    let finished = ctx.store.finish(
-        id,
-        state,
-        report.json(),
-        error.as_deref(),
-        t,
-        &*ctx.deliveries,
-    );
+    let report = report.into_packed();
+    let finished = ctx
+        .store
+        .finish(id, state, &report, error.as_deref(), t, &*ctx.deliveries);
     // Only the thread that finished the task deletes its sample: a task returned to the queue at
     // shutdown keeps it, a deleted task's sample was removed by the delete, and a sample that a
     // delivery still reads goes when that delivery is done.

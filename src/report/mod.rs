@@ -5,7 +5,10 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use packed::{Packed, Packer};
+
 pub mod document;
+pub mod packed;
 pub mod shape;
 pub mod types;
 
@@ -68,17 +71,34 @@ pub struct Spans {
 
 /// A finished report: the `tc_report` list as JSON, written one entry at a time, so that a
 /// task holds its report's bytes and never all of its entries as structures (ten times as much
-/// for a 10,000-entry report).
-#[derive(Debug, Clone, PartialEq)]
+/// for a 10,000-entry report). The server's reports are compressed as they are written
+/// ([`Report::packed`]), as the store keeps them.
+#[derive(Debug)]
 pub struct Report {
-    /// Always a complete JSON list.
-    json: Vec<u8>,
-    /// Where each entry's JSON ends in `json`.
-    ends: Vec<usize>,
+    out: Out,
+    /// How many entries were written.
+    len: usize,
     /// Entry 0's verdict level.
     classification: u8,
     /// What the extracted files (every entry but the first) add up to.
     unpacked_bytes: u64,
+}
+
+enum Out {
+    /// The list as JSON, always complete, and where each entry's JSON ends in it.
+    Plain { json: Vec<u8>, ends: Vec<usize> },
+    /// The list compressed as it is written (`[` and the entries; `]` when finished), with the
+    /// entry being written.
+    Packed { packer: Packer, entry: Vec<u8> },
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Out::Plain { json, .. } => write!(f, "Plain({} bytes)", json.len()),
+            Out::Packed { .. } => f.write_str("Packed"),
+        }
+    }
 }
 
 /// What finishing an entry gives it ([`Report::push_finished`]), and its file's size.
@@ -92,8 +112,11 @@ pub struct Finished<'a> {
 impl Default for Report {
     fn default() -> Self {
         Report {
-            json: b"[]".to_vec(),
-            ends: Vec::new(),
+            out: Out::Plain {
+                json: b"[]".to_vec(),
+                ends: Vec::new(),
+            },
+            len: 0,
             classification: UNKNOWN,
             unpacked_bytes: 0,
         }
@@ -101,6 +124,20 @@ impl Default for Report {
 }
 
 impl Report {
+    /// An empty report whose JSON is compressed as it is written: its entries cannot be read
+    /// back one by one ([`Report::entry_json`]), only as a whole once packed.
+    pub fn packed() -> Report {
+        let mut packer = Packer::new();
+        packer.write(b"[");
+        Report {
+            out: Out::Packed {
+                packer,
+                entry: Vec::new(),
+            },
+            ..Report::default()
+        }
+    }
+
     /// The report of these entries.
     pub fn of(entries: &[Entry]) -> Report {
         let mut r = Report::default();
@@ -126,7 +163,7 @@ impl Report {
                 let _ = serde_json::to_writer(&mut *b, &stand_in);
             }
         });
-        if self.ends.len() == 1 {
+        if self.len == 1 {
             self.classification = e.classification.classification;
         } else {
             self.unpacked_bytes += e.info.file.size;
@@ -137,7 +174,7 @@ impl Report {
     /// tags replaced, without reading the rest back. It cannot be the first entry, which
     /// [`Report::push`] adds with the tree's counts.
     pub fn push_finished(&mut self, json: &[u8], spans: &Spans, finished: Finished<'_>) {
-        debug_assert!(!self.ends.is_empty(), "the first entry is pushed whole");
+        debug_assert!(self.len > 0, "the first entry is pushed whole");
         self.append(|b| {
             b.extend_from_slice(b"{\"info\":");
             b.extend_from_slice(&json[spans.info.clone()]);
@@ -156,37 +193,67 @@ impl Report {
         self.unpacked_bytes += finished.size;
     }
 
-    /// Adds the entry `write` writes at the end of the list, which stays a complete list.
+    /// Adds the entry `write` writes at the end of the list.
     fn append(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        self.json.pop();
-        if !self.ends.is_empty() {
-            self.json.push(b',');
+        match &mut self.out {
+            Out::Plain { json, ends } => {
+                json.pop();
+                if !ends.is_empty() {
+                    json.push(b',');
+                }
+                write(json);
+                ends.push(json.len());
+                json.push(b']');
+            }
+            Out::Packed { packer, entry } => {
+                entry.clear();
+                if self.len > 0 {
+                    entry.push(b',');
+                }
+                write(entry);
+                packer.write(entry);
+            }
         }
-        write(&mut self.json);
-        self.ends.push(self.json.len());
-        self.json.push(b']');
+        self.len += 1;
     }
 
-    /// The whole list as JSON.
-    pub fn json(&self) -> &[u8] {
-        &self.json
+    /// The whole list as JSON, unless it is compressed ([`Report::packed`]).
+    pub fn json(&self) -> Option<&[u8]> {
+        match &self.out {
+            Out::Plain { json, .. } => Some(json),
+            Out::Packed { .. } => None,
+        }
     }
 
-    /// Entry `i`'s JSON.
+    /// The report as the store keeps it.
+    pub fn into_packed(self) -> Packed {
+        match self.out {
+            Out::Plain { json, .. } => Packed::of(&json),
+            Out::Packed { mut packer, .. } => {
+                packer.write(b"]");
+                packer.finish()
+            }
+        }
+    }
+
+    /// Entry `i`'s JSON (`None` in a compressed report).
     pub fn entry_json(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)?;
+        let Out::Plain { json, ends } = &self.out else {
+            return None;
+        };
+        let end = *ends.get(i)?;
         // Entry 0 starts after `[`, the others after the comma that follows their predecessor.
-        let start = if i == 0 { 1 } else { self.ends[i - 1] + 1 };
-        Some(&self.json[start..end])
+        let start = if i == 0 { 1 } else { ends[i - 1] + 1 };
+        Some(&json[start..end])
     }
 
     /// How many entries it has (the uploaded file and every extracted file).
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len == 0
     }
 
     /// Entry 0's verdict level (0 unknown to 3 malicious).
@@ -199,10 +266,17 @@ impl Report {
         self.unpacked_bytes
     }
 
-    /// The entries as structures (tests, and callers that read a few small reports).
-    pub fn entries(&self) -> Vec<Entry> {
-        let json = (0..self.len()).filter_map(|i| self.entry_json(i));
-        json.filter_map(|j| serde_json::from_slice(j).ok())
+    /// The entries as structures (tests, and callers that read a few small reports); a
+    /// compressed report is inflated for them.
+    pub fn entries(self) -> Vec<Entry> {
+        let json = match self.json() {
+            Some(json) => json.to_vec(),
+            None => self.into_packed().unpack().unwrap_or_default(),
+        };
+        let list: Vec<&serde_json::value::RawValue> =
+            serde_json::from_slice(&json).unwrap_or_default();
+        list.iter()
+            .filter_map(|e| serde_json::from_str(e.get()).ok())
             .collect()
     }
 }
@@ -473,24 +547,24 @@ mod tests {
         let mut whole = Report::default();
         whole.push(&first);
         whole.push(&finished);
-        let mut parts = Report::default();
-        parts.push(&first);
-        parts.push_finished(
-            &json,
-            &spans,
-            Finished {
-                classification: &finished.classification,
-                story: &finished.story,
-                tags: &finished.tags,
-                size: 7,
-            },
-        );
-        assert_eq!(parts, whole);
-        assert_eq!(
-            parts.json(),
-            serde_json::to_vec(&[&first, &finished]).unwrap()
-        );
-        assert_eq!(parts.entries(), vec![first.clone(), finished]);
+        let in_parts = |mut r: Report| {
+            r.push(&first);
+            r.push_finished(
+                &json,
+                &spans,
+                Finished {
+                    classification: &finished.classification,
+                    story: &finished.story,
+                    tags: &finished.tags,
+                    size: 7,
+                },
+            );
+            r
+        };
+        let parts = in_parts(Report::default());
+        let expected = serde_json::to_vec(&[&first, &finished]).unwrap();
+        assert_eq!(whole.json(), Some(&expected[..]));
+        assert_eq!(parts.json(), Some(&expected[..]));
         assert_eq!(parts.len(), 2);
         assert_eq!(parts.classification(), 2);
         assert_eq!(parts.unpacked_bytes(), 7);
@@ -498,12 +572,28 @@ mod tests {
             parts.entry_json(0).unwrap(),
             serde_json::to_vec(&first).unwrap()
         );
+        assert_eq!(parts.entries(), vec![first.clone(), finished.clone()]);
+
+        // Compressed as it is written, the same report, counts and all.
+        let packed = in_parts(Report::packed());
+        assert!(packed.json().is_none() && packed.entry_json(0).is_none());
+        assert_eq!(
+            (
+                packed.len(),
+                packed.classification(),
+                packed.unpacked_bytes()
+            ),
+            (2, 2, 7)
+        );
+        assert_eq!(packed.into_packed().unpack().unwrap(), expected);
+        assert_eq!(in_parts(Report::packed()).entries(), vec![first, finished]);
     }
 
     #[test]
     fn an_empty_report_is_an_empty_list() {
         let r = Report::default();
-        assert_eq!(r.json(), b"[]");
-        assert!(r.is_empty() && r.entries().is_empty() && r.entry_json(0).is_none());
+        assert_eq!(r.json(), Some(&b"[]"[..]));
+        assert!(r.is_empty() && r.entry_json(0).is_none() && r.entries().is_empty());
+        assert_eq!(Report::packed().into_packed().unpack().unwrap(), b"[]");
     }
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use crate::report::packed::Packed;
+
 mod outbox;
 pub use outbox::{Backlog, Delivery, Record, Target, TargetsOf};
 
@@ -58,75 +60,6 @@ impl StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// Reports are stored zlib-compressed (level 1): a report's JSON shrinks about five times, for
-/// about 10 ms per 3 MB written and read. A stored report that begins with `[` is plain JSON
-/// (rows written before compression; a zlib stream never begins with that byte).
-/// Each thread keeps its compressor: setting one up (its window and hash tables, fresh pages each
-/// time) cost more than compressing a small report, a twentieth of the server's CPU under a
-/// stream of small uploads.
-fn pack(report: &[u8]) -> Vec<u8> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
-    thread_local! {
-        static DEFLATE: std::cell::RefCell<Compress> =
-            std::cell::RefCell::new(Compress::new(Compression::fast(), true));
-    }
-    DEFLATE.with_borrow_mut(|z| {
-        z.reset();
-        let mut out = Vec::with_capacity(report.len() / 4 + 64);
-        loop {
-            let read = z.total_in() as usize;
-            let status = z
-                .compress_vec(&report[read..], &mut out, FlushCompress::Finish)
-                .expect("compressing into memory");
-            if status == Status::StreamEnd {
-                return out;
-            }
-            out.reserve(out.capacity());
-        }
-    })
-}
-
-fn unpack(stored: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    if stored.first() == Some(&b'[') {
-        return Ok(stored);
-    }
-    let mut out = Vec::with_capacity(stored.len() * 5);
-    flate2::read::ZlibDecoder::new(&stored[..])
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    Ok(out)
-}
-
-/// A report as the store keeps it ([`pack`]).
-pub struct Packed(Vec<u8>);
-
-impl Packed {
-    /// Its stored (compressed) size.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The report's JSON, whole. The error says what is wrong with the stored bytes.
-    pub fn unpack(self) -> std::result::Result<Vec<u8>, String> {
-        unpack(self.0)
-    }
-
-    /// The report's JSON, inflated as it is read (a damaged stream is a read error).
-    pub fn into_reader(self) -> Box<dyn std::io::Read + Send> {
-        let plain = std::io::Cursor::new(self.0);
-        if plain.get_ref().first() == Some(&b'[') {
-            Box::new(plain)
-        } else {
-            Box::new(flate2::read::ZlibDecoder::new(plain))
-        }
-    }
-}
 
 const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("schema.sql");
@@ -826,13 +759,13 @@ impl Store {
         &self,
         id: i64,
         state: TaskState,
-        report: &[u8],
+        report: &Packed,
         error: Option<&str>,
         now: i64,
         deliver: &TargetsOf,
     ) -> Result<Finished> {
         debug_assert!(matches!(state, TaskState::Done | TaskState::Failed));
-        let report = pack(report);
+        let report = report.as_bytes();
         let mut c = self.writer()?;
         let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let keep_sample = outbox::needs_sample(&tx, id)?;
@@ -926,12 +859,11 @@ impl Store {
     }
 
     /// Stores the report of a task that was given up on during recovery.
-    pub fn set_report(&self, id: i64, report: &[u8]) -> Result<()> {
-        let report = pack(report);
+    pub fn set_report(&self, id: i64, report: &Packed) -> Result<()> {
         let c = self.conn()?;
         c.execute(
             "UPDATE tasks SET report = ?2 WHERE id = ?1",
-            params![id, report],
+            params![id, report.as_bytes()],
         )?;
         Ok(())
     }
@@ -941,9 +873,12 @@ impl Store {
         let Some((mut task, packed)) = self.get_task_packed(id)? else {
             return Ok(None);
         };
-        if let Some(Packed(stored)) = packed {
-            task.report =
-                Some(unpack(stored).map_err(|reason| StoreError::Damaged { id, reason })?);
+        if let Some(packed) = packed {
+            task.report = Some(
+                packed
+                    .unpack()
+                    .map_err(|reason| StoreError::Damaged { id, reason })?,
+            );
         }
         Ok(Some(task))
     }
@@ -976,7 +911,7 @@ impl Store {
             })
             .optional()?;
         Ok(task.map(|mut task| {
-            let packed = task.report.take().map(Packed);
+            let packed = task.report.take().map(Packed::from_stored);
             (task, packed)
         }))
     }
@@ -1349,7 +1284,7 @@ mod tests {
         s.claim(id).unwrap().unwrap();
         let both = |_: Option<&str>| vec![Target::Callback, Target::Splunk];
         assert_ne!(
-            s.finish(id, TaskState::Done, b"[]", None, 200, &both)
+            s.finish(id, TaskState::Done, &Packed::of(b"[]"), None, 200, &both)
                 .unwrap(),
             Finished::Stale
         );
@@ -1422,7 +1357,7 @@ mod tests {
         let id = s.insert_task(new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
         let both = |_: Option<&str>| vec![Target::Callback, Target::Splunk];
-        s.finish(id, TaskState::Done, b"[]", None, 200, &both)
+        s.finish(id, TaskState::Done, &Packed::of(b"[]"), None, 200, &both)
             .unwrap();
         // The delivery threads ask again and again, each time with a new `now`.
         for at in [100, 200, 300, 400] {
@@ -1461,7 +1396,7 @@ mod tests {
         s.claim(id).unwrap().unwrap();
         let none = |_: Option<&str>| Vec::new();
         assert_eq!(
-            s.finish(id, TaskState::Done, b"[]", None, 200, &none)
+            s.finish(id, TaskState::Done, &Packed::of(b"[]"), None, 200, &none)
                 .unwrap(),
             Finished::Stored { keep_sample: true }
         );
@@ -1499,7 +1434,7 @@ mod tests {
         assert!(released.is_empty(), "queued: analysis still needs it");
         s.claim(id).unwrap().unwrap();
         assert_eq!(
-            s.finish(id, TaskState::Done, b"[]", None, 400, &none)
+            s.finish(id, TaskState::Done, &Packed::of(b"[]"), None, 400, &none)
                 .unwrap(),
             Finished::Stored { keep_sample: false }
         );
@@ -1534,7 +1469,7 @@ mod tests {
         assert!(s.live_spool_files().unwrap().is_empty(), "no file to keep");
         let c = s.claim(a).unwrap().unwrap();
         assert_eq!(c.sample, Sample::Stored(b"small sample".to_vec()));
-        s.finish(a, TaskState::Done, b"[]", None, 110, &none)
+        s.finish(a, TaskState::Done, &Packed::of(b"[]"), None, 110, &none)
             .unwrap();
         assert_eq!(s.sample(a).unwrap(), None);
         assert_eq!(stored_samples(&s), 0);
@@ -1547,7 +1482,7 @@ mod tests {
             .unwrap();
         s.claim(b).unwrap().unwrap();
         let kept = s
-            .finish(b, TaskState::Done, b"[]", None, 110, &none)
+            .finish(b, TaskState::Done, &Packed::of(b"[]"), None, 110, &none)
             .unwrap();
         assert_eq!(kept, Finished::Stored { keep_sample: true });
         assert_eq!(s.sample(b).unwrap(), Some(Sample::Stored(b"b".to_vec())));
@@ -1649,8 +1584,10 @@ mod tests {
         assert_eq!(c.sample, Sample::Spool("a".into()));
         assert!(s.claim(id).unwrap().is_none(), "a task is claimed once");
         assert_ne!(
-            s.finish(id, TaskState::Done, b"[]", None, 105, &|_| Vec::new())
-                .unwrap(),
+            s.finish(id, TaskState::Done, &Packed::of(b"[]"), None, 105, &|_| {
+                Vec::new()
+            })
+            .unwrap(),
             Finished::Stale
         );
         let t = s.get_task(id).unwrap().unwrap();
@@ -1690,17 +1627,6 @@ mod tests {
     }
 
     #[test]
-    fn the_kept_compressor_packs_one_report_after_another_whole() {
-        // Incompressible bytes outgrow the room first reserved; an empty report packs too.
-        let noise: Vec<u8> = (0..15_000u32)
-            .flat_map(|i| <sha1::Sha1 as sha1::Digest>::digest(i.to_le_bytes()))
-            .collect();
-        for report in [&b"[]"[..], &noise, b"", &b"[{}]".repeat(10_000), b"[1]"] {
-            assert_eq!(unpack(pack(report)).unwrap(), report);
-        }
-    }
-
-    #[test]
     fn reports_are_stored_compressed_and_read_back_whole() {
         let (s, dir) = temp_store();
         let report =
@@ -1708,8 +1634,15 @@ mod tests {
         let id = s.insert_task(new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
         assert_ne!(
-            s.finish(id, TaskState::Done, &report, None, 105, &|_| Vec::new())
-                .unwrap(),
+            s.finish(
+                id,
+                TaskState::Done,
+                &Packed::of(&report),
+                None,
+                105,
+                &|_| Vec::new()
+            )
+            .unwrap(),
             Finished::Stale
         );
         assert_eq!(s.get_task(id).unwrap().unwrap().report.unwrap(), report);
@@ -1744,7 +1677,7 @@ mod tests {
             s.get_task(id).unwrap().unwrap().report.unwrap(),
             b"[{\"story\": \"old\"}]"
         );
-        set_raw(&pack(&report)[..40]);
+        set_raw(&Packed::of(&report).as_bytes()[..40]);
         let err = s.get_task(id).unwrap_err().to_string();
         assert!(err.contains("stored report is damaged"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
@@ -1783,8 +1716,15 @@ mod tests {
         );
         // Cancelled records go after their own retention, finished ones after theirs.
         assert_ne!(
-            s.finish(busy, TaskState::Done, b"[]", None, 650, &|_| Vec::new())
-                .unwrap(),
+            s.finish(
+                busy,
+                TaskState::Done,
+                &Packed::of(b"[]"),
+                None,
+                650,
+                &|_| Vec::new()
+            )
+            .unwrap(),
             Finished::Stale
         );
         assert_eq!(s.purge(600, 600).unwrap(), 0);

@@ -92,6 +92,11 @@ const READ_CHUNK: usize = 256 * 1024;
 /// (when the engine has somewhere to put it).
 pub const SPILL_AT: usize = 16 * 1024 * 1024;
 
+/// A member read by [`Members::read_held`] that decodes to more than this is spilled to disk:
+/// the members of a container that holds many wait, decoded, until the walk comes to them, and
+/// in memory those of two wheels or jars at once were most of the server's heap at its peak.
+pub const HELD_SPILL_AT: usize = 1024 * 1024;
+
 /// Which budget stopped work. Each one appears in `info.unpacking` and as an indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
@@ -339,7 +344,8 @@ impl<'a> Members<'a> {
     }
 
     /// These members, with streams larger than [`SPILL_AT`] read by [`Members::read_stream`]
-    /// spilled to temporary files in `dir`.
+    /// (and held members larger than [`HELD_SPILL_AT`], [`Members::read_held`]) spilled to
+    /// temporary files in `dir`.
     pub fn spill_to(mut self, dir: Option<Arc<Path>>) -> Members<'a> {
         self.spill = dir;
         self
@@ -467,7 +473,7 @@ impl<'a> Members<'a> {
         reader: &mut dyn Read,
     ) -> Result<Vec<u8>, ReadStop> {
         // Nothing is spilled, so the bytes are in memory already and `into_owned` copies none.
-        match self.read(name, packed, reader, false) {
+        match self.read(name, packed, reader, None) {
             Ok(data) => Ok(data.into_owned()),
             Err(ReadStop::Limit) => Err(ReadStop::Limit),
             Err(ReadStop::Corrupt(e, partial)) => Err(ReadStop::Corrupt(e, partial.into_owned())),
@@ -475,31 +481,43 @@ impl<'a> Members<'a> {
     }
 
     /// [`Members::read_member`] for a stream that may be large (the one member of gzip, xz,
-    /// bzip2, lzma and zstd; a zip member read through its central directory): past
-    /// [`SPILL_AT`] bytes, when a spill directory is set, the output goes on into a temporary
-    /// file, mapped once complete. Where the file cannot be made or written, the stream stays in
-    /// memory (and the log says why); where it cannot be mapped, it is read back.
+    /// bzip2, lzma and zstd): past [`SPILL_AT`] bytes, when a spill directory is set, the output
+    /// goes on into a temporary file, mapped once complete. Where the file cannot be made or
+    /// written, the stream stays in memory (and the log says why); where it cannot be mapped, it
+    /// is read back.
     pub fn read_stream(
         &mut self,
         name: &str,
         packed: u64,
         reader: &mut dyn Read,
     ) -> Result<Data<'static>, ReadStop<Data<'static>>> {
-        self.read(name, packed, reader, true)
+        self.read(name, packed, reader, Some(SPILL_AT))
     }
 
-    /// [`Members::read_stream`], spilling only when `spilling` is set.
+    /// [`Members::read_stream`] for one of many members decoded before the first is walked (a
+    /// zip member read through its central directory): spilled past [`HELD_SPILL_AT`] bytes.
+    pub fn read_held(
+        &mut self,
+        name: &str,
+        packed: u64,
+        reader: &mut dyn Read,
+    ) -> Result<Data<'static>, ReadStop<Data<'static>>> {
+        self.read(name, packed, reader, Some(HELD_SPILL_AT))
+    }
+
+    /// Reads a member, spilling it past `spill_at` bytes if that is set (and a spill directory).
     fn read(
         &mut self,
         name: &str,
         packed: u64,
         reader: &mut dyn Read,
-        spilling: bool,
+        spill_at: Option<usize>,
     ) -> Result<Data<'static>, ReadStop<Data<'static>>> {
         let cap = self.member_cap(packed);
         let mut data = Vec::new();
         let mut spill: Option<Spill> = None;
-        let mut may_spill = spilling && self.spill.is_some();
+        let spill_at = spill_at.unwrap_or(usize::MAX);
+        let mut may_spill = spill_at < usize::MAX && self.spill.is_some();
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut len = 0u64;
         let end = loop {
@@ -535,7 +553,7 @@ impl<'a> Members<'a> {
                 }
             }
             data.extend_from_slice(&chunk[..n]);
-            if may_spill && data.len() > SPILL_AT {
+            if may_spill && data.len() > spill_at {
                 may_spill = false;
                 if let Some(dir) = self.spill.as_deref() {
                     match Spill::create(dir).and_then(|mut f| f.write(&data).map(|()| f)) {
@@ -705,6 +723,20 @@ mod tests {
         let mut plain = Members::new(Budget::unlimited());
         let kept = plain.read_stream("s", 1, &mut &bytes[..]).unwrap();
         assert!(kept.mapped().is_none() && kept[..] == bytes[..]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_held_member_is_spilled_from_a_smaller_size() {
+        let dir = spill_dir("held");
+        let bytes = pattern(HELD_SPILL_AT + 10);
+        let mut out = Members::new(Budget::unlimited()).spill_to(Some(dir.clone()));
+        let held = out.read_held("m", 1, &mut &bytes[..]).unwrap();
+        assert!(held.mapped().is_some() && held[..] == bytes[..]);
+        let at_the_size = out.read_held("m", 1, &mut &bytes[..HELD_SPILL_AT]).unwrap();
+        assert!(at_the_size.mapped().is_none() && at_the_size[..] == bytes[..HELD_SPILL_AT]);
+        let stream = out.read_stream("s", 1, &mut &bytes[..]).unwrap();
+        assert!(stream.mapped().is_none() && stream[..] == bytes[..]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

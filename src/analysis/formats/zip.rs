@@ -128,7 +128,7 @@ pub(crate) fn unpack_opened<'a>(
             read_encrypted(&mut archive, i, &name, packed, out)
         } else {
             match archive.by_index(i) {
-                Ok(mut f) => Some(out.read_stream(&name, packed, &mut f)),
+                Ok(mut f) => Some(out.read_held(&name, packed, &mut f)),
                 Err(e) => {
                     out.warn(Problem::Corrupt, format!("{}: {e}", printable(&name)));
                     None
@@ -168,7 +168,7 @@ fn declared_entries(data: &[u8]) -> Option<u64> {
     (n != 0xffff).then_some(n as u64)
 }
 
-/// A member read by [`Members::read_stream`] (a large one is spilled to disk).
+/// A member read by [`Members::read_held`] (one over a MiB is spilled to disk).
 type Stream = Result<Data<'static>, ReadStop<Data<'static>>>;
 
 fn read_zstd(
@@ -186,7 +186,7 @@ fn read_zstd(
         }
     };
     match ruzstd::decoding::StreamingDecoder::new(raw) {
-        Ok(mut d) => Some(out.read_stream(name, packed, &mut d)),
+        Ok(mut d) => Some(out.read_held(name, packed, &mut d)),
         Err(e) => {
             out.warn(
                 Problem::Corrupt,
@@ -209,7 +209,7 @@ fn read_encrypted(
     let passwords = out.budget().passwords.clone();
     for password in &passwords {
         let result = match archive.by_index_decrypt(i, password.as_bytes()) {
-            Ok(mut f) => out.read_stream(name, packed, &mut f),
+            Ok(mut f) => out.read_held(name, packed, &mut f),
             Err(ZipError::InvalidPassword) => continue,
             Err(e) => {
                 out.warn(Problem::Corrupt, format!("{}: {e}", printable(name)));
