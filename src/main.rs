@@ -198,8 +198,9 @@ fn main() {
     }
 }
 
-/// Makes glibc give every block of 1 MiB or more (a decoded member, a report, a document) its
-/// own mapping, returned to the system when it is freed. By default glibc raises that threshold
+/// Makes glibc give a new block of 1 MiB or more (a decoded member, a report, a document) its
+/// own mapping, returned to the system when it is freed, unless a freed region of its arena
+/// already fits it. By default glibc raises that threshold
 /// after each large free, up to 32 MiB, and blocks below it come from the arenas, where growing
 /// one copies it (old and new both resident meanwhile) and freeing it may keep its pages. On the
 /// bench tree the server's peak RSS was 278-309 MiB with the moving threshold and 267 with this,

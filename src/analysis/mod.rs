@@ -51,8 +51,9 @@ pub struct Engine {
     pub children_dir: Option<PathBuf>,
     /// What was found under files seen before, by content ([`cache`]).
     pub cache: Arc<walk::Cache>,
-    /// Where a decoded stream larger than [`formats::SPILL_AT`] is written (unlinked at once)
-    /// and mapped instead of held in memory; `None`: every stream stays in memory.
+    /// Where a decoded stream larger than [`formats::SPILL_AT`], or a zip member larger than
+    /// [`formats::HELD_SPILL_AT`], is written (unlinked at once) and mapped instead of held in
+    /// memory; `None`: every stream stays in memory.
     pub spill_dir: Option<PathBuf>,
     /// Reports are compressed as they are written, as the store keeps them (the server's);
     /// otherwise their entries stay readable one by one (`assay scan` writes them out).

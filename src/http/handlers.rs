@@ -80,8 +80,12 @@ fn requested_shape(app: &App, q: &Query) -> Result<Shape, ApiError> {
 
 /// Stored (compressed) reports of at least this many bytes, about 1 MB of JSON and some hundreds
 /// of entries, are sent as they are shaped ([`Body::Stream`], chunked); smaller ones are shaped
-/// whole and sent with their length.
+/// whole and sent with their length. (tiny_http still builds a streamed answer whole for an
+/// HTTP/1.0 client, or one that asks for `TE: identity`.)
 const STREAM_FROM: usize = 192 * 1024;
+
+/// How much of a streamed report is shaped before the answer is sent.
+const FIRST_SHAPED: usize = 64 * 1024;
 
 /// `GET /api/tiscale/v1/task/{id}`: 200 with nulls while pending, never 404 for a live task.
 pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
@@ -136,11 +140,17 @@ pub fn get_task(app: &App, id: &str, q: &Query) -> HandlerResult {
     let body = match stored.filter(|_| processed) {
         // A large report is shaped and sent as it is inflated, never whole in memory.
         Some(stored) if stored.len() >= STREAM_FROM => {
-            let report = shape::reader(stored.into_reader(), shape);
+            // Its beginning is shaped before the answer's status goes: a report damaged from
+            // the start is a 500, like a small one; later damage cuts the answer short.
+            let mut report = shape::reader(stored.into_reader(), shape);
+            let mut first = Vec::with_capacity(FIRST_SHAPED);
+            (&mut report)
+                .take(FIRST_SHAPED as u64)
+                .read_to_end(&mut first)
+                .map_err(|e| damaged(e.to_string()))?;
             let opening = document::opening(&fields, &app.worker, 0);
-            Body::Stream(Box::new(
-                Cursor::new(opening).chain(report).chain(&b"}"[..]),
-            ))
+            let rest = Cursor::new(first).chain(report).chain(&b"}"[..]);
+            Body::Stream(Box::new(Cursor::new(opening).chain(rest)))
         }
         Some(stored) => {
             let json = stored

@@ -109,6 +109,17 @@ pub struct Reply {
     pub content_type: Option<&'static str>,
 }
 
+/// A streamed body whose reader's panic is a read error: the answer is cut short like any
+/// failed body, instead of unwinding through the response writer.
+struct Guarded(Box<dyn std::io::Read + Send>);
+
+impl std::io::Read for Guarded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        crate::log::guarded(|| self.0.read(buf))
+            .unwrap_or_else(|panic| Err(std::io::Error::other(panic.to_string())))
+    }
+}
+
 /// What an answer sends.
 pub enum Body {
     /// Bytes made whole, sent with their length.
@@ -367,12 +378,14 @@ fn serve(app: &App, mut req: Request, id: u64) {
     let (status, response) = match outcome {
         Ok(reply) => {
             let mut r = match reply.body {
-                Body::Bytes(bytes) => Response::from_data(bytes).boxed(),
+                Body::Bytes(bytes) => Response::from_data(bytes)
+                    .with_status_code(reply.status)
+                    .boxed(),
                 Body::Stream(stream) => {
+                    let stream: Box<dyn std::io::Read + Send> = Box::new(Guarded(stream));
                     Response::new(reply.status.into(), vec![], stream, None, None)
                 }
-            }
-            .with_status_code(reply.status);
+            };
             if let Some(ct) = reply.content_type {
                 r = r.with_header(header("Content-Type", ct));
             }
@@ -401,7 +414,9 @@ fn serve(app: &App, mut req: Request, id: u64) {
         500..=599 => app.stats.add("general_service_failure", 1.0, t),
         _ => {}
     }
-    if let Err(e) = req.respond(response) {
+    // (A client that closed the connection is not an error here.)
+    let sent = req.respond(response);
+    if let Err(e) = &sent {
         log!(
             "req={id} {method} {}: cannot send the response: {e}",
             shown(&path)
@@ -410,8 +425,15 @@ fn serve(app: &App, mut req: Request, id: u64) {
     if probe {
         return;
     }
+    let cut = if sent.is_err() {
+        // A streamed body that failed (a damaged report) was cut short after its status.
+        app.stats.add("general_service_failure", 1.0, t);
+        " (cut short)"
+    } else {
+        ""
+    };
     log!(
-        "req={id} {method} {} {status} {}ms",
+        "req={id} {method} {} {status}{cut} {}ms",
         shown(&path),
         started.elapsed().as_millis()
     );

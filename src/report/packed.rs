@@ -33,7 +33,7 @@ impl Packed {
         &self.0
     }
 
-    /// Its stored (compressed) size.
+    /// Its stored size (compressed, but for a plain report stored before compression).
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -54,17 +54,34 @@ impl Packed {
         Ok(out)
     }
 
-    /// The report's JSON, inflated as it is read (a damaged stream is a read error).
+    /// The report's JSON, inflated as it is read (a damaged stream is a read error that says
+    /// so).
     pub fn into_reader(self) -> Box<dyn Read + Send> {
         if self.is_plain() {
             Box::new(Cursor::new(self.0))
         } else {
-            Box::new(flate2::read::ZlibDecoder::new(Cursor::new(self.0)))
+            Box::new(Inflating(flate2::read::ZlibDecoder::new(Cursor::new(
+                self.0,
+            ))))
         }
     }
 
     fn is_plain(&self) -> bool {
         self.0.first() == Some(&b'[')
+    }
+}
+
+/// A stored report being inflated, its errors said to be the stored report's.
+struct Inflating(flate2::read::ZlibDecoder<Cursor<Vec<u8>>>);
+
+impl Read for Inflating {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the stored report cannot be read: {e}"),
+            )
+        })
     }
 }
 
@@ -100,6 +117,8 @@ impl Packer {
     /// The compressed stream, ended.
     pub fn finish(mut self) -> Packed {
         self.deflate(&[], FlushCompress::Finish);
+        // (Room reserved by doubling would stay with the report until it is stored.)
+        self.out.shrink_to_fit();
         Packed(std::mem::take(&mut self.out))
     }
 

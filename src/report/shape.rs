@@ -358,7 +358,10 @@ impl<R: Read> Shaped<R> {
     fn peek(&mut self) -> io::Result<Option<u8>> {
         loop {
             let rest = &self.input[self.start..];
-            match rest.iter().position(|b| !b.is_ascii_whitespace()) {
+            match rest
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            {
                 Some(n) => {
                     self.start += n;
                     return Ok(Some(rest[n]));
@@ -386,7 +389,13 @@ impl<R: Read> Shaped<R> {
             }
             (Place::BeforeList, _) => return Err(damaged("it is not a JSON list")),
             (Place::FirstEntry | Place::NextEntry, Some(b']')) => {
+                // The source is read to its end before the list is closed: a compressed
+                // report's checksum comes last, and a report damaged in a way that still
+                // parses must fail here rather than pass for whole.
                 self.start += 1;
+                if self.peek()?.is_some() {
+                    return Err(damaged("something follows the list"));
+                }
                 self.output.push(b']');
                 self.at = Place::Done;
                 return Ok(());
@@ -1239,7 +1248,7 @@ mod tests {
         let stored = report();
         let medium = resolve(&Params::default(), &Catalog::default()).unwrap();
         let cut = &stored[..stored.len() - 40];
-        for damaged in [cut, b"{}", b"[1,2]", b"[{\"info\":1}{}]", b""] {
+        for damaged in [cut, b"{}", b"[1,2]", b"[{\"info\":1}{}]", b"", b"[] x"] {
             let mut r = reader(Trickle(damaged, 64), medium.clone());
             let err = drain(&mut r, 16).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData);
@@ -1250,5 +1259,14 @@ mod tests {
             // What was sent before is not followed by an end that would make it look whole.
             assert!(r.read(&mut [0; 16]).is_err());
         }
+        // A compressed report whose checksum (its last bytes) does not match: every entry
+        // parses, and still the list is never closed.
+        let mut packed = crate::report::packed::Packed::of(&stored)
+            .as_bytes()
+            .to_vec();
+        *packed.last_mut().unwrap() ^= 1;
+        let source = crate::report::packed::Packed::from_stored(packed).into_reader();
+        let shaped = drain(reader(source, medium), 16);
+        assert!(shaped.is_err(), "{:?}", shaped.map(String::from_utf8));
     }
 }

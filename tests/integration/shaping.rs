@@ -300,6 +300,24 @@ fn a_large_report_is_sent_as_it_is_shaped_and_a_damaged_one_is_cut_short() {
         .body
         .starts_with(format!("{{\"task_id\":{id},").as_bytes()));
     s.wait_log("cannot send the response");
+    s.wait_log(" 200 (cut short) ");
+    // Damaged from the start: found before the status is sent.
+    let mut damaged = stored;
+    for b in &mut damaged[2..66] {
+        *b = !*b;
+    }
+    db.execute(
+        "UPDATE tasks SET report = ?2 WHERE id = ?1",
+        rusqlite::params![id, damaged],
+    )
+    .unwrap();
+    let refused = s.get(&format!("/api/tiscale/v1/task/{id}"));
+    assert_eq!(refused.status, 500, "{}", refused.text());
+    assert!(
+        refused.message().contains("cannot be read"),
+        "{}",
+        refused.text()
+    );
     // The server goes on answering.
     assert_eq!(
         s.get(&format!("/api/tiscale/v1/task/{small_id}")).status,

@@ -324,7 +324,8 @@ pub struct Members<'a> {
     /// Entries seen, listed or not.
     pub entry_count: u64,
     stopped: bool,
-    /// Where [`Members::read_stream`] spills a large stream, if anywhere.
+    /// Where [`Members::read_stream`] and [`Members::read_held`] spill a large member, if
+    /// anywhere.
     spill: Option<Arc<Path>>,
 }
 

@@ -592,7 +592,8 @@ impl Clone for Response<io::Empty> {
     }
 }
 
-/// assay patch: a writer that writes nothing once `shut` is set (see the chunked body above).
+/// assay patch: a writer that writes nothing once `shut` is set, or while a panic unwinds (see
+/// the chunked body above).
 struct Shut<'a, W: Write> {
     inner: W,
     shut: &'a std::cell::Cell<bool>,
@@ -600,7 +601,8 @@ struct Shut<'a, W: Write> {
 
 impl<W: Write> Write for Shut<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.shut.get() {
+        // (A panic in the reader unwinds through the encoder's drop too.)
+        if self.shut.get() || std::thread::panicking() {
             return Err(io::Error::new(
                 io::ErrorKind::Other,
                 "the answer was cut short",
@@ -610,7 +612,7 @@ impl<W: Write> Write for Shut<'_, W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.shut.get() {
+        if self.shut.get() || std::thread::panicking() {
             return Ok(());
         }
         self.inner.flush()
