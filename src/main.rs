@@ -200,12 +200,12 @@ fn main() {
 
 /// Makes glibc give a new block of 1 MiB or more (a decoded member, a report, a document) its
 /// own mapping, returned to the system when it is freed, unless a freed region of its arena
-/// already fits it. By default glibc raises that threshold
-/// after each large free, up to 32 MiB, and blocks below it come from the arenas, where growing
-/// one copies it (old and new both resident meanwhile) and freeing it may keep its pages. On the
-/// bench tree the server's peak RSS was 278-309 MiB with the moving threshold and 267 with this,
-/// at the same CPU; `assay scan -j 2` of its wheels, crates and ClamAV files 237 against 208 MiB
-/// (CPU ratio 0.99). musl has no such threshold.
+/// already fits it. By default glibc raises that threshold after each large free, up to 32 MiB,
+/// and blocks below it come from the arenas, where growing one copies it (old and new both
+/// resident meanwhile) and freeing it may keep its pages. On the bench tree the server's peak
+/// RSS was 278-309 MiB with the moving threshold and 267 with this, at the same CPU; `assay scan
+/// -j 2` of its wheels, crates and ClamAV files 237 against 208 MiB (CPU ratio 0.99). musl has no
+/// such threshold.
 fn large_blocks_mapped() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt sets one of the allocator's parameters; it is called before any other

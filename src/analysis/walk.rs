@@ -248,7 +248,7 @@ impl Walk<'_, '_> {
     pub(super) fn node(&mut self, data: &[u8], at: Place, map: Option<&mapped::Mapped>) -> usize {
         let depth = at.depth;
         let fuzzy = data.len() as u64 <= self.limits.fuzzy_max_bytes;
-        let release = map.filter(|_| data.len() >= RELEASE_FROM);
+        let release = releasing(map, data);
         let mut digests = match release {
             Some(map) => hash_releasing(data, map),
             None => Digests::of(data, false),
@@ -301,8 +301,7 @@ impl Walk<'_, '_> {
             depth,
             parent,
         } = at;
-        // A large file in a mapping has its pages released behind or beside each pass over it.
-        let release = map.filter(|_| data.len() >= RELEASE_FROM);
+        let release = releasing(map, data);
         let kind = releasing_while(release, data, || identify::identify(data, &name));
         let mut e = entry(&name, &path, &kind, &digests);
         let mut volatile = false;
@@ -1162,8 +1161,14 @@ fn releasing_while<T>(map: Option<&mapped::Mapped>, data: &[u8], work: impl FnOn
     })
 }
 
-/// A node lying in a mapping (a spooled upload, a spilled stream, or a slice of either) of at
-/// least this many bytes has its pages released behind or beside each pass over it: the size
+/// The mapping whose pages each pass over `data` releases behind or beside it: `map` (a spooled
+/// upload, a spilled stream, or a slice of either) when `data` is at least [`RELEASE_FROM`]
+/// bytes.
+fn releasing<'m>(map: Option<&'m mapped::Mapped>, data: &[u8]) -> Option<&'m mapped::Mapped> {
+    map.filter(|_| data.len() >= RELEASE_FROM)
+}
+
+/// From this size a node lying in a mapping has its pages released during each pass: the size
 /// from which decoded streams are spilled, so that a spilled node is never held whole in the
 /// resident set (a node of up to `fuzzy_max_bytes` was, 64 MiB by default per thread).
 const RELEASE_FROM: usize = formats::SPILL_AT;

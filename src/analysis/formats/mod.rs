@@ -517,8 +517,8 @@ impl<'a> Members<'a> {
         let cap = self.member_cap(packed);
         let mut data = Vec::new();
         let mut spill: Option<Spill> = None;
-        let spill_at = spill_at.unwrap_or(usize::MAX);
-        let mut may_spill = spill_at < usize::MAX && self.spill.is_some();
+        // Past how many bytes the member goes to a spill file; `None` once that was tried.
+        let mut spill_past = spill_at.filter(|_| self.spill.is_some());
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut len = 0u64;
         let end = loop {
@@ -545,7 +545,6 @@ impl<'a> Members<'a> {
                     // The disk is full or failing: on in memory, from what the file holds.
                     Err(e) => {
                         crate::log!("a large stream stays in memory: its spill file failed: {e}");
-                        may_spill = false;
                         match file.read_back() {
                             Ok(written) => data = written,
                             Err(e) => break Err(kept_failed(e)),
@@ -554,8 +553,8 @@ impl<'a> Members<'a> {
                 }
             }
             data.extend_from_slice(&chunk[..n]);
-            if may_spill && data.len() > spill_at {
-                may_spill = false;
+            if spill_past.is_some_and(|past| data.len() > past) {
+                spill_past = None;
                 if let Some(dir) = self.spill.as_deref() {
                     match Spill::create(dir).and_then(|mut f| f.write(&data).map(|()| f)) {
                         Ok(file) => {
