@@ -58,6 +58,9 @@ pub struct Engine {
     /// Reports are compressed as they are written, as the store keeps them (the server's);
     /// otherwise their entries stay readable one by one (`assay scan` writes them out).
     pub pack_reports: bool,
+    /// A walk holds its entries' JSON compressed past this many bytes of it
+    /// ([`walk::PACK_ENTRIES_PAST`]).
+    pub pack_entries_past: usize,
 }
 
 impl Default for Engine {
@@ -79,6 +82,7 @@ impl Engine {
             cache: Arc::new(walk::Cache::new(cache::Bounds::default())),
             spill_dir: None,
             pack_reports: false,
+            pack_entries_past: walk::PACK_ENTRIES_PAST,
         }
     }
 
@@ -182,6 +186,7 @@ impl Engine {
             children_dir: self.children_dir.as_deref(),
             cache: &self.cache,
             spill_dir: self.spill_dir.as_deref(),
+            pack_entries_past: self.pack_entries_past,
         };
         let mut walk = walk::Walk::new(sources, scanner, deadline);
         let at = walk::Place {
@@ -568,8 +573,9 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_file_seen_before_is_reported_as_a_fresh_walk_reports_it_under_its_new_name() {
+    /// The test files of every kind: formats, installers, packers, and files the engines
+    /// disagree on.
+    fn sample_files() -> Vec<PathBuf> {
         let data_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
         let mut files: Vec<PathBuf> = ["formats", "nsis", "msi", "pe", "upx", "disagree"]
             .iter()
@@ -578,6 +584,46 @@ mod tests {
             .filter(|p| p.is_file())
             .collect();
         files.sort();
+        files
+    }
+
+    #[test]
+    fn entries_held_compressed_give_the_same_reports_fresh_and_from_the_cache() {
+        // Every entry past the first held compressed, against none.
+        let packing = Engine {
+            pack_entries_past: 0,
+            ..Engine::default()
+        };
+        let plain = Engine {
+            pack_entries_past: usize::MAX,
+            ..uncached(Limits::default())
+        };
+        let cached_plain = Engine {
+            pack_entries_past: usize::MAX,
+            ..Engine::default()
+        };
+        let mut entries = 0;
+        for path in sample_files() {
+            let data = std::fs::read(&path).unwrap();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let expected = plain.analyze_bytes(&data, name);
+            entries += expected.len();
+            cached_plain.analyze_bytes(&data, name);
+            assert_eq!(packing.analyze_bytes(&data, name), expected, "{name}");
+            let hits = packing.cache.counters().hits;
+            assert_eq!(packing.analyze_bytes(&data, name), expected, "{name} again");
+            assert!(packing.cache.counters().hits > hits || expected.len() == 1);
+        }
+        assert!(entries > 400, "{entries}");
+        // The same trees take a fraction of the room in the cache.
+        let (packed, plain) = (packing.cache.counters(), cached_plain.cache.counters());
+        assert_eq!(packed.entries, plain.entries);
+        assert!(packed.bytes * 2 < plain.bytes, "{packed:?} {plain:?}");
+    }
+
+    #[test]
+    fn a_file_seen_before_is_reported_as_a_fresh_walk_reports_it_under_its_new_name() {
+        let files = sample_files();
         let engine = Engine::default();
         for path in &files {
             let name = path.file_name().unwrap().to_str().unwrap();

@@ -4,7 +4,8 @@
 //! ratio, wall time. A parser runs behind [`crate::log::guarded`], so a panic becomes a warning
 //! on that node and the walk goes on. Children byte-identical to a node already analysed are
 //! reported but not unpacked again. A node's entry is written as JSON once its subtree is done,
-//! so a task holds its entries' JSON, not their structures. [`Walk::finish`] adds up the votes,
+//! so a task holds its entries' JSON, not their structures (compressed past the first
+//! [`PACK_ENTRIES_PAST`] bytes of it). [`Walk::finish`] adds up the votes,
 //! propagates verdicts up the tree, tags containers and writes the stories ([`story`]) into the
 //! report, an entry at a time on that JSON.
 
@@ -22,6 +23,7 @@ use super::inspect::{self, strings, Inspection};
 use super::story::{story, About};
 use super::verdict::{self, Vote, ENGINE_NAME, HEURISTICS_NAME, LIMIT_THREAT};
 use super::{cache, hashlist, mapped, registry, warning, yara};
+use crate::report::packed::Held;
 use crate::report::{
     Classification, Entry, FileInfo, FileStat, Finished, Hash, Identification, IdentificationCount,
     Indicator, Info, LimitFinding, Report, ScanType, SkippedHash, Spans, Statistics, Tags,
@@ -81,7 +83,15 @@ pub(super) struct Sources<'l> {
     pub cache: &'l Cache,
     /// Where a large decoded stream is spilled to disk, if anywhere.
     pub spill_dir: Option<&'l Path>,
+    /// Entries' JSON past this many bytes is held compressed ([`PACK_ENTRIES_PAST`]).
+    pub pack_entries_past: usize,
 }
+
+/// How many bytes of its entries' JSON a walk holds as it is; it compresses the JSON of the
+/// entries written after those until its report is written. A small upload's few entries cost
+/// no compression; the 10,000 of a large one (37 MB of JSON for the winapi crate) are held in
+/// about a fifth of that.
+pub const PACK_ENTRIES_PAST: usize = 1024 * 1024;
 
 /// The analysis cache as the walk uses it: subtrees under the rules and hash lists they were
 /// found with.
@@ -137,6 +147,10 @@ pub(super) struct Walk<'l, 'r> {
     entries: Vec<Slot>,
     /// What the walk keeps about each entry until [`Walk::finish`], same indices.
     nodes: Vec<Node>,
+    /// Bytes of entries' JSON written so far (before compression), and past how many the rest
+    /// is compressed.
+    written: usize,
+    pack_past: usize,
     time_reported: bool,
     yara: &'l mut yara::Scanner<'r>,
 }
@@ -178,7 +192,7 @@ struct Node {
     named_from_parent: bool,
     /// Its entry as JSON once its subtree's walk has ended, as it was then (before
     /// [`Walk::finish`]); shared with the analysis cache.
-    json: Option<Arc<[u8]>>,
+    json: Option<Held>,
     /// Something of its result came of this task's circumstances rather than of its content
     /// (a YARA scan cut short, a reader slowed down past its own deadline, a file that could
     /// not be kept): the analysis cache does not keep a tree that holds it.
@@ -219,6 +233,8 @@ impl<'l, 'r> Walk<'l, 'r> {
             seen: HashMap::new(),
             entries: Vec::new(),
             nodes: Vec::new(),
+            written: 0,
+            pack_past: sources.pack_entries_past,
             time_reported: false,
         }
     }
@@ -546,7 +562,10 @@ impl Walk<'_, '_> {
             let decoded: Vec<Entry> = tree
                 .nodes
                 .iter()
-                .map(|n| serde_json::from_slice(n.json.as_deref().unwrap_or_default()).ok())
+                .map(|n| {
+                    let json = n.json.as_ref()?.json().ok()?;
+                    serde_json::from_slice(&json).ok()
+                })
                 .collect::<Option<_>>()?;
             // Copies in the tree point into it; the files of their first copies are what count.
             let firsts = || {
@@ -642,7 +661,7 @@ impl Walk<'_, '_> {
                 return;
             };
             // The notes beside the JSON (votes, facts, indices) and the slot, roughly.
-            bytes += json.len() as u64 + NODE_COST;
+            bytes += json.size() as u64 + NODE_COST;
             if bytes > max {
                 return;
             }
@@ -920,10 +939,10 @@ impl Walk<'_, '_> {
         let nodes = std::mem::take(&mut self.nodes);
         let each = entries.into_iter().zip(nodes).zip(verdicts).zip(contained);
         for (i, (((slot, node), verdict), contained)) in each.enumerate() {
-            let json = node.json.as_deref().unwrap_or_default();
-            let mut e = match slot {
+            let json = node.json.as_ref().map(Held::json);
+            let mut e = match (slot, json) {
                 // The entries below the first are finished on their JSON, without reading it.
-                Slot::Written(mut w) if i > 0 => {
+                (Slot::Written(mut w), Some(Ok(json))) if i > 0 => {
                     add_tags(&mut w.tags, contained);
                     let about = About {
                         file: &w.file,
@@ -937,11 +956,11 @@ impl Walk<'_, '_> {
                         tags: &w.tags,
                         size: w.file.size,
                     };
-                    report.push_finished(json, &w.spans, finished);
+                    report.push_finished(&json, &w.spans, finished);
                     continue;
                 }
-                Slot::Written(w) => read_back(json, *w),
-                Slot::Live(e) => *e,
+                (Slot::Written(w), json) => read_back(json, *w),
+                (Slot::Live(e), _) => *e,
             };
             e.classification = verdict;
             add_tags(&mut e.tags, contained);
@@ -1026,7 +1045,13 @@ impl Walk<'_, '_> {
             let Ok((json, spans)) = e.to_json() else {
                 continue;
             };
-            self.nodes[i].json = Some(json.into());
+            let packed = self.written >= self.pack_past;
+            self.written += json.len();
+            self.nodes[i].json = Some(if packed {
+                Held::packed(&json)
+            } else {
+                Held::plain(json)
+            });
             if i == 0 {
                 // The first entry stays whole beside its JSON (which the cache may share):
                 // `finish` changes more of it than the others', and reading it back from its
@@ -1045,10 +1070,13 @@ impl Walk<'_, '_> {
     }
 }
 
-/// An entry from the JSON it was written as. Our own JSON reads back; should it not, the entry
-/// says so under its file's identity rather than vanish from the report.
-fn read_back(json: &[u8], w: Written) -> Entry {
-    serde_json::from_slice(json).unwrap_or_else(|err| {
+/// An entry from the JSON it was written as (or why that JSON cannot be had). Our own JSON reads
+/// back; should it not, the entry says so under its file's identity rather than vanish from the
+/// report.
+fn read_back(json: Option<Result<std::borrow::Cow<'_, [u8]>, String>>, w: Written) -> Entry {
+    let json = json.unwrap_or(Err("it was not kept".to_string()));
+    let read = json.and_then(|json| serde_json::from_slice(&json).map_err(|e| e.to_string()));
+    read.unwrap_or_else(|err| {
         let mut e = entry_of(w.file, w.identification);
         e.info.unpacking = w.unpacking;
         e.tags = w.tags;
@@ -1131,7 +1159,7 @@ fn hash_releasing(data: &[u8], map: &mapped::Mapped) -> hashes::FileHashes {
 
 /// Runs `work`, which reads `data` in one pass we cannot pause; when `data` lies in `map`, a
 /// helper thread meanwhile releases its pages every [`RELEASE_EVERY`]: the pass holds what it
-/// read since the last release (tens of MB) instead of the whole file. A released page that is
+/// read since the last release (a few MB) instead of the whole file. A released page that is
 /// read again comes back from the page cache.
 fn releasing_while<T>(map: Option<&mapped::Mapped>, data: &[u8], work: impl FnOnce() -> T) -> T {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -1173,8 +1201,11 @@ fn releasing<'m>(map: Option<&'m mapped::Mapped>, data: &[u8]) -> Option<&'m map
 /// resident set (a node of up to `fuzzy_max_bytes` was, 64 MiB by default per thread).
 const RELEASE_FROM: usize = formats::SPILL_AT;
 
-/// How often [`releasing_while`] releases pages.
-const RELEASE_EVERY: Duration = Duration::from_millis(50);
+/// How often [`releasing_while`] releases pages. The fast passes (describing an executable,
+/// its sections' entropy) read a GB a second: at every 50 ms, a 69 MB library was nearly
+/// all resident between two releases (the server's peak with one such package, 195 against
+/// 158 MiB). A release over pages that are not resident costs a walk of the page tables.
+const RELEASE_EVERY: Duration = Duration::from_millis(5);
 
 /// Writes an extracted file to `dir/<sha1>` unless it is there already (written aside and
 /// renamed, so a reader never sees half of it).
