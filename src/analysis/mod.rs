@@ -58,8 +58,9 @@ pub struct Engine {
     /// Reports are compressed as they are written, as the store keeps them (the server's);
     /// otherwise their entries stay readable one by one (`assay scan` writes them out).
     pub pack_reports: bool,
-    /// A walk holds its entries' JSON compressed past this many bytes of it
-    /// ([`walk::PACK_ENTRIES_PAST`]).
+    /// A walk holds its entries' JSON compressed past this many bytes of it: the server's
+    /// [`walk::PACK_ENTRIES_PAST`]; by default never (`assay scan`, where the CPU it costs
+    /// matters more than the memory of one task per thread).
     pub pack_entries_past: usize,
 }
 
@@ -82,7 +83,7 @@ impl Engine {
             cache: Arc::new(walk::Cache::new(cache::Bounds::default())),
             spill_dir: None,
             pack_reports: false,
-            pack_entries_past: walk::PACK_ENTRIES_PAST,
+            pack_entries_past: usize::MAX,
         }
     }
 
@@ -104,9 +105,11 @@ impl Engine {
         self
     }
 
-    /// This engine, compressing reports as they are written ([`Report::packed`]).
+    /// This engine, compressing reports as they are written ([`Report::packed`]) and a large
+    /// task's entries as they wait for it ([`walk::PACK_ENTRIES_PAST`]): the server's.
     pub fn packing_reports(mut self) -> Engine {
         self.pack_reports = true;
+        self.pack_entries_past = walk::PACK_ENTRIES_PAST;
         self
     }
 
@@ -589,7 +592,7 @@ mod tests {
 
     #[test]
     fn entries_held_compressed_give_the_same_reports_fresh_and_from_the_cache() {
-        // Every entry past the first held compressed, against none.
+        // Every entry held compressed (the first too: it is written last), against none.
         let packing = Engine {
             pack_entries_past: 0,
             ..Engine::default()

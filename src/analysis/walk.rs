@@ -9,6 +9,7 @@
 //! propagates verdicts up the tree, tags containers and writes the stories ([`story`]) into the
 //! report, an entry at a time on that JSON.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
@@ -99,8 +100,9 @@ pub type Cache = cache::Cache<Subtree, Epoch>;
 
 /// What the cache keeps of a node: its entry and those of everything unpacked from it, each
 /// with the walk's notes, as they were when the node's walk ended (before [`Walk::finish`], which
-/// works them out again for the upload they are put into). Entries are kept as JSON: as
-/// structures they take about seven times the memory, and the cache's bound is in bytes.
+/// works them out again for the upload they are put into). Entries are kept as JSON (plain or
+/// compressed, [`Held`]): as structures they take about seven times the memory, and the cache's
+/// bound is in bytes.
 #[derive(Debug)]
 pub struct Subtree {
     /// In walk order, the node first, each with its entry's JSON; `parent` and `duplicate_of`
@@ -147,9 +149,9 @@ pub(super) struct Walk<'l, 'r> {
     entries: Vec<Slot>,
     /// What the walk keeps about each entry until [`Walk::finish`], same indices.
     nodes: Vec<Node>,
-    /// Bytes of entries' JSON written so far (before compression), and past how many the rest
-    /// is compressed.
+    /// Bytes of entries' JSON written so far (before compression).
     written: usize,
+    /// Past how many of those the JSON of the entries written next is held compressed.
     pack_past: usize,
     time_reported: bool,
     yara: &'l mut yara::Scanner<'r>,
@@ -190,8 +192,8 @@ struct Node {
     /// Named after its container's name (a compressed file's member without a name of its
     /// own): the analysis cache does not keep such a node's ancestors, whose names may differ.
     named_from_parent: bool,
-    /// Its entry as JSON once its subtree's walk has ended, as it was then (before
-    /// [`Walk::finish`]); shared with the analysis cache.
+    /// Its entry as JSON (plain or compressed) once its subtree's walk has ended, as it was
+    /// then (before [`Walk::finish`]); shared with the analysis cache.
     json: Option<Held>,
     /// Something of its result came of this task's circumstances rather than of its content
     /// (a YARA scan cut short, a reader slowed down past its own deadline, a file that could
@@ -647,7 +649,7 @@ impl Walk<'_, '_> {
             return;
         }
         let max = self.cache.bounds().max_value_bytes();
-        let mut bytes = 0;
+        let (mut plain, mut bytes) = (0, 0);
         for i in index..self.entries.len() {
             let n = &self.nodes[i];
             if self.limits_hit(i) > 0
@@ -660,9 +662,12 @@ impl Walk<'_, '_> {
             let Some(json) = &n.json else {
                 return;
             };
-            // The notes beside the JSON (votes, facts, indices) and the slot, roughly.
+            // The notes beside the JSON (votes, facts, indices) and the slot, roughly. One tree
+            // may take `max` as plain JSON (a hit makes structures of all its entries at once);
+            // the cache holds what it is held in.
+            plain += json.len() as u64 + NODE_COST;
             bytes += json.size() as u64 + NODE_COST;
-            if bytes > max {
+            if plain > max {
                 return;
             }
         }
@@ -939,28 +944,31 @@ impl Walk<'_, '_> {
         let nodes = std::mem::take(&mut self.nodes);
         let each = entries.into_iter().zip(nodes).zip(verdicts).zip(contained);
         for (i, (((slot, node), verdict), contained)) in each.enumerate() {
-            let json = node.json.as_ref().map(Held::json);
-            let mut e = match (slot, json) {
-                // The entries below the first are finished on their JSON, without reading it.
-                (Slot::Written(mut w), Some(Ok(json))) if i > 0 => {
-                    add_tags(&mut w.tags, contained);
-                    let about = About {
-                        file: &w.file,
-                        identification: &w.identification,
-                        unpacking: &w.unpacking,
-                        classification: &verdict,
-                    };
-                    let finished = Finished {
-                        story: &story(about, &node.facts, None),
-                        classification: &verdict,
-                        tags: &w.tags,
-                        size: w.file.size,
-                    };
-                    report.push_finished(&json, &w.spans, finished);
-                    continue;
-                }
-                (Slot::Written(w), json) => read_back(json, *w),
-                (Slot::Live(e), _) => *e,
+            let mut e = match slot {
+                // (A live entry's JSON, the first's, is not read: it may be compressed.)
+                Slot::Live(e) => *e,
+                Slot::Written(mut w) => match node.json.as_ref().map(Held::json) {
+                    // The entries below the first are finished on their JSON, without reading
+                    // it.
+                    Some(Ok(json)) if i > 0 => {
+                        add_tags(&mut w.tags, contained);
+                        let about = About {
+                            file: &w.file,
+                            identification: &w.identification,
+                            unpacking: &w.unpacking,
+                            classification: &verdict,
+                        };
+                        let finished = Finished {
+                            story: &story(about, &node.facts, None),
+                            classification: &verdict,
+                            tags: &w.tags,
+                            size: w.file.size,
+                        };
+                        report.push_finished(&json, &w.spans, finished);
+                        continue;
+                    }
+                    json => read_back(json, *w),
+                },
             };
             e.classification = verdict;
             add_tags(&mut e.tags, contained);
@@ -1073,8 +1081,8 @@ impl Walk<'_, '_> {
 /// An entry from the JSON it was written as (or why that JSON cannot be had). Our own JSON reads
 /// back; should it not, the entry says so under its file's identity rather than vanish from the
 /// report.
-fn read_back(json: Option<Result<std::borrow::Cow<'_, [u8]>, String>>, w: Written) -> Entry {
-    let json = json.unwrap_or(Err("it was not kept".to_string()));
+fn read_back(json: Option<Result<Cow<'_, [u8]>, String>>, w: Written) -> Entry {
+    let json = json.unwrap_or_else(|| Err("it was not kept".to_string()));
     let read = json.and_then(|json| serde_json::from_slice(&json).map_err(|e| e.to_string()));
     read.unwrap_or_else(|err| {
         let mut e = entry_of(w.file, w.identification);
@@ -1335,7 +1343,7 @@ mod tests {
         let started = Instant::now();
         let sums = releasing_while(Some(&map), data, || {
             let mut sums = Vec::new();
-            while started.elapsed() < RELEASE_EVERY * 4 {
+            while started.elapsed() < (RELEASE_EVERY * 4).max(Duration::from_millis(200)) {
                 sums.push(sum(data));
             }
             sums

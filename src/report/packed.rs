@@ -6,6 +6,9 @@
 //! Each thread keeps a compressor: setting one up (its window and hash tables, fresh pages each
 //! time) cost more than compressing a small report, a twentieth of the server's CPU under a
 //! stream of small uploads.
+//!
+//! The same compression holds a large task's entries' JSON until its report is written
+//! ([`Held`]), each thread keeping an inflater to read them back.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -93,12 +96,14 @@ impl Read for Inflating {
 /// Clones share the bytes.
 #[derive(Debug, Clone)]
 pub enum Held {
+    /// As it is.
     Plain(Arc<[u8]>),
     /// Compressed, with its length once inflated.
     Packed(Arc<[u8]>, usize),
 }
 
 impl Held {
+    /// `json` as it is.
     pub fn plain(json: Vec<u8>) -> Held {
         Held::Plain(json.into())
     }
@@ -113,6 +118,18 @@ impl Held {
         match self {
             Held::Plain(b) | Held::Packed(b, _) => b.len(),
         }
+    }
+
+    /// The JSON's length (once inflated).
+    pub fn len(&self) -> usize {
+        match self {
+            Held::Plain(b) => b.len(),
+            Held::Packed(_, len) => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The JSON. Compressed bytes are our own, in memory: the error (what the inflater said)
@@ -268,6 +285,7 @@ mod tests {
         let entry = br#"{"info":{"file":{"size":1}}}"#.repeat(1_000);
         let held = Held::packed(&entry);
         assert!(held.size() * 20 < entry.len());
+        assert_eq!(held.len(), entry.len());
         assert_eq!(held.json().unwrap(), entry);
         assert_eq!(Held::packed(&whole).json().unwrap(), whole);
         assert_eq!(Held::plain(b"{}".to_vec()).json().unwrap(), &b"{}"[..]);

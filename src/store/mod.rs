@@ -383,6 +383,9 @@ const STATEMENT_CACHE: usize = 128;
 /// report of a 10,000-entry task.
 const REPORT_PIECES_FROM: usize = 1024 * 1024;
 
+/// The bytes of each write of [`write_report_pieces`].
+const REPORT_PIECE: usize = 1024 * 1024;
+
 /// A report as the value bound for its column: the bytes, or zeros to write them over
 /// ([`write_report_pieces`]).
 struct ReportValue<'r>(&'r Packed);
@@ -399,18 +402,22 @@ impl ToSql for ReportValue<'_> {
     }
 }
 
-/// Writes task `id`'s report over the zeros [`ReportValue`] bound for a large one (in the
-/// transaction that bound them).
-fn write_report_pieces(c: &Connection, id: i64, report: &Packed) -> rusqlite::Result<()> {
+/// Writes task `id`'s report over the zeros [`ReportValue`] bound for a large one, in the
+/// transaction that bound them (a failed write rolls the zeros back with it).
+fn write_report_pieces(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    report: &Packed,
+) -> rusqlite::Result<()> {
     let bytes = report.as_bytes();
     if bytes.len() < REPORT_PIECES_FROM {
         return Ok(());
     }
-    let mut blob = c.blob_open(MAIN_DB, c"tasks", c"report", id, false)?;
+    let mut blob = tx.blob_open(MAIN_DB, c"tasks", c"report", id, false)?;
     bytes
-        .chunks(REPORT_PIECES_FROM)
+        .chunks(REPORT_PIECE)
         .enumerate()
-        .try_for_each(|(i, piece)| blob.write_at(piece, i * REPORT_PIECES_FROM))
+        .try_for_each(|(i, piece)| blob.write_at(piece, i * REPORT_PIECE))
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {
@@ -1753,7 +1760,16 @@ mod tests {
         let id = s.insert_task(new_task(100, "a", None)).unwrap();
         s.claim(id).unwrap().unwrap();
         let packed = Packed::of(&first);
-        assert!(packed.len() > 2 * REPORT_PIECES_FROM, "{}", packed.len());
+        assert!(
+            packed.len() > REPORT_PIECES_FROM.max(2 * REPORT_PIECE),
+            "{}",
+            packed.len()
+        );
+        // Bound as zeros, to be written over.
+        assert!(matches!(
+            ReportValue(&packed).to_sql().unwrap(),
+            rusqlite::types::ToSqlOutput::ZeroBlob(_)
+        ));
         s.finish(id, TaskState::Done, &packed, None, 105, &|_| Vec::new())
             .unwrap();
         assert_eq!(s.get_task(id).unwrap().unwrap().report.unwrap(), first);
