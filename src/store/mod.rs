@@ -394,12 +394,17 @@ impl ToSql for ReportValue<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::ToSqlOutput;
         let bytes = self.0.as_bytes();
-        Ok(if bytes.len() >= REPORT_PIECES_FROM {
+        Ok(if in_pieces(self.0) {
             ToSqlOutput::ZeroBlob(bytes.len() as u64)
         } else {
             ToSqlOutput::from(bytes)
         })
     }
+}
+
+/// Whether `report` is written into its row in pieces ([`REPORT_PIECES_FROM`]).
+fn in_pieces(report: &Packed) -> bool {
+    report.len() >= REPORT_PIECES_FROM
 }
 
 /// Writes task `id`'s report over the zeros [`ReportValue`] bound for a large one, in the
@@ -409,10 +414,10 @@ fn write_report_pieces(
     id: i64,
     report: &Packed,
 ) -> rusqlite::Result<()> {
-    let bytes = report.as_bytes();
-    if bytes.len() < REPORT_PIECES_FROM {
+    if !in_pieces(report) {
         return Ok(());
     }
+    let bytes = report.as_bytes();
     let mut blob = tx.blob_open(MAIN_DB, c"tasks", c"report", id, false)?;
     bytes
         .chunks(REPORT_PIECE)
