@@ -19,7 +19,7 @@ use crate::analysis;
 use crate::analysis::mapped::Mapped;
 use crate::log;
 use crate::stats::Stats;
-use crate::store::{Claimed, Finished, Sample, Store, TaskState};
+use crate::store::{Claimed, Ending, Finished, Sample, Store, TaskState};
 use crate::time::now;
 
 /// How many times analysis of one task may be started (and die with the process) before the task
@@ -184,6 +184,13 @@ impl Pool {
     }
 }
 
+/// The task a thread takes next: an id from the channel, or a task already claimed in the
+/// transaction that stored the thread's last report.
+enum Next {
+    Id(i64),
+    Claimed(Claimed),
+}
+
 fn worker_loop(
     ctx: &WorkerContext,
     rx: &Receiver<i64>,
@@ -198,45 +205,70 @@ fn worker_loop(
         let rules = ctx.engine.yara.current();
         let mut scanner = ctx.engine.scanner(&rules);
         while !stop.load(Ordering::SeqCst) {
-            let id = match next.take() {
-                Some(id) => id,
+            let task = match next.take() {
+                Some(task) => task,
                 None => match rx.recv_timeout(POLL) {
-                    Ok(id) => id,
+                    Ok(id) => Next::Id(id),
                     Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => return,
                 },
             };
             if !ctx.engine.yara.is_current(&rules) {
-                next = Some(id);
+                next = Some(task);
                 break;
             }
-            if let Err(e) = process(ctx, id, slot, &mut scanner) {
-                // The task is still queued or processing in the store; try again shortly rather
-                // than leaving it stranded until the next restart.
-                log!("task {id}: store error, will retry: {e}");
-                std::thread::sleep(Duration::from_secs(1));
-                let _ = queue.try_push(id);
-            }
+            let claimed = match task {
+                Next::Claimed(claimed) => claimed,
+                Next::Id(id) => match ctx.store.claim(id) {
+                    Ok(Some(claimed)) => claimed,
+                    Ok(None) => continue, // deleted or cancelled while waiting
+                    Err(e) => {
+                        // The task is still queued in the store; try again shortly rather than
+                        // leaving it stranded until the next restart.
+                        log!("task {id}: store error, will retry: {e}");
+                        std::thread::sleep(Duration::from_secs(1));
+                        let _ = queue.try_push(id);
+                        continue;
+                    }
+                },
+            };
+            slot.store(claimed.id, Ordering::SeqCst);
+            next =
+                process(ctx, claimed, Waiting { rx, queue, stop }, &mut scanner).map(Next::Claimed);
+            let claimed_next = match &next {
+                Some(Next::Claimed(c)) => c.id,
+                _ => 0,
+            };
+            slot.store(claimed_next, Ordering::SeqCst);
         }
     }
     // A task taken from the channel but not started goes back to the queue (it is still
-    // queued in the store, so a restart would find it too).
-    if let Some(id) = next {
+    // queued in the store, so a restart would find it too); one already claimed stays in the
+    // thread's slot, which shutdown returns to the queue.
+    if let Some(Next::Id(id)) = next {
         let _ = queue.try_push(id);
     }
 }
 
-/// Analyses one task end to end. Errors are store errors only: analysis failures become a report.
+/// The tasks waiting for the pool, as the thread that stores a report sees them: it claims the
+/// next one with the report.
+struct Waiting<'a> {
+    rx: &'a Receiver<i64>,
+    queue: &'a Queue,
+    stop: &'a AtomicBool,
+}
+
+/// Analyses one claimed task end to end and stores its report, claiming in the same
+/// transaction the next task waiting, if any, which it returns. Analysis failures become a
+/// report. A store error leaves the task processing, to be queued again by start-up recovery,
+/// and the waiting task queued.
 fn process(
     ctx: &WorkerContext,
-    id: i64,
-    slot: &AtomicI64,
+    claimed: Claimed,
+    waiting: Waiting<'_>,
     scanner: &mut crate::analysis::yara::Scanner,
-) -> Result<(), crate::store::StoreError> {
-    let Some(claimed) = ctx.store.claim(id)? else {
-        return Ok(()); // deleted or cancelled while waiting
-    };
-    slot.store(id, Ordering::SeqCst);
+) -> Option<Claimed> {
+    let id = claimed.id;
     let started = Instant::now();
     let name = &claimed.file_name;
     let outcome = log::guarded(|| match &claimed.sample {
@@ -266,29 +298,48 @@ fn process(
         ctx.stats.add("file_processing_failure", 1.0, t);
     }
     let report = report.into_packed();
-    let finished = ctx
-        .store
-        .finish(id, state, &report, error.as_deref(), t, &*ctx.deliveries);
-    // Only the thread that finished the task deletes its sample: a task returned to the queue at
-    // shutdown keeps it, a deleted task's sample was removed by the delete, and a sample that a
-    // delivery still reads goes when that delivery is done.
-    if let Ok(Finished::Stored { keep_sample }) = finished {
-        if let (false, Some(file)) = (keep_sample, claimed.sample.spool_file()) {
-            remove_sample(&ctx.spool_dir.join(file));
+    let end = Ending {
+        state,
+        report: &report,
+        error: error.as_deref(),
+        at: t,
+        deliver: &*ctx.deliveries,
+    };
+    let next = match waiting.stop.load(Ordering::SeqCst) {
+        true => None,
+        false => waiting.rx.try_recv().ok(),
+    };
+    let claimed_next = match ctx.store.finish(id, &end, next) {
+        // Only the thread that finished the task deletes its sample: a task returned to the
+        // queue at shutdown keeps it, a deleted task's sample was removed by the delete, and a
+        // sample that a delivery still reads goes when that delivery is done.
+        Ok((Finished::Stored { keep_sample }, claimed_next)) => {
+            if let (false, Some(file)) = (keep_sample, claimed.sample.spool_file()) {
+                remove_sample(&ctx.spool_dir.join(file));
+            }
+            log!(
+                "task {id} {} in {} ms ({} bytes)",
+                state.as_str(),
+                started.elapsed().as_millis(),
+                claimed.size
+            );
+            claimed_next
         }
-        log!(
-            "task {id} {} in {} ms ({} bytes)",
-            state.as_str(),
-            started.elapsed().as_millis(),
-            claimed.size
-        );
-    }
-    slot.store(0, Ordering::SeqCst);
+        Ok((Finished::Stale, claimed_next)) => claimed_next,
+        Err(e) => {
+            log!("task {id}: its report could not be stored, it is analysed again at the next start: {e}");
+            std::thread::sleep(Duration::from_secs(1));
+            if let Some(next) = next {
+                let _ = waiting.queue.try_push(next);
+            }
+            None
+        }
+    };
     if large {
         drop(report);
         release_freed_memory();
     }
-    finished.map(|_| ())
+    claimed_next
 }
 
 /// Reports with at least this many entries, and samples of at least this many bytes, are
