@@ -186,7 +186,7 @@ fn scan_command(args: &[String]) -> anyhow::Result<i32> {
 }
 
 fn main() {
-    large_blocks_mapped();
+    tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = parse_args(&args).and_then(|a| match a {
         Some(a) => serve(a),
@@ -204,14 +204,21 @@ fn main() {
 /// and blocks below it come from the arenas, where growing one copies it (old and new both
 /// resident meanwhile) and freeing it may keep its pages. On the bench tree the server's peak
 /// RSS was 278-309 MiB with the moving threshold and 267 with this, at the same CPU; `assay scan
-/// -j 2` of its wheels, crates and ClamAV files 237 against 208 MiB (CPU ratio 0.99). musl has no
-/// such threshold.
-fn large_blocks_mapped() {
+/// -j 2` of its wheels, crates and ClamAV files 237 against 208 MiB (CPU ratio 0.99).
+///
+/// And lets an arena keep up to 2 MiB free at its top before giving it back: a fixed mapping
+/// threshold leaves that at 128 KiB, under what one small file's analysis and its report's
+/// commit allocate and free, so the analysis threads gave their heap's top back to the system
+/// (`madvise`) and faulted it in again for every file: a tenth of a 4 KiB upload's analysis
+/// (`perf` under `scripts/bench-accept.sh`). A large task's memory is still given back after it
+/// (`queue::release_freed_memory`). musl has neither threshold.
+fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt sets one of the allocator's parameters; it is called before any other
     // thread starts.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 2 * 1024 * 1024);
     }
 }
 
