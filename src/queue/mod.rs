@@ -126,7 +126,8 @@ pub struct WorkerContext {
 /// The running pool.
 pub struct Pool {
     handles: Vec<JoinHandle<()>>,
-    /// The task each thread is analysing (0: none), so that shutdown can return it to the queue.
+    /// Two per thread: the task it is analysing and the one it claims with that task's report
+    /// (0: none), so that shutdown can return them to the queue.
     in_flight: Arc<Vec<AtomicI64>>,
     stop: Arc<AtomicBool>,
 }
@@ -139,7 +140,7 @@ pub fn start_pool(
     threads: usize,
 ) -> Pool {
     let in_flight: Arc<Vec<AtomicI64>> =
-        Arc::new((0..threads).map(|_| AtomicI64::new(0)).collect());
+        Arc::new((0..2 * threads).map(|_| AtomicI64::new(0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let handles = (0..threads)
         .map(|n| {
@@ -147,7 +148,10 @@ pub fn start_pool(
             let (in_flight, stop) = (in_flight.clone(), stop.clone());
             std::thread::Builder::new()
                 .name(format!("analysis-{n}"))
-                .spawn(move || worker_loop(&ctx, &rx, &queue, &in_flight[n], &stop))
+                .spawn(move || {
+                    let slots = &in_flight[2 * n..2 * n + 2];
+                    worker_loop(&ctx, &rx, &queue, slots, &stop)
+                })
                 .expect("spawn analysis thread")
         })
         .collect();
@@ -171,7 +175,8 @@ impl Pool {
             let id = slot.swap(0, Ordering::SeqCst);
             if id != 0 {
                 match store.release(id) {
-                    Ok(()) => log!("task {id} returned to the queue at shutdown"),
+                    Ok(true) => log!("task {id} returned to the queue at shutdown"),
+                    Ok(false) => {}
                     Err(e) => log!("task {id} could not be returned to the queue: {e}"),
                 }
             }
@@ -195,7 +200,7 @@ fn worker_loop(
     ctx: &WorkerContext,
     rx: &Receiver<i64>,
     queue: &Queue,
-    slot: &AtomicI64,
+    slots: &[AtomicI64],
     stop: &AtomicBool,
 ) {
     // The thread keeps one YARA scanner while its rules are current, and makes a new one for the
@@ -227,19 +232,14 @@ fn worker_loop(
                         // leaving it stranded until the next restart.
                         log!("task {id}: store error, will retry: {e}");
                         std::thread::sleep(Duration::from_secs(1));
-                        let _ = queue.try_push(id);
+                        next = Some(Next::Id(id));
                         continue;
                     }
                 },
             };
-            slot.store(claimed.id, Ordering::SeqCst);
-            next =
-                process(ctx, claimed, Waiting { rx, queue, stop }, &mut scanner).map(Next::Claimed);
-            let claimed_next = match &next {
-                Some(Next::Claimed(c)) => c.id,
-                _ => 0,
-            };
-            slot.store(claimed_next, Ordering::SeqCst);
+            slots[0].store(claimed.id, Ordering::SeqCst);
+            next = process(ctx, claimed, rx, stop, &slots[1], &mut scanner);
+            slots[0].store(0, Ordering::SeqCst);
         }
     }
     // A task taken from the channel but not started goes back to the queue (it is still
@@ -250,24 +250,18 @@ fn worker_loop(
     }
 }
 
-/// The tasks waiting for the pool, as the thread that stores a report sees them: it claims the
-/// next one with the report.
-struct Waiting<'a> {
-    rx: &'a Receiver<i64>,
-    queue: &'a Queue,
-    stop: &'a AtomicBool,
-}
-
 /// Analyses one claimed task end to end and stores its report, claiming in the same
-/// transaction the next task waiting, if any, which it returns. Analysis failures become a
-/// report. A store error leaves the task processing, to be queued again by start-up recovery,
-/// and the waiting task queued.
+/// transaction the next task waiting in `rx`, if any (unless stopping); returns what the thread
+/// takes next. Analysis failures become a report. A report that cannot be stored leaves its task
+/// processing, for start-up recovery to take up again.
 fn process(
     ctx: &WorkerContext,
     claimed: Claimed,
-    waiting: Waiting<'_>,
+    rx: &Receiver<i64>,
+    stop: &AtomicBool,
+    next_slot: &AtomicI64,
     scanner: &mut crate::analysis::yara::Scanner,
-) -> Option<Claimed> {
+) -> Option<Next> {
     let id = claimed.id;
     let started = Instant::now();
     let name = &claimed.file_name;
@@ -305,41 +299,50 @@ fn process(
         at: t,
         deliver: &*ctx.deliveries,
     };
-    let next = match waiting.stop.load(Ordering::SeqCst) {
+    let waiting = match stop.load(Ordering::SeqCst) {
         true => None,
-        false => waiting.rx.try_recv().ok(),
+        false => rx.try_recv().ok(),
     };
-    let claimed_next = match ctx.store.finish(id, &end, next) {
+    // Shutdown returns it to the queue if the thread stops before analysing it.
+    next_slot.store(waiting.unwrap_or(0), Ordering::SeqCst);
+    let next = match ctx.store.finish(id, &end, waiting) {
         // Only the thread that finished the task deletes its sample: a task returned to the
         // queue at shutdown keeps it, a deleted task's sample was removed by the delete, and a
         // sample that a delivery still reads goes when that delivery is done.
-        Ok((Finished::Stored { keep_sample }, claimed_next)) => {
-            if let (false, Some(file)) = (keep_sample, claimed.sample.spool_file()) {
-                remove_sample(&ctx.spool_dir.join(file));
+        Ok((finished, claim)) => {
+            if let Finished::Stored { keep_sample } = finished {
+                if let (false, Some(file)) = (keep_sample, claimed.sample.spool_file()) {
+                    remove_sample(&ctx.spool_dir.join(file));
+                }
+                log!(
+                    "task {id} {} in {} ms ({} bytes)",
+                    state.as_str(),
+                    started.elapsed().as_millis(),
+                    claimed.size
+                );
             }
-            log!(
-                "task {id} {} in {} ms ({} bytes)",
-                state.as_str(),
-                started.elapsed().as_millis(),
-                claimed.size
-            );
-            claimed_next
+            match claim {
+                Ok(next) => next.map(Next::Claimed),
+                Err(e) => {
+                    log!("task {id}: the next task could not be claimed with its report: {e}");
+                    waiting.map(Next::Id)
+                }
+            }
         }
-        Ok((Finished::Stale, claimed_next)) => claimed_next,
         Err(e) => {
-            log!("task {id}: its report could not be stored, it is analysed again at the next start: {e}");
+            log!(
+                "task {id}: its report could not be stored, the task stays processing until \
+                 start-up recovery takes it up again: {e}"
+            );
             std::thread::sleep(Duration::from_secs(1));
-            if let Some(next) = next {
-                let _ = waiting.queue.try_push(next);
-            }
-            None
+            waiting.map(Next::Id)
         }
     };
     if large {
         drop(report);
         release_freed_memory();
     }
-    claimed_next
+    next
 }
 
 /// Reports with at least this many entries, and samples of at least this many bytes, are

@@ -332,6 +332,9 @@ pub struct Conn<'a> {
     store: &'a Store,
     conn: Option<Connection>,
     writer: bool,
+    /// Its settings may differ from those every connection is opened with: closed on drop
+    /// rather than used again.
+    altered: bool,
 }
 
 impl std::ops::Deref for Conn<'_> {
@@ -352,9 +355,12 @@ impl Drop for Conn<'_> {
         let Some(conn) = self.conn.take() else {
             return;
         };
+        // A connection still in a transaction (its rollback failed) would refuse every write
+        // after: the next writer opens a new one.
+        let reusable = !self.altered && conn.is_autocommit();
         if self.writer {
-            self.store.writing.give_back(Some(conn));
-        } else if let Ok(mut idle) = self.store.idle.lock() {
+            self.store.writing.give_back(reusable.then_some(conn));
+        } else if let (true, Ok(mut idle)) = (reusable, self.store.idle.lock()) {
             if idle.len() < POOL_MAX_IDLE {
                 idle.push(conn);
             }
@@ -374,11 +380,14 @@ struct Turns {
     /// The connection while nobody holds it; `None` before the first write opens it.
     idle: Option<Connection>,
     taken: bool,
+    /// The turn taken is an upload's.
+    upload_turn: bool,
     /// Upload commits waiting for the connection: they go before the other writes.
     uploads_waiting: usize,
-    /// Every writer waiting for the connection.
-    #[cfg(test)]
-    waiting: usize,
+    /// Other writes waiting.
+    others_waiting: usize,
+    /// An upload's turn ended while other writes waited: the next turn is theirs.
+    others_owed: bool,
 }
 
 impl Writing {
@@ -386,32 +395,39 @@ impl Writing {
         self.turns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for the connection (an upload's commit before the others), and takes it; `None`
-    /// when it is still to be opened.
+    /// Waits for the connection and takes it; `None` when it is still to be opened. An upload's
+    /// commit goes before the other writes waiting, but not twice in a row while they wait.
     fn take(&self, upload: bool) -> Option<Connection> {
         let mut t = self.turns();
-        t.uploads_waiting += usize::from(upload);
-        while t.taken || (!upload && t.uploads_waiting > 0) {
-            #[cfg(test)]
-            {
-                t.waiting += 1;
-            }
-            t = self.free.wait(t).unwrap_or_else(|p| p.into_inner());
-            #[cfg(test)]
-            {
-                t.waiting -= 1;
-            }
+        match upload {
+            true => t.uploads_waiting += 1,
+            false => t.others_waiting += 1,
         }
-        t.uploads_waiting -= usize::from(upload);
+        while t.taken
+            || match upload {
+                true => t.others_owed,
+                false => t.uploads_waiting > 0 && !t.others_owed,
+            }
+        {
+            t = self.free.wait(t).unwrap_or_else(|p| p.into_inner());
+        }
+        match upload {
+            true => t.uploads_waiting -= 1,
+            false => t.others_waiting -= 1,
+        }
         t.taken = true;
+        t.upload_turn = upload;
+        t.others_owed = false;
         t.idle.take()
     }
 
-    /// Ends a turn, with the connection (`None`: it could not be opened).
+    /// Ends a turn, with the connection (`None`: it could not be opened, or is not to be used
+    /// again).
     fn give_back(&self, conn: Option<Connection>) {
         let mut t = self.turns();
         t.idle = conn.or(t.idle.take());
         t.taken = false;
+        t.others_owed = t.upload_turn && t.others_waiting > 0;
         drop(t);
         self.free.notify_all();
     }
@@ -653,6 +669,7 @@ impl Store {
             store: self,
             conn: Some(conn),
             writer: false,
+            altered: false,
         })
     }
 
@@ -664,10 +681,11 @@ impl Store {
     /// writes still meet these on SQLite's lock.)
     ///
     /// An upload's commit (`upload`) goes before the claims and reports waiting: its clients
-    /// wait for it, nobody waits for a report to be stored. Taking turns as they came (a mutex),
-    /// a group commit of 8 connections' uploads of 4 KiB waited 0.4 ms on average for the
-    /// analysis threads' writes, as long as it then took itself. The reports still go between
-    /// two commits, while the next group gathers.
+    /// wait for it, nobody waits for a report to be stored. Under a plain mutex, which an
+    /// analysis thread could take again ahead of a commit already waiting, a group commit of 8
+    /// connections' uploads of 4 KiB waited 0.4 ms on average for the analysis threads' writes,
+    /// as long as it then took itself. A claim or report waiting gets the turn after each upload
+    /// commit, so that a stream of uploads cannot hold off analysis.
     ///
     /// One connection for all of them rather than any of the pool: a connection that finds the
     /// database changed by another when it begins a transaction drops every page it had cached.
@@ -680,6 +698,7 @@ impl Store {
             store: self,
             conn: Some(conn),
             writer: true,
+            altered: false,
         })
     }
 
@@ -779,10 +798,17 @@ impl Store {
     /// a power cut as well as a crash. Returns the task ids, in order.
     fn commit_synced(&self, batch: &[(u64, NewTask)]) -> Result<Vec<i64>> {
         let mut c = self.writer(true)?;
+        // Until it is NORMAL again, the writer is not to be used by the next (after a panic).
+        c.altered = true;
         c.prepare_cached("PRAGMA synchronous = FULL")?.execute([])?;
         let ids = Self::insert_tasks_in(&mut c, batch.iter().map(|(_, t)| t));
-        c.prepare_cached("PRAGMA synchronous = NORMAL")?
-            .execute([])?;
+        match c
+            .prepare_cached("PRAGMA synchronous = NORMAL")
+            .and_then(|mut s| s.execute([]))
+        {
+            Ok(_) => c.altered = false,
+            Err(e) => crate::log!("store: cannot set the writer back to synchronous = NORMAL: {e}"),
+        }
         ids
     }
 
@@ -832,7 +858,16 @@ impl Store {
         Ok(claimed)
     }
 
-    fn claim_in(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<Option<Claimed>> {
+    /// [`Store::claim_in`] inside a savepoint of `tx`: what it wrote is undone if it fails, and
+    /// the rest of `tx` stands.
+    fn claim_apart(tx: &mut rusqlite::Transaction<'_>, id: i64) -> Result<Option<Claimed>> {
+        let sp = tx.savepoint()?;
+        let claimed = Self::claim_in(&sp, id)?;
+        sp.commit()?;
+        Ok(claimed)
+    }
+
+    fn claim_in(tx: &Connection, id: i64) -> Result<Option<Claimed>> {
         // Read, then updated, rather than `UPDATE ... RETURNING`: SQLite keeps the rows a
         // RETURNING gives in a temporary table of their own, made and dropped for every
         // statement (a tenth of a small task's analysis thread, `perf`).
@@ -903,16 +938,18 @@ impl Store {
     ///
     /// With `next`, the same transaction also claims that task ([`Store::claim`]): an analysis
     /// thread with another task waiting writes the pages the two share (the tasks table's last
-    /// leaf, the state index, the sample's) and commits once instead of twice.
+    /// leaf, the state index, the sample's) and commits once instead of twice. The claim's own
+    /// outcome is the second value: a claim that fails (a damaged database) leaves that task
+    /// queued and does not undo the report.
     pub fn finish(
         &self,
         id: i64,
         end: &Ending<'_>,
         next: Option<i64>,
-    ) -> Result<(Finished, Option<Claimed>)> {
+    ) -> Result<(Finished, Result<Option<Claimed>>)> {
         debug_assert!(matches!(end.state, TaskState::Done | TaskState::Failed));
         let mut c = self.writer(false)?;
-        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let keep_sample = outbox::needs_sample(&tx, id)?;
         let n = tx
             .prepare_cached(
@@ -939,8 +976,8 @@ impl Store {
             Finished::Stored { keep_sample }
         };
         let claimed = match next {
-            Some(next) => Self::claim_in(&tx, next)?,
-            None => None,
+            Some(next) => Self::claim_apart(&mut tx, next),
+            None => Ok(None),
         };
         tx.commit()?;
         drop(c);
@@ -967,14 +1004,16 @@ impl Store {
     }
 
     /// Returns a task that was being processed to the queue (clean shutdown); the attempt does not count.
-    pub fn release(&self, id: i64) -> Result<()> {
+    /// `false` when it was not processing.
+    pub fn release(&self, id: i64) -> Result<bool> {
         let c = self.conn()?;
-        c.prepare_cached(
-            "UPDATE tasks SET state = 'queued', attempts = max(attempts - 1, 0)
-             WHERE id = ?1 AND state = 'processing'",
-        )?
-        .execute(params![id])?;
-        Ok(())
+        let n = c
+            .prepare_cached(
+                "UPDATE tasks SET state = 'queued', attempts = max(attempts - 1, 0)
+                 WHERE id = ?1 AND state = 'processing'",
+            )?
+            .execute(params![id])?;
+        Ok(n > 0)
     }
 
     /// Start-up: tasks left processing by a crash go back to the queue, except those whose analysis
@@ -1301,6 +1340,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::StatementStatus;
 
     /// Stores `report` for processing task `id` as done at `at`, claiming no other task.
     fn finish_done(s: &Store, id: i64, report: &Packed, at: i64, deliver: &TargetsOf) -> Finished {
@@ -1311,11 +1351,8 @@ mod tests {
             at,
             deliver,
         };
-        let (finished, claimed) = s.finish(id, &end, None).unwrap();
-        assert!(claimed.is_none());
-        finished
+        s.finish(id, &end, None).unwrap().0
     }
-    use rusqlite::StatementStatus;
 
     fn temp_store() -> (Store, PathBuf) {
         let dir = std::env::temp_dir().join(format!(
@@ -1765,38 +1802,51 @@ mod tests {
     }
 
     #[test]
-    fn an_upload_commit_takes_the_writer_before_the_reports_waiting_for_it() {
+    fn upload_commits_take_the_writer_before_other_writes_but_not_twice_in_a_row() {
         let w = Writing::default();
         let order = Mutex::new(Vec::new());
-        let waiting = |n| {
-            while w.turns().waiting < n {
-                std::thread::yield_now();
+        let waiting = |n| loop {
+            let t = w.turns();
+            if t.uploads_waiting + t.others_waiting >= n {
+                break;
             }
+            drop(t);
+            std::thread::yield_now();
         };
         assert!(w.take(false).is_none(), "nothing opened yet");
         std::thread::scope(|scope| {
-            let take = |who, upload| {
+            let mut writers = Vec::new();
+            // Two reports come first, then two uploads, while the writer is taken.
+            for (n, (who, upload)) in [
+                ("report", false),
+                ("report", false),
+                ("upload", true),
+                ("upload", true),
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let (w, order) = (&w, &order);
-                scope.spawn(move || {
+                writers.push(scope.spawn(move || {
                     w.take(upload);
                     order.lock().unwrap().push(who);
                     w.give_back(None);
-                })
-            };
-            let reports = [take("report 1", false), take("report 2", false)];
-            waiting(2);
-            let upload = take("upload", true);
-            waiting(3);
+                }));
+                waiting(n + 1);
+            }
             w.give_back(None);
-            upload.join().unwrap();
-            for r in reports {
-                r.join().unwrap();
+            for writer in writers {
+                writer.join().unwrap();
             }
         });
-        assert_eq!(order.into_inner().unwrap()[0], "upload");
-        // Without uploads waiting, the others take their turns.
-        assert!(w.take(false).is_none());
-        w.give_back(None);
+        let order = order.into_inner().unwrap();
+        assert_eq!(order, ["upload", "report", "upload", "report"]);
+        let t = w.turns();
+        assert_eq!(
+            (t.taken, t.uploads_waiting, t.others_waiting),
+            (false, 0, 0)
+        );
+        assert!(!t.others_owed);
     }
 
     #[test]
@@ -1817,7 +1867,7 @@ mod tests {
         let report = Packed::of(b"[]");
         let (finished, next) = s.finish(a, &end(&report), Some(b)).unwrap();
         assert_eq!(finished, Finished::Stored { keep_sample: false });
-        let next = next.expect("b was queued");
+        let next = next.unwrap().expect("b was queued");
         assert_eq!(
             (next.id, next.sample),
             (b, Sample::Stored(b"sample 2".to_vec()))
@@ -1835,11 +1885,25 @@ mod tests {
         s.delete_task(c).unwrap();
         let finish_c = |next| {
             let (finished, next) = s.finish(c, &end(&report), Some(next)).unwrap();
-            (finished, next.map(|n: Claimed| n.id))
+            (finished, next.unwrap().map(|n: Claimed| n.id))
         };
         assert_eq!(finish_c(a), (Finished::Stale, None));
         assert_eq!(finish_c(d), (Finished::Stale, Some(d)));
         assert_eq!(state(d), TaskState::Processing);
+        // A claim that fails leaves its task queued and the report stored.
+        let e = s.insert_task(stored(105, b"e")).unwrap();
+        s.conn()
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TRIGGER broken BEFORE UPDATE OF state ON tasks
+                 WHEN NEW.id = {e} AND NEW.state = 'processing'
+                 BEGIN SELECT RAISE(ABORT, 'a damaged page'); END;"
+            ))
+            .unwrap();
+        let (finished, next) = s.finish(d, &end(&report), Some(e)).unwrap();
+        assert_eq!(finished, Finished::Stored { keep_sample: false });
+        assert!(next.unwrap_err().to_string().contains("a damaged page"));
+        assert_eq!((state(d), state(e)), (TaskState::Done, TaskState::Queued));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -1963,8 +2027,9 @@ mod tests {
         let a = s.insert_task(new_task(100, "a", None)).unwrap();
         for _ in 0..5 {
             s.claim(a).unwrap().unwrap();
-            s.release(a).unwrap();
+            assert!(s.release(a).unwrap());
         }
+        assert!(!s.release(a).unwrap(), "queued: nothing to return");
         s.claim(a).unwrap().unwrap();
         let rec = s.recover(2, 200).unwrap();
         assert_eq!(rec.queued, vec![a]);
