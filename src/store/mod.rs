@@ -360,9 +360,11 @@ impl Drop for Conn<'_> {
         let reusable = !self.altered && conn.is_autocommit();
         if self.writer {
             self.store.writing.give_back(reusable.then_some(conn));
-        } else if let (true, Ok(mut idle)) = (reusable, self.store.idle.lock()) {
-            if idle.len() < POOL_MAX_IDLE {
-                idle.push(conn);
+        } else if reusable {
+            if let Ok(mut idle) = self.store.idle.lock() {
+                if idle.len() < POOL_MAX_IDLE {
+                    idle.push(conn);
+                }
             }
         }
     }
@@ -380,14 +382,19 @@ struct Turns {
     /// The connection while nobody holds it; `None` before the first write opens it.
     idle: Option<Connection>,
     taken: bool,
-    /// The turn taken is an upload's.
+    /// The last turn taken was an upload's.
     upload_turn: bool,
     /// Upload commits waiting for the connection: they go before the other writes.
     uploads_waiting: usize,
     /// Other writes waiting.
     others_waiting: usize,
-    /// An upload's turn ended while other writes waited: the next turn is theirs.
-    others_owed: bool,
+}
+
+impl Turns {
+    /// The next turn is the other writes': an upload's was the last, and they wait.
+    fn others_owed(&self) -> bool {
+        self.upload_turn && self.others_waiting > 0
+    }
 }
 
 impl Writing {
@@ -405,8 +412,8 @@ impl Writing {
         }
         while t.taken
             || match upload {
-                true => t.others_owed,
-                false => t.uploads_waiting > 0 && !t.others_owed,
+                true => t.others_owed(),
+                false => t.uploads_waiting > 0 && !t.others_owed(),
             }
         {
             t = self.free.wait(t).unwrap_or_else(|p| p.into_inner());
@@ -417,7 +424,6 @@ impl Writing {
         }
         t.taken = true;
         t.upload_turn = upload;
-        t.others_owed = false;
         t.idle.take()
     }
 
@@ -427,7 +433,6 @@ impl Writing {
         let mut t = self.turns();
         t.idle = conn.or(t.idle.take());
         t.taken = false;
-        t.others_owed = t.upload_turn && t.others_waiting > 0;
         drop(t);
         self.free.notify_all();
     }
@@ -1846,7 +1851,7 @@ mod tests {
             (t.taken, t.uploads_waiting, t.others_waiting),
             (false, 0, 0)
         );
-        assert!(!t.others_owed);
+        assert!(!t.others_owed());
     }
 
     #[test]
