@@ -1,0 +1,37 @@
+// @generated
+
+pub mod analysis;
+pub mod console;
+pub mod crx;
+pub mod cuckoo;
+pub mod dex;
+pub mod dotnet;
+pub mod elf;
+pub mod filetypes;
+pub mod gti_score;
+pub mod hash;
+pub mod hunting_gti_score;
+pub mod lnk;
+pub mod macho;
+pub mod magic;
+pub mod math;
+pub mod mods;
+pub mod msi;
+pub mod net_analysis;
+pub mod olecf;
+pub mod pe;
+pub mod sandbox;
+pub mod sigma;
+pub mod string;
+pub mod submitter;
+#[cfg(feature = "test_proto2-module")]
+pub mod test_proto2;
+#[cfg(feature = "test_proto3-module")]
+pub mod test_proto3;
+pub mod time;
+pub mod titan;
+pub mod urlheadless;
+pub mod vba;
+pub mod vtnet;
+pub mod yara;
+pub mod zip;
