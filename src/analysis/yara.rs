@@ -1133,6 +1133,96 @@ mod tests {
         assert!(found.matches.is_empty());
     }
 
+    /// The rules matched by each file, scanned in turn by one scanner (as an analysis thread
+    /// does), as `rule` names sorted.
+    fn matched_in_turn(compiled: &Compiled, files: &[&[u8]]) -> Vec<Vec<String>> {
+        let options = Options::default();
+        let mut scanner = Scanner::new(compiled, &options);
+        files
+            .iter()
+            .map(|data| {
+                let found = scanner.scan(data, &FileVars::new("sample.bin", data, ""));
+                assert!(found.error.is_none(), "{:?}", found.error);
+                let mut rules: Vec<String> = found.matches.into_iter().map(|m| m.rule).collect();
+                rules.sort();
+                rules
+            })
+            .collect()
+    }
+
+    // The vendored yara-x checks a rule's header constraint once per distinct constraint and
+    // keeps the structure built from a module's output while that output stays the same (both
+    // patches in vendor/yara-x/README-assay.md). Files scanned one after another by the same
+    // scanner must match as each would alone.
+    #[test]
+    fn header_constraints_hold_for_each_file_scanned_in_turn() {
+        let d = dir(
+            "headers",
+            &[(
+                "h.yar",
+                "rule Mz { strings: $a = /mz-ne+dle/ condition: uint16(0) == 0x5a4d and $a }\n\
+                 rule Pdf { strings: $a = /pdf-ne+dle/ condition: uint32(0) == 0x46445025 and $a }\n\
+                 rule Any { strings: $a = /any-ne+dle/ condition: $a }",
+            )],
+        );
+        let c = compile(&d, None, &Compiled::empty());
+        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(c.rule_count(), 3, "{:?}", c.rulesets[0].errors);
+        // Each file holds every rule's string. YARA-X gives header constraints to regular
+        // expressions and hex strings only, and a pattern two rules share takes the loosest of
+        // their constraints: hence three distinct expressions.
+        let mz: &[u8] = b"MZ mz-needle pdf-needle any-needle";
+        let pdf: &[u8] = b"%PDF mz-needle pdf-needle any-needle";
+        let plain: &[u8] = b"mz-needle pdf-needle any-needle";
+        let found = matched_in_turn(&c, &[mz, pdf, plain, mz, mz, pdf]);
+        let expect = |rules: &[&str]| rules.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            found,
+            [
+                expect(&["Any", "Mz"]),
+                expect(&["Any", "Pdf"]),
+                expect(&["Any"]),
+                expect(&["Any", "Mz"]),
+                expect(&["Any", "Mz"]),
+                expect(&["Any", "Pdf"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn module_fields_follow_each_file_scanned_in_turn() {
+        let d = dir(
+            "modules",
+            &[(
+                "pe.yar",
+                "import \"pe\"\n\
+                 rule NotPe { condition: not pe.is_pe }\n\
+                 rule I386 { condition: pe.machine == pe.MACHINE_I386 }\n\
+                 rule Amd64 { condition: pe.machine == pe.MACHINE_AMD64 }",
+            )],
+        );
+        let c = compile(&d, None, &Compiled::empty());
+        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(c.rule_count(), 3, "{:?}", c.rulesets[0].errors);
+        let data = |name: &str| std::fs::read(format!("tests/data/pe/{name}")).unwrap();
+        let (app32, lib64) = (data("app32.exe"), data("lib64.dll"));
+        let other: &[u8] = b"not a program";
+        let found = matched_in_turn(&c, &[other, &app32, other, other, &lib64, &lib64, &app32]);
+        let expect = |rule: &str| vec![rule.to_string()];
+        assert_eq!(
+            found,
+            [
+                expect("NotPe"),
+                expect("I386"),
+                expect("NotPe"),
+                expect("NotPe"),
+                expect("Amd64"),
+                expect("Amd64"),
+                expect("I386"),
+            ]
+        );
+    }
+
     #[test]
     fn no_rules_scan_nothing() {
         let found = scan(&Compiled::empty(), &Options::default(), b"anything");

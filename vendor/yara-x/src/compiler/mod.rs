@@ -889,6 +889,7 @@ impl<'a> Compiler<'a> {
                     warnings: this.warnings.into(),
                     filesize_bounds,
                     header_constraints,
+                    header_groups: Default::default(),
                     regex_sets: this.regex_sets,
                     literal_sets: this.literal_sets,
                     fast_scan_max_matches: this.fast_scan_max_matches,

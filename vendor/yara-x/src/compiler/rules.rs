@@ -8,6 +8,7 @@ use std::slice::Iter;
 use std::time::Instant;
 
 use anyhow::anyhow;
+use bitvec::vec::BitVec;
 use daachorse::DoubleArrayAhoCorasick;
 #[cfg(feature = "logging")]
 use log::*;
@@ -203,6 +204,15 @@ pub struct Rules {
     /// doesn't start with the expected header prefix.
     pub(in crate::compiler) header_constraints:
         FxHashMap<PatternId, HeaderConstraint>,
+
+    /// The patterns of `header_constraints` grouped by constraint, each
+    /// group as a bitmap of pattern ids, built on first use. (assay patch:
+    /// a scan checks each distinct constraint once and ORs its bitmap into
+    /// the disabled patterns, instead of iterating the map and comparing the
+    /// header once per pattern.)
+    #[serde(skip)]
+    pub(in crate::compiler) header_groups:
+        std::sync::OnceLock<Vec<(HeaderConstraint, BitVec)>>,
 
     /// Vector that contains the [`SubPatternId`] for sub-patterns that can
     /// match only at a fixed offset within the scanned data. These sub-patterns
@@ -704,11 +714,28 @@ impl Rules {
         self.filesize_bounds.iter()
     }
 
-    #[inline]
-    pub(crate) fn header_constraints(
-        &self,
-    ) -> hash_map::Iter<'_, PatternId, HeaderConstraint> {
-        self.header_constraints.iter()
+    /// The patterns with a header constraint, grouped by constraint: each
+    /// distinct constraint with the bitmap (`num_patterns` bits) of the
+    /// patterns it applies to.
+    pub(crate) fn header_groups(&self) -> &[(HeaderConstraint, BitVec)] {
+        self.header_groups.get_or_init(|| {
+            let mut groups: Vec<(HeaderConstraint, BitVec)> = Vec::new();
+            for (pattern_id, constraint) in &self.header_constraints {
+                let at = match groups.iter().position(|(c, _)| c == constraint)
+                {
+                    Some(at) => at,
+                    None => {
+                        groups.push((
+                            constraint.clone(),
+                            BitVec::repeat(false, self.num_patterns),
+                        ));
+                        groups.len() - 1
+                    }
+                };
+                groups[at].1.set(usize::from(*pattern_id), true);
+            }
+            groups
+        })
     }
 
     #[inline]

@@ -170,6 +170,14 @@ pub struct ScanContext<'r, 'd> {
     /// values are the protobuf messages set with [`Scanner::set_module_output`].
     pub(crate) user_provided_module_outputs:
         FxHashMap<String, Box<dyn MessageDyn>>,
+    /// The structure built from each imported module's output in the last
+    /// scan, keyed by module name, with that output's protobuf encoding
+    /// (`None`: the module gave no output). assay patch: a scan whose
+    /// module output encodes the same (a file that is not a PE gives the
+    /// same `pe` output every time) reuses the structure instead of building
+    /// it again from the module's descriptor.
+    pub(crate) module_structs:
+        FxHashMap<String, (Option<Vec<u8>>, Rc<Struct>)>,
     /// Match tracker structure that holds unconfirmed and confirmed matches.
     pub(crate) tracker: MatchTracker<'r>,
     /// When [`HEARTBEAT_COUNTER`] is larger than this value, the scan is
@@ -1168,13 +1176,18 @@ impl ScanContext<'_, '_> {
         }
 
         if base == 0 {
-            for (pattern_id, constraints) in
-                self.compiled_rules.header_constraints()
+            // assay patch: one check per distinct constraint (see
+            // `Rules::header_groups`).
+            for (constraint, patterns) in self.compiled_rules.header_groups()
             {
-                if !constraints.is_satisfied(data) {
-                    self.tracker
-                        .disabled_patterns
-                        .set(usize::from(*pattern_id), true);
+                if !constraint.is_satisfied(data) {
+                    let disabled =
+                        self.tracker.disabled_patterns.as_raw_mut_slice();
+                    for (d, p) in
+                        disabled.iter_mut().zip(patterns.as_raw_slice())
+                    {
+                        *d |= *p;
+                    }
                 }
             }
         }
@@ -2190,6 +2203,7 @@ pub fn create_wasm_store_and_ctx<'r>(
         },
         module_outputs: FxHashMap::default(),
         user_provided_module_outputs: FxHashMap::default(),
+        module_structs: FxHashMap::default(),
         tracker: MatchTracker {
             pattern_matches: PatternMatches::new(),
             unconfirmed_matches: FxHashMap::default(),

@@ -705,12 +705,44 @@ impl<'r> Scanner<'r> {
             let generate_fields_for_enums =
                 !cfg!(feature = "constant-folding");
 
-            let module_struct = Struct::from_proto_descriptor_and_msg(
-                &module_root_descriptor,
-                module_output.as_deref(),
-                generate_fields_for_enums,
-                false,
-            );
+            // assay patch: reuse the last scan's structure while the
+            // module's output encodes the same (see `module_structs`).
+            let encoded = match module_output.as_deref() {
+                Some(output) => match output.write_to_bytes_dyn() {
+                    Ok(bytes) => Some(Some(bytes)),
+                    Err(_) => None,
+                },
+                None => Some(None),
+            };
+            let reused = encoded.as_ref().and_then(|encoded| {
+                ctx.module_structs
+                    .get(module_name)
+                    .filter(|(last, _)| last == encoded)
+                    .map(|(_, module_struct)| module_struct.clone())
+            });
+            let module_struct = match reused {
+                Some(module_struct) => module_struct,
+                None => {
+                    let module_struct = Struct::from_proto_descriptor_and_msg(
+                        &module_root_descriptor,
+                        module_output.as_deref(),
+                        generate_fields_for_enums,
+                        false,
+                    );
+                    match encoded {
+                        Some(encoded) => {
+                            ctx.module_structs.insert(
+                                module_name.to_string(),
+                                (encoded, module_struct.clone()),
+                            );
+                        }
+                        None => {
+                            ctx.module_structs.remove(module_name);
+                        }
+                    }
+                    module_struct
+                }
+            };
 
             if let Some(module_output) = module_output {
                 ctx.module_outputs
