@@ -8,7 +8,6 @@ use std::slice::Iter;
 use std::time::Instant;
 
 use anyhow::anyhow;
-use bitvec::vec::BitVec;
 use daachorse::DoubleArrayAhoCorasick;
 #[cfg(feature = "logging")]
 use log::*;
@@ -205,14 +204,14 @@ pub struct Rules {
     pub(in crate::compiler) header_constraints:
         FxHashMap<PatternId, HeaderConstraint>,
 
-    /// The patterns of `header_constraints` grouped by constraint, each
-    /// group as a bitmap of pattern ids, built on first use. (assay patch:
-    /// a scan checks each distinct constraint once and ORs its bitmap into
-    /// the disabled patterns, instead of iterating the map and comparing the
-    /// header once per pattern.)
+    /// The patterns of `header_constraints` grouped by constraint, built on
+    /// first use (see `HeaderGroup`). (assay patch: a scan checks each
+    /// distinct constraint once and ORs its patterns' bits into the disabled
+    /// patterns, instead of iterating the map and comparing the header once
+    /// per pattern.)
     #[serde(skip)]
     pub(in crate::compiler) header_groups:
-        std::sync::OnceLock<Vec<(HeaderConstraint, BitVec)>>,
+        std::sync::OnceLock<Vec<HeaderGroup>>,
 
     /// Vector that contains the [`SubPatternId`] for sub-patterns that can
     /// match only at a fixed offset within the scanned data. These sub-patterns
@@ -714,27 +713,20 @@ impl Rules {
         self.filesize_bounds.iter()
     }
 
-    /// The patterns with a header constraint, grouped by constraint: each
-    /// distinct constraint with the bitmap (`num_patterns` bits) of the
-    /// patterns it applies to.
-    pub(crate) fn header_groups(&self) -> &[(HeaderConstraint, BitVec)] {
+    /// The patterns with a header constraint, grouped by constraint.
+    pub(crate) fn header_groups(&self) -> &[HeaderGroup] {
         self.header_groups.get_or_init(|| {
-            let mut groups: Vec<(HeaderConstraint, BitVec)> = Vec::new();
+            let mut ids: Vec<(&HeaderConstraint, Vec<usize>)> = Vec::new();
             for (pattern_id, constraint) in &self.header_constraints {
-                let at = match groups.iter().position(|(c, _)| c == constraint)
-                {
-                    Some(at) => at,
-                    None => {
-                        groups.push((
-                            constraint.clone(),
-                            BitVec::repeat(false, self.num_patterns),
-                        ));
-                        groups.len() - 1
-                    }
-                };
-                groups[at].1.set(usize::from(*pattern_id), true);
+                let id = usize::from(*pattern_id);
+                match ids.iter_mut().find(|(c, _)| *c == constraint) {
+                    Some((_, group)) => group.push(id),
+                    None => ids.push((constraint, vec![id])),
+                }
             }
-            groups
+            ids.into_iter()
+                .map(|(constraint, ids)| HeaderGroup::new(constraint, &ids))
+                .collect()
         })
     }
 
@@ -1034,6 +1026,31 @@ pub(crate) enum HeaderConstraint {
     Unconstrained,
     Unsatisfiable,
     Constrained(Vec<u8>),
+}
+
+/// The patterns that share one header constraint, as the words of a bitmap
+/// of pattern ids laid out like the scanner's disabled patterns (`BitVec`'s
+/// `usize` words, least significant bit first), kept from the first word
+/// with a pattern of the group to the last. (assay patch.)
+#[derive(Debug)]
+pub(crate) struct HeaderGroup {
+    pub constraint: HeaderConstraint,
+    /// Index of the first word in `words` within the whole bitmap.
+    pub first_word: usize,
+    pub words: Vec<usize>,
+}
+
+impl HeaderGroup {
+    fn new(constraint: &HeaderConstraint, ids: &[usize]) -> Self {
+        let bits = usize::BITS as usize;
+        let first_word = ids.iter().min().map_or(0, |id| id / bits);
+        let last_word = ids.iter().max().map_or(0, |id| id / bits);
+        let mut words = vec![0; last_word + 1 - first_word];
+        for id in ids {
+            words[id / bits - first_word] |= 1 << (id % bits);
+        }
+        Self { constraint: constraint.clone(), first_word, words }
+    }
 }
 
 impl HeaderConstraint {

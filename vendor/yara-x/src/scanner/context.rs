@@ -1178,13 +1178,13 @@ impl ScanContext<'_, '_> {
         if base == 0 {
             // assay patch: one check per distinct constraint (see
             // `Rules::header_groups`).
-            for (constraint, patterns) in self.compiled_rules.header_groups()
-            {
-                if !constraint.is_satisfied(data) {
+            for group in self.compiled_rules.header_groups() {
+                if !group.constraint.is_satisfied(data) {
                     let disabled =
                         self.tracker.disabled_patterns.as_raw_mut_slice();
-                    for (d, p) in
-                        disabled.iter_mut().zip(patterns.as_raw_slice())
+                    for (d, p) in disabled[group.first_word..]
+                        .iter_mut()
+                        .zip(&group.words)
                     {
                         *d |= *p;
                     }
