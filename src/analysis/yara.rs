@@ -1150,10 +1150,10 @@ mod tests {
             .collect()
     }
 
-    // The vendored yara-x checks a rule's header constraint once per distinct constraint and
-    // keeps the structure built from a module's output while that output stays the same (both
-    // patches in vendor/yara-x/README.md). Files scanned one after another by the same
-    // scanner must match as each would alone.
+    // The vendored yara-x checks a pattern's header constraint once per distinct constraint,
+    // skips a rule whose header the data lacks, and keeps the structure built from a module's
+    // output while that output stays the same (its patches in vendor/yara-x/README.md). Files
+    // scanned one after another by the same scanner must match as each would alone.
     #[test]
     fn header_constraints_hold_for_each_file_scanned_in_turn() {
         // YARA-X gives header constraints to regular expressions and hex strings only. Rules
@@ -1171,10 +1171,19 @@ mod tests {
             filler(0, 100),
             filler(100, 200),
         );
-        let d = dir("headers", &[("h.yar", rules.as_str())]);
+        // Two more rulesets (each its own namespace): a global rule that needs a header, so every
+        // rule beside it does too; a rule that needs one through a private rule.
+        let gated = "global rule Gate { condition: uint16(0) == 0x5a4d }\n\
+                     rule Gated { strings: $a = /any-ne+dle/ condition: $a }";
+        let via = "private rule PdfHead { condition: uint32(0) == 0x46445025 }\n\
+                   rule ViaPrivate { condition: PdfHead and filesize > 0 }";
+        let d = dir(
+            "headers",
+            &[("h.yar", rules.as_str()), ("i.yar", gated), ("j.yar", via)],
+        );
         let c = compile(&d, None, &Compiled::empty());
         let _ = std::fs::remove_dir_all(&d);
-        assert_eq!(c.rule_count(), 203, "{:?}", c.rulesets[0].errors);
+        assert_eq!(c.rule_count(), 207, "{:?}", c.rulesets);
         // Each file holds every rule's string. (A rule's conditions check the header again, so
         // a patch that disabled too little would pass here: it would only cost time.)
         let mz: &[u8] = b"MZ mz-needle pdf-needle any-needle";
@@ -1185,12 +1194,12 @@ mod tests {
         assert_eq!(
             found,
             [
-                expect(&["Any", "Mz"]),
-                expect(&["Any", "Pdf"]),
+                expect(&["Any", "Gate", "Gated", "Mz"]),
+                expect(&["Any", "Pdf", "ViaPrivate"]),
                 expect(&["Any"]),
-                expect(&["Any", "Mz"]),
-                expect(&["Any", "Mz"]),
-                expect(&["Any", "Pdf"]),
+                expect(&["Any", "Gate", "Gated", "Mz"]),
+                expect(&["Any", "Gate", "Gated", "Mz"]),
+                expect(&["Any", "Pdf", "ViaPrivate"]),
             ]
         );
     }

@@ -286,6 +286,7 @@ pub(crate) fn emit_rule_condition(
     ir: &IR,
     rule_id: RuleId,
     condition: ExprId,
+    header_bit: Option<u32>,
     builder: &mut WasmModuleBuilder,
 ) -> Result<(), wasm::builder::Error> {
     let mut instr = builder.start_rule(rule_id, ctx.current_rule.is_global);
@@ -293,17 +294,41 @@ pub(crate) fn emit_rule_condition(
     ctx.emit_search_for_pattern_stack.push(true);
 
     // Emit WASM code for the rule's condition.
-    catch_undef(
-        ctx,
-        I32,
-        &mut instr,
-        |ctx, instr| {
-            emit_bool_expr(ctx, ir, condition, instr);
-        },
-        |_, instr| {
-            instr.i32_const(0);
-        },
-    );
+    let emit_condition = |ctx: &mut EmitContext, instr: &mut InstrSeqBuilder| {
+        catch_undef(
+            ctx,
+            I32,
+            instr,
+            |ctx, instr| {
+                emit_bool_expr(ctx, ir, condition, instr);
+            },
+            |_, instr| {
+                instr.i32_const(0);
+            },
+        );
+    };
+
+    match header_bit {
+        // assay patch: a rule that can only match data starting with some
+        // bytes is false, without evaluating its condition, when the bit of
+        // its header constraint is set in `header_mask` (the scanned data
+        // does not start with those bytes).
+        Some(bit) => {
+            instr
+                .global_get(ctx.wasm_symbols.header_mask)
+                .i64_const(1i64 << bit)
+                .binop(BinaryOp::I64And)
+                .unop(UnaryOp::I64Eqz)
+                .if_else(
+                    I32,
+                    |then_| emit_condition(ctx, then_),
+                    |else_| {
+                        else_.i32_const(0);
+                    },
+                );
+        }
+        None => emit_condition(ctx, &mut instr),
+    }
 
     ctx.emit_search_for_pattern_stack.pop();
     assert!(ctx.emit_search_for_pattern_stack.is_empty());

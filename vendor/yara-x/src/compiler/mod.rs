@@ -482,6 +482,10 @@ pub struct Compiler<'a> {
     /// Constraints on filesize and header associated with each rule. A
     /// [`RuleId`] is an index in this vector.
     rule_constraints: Vec<(FilesizeBounds, HeaderConstraint)>,
+
+    /// The distinct header constraints of rules, at most 64: the rule-level
+    /// groups of `Rules::rule_header_groups`. (assay patch.)
+    rule_header_groups: Vec<Vec<u8>>,
 }
 
 impl<'a> Compiler<'a> {
@@ -579,6 +583,7 @@ impl<'a> Compiler<'a> {
             regex_sets: FxHashMap::default(),
             literal_sets: FxHashMap::default(),
             rule_constraints: Vec::new(),
+            rule_header_groups: Vec::new(),
         }
     }
 
@@ -890,6 +895,7 @@ impl<'a> Compiler<'a> {
                     filesize_bounds,
                     header_constraints,
                     header_groups: Default::default(),
+                    rule_header_groups: this.rule_header_groups,
                     regex_sets: this.regex_sets,
                     literal_sets: this.literal_sets,
                     fast_scan_max_matches: this.fast_scan_max_matches,
@@ -2021,6 +2027,22 @@ impl Compiler<'_> {
             }
         }
 
+        // assay patch: the bit of the rule's header constraint in the scan's
+        // `header_mask`, if it has one and there is room for it (64 groups).
+        let header_bit = match &self.rule_constraints.last().unwrap().1 {
+            HeaderConstraint::Constrained(bytes) => {
+                match self.rule_header_groups.iter().position(|b| b == bytes) {
+                    Some(at) => Some(at as u32),
+                    None if self.rule_header_groups.len() < 64 => {
+                        self.rule_header_groups.push(bytes.clone());
+                        Some(self.rule_header_groups.len() as u32 - 1)
+                    }
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+
         // The last step is emitting the WASM code corresponding to the rule's
         // condition. This is done after every fallible function has been called
         // because once the code is emitted it cannot be undone, which means
@@ -2043,6 +2065,7 @@ impl Compiler<'_> {
             &self.ir,
             rule_id,
             condition,
+            header_bit,
             &mut self.wasm_mod,
         )
         .is_err()

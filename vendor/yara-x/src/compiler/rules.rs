@@ -35,7 +35,10 @@ const MAGIC: &[u8] = b"YARA-X\0\0";
 ///
 /// This version is incremented every time a change is made to the binary
 /// format in a way that breaks backwards compatibility.
-const SERIALIZATION_VERSION: u32 = 8;
+// assay patch: upstream's 8, plus 1,000, since the rules now carry
+// `rule_header_groups`; rules serialised by the published crate (or by this
+// copy before the third patch) are refused rather than misread.
+const SERIALIZATION_VERSION: u32 = 1008;
 
 /// Aho-Corasick automaton bundled with an optional Teddy scanner if the
 /// number of patterns is low enough. If the Teddy scanner is present, and
@@ -212,6 +215,12 @@ pub struct Rules {
     #[serde(skip)]
     pub(in crate::compiler) header_groups:
         std::sync::OnceLock<Vec<HeaderGroup>>,
+
+    /// The distinct header constraints of rules (at most 64), as the bytes
+    /// the data must start with: bit `i` of the scan's `header_mask` is set
+    /// when the data does not start with `rule_header_groups[i]`. (assay
+    /// patch.)
+    pub(in crate::compiler) rule_header_groups: Vec<Vec<u8>>,
 
     /// Vector that contains the [`SubPatternId`] for sub-patterns that can
     /// match only at a fixed offset within the scanned data. These sub-patterns
@@ -711,6 +720,18 @@ impl Rules {
         &self,
     ) -> hash_map::Iter<'_, PatternId, FilesizeBounds> {
         self.filesize_bounds.iter()
+    }
+
+    /// The value of the scan's `header_mask` for `data`: bit `i` set when
+    /// `data` does not start with `rule_header_groups[i]`. (assay patch.)
+    pub(crate) fn header_mask(&self, data: &[u8]) -> i64 {
+        let mut mask = 0;
+        for (i, bytes) in self.rule_header_groups.iter().enumerate() {
+            if !data.starts_with(bytes) {
+                mask |= 1 << i;
+            }
+        }
+        mask
     }
 
     /// The patterns with a header constraint, grouped by constraint.

@@ -106,6 +106,8 @@ pub(crate) struct WasmState {
     pub main_memory: Option<wasm::runtime::Memory>,
     pub filesize: Option<Global>,
     pub pattern_search_done: Option<Global>,
+    /// assay patch: see `WasmSymbols::header_mask`.
+    pub header_mask: Option<Global>,
     pub store: NonNull<Store<ScanContext<'static, 'static>>>,
 }
 
@@ -438,6 +440,17 @@ impl ScanContext<'_, '_> {
     /// Gets the value of the global variable `filesize`.
     pub(crate) fn get_filesize(&mut self) -> i64 {
         self.wasm.filesize.unwrap().get(self.wasm_store_mut()).i64().unwrap()
+    }
+
+    /// Sets the global variable `header_mask` (assay patch): bit `i` set
+    /// when the scanned data does not start with rule header group `i`. Zero
+    /// (the initial value) lets every rule be evaluated.
+    pub(crate) fn set_header_mask(&mut self, mask: i64) {
+        self.wasm
+            .header_mask
+            .unwrap()
+            .set(self.wasm_store_mut(), Val::I64(mask))
+            .unwrap();
     }
 
     /// Set the value of the global variable `filesize`.
@@ -2199,6 +2212,7 @@ pub fn create_wasm_store_and_ctx<'r>(
             main_func: None,
             filesize: None,
             pattern_search_done: None,
+            header_mask: None,
             store: NonNull::dangling(),
         },
         module_outputs: FxHashMap::default(),
@@ -2265,6 +2279,14 @@ pub fn create_wasm_store_and_ctx<'r>(
     )
     .unwrap();
 
+    // assay patch: see `WasmSymbols::header_mask`. Zero: no rule skipped.
+    let header_mask = Global::new(
+        wasm_store.as_context_mut(),
+        GlobalType::new(ValType::I64, Mutability::Var),
+        Val::I64(0),
+    )
+    .unwrap();
+
     // Global variable that is set to `true` when the Aho-Corasick pattern
     // search phase has been executed.
     let pattern_search_done = Global::new(
@@ -2308,6 +2330,8 @@ pub fn create_wasm_store_and_ctx<'r>(
     let wasm_instance = wasm::new_linker()
         .define(wasm_store.as_context(), "yara_x", "filesize", filesize)
         .unwrap()
+        .define(wasm_store.as_context(), "yara_x", "header_mask", header_mask)
+        .unwrap()
         .define(
             wasm_store.as_context(),
             "yara_x",
@@ -2339,6 +2363,7 @@ pub fn create_wasm_store_and_ctx<'r>(
     ctx.wasm.main_func = Some(main_fn);
     ctx.wasm.filesize = Some(filesize);
     ctx.wasm.pattern_search_done = Some(pattern_search_done);
+    ctx.wasm.header_mask = Some(header_mask);
 
     wasm_store
 }

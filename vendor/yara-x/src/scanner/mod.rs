@@ -616,6 +616,11 @@ impl<'r> Scanner<'r> {
         // Set the global variable `filesize` to the size of the scanned data.
         ctx.set_filesize(data.len() as i64);
 
+        // assay patch: rules whose header constraint `data` does not satisfy
+        // are false without evaluating their conditions.
+        let header_mask = ctx.compiled_rules.header_mask(data.as_ref());
+        ctx.set_header_mask(header_mask);
+
         // Create the context that will be passed to the main function of each
         // module.
         let mut mod_ctx = ModuleContext::default();

@@ -166,6 +166,8 @@ impl WasmModuleBuilder {
         global_const!(module, matching_patterns_bitmap_base, I32);
         global_var!(module, filesize, I64);
         global_var!(module, pattern_search_done, I32);
+        // assay patch: see `WasmSymbols::header_mask`.
+        global_var!(module, header_mask, I64);
 
         let (main_memory, _) = module.add_import_memory(
             "yara_x",
@@ -189,6 +191,7 @@ impl WasmModuleBuilder {
             check_for_pattern_match,
             filesize,
             pattern_search_done,
+            header_mask,
             i64_tmp_a: module.locals.add(I64),
             i64_tmp_b: module.locals.add(I64),
             i32_tmp: module.locals.add(I32),

@@ -713,6 +713,12 @@ pub(crate) struct WasmSymbols {
     /// evaluated and some of them needs to know if a pattern matched or not.
     pub pattern_search_done: walrus::GlobalId,
 
+    /// Global variable with a bit set for each rule-level header constraint
+    /// (`Rules::rule_header_groups`) that the scanned data does not satisfy.
+    /// (assay patch: a rule whose constraint is not satisfied is false
+    /// without evaluating its condition.)
+    pub header_mask: walrus::GlobalId,
+
     /// Local variables used for temporary storage.
     pub i64_tmp_a: walrus::LocalId,
     pub i64_tmp_b: walrus::LocalId,
