@@ -1204,6 +1204,37 @@ mod tests {
         );
     }
 
+    // The vendored yara-x's third patch: a rule that needs a header the data lacks is false
+    // without its condition being run (the test above cannot see that: a run condition gives the
+    // same result). `console.log` in the condition says whether it ran; it comes first, since
+    // `and` stops at the first false operand.
+    #[test]
+    fn a_rule_whose_header_the_data_lacks_is_not_evaluated() {
+        let mut compiler = yara_x::Compiler::new();
+        compiler
+            .add_source(
+                "import \"console\"\n\
+                 rule Mz { condition: console.log(\"ran\") and uint16(0) == 0x5a4d }",
+            )
+            .unwrap();
+        let rules = compiler.build();
+        let ran = std::cell::Cell::new(0);
+        let mut scanner = yara_x::Scanner::new(&rules);
+        scanner.console_log(|_| ran.set(ran.get() + 1));
+        let mut matched = |data: &[u8]| scanner.scan(data).unwrap().matching_rules().len();
+        assert_eq!(matched(b"MZ and more"), 1);
+        assert_eq!(ran.get(), 1);
+        assert_eq!(matched(b"not a program"), 0);
+        assert_eq!(matched(b"M"), 0);
+        assert_eq!(
+            ran.get(),
+            1,
+            "the condition ran for data without the header"
+        );
+        assert_eq!(matched(b"MZ again"), 1);
+        assert_eq!(ran.get(), 2);
+    }
+
     #[test]
     fn module_fields_follow_each_file_scanned_in_turn() {
         let d = dir(
