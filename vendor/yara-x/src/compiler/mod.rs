@@ -485,7 +485,7 @@ pub struct Compiler<'a> {
 
     /// The distinct header constraints of rules, at most 64: the rule-level
     /// groups of `Rules::rule_header_groups`. (assay patch.)
-    rule_header_groups: Vec<Vec<u8>>,
+    rule_header_groups: Vec<HeaderConstraint>,
 }
 
 impl<'a> Compiler<'a> {
@@ -2030,11 +2030,12 @@ impl Compiler<'_> {
         // assay patch: the bit of the rule's header constraint in the scan's
         // `header_mask`, if it has one and there is room for it (64 groups).
         let header_bit = match &self.rule_constraints.last().unwrap().1 {
-            HeaderConstraint::Constrained(bytes) => {
-                match self.rule_header_groups.iter().position(|b| b == bytes) {
+            constraint @ HeaderConstraint::Constrained(_) => {
+                match self.rule_header_groups.iter().position(|c| c == constraint)
+                {
                     Some(at) => Some(at as u32),
                     None if self.rule_header_groups.len() < 64 => {
-                        self.rule_header_groups.push(bytes.clone());
+                        self.rule_header_groups.push(constraint.clone());
                         Some(self.rule_header_groups.len() as u32 - 1)
                     }
                     None => None,

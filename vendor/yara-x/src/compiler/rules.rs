@@ -216,11 +216,10 @@ pub struct Rules {
     pub(in crate::compiler) header_groups:
         std::sync::OnceLock<Vec<HeaderGroup>>,
 
-    /// The distinct header constraints of rules (at most 64), as the bytes
-    /// the data must start with: bit `i` of the scan's `header_mask` is set
-    /// when the data does not start with `rule_header_groups[i]`. (assay
-    /// patch.)
-    pub(in crate::compiler) rule_header_groups: Vec<Vec<u8>>,
+    /// The distinct header constraints of rules (at most 64, all
+    /// `Constrained`): bit `i` of the scan's `header_mask` is set when the
+    /// data does not satisfy `rule_header_groups[i]`. (assay patch.)
+    pub(in crate::compiler) rule_header_groups: Vec<HeaderConstraint>,
 
     /// Vector that contains the [`SubPatternId`] for sub-patterns that can
     /// match only at a fixed offset within the scanned data. These sub-patterns
@@ -723,11 +722,11 @@ impl Rules {
     }
 
     /// The value of the scan's `header_mask` for `data`: bit `i` set when
-    /// `data` does not start with `rule_header_groups[i]`. (assay patch.)
+    /// `data` does not satisfy `rule_header_groups[i]`. (assay patch.)
     pub(crate) fn header_mask(&self, data: &[u8]) -> i64 {
         let mut mask = 0;
-        for (i, bytes) in self.rule_header_groups.iter().enumerate() {
-            if !data.starts_with(bytes) {
+        for (i, constraint) in self.rule_header_groups.iter().enumerate() {
+            if !constraint.is_satisfied(data) {
                 mask |= 1 << i;
             }
         }
