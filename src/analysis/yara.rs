@@ -1235,6 +1235,71 @@ mod tests {
         assert_eq!(ran.get(), 2);
     }
 
+    // The vendored yara-x looks each position of the data up in tables of its atoms instead of
+    // walking its Aho-Corasick automaton: the scanner must be handed the same atom matches in
+    // the same order (which decides how chained patterns are pieced together).
+    #[test]
+    fn atoms_are_found_as_the_automaton_finds_them() {
+        let mut compiler = yara_x::Compiler::new();
+        compiler
+            .add_source(
+                r#"rule Short { strings: $a = "A" $b = "MZ" $c = "abc" $d = { 4D 5A 90 } $e = "QRSA"
+                   condition: any of them }
+                   rule Long { strings: $a = "abcdefgh" $b = "abcd" wide $c = "needle in" nocase
+                   $d = { 00 00 00 00 } $e = "bcd" $f = { 61 62 [2-40] 67 68 69 6A }
+                   condition: any of them }
+                   rule Again { strings: $a = "abcdefgh" $b = "efgh" condition: all of them }
+                   rule Shared { strings: $a = { 61 62 63 64 ?? 31 } $b = { 61 62 63 64 ?? 32 }
+                   $c = { 63 00 64 00 ?? 01 } $d = /wxyz[0-9]/ wide $e = /xyz[0-9]/ wide
+                   $f = /yz[0-9]/ wide
+                   condition: any of them }"#,
+            )
+            .unwrap();
+        let rules = compiler.build();
+        let planted: [&[u8]; 10] = [
+            b"A",
+            b"QRSA",
+            b"MZ\x90",
+            b"abcdefgh",
+            b"a\0b\0c\0d\0",
+            b"NeEdLe In",
+            b"\0\0\0\0\0",
+            b"ab-xyz-ghij",
+            b"xbcd",
+            // Atoms of 8 and 6 bytes (regular expressions made wide) ending at the same byte.
+            b"w\0x\0y\0z\x001\0",
+        ];
+        let mut data = Vec::new();
+        let mut plants = 0;
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for i in 0..4096 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.push(x as u8);
+            if i % 97 == 0 {
+                data.extend_from_slice(planted[(x % 10) as usize]);
+                plants += 1;
+            }
+        }
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new(), data.clone()];
+        for p in planted {
+            // Alone (shorter than the four bytes a window holds), at the start, at the end.
+            cases.push(p.to_vec());
+            cases.push([p, &data[..50]].concat());
+            cases.push([&data[..50], p].concat());
+        }
+        for (i, case) in cases.iter().enumerate() {
+            let automaton = rules.atom_matches(case, true);
+            assert_eq!(rules.atom_matches(case, false), automaton, "case {i}");
+        }
+        // Every planted string holds an atom.
+        let n = rules.atom_matches(&data, false).len();
+        assert!(n > plants, "{n} atom matches for {plants} planted strings");
+        assert!(!rules.atom_matches(b"A", false).is_empty());
+        assert!(!rules.atom_matches(b"MZ", false).is_empty());
+    }
+
     #[test]
     fn module_fields_follow_each_file_scanned_in_turn() {
         let d = dir(

@@ -78,6 +78,7 @@ pub use scanner::Scanner;
 pub use scanner::blocks;
 pub use variables::Variable;
 
+mod atom_search;
 mod compiler;
 mod modules;
 mod re;

@@ -895,6 +895,7 @@ impl<'a> Compiler<'a> {
                     filesize_bounds,
                     header_constraints,
                     header_groups: Default::default(),
+                    atom_searcher: Default::default(),
                     rule_header_groups: this.rule_header_groups,
                     regex_sets: this.regex_sets,
                     literal_sets: this.literal_sets,

@@ -216,6 +216,13 @@ pub struct Rules {
     pub(in crate::compiler) header_groups:
         std::sync::OnceLock<Vec<HeaderGroup>>,
 
+    /// The atoms' searcher used instead of the Aho-Corasick automaton,
+    /// built on first use; `None` when it cannot take these atoms. (assay
+    /// patch: see `atom_search`.)
+    #[serde(skip)]
+    pub(in crate::compiler) atom_searcher:
+        std::sync::OnceLock<Option<crate::atom_search::AtomSearcher>>,
+
     /// The distinct header constraints of rules (at most 64, all
     /// `Constrained`): bit `i` of the scan's `header_mask` is set when the
     /// data does not satisfy `rule_header_groups[i]`. (assay patch.)
@@ -731,6 +738,48 @@ impl Rules {
             }
         }
         mask
+    }
+
+    /// The atoms' searcher (assay patch), built from the atoms on first use.
+    pub(crate) fn atom_searcher(
+        &self,
+    ) -> Option<&crate::atom_search::AtomSearcher> {
+        self.atom_searcher
+            .get_or_init(|| {
+                crate::atom_search::AtomSearcher::new(
+                    self.atoms.iter().map(|x| x.atom.as_ref()),
+                )
+            })
+            .as_ref()
+    }
+
+    /// The atom matches in `data` as (atom index, start, end), in the order
+    /// the scanner sees them: from the Aho-Corasick automaton when
+    /// `automaton`, from the atoms' searcher otherwise. For tests that the
+    /// two agree. (assay patch.)
+    #[doc(hidden)]
+    pub fn atom_matches(
+        &self,
+        data: &[u8],
+        automaton: bool,
+    ) -> Vec<(usize, usize, usize)> {
+        if automaton {
+            self.ac
+                .daachorse
+                .find_overlapping_iter(data)
+                .map(|m| (m.value() as usize, m.start(), m.end()))
+                .collect()
+        } else {
+            let mut found = Vec::new();
+            if let Some(searcher) = self.atom_searcher() {
+                let _ = searcher.find_overlapping::<()>(data, |idx, start| {
+                    let end = start + self.atoms[idx].atom.len();
+                    found.push((idx, start, end));
+                    std::ops::ControlFlow::Continue(())
+                });
+            }
+            found
+        }
     }
 
     /// The patterns with a header constraint, grouped by constraint.

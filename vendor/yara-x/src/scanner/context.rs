@@ -854,6 +854,34 @@ impl ScanContext<'_, '_> {
                     }
                 }
             }
+            // assay patch: otherwise look each position up (see
+            // `atom_search`), unless the searcher cannot take these atoms.
+            _ if self.compiled_rules.atom_searcher().is_some() => {
+                let searcher = self.compiled_rules.atom_searcher().unwrap();
+                if let ControlFlow::Break(err) = searcher.find_overlapping(
+                    data,
+                    |atom_idx, match_start| -> ControlFlow<ScanError> {
+                        if HEARTBEAT_COUNTER.load(Ordering::Relaxed)
+                            >= self.deadline
+                        {
+                            return ControlFlow::Break(ScanError::Timeout);
+                        }
+                        #[cfg(feature = "logging")]
+                        {
+                            atom_matches += 1;
+                        }
+                        self.handle_atom_match(
+                            atom_idx,
+                            match_start,
+                            base,
+                            data,
+                        );
+                        ControlFlow::Continue(())
+                    },
+                ) {
+                    return Err(err);
+                }
+            }
             // Otherwise use the Aho-Corasick algorithm.
             _ => {
                 for ac_match in ac.daachorse.find_overlapping_iter(data) {
