@@ -88,8 +88,10 @@ impl AtomSearcher {
     where
         I: Iterator<Item = &'a [u8]>,
     {
-        let mut groups: [FxHashMap<u32, Vec<Candidate>>; 4] =
-            Default::default();
+        // (length class, key, candidate) for every atom, sorted so that each
+        // group is a run: longest first, then in the order the atoms were
+        // added (the order of the automaton's output links).
+        let mut all = Vec::new();
         let mut heads = Vec::new();
         for (i, atom) in atoms.enumerate() {
             if atom.is_empty() {
@@ -100,36 +102,36 @@ impl AtomSearcher {
             if atom.len() > 4 {
                 heads.extend_from_slice(&atom[..atom.len() - 4]);
             }
-            groups[class - 1].entry(key_of(atom, class)).or_default().push(
-                Candidate { idx: i as u32, len: atom.len() as u32, head },
-            );
+            let candidate =
+                Candidate { idx: i as u32, len: atom.len() as u32, head };
+            all.push((class, key_of(atom, class), candidate));
         }
+        all.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then(b.2.len.cmp(&a.2.len))
+                .then(a.2.idx.cmp(&b.2.idx))
+        });
         let mut searcher = Self {
             filter4: vec![0; 1 << (BITS4 - 6)].try_into().unwrap(),
             filter3: vec![0; 1 << (BITS3 - 6)].try_into().unwrap(),
             filter2: vec![0; 1 << 10].try_into().unwrap(),
             filter1: [0; 4],
             tables: Default::default(),
-            ids: Vec::new(),
+            ids: Vec::with_capacity(all.len()),
             heads,
         };
-        for (c, group) in groups.into_iter().enumerate() {
-            for (key, mut list) in group {
-                // Longest first, then in the order the atoms were added:
-                // the order of the automaton's output links.
-                list.sort_by(|a, b| {
-                    b.len.cmp(&a.len).then(a.idx.cmp(&b.idx))
-                });
-                let start = searcher.ids.len() as u32;
-                searcher.ids.extend(list);
-                searcher.tables[c]
-                    .insert(key, (start, searcher.ids.len() as u32));
-                match c + 1 {
-                    1 => set(&mut searcher.filter1, key as usize),
-                    2 => set(&mut searcher.filter2[..], key as usize),
-                    3 => set(&mut searcher.filter3[..], hash3(key)),
-                    _ => set(&mut searcher.filter4[..], hash4(key)),
-                }
+        for group in all.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (class, key, _) = group[0];
+            let start = searcher.ids.len() as u32;
+            searcher.ids.extend(group.iter().map(|(_, _, c)| *c));
+            searcher.tables[class - 1]
+                .insert(key, (start, searcher.ids.len() as u32));
+            match class {
+                1 => set(&mut searcher.filter1, key as usize),
+                2 => set(&mut searcher.filter2[..], key as usize),
+                3 => set(&mut searcher.filter3[..], hash3(key)),
+                _ => set(&mut searcher.filter4[..], hash4(key)),
             }
         }
         Some(searcher)
