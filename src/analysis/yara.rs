@@ -1300,6 +1300,63 @@ mod tests {
         assert!(!rules.atom_matches(b"MZ", false).is_empty());
     }
 
+    // The same against the automaton with arbitrary atoms (rules give little say over which atoms
+    // YARA-X picks): one to ten bytes over alphabets of one to four letters, a quarter of them
+    // copies or suffixes of earlier ones, so that many end at the same byte.
+    #[test]
+    fn arbitrary_atoms_are_found_as_the_automaton_finds_them() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut matches = 0;
+        for case in 0..3000 {
+            let letters = 1 + next(4) as u8;
+            let mut atoms: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..1 + next(40) {
+                let atom = if !atoms.is_empty() && next(4) == 0 {
+                    let earlier = &atoms[next(atoms.len() as u64) as usize];
+                    earlier[next(earlier.len() as u64) as usize..].to_vec()
+                } else {
+                    (0..1 + next(10))
+                        .map(|_| b'a' + next(letters as u64) as u8)
+                        .collect()
+                };
+                atoms.push(atom);
+            }
+            let data: Vec<u8> = (0..next(61))
+                .map(|_| b'a' + next(letters as u64) as u8)
+                .collect();
+            let atoms: Vec<&[u8]> = atoms.iter().map(|a| a.as_slice()).collect();
+            let (automaton, searcher) = yara_x::compare_with_automaton(&atoms, &data);
+            let Some(searcher) = searcher else {
+                // Only when more than 16 atoms longer than eight bytes share their last eight.
+                let long = atoms.iter().filter(|a| a.len() > 8).count();
+                assert!(long > 16, "case {case}: the searcher declined {atoms:?}");
+                continue;
+            };
+            assert_eq!(
+                searcher, automaton,
+                "case {case}: atoms {atoms:?}, data {data:?}"
+            );
+            matches += automaton.len();
+        }
+        assert!(matches > 10_000, "{matches}");
+        // Many atoms of more than eight bytes sharing their last eight are left to the automaton.
+        let long: Vec<Vec<u8>> = (0..17u8)
+            .map(|i| [&[b'a' + i][..], b"12345678"].concat())
+            .collect();
+        let long: Vec<&[u8]> = long.iter().map(|a| a.as_slice()).collect();
+        assert!(yara_x::compare_with_automaton(&long, b"a12345678")
+            .1
+            .is_none());
+        let (automaton, searcher) = yara_x::compare_with_automaton(&long[..16], b"a12345678");
+        assert_eq!(searcher, Some(automaton));
+    }
+
     #[test]
     fn module_fields_follow_each_file_scanned_in_turn() {
         let d = dir(

@@ -24,12 +24,31 @@ use rustc_hash::FxHashMap;
 const BITS4: u32 = 21;
 /// Bits of the hash that indexes the bitmap of atoms of three bytes.
 const BITS3: u32 = 18;
+/// Atoms are looked up by their last bytes, up to this many.
+const MAX_KEY: usize = 8;
+/// The most atoms longer than [`MAX_KEY`] bytes that may share their last
+/// [`MAX_KEY`]: each occurrence of those bytes compares the bytes before
+/// them of every such atom (where the automaton takes one step), so more of
+/// them leave the search to the automaton.
+const MAX_LONG_IN_GROUP: usize = 16;
 
 #[derive(Clone, Copy)]
 struct Candidate {
     idx: u32,
     len: u32,
+    /// Where in `heads` the bytes before the last [`MAX_KEY`] lie, for an
+    /// atom longer than that.
     head: u32,
+}
+
+/// The atoms of one length class ending with one key: a range of `ids`.
+#[derive(Clone, Copy, Default)]
+struct Group {
+    from: u32,
+    to: u32,
+    /// In the class of four bytes: bit `c - 5` set when atoms of class `c`
+    /// (5 to [`MAX_KEY`] bytes) end with these four bytes.
+    longer: u8,
 }
 
 pub(crate) struct AtomSearcher {
@@ -42,12 +61,12 @@ pub(crate) struct AtomSearcher {
     filter2: Box<[u64; 1 << 10]>,
     /// Bit `k` set when an atom of one byte is `k`.
     filter1: [u64; 4],
-    /// For each length class (1, 2, 3, and 4 or more bytes) and key: the
-    /// range of `ids` with the atoms of that class ending with those bytes.
-    tables: [FxHashMap<u32, (u32, u32)>; 4],
-    /// Atom indexes and lengths, grouped by class and key, each group
-    /// longest first and then in index order, with where in `heads` the
-    /// bytes of an atom longer than four before its last four lie.
+    /// For each length class `c` (atoms of `c` bytes, the last class
+    /// holding those of [`MAX_KEY`] or more) and key (the last `c` bytes,
+    /// little-endian): the group of atoms. An atom of more than four bytes
+    /// is reached through the group of its last four (`Group::longer`).
+    tables: [FxHashMap<u64, Group>; MAX_KEY],
+    /// The groups' atoms, each group longest first and then in index order.
     ids: Vec<Candidate>,
     heads: Vec<u8>,
 }
@@ -72,18 +91,21 @@ fn set(filter: &mut [u64], bit: usize) {
     filter[bit >> 6] |= 1 << (bit & 63);
 }
 
-/// The key of the last `n` (at most 4) bytes of `bytes`, little-endian.
-fn key_of(bytes: &[u8], n: usize) -> u32 {
+/// The key of the last `n` (at most [`MAX_KEY`]) bytes of `bytes`,
+/// little-endian.
+fn key_of(bytes: &[u8], n: usize) -> u64 {
     bytes[bytes.len() - n..]
         .iter()
         .rev()
-        .fold(0, |k, b| (k << 8) | u32::from(*b))
+        .fold(0, |k, b| (k << 8) | u64::from(*b))
 }
 
 impl AtomSearcher {
     /// A searcher for `atoms`, where an atom's index in the iterator is the
-    /// value reported for it. `None` when an atom is empty (the automaton
-    /// is used then).
+    /// value reported for it. `None` (the automaton is used then) when an
+    /// atom is empty, when more than [`MAX_LONG_IN_GROUP`] atoms longer
+    /// than [`MAX_KEY`] bytes end with the same [`MAX_KEY`], or when there
+    /// are too many atoms or bytes to count in `u32`.
     pub(crate) fn new<'a, I>(atoms: I) -> Option<Self>
     where
         I: Iterator<Item = &'a [u8]>,
@@ -97,13 +119,16 @@ impl AtomSearcher {
             if atom.is_empty() {
                 return None;
             }
-            let class = atom.len().min(4);
-            let head = heads.len() as u32;
-            if atom.len() > 4 {
-                heads.extend_from_slice(&atom[..atom.len() - 4]);
+            let class = atom.len().min(MAX_KEY);
+            let head = u32::try_from(heads.len()).ok()?;
+            if atom.len() > MAX_KEY {
+                heads.extend_from_slice(&atom[..atom.len() - MAX_KEY]);
             }
-            let candidate =
-                Candidate { idx: i as u32, len: atom.len() as u32, head };
+            let candidate = Candidate {
+                idx: u32::try_from(i).ok()?,
+                len: u32::try_from(atom.len()).ok()?,
+                head,
+            };
             all.push((class, key_of(atom, class), candidate));
         }
         all.sort_unstable_by(|a, b| {
@@ -123,15 +148,28 @@ impl AtomSearcher {
         };
         for group in all.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
             let (class, key, _) = group[0];
-            let start = searcher.ids.len() as u32;
+            let long = group.iter().filter(|(_, _, c)| c.len as usize > MAX_KEY);
+            if long.count() > MAX_LONG_IN_GROUP {
+                return None;
+            }
+            let from = u32::try_from(searcher.ids.len()).ok()?;
             searcher.ids.extend(group.iter().map(|(_, _, c)| *c));
-            searcher.tables[class - 1]
-                .insert(key, (start, searcher.ids.len() as u32));
+            let to = u32::try_from(searcher.ids.len()).ok()?;
+            let entry = searcher.tables[class - 1].entry(key).or_default();
+            (entry.from, entry.to) = (from, to);
+            // The last four bytes (the last byte highest), or all of them.
+            let key4 = (key >> (8 * class.saturating_sub(4))) as u32;
             match class {
                 1 => set(&mut searcher.filter1, key as usize),
                 2 => set(&mut searcher.filter2[..], key as usize),
-                3 => set(&mut searcher.filter3[..], hash3(key)),
-                _ => set(&mut searcher.filter4[..], hash4(key)),
+                3 => set(&mut searcher.filter3[..], hash3(key4)),
+                _ => set(&mut searcher.filter4[..], hash4(key4)),
+            }
+            if class > 4 {
+                // Reached through the group of its last four bytes (the
+                // classes are in order: that group, if any, exists).
+                searcher.tables[3].entry(u64::from(key4)).or_default().longer |=
+                    1 << (class - 5);
             }
         }
         Some(searcher)
@@ -177,46 +215,71 @@ impl AtomSearcher {
         f: &mut impl FnMut(usize, usize) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         if avail == 4 && test(&self.filter4, hash4(w)) {
-            self.report(3, w, data, end, f)?;
+            self.report(4, u64::from(w), data, end, f)?;
         }
         let k3 = w >> 8;
         if avail >= 3 && test(&self.filter3, hash3(k3)) {
-            self.report(2, k3, data, end, f)?;
+            self.report(3, u64::from(k3), data, end, f)?;
         }
         let k2 = w >> 16;
         if avail >= 2 && test(&self.filter2, k2 as usize) {
-            self.report(1, k2, data, end, f)?;
+            self.report(2, u64::from(k2), data, end, f)?;
         }
         let k1 = w >> 24;
         if test(&self.filter1, k1 as usize) {
-            self.report(0, k1, data, end, f)?;
+            self.report(1, u64::from(k1), data, end, f)?;
         }
         ControlFlow::Continue(())
     }
 
-    /// Reports the atoms of length class `class + 1` whose last bytes are
-    /// `key` and that end at `end`.
+    /// Reports the atoms of length class `class` (1 to 4) whose last bytes
+    /// are `key` and that end at `end`, after those longer than four bytes
+    /// that end with them when `class` is 4.
     #[inline(never)]
     fn report<B>(
         &self,
         class: usize,
-        key: u32,
+        key: u64,
         data: &[u8],
         end: usize,
         f: &mut impl FnMut(usize, usize) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
-        let Some(&(from, to)) = self.tables[class].get(&key) else {
+        let Some(group) = self.tables[class - 1].get(&key) else {
             return ControlFlow::Continue(());
         };
-        for c in &self.ids[from as usize..to as usize] {
+        if group.longer != 0 {
+            for long in (5..=MAX_KEY).rev() {
+                if group.longer & (1 << (long - 5)) == 0 || end + 1 < long {
+                    continue;
+                }
+                let key = key_of(&data[..=end], long);
+                if let Some(group) = self.tables[long - 1].get(&key) {
+                    self.report_group(group, data, end, f)?;
+                }
+            }
+        }
+        self.report_group(group, data, end, f)
+    }
+
+    #[inline(always)]
+    fn report_group<B>(
+        &self,
+        group: &Group,
+        data: &[u8],
+        end: usize,
+        f: &mut impl FnMut(usize, usize) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
+        for c in &self.ids[group.from as usize..group.to as usize] {
             let len = c.len as usize;
             let Some(start) = (end + 1).checked_sub(len) else {
                 continue;
             };
-            if len > 4 {
-                // The bytes before the last four.
+            if len > MAX_KEY {
+                // The bytes before the last `MAX_KEY`.
                 let head = c.head as usize;
-                if data[start..end - 3] != self.heads[head..head + len - 4] {
+                if data[start..end + 1 - MAX_KEY]
+                    != self.heads[head..head + len - MAX_KEY]
+                {
                     continue;
                 }
             }
@@ -224,4 +287,31 @@ impl AtomSearcher {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The matches of `atoms` in `data` as (atom index, start), from a
+/// `daachorse` automaton built as the compiler builds it and from an
+/// [`AtomSearcher`] (`None` when it declines the atoms). For differential
+/// tests with arbitrary atoms. (assay patch.)
+#[doc(hidden)]
+pub fn compare_with_automaton(
+    atoms: &[&[u8]],
+    data: &[u8],
+) -> (Vec<(usize, usize)>, Option<Vec<(usize, usize)>>) {
+    let automaton =
+        daachorse::DoubleArrayAhoCorasick::<u32>::new(atoms.iter().copied())
+            .expect("failed to build Aho-Corasick automaton");
+    let expected = automaton
+        .find_overlapping_iter(data)
+        .map(|m| (m.value() as usize, m.start()))
+        .collect();
+    let found = AtomSearcher::new(atoms.iter().copied()).map(|searcher| {
+        let mut found = Vec::new();
+        let _ = searcher.find_overlapping::<()>(data, |idx, start| {
+            found.push((idx, start));
+            ControlFlow::Continue(())
+        });
+        found
+    });
+    (expected, found)
 }

@@ -79,6 +79,8 @@ pub use scanner::blocks;
 pub use variables::Variable;
 
 mod atom_search;
+#[doc(hidden)]
+pub use atom_search::compare_with_automaton;
 mod compiler;
 mod modules;
 mod re;
