@@ -1,15 +1,17 @@
 //! assay patch: the search for atoms without walking an automaton.
 //!
 //! YARA-X's atoms are a few bytes (four for most patterns, more for some,
-//! such as regular expressions made `wide`). The published crate finds them with a double-array
-//! Aho-Corasick automaton (`daachorse`): one step per byte, each step a
-//! load that depends on the one before, into a structure of some MB for a
-//! large rule set, so the search waits on the cache at every byte. Here
-//! each position is looked up on its own instead: the four bytes ending at
-//! a position (and the three, two and one) are tested against bitmaps of
-//! the atoms' last bytes, and only where a bit is set is a table consulted
-//! and the atom's earlier bytes compared. The lookups of one position do not
-//! wait on the last position's, so the processor overlaps them.
+//! such as regular expressions made `wide`). The published crate finds them
+//! with a double-array Aho-Corasick automaton (`daachorse`): one step per
+//! byte, each step a load that depends on the one before, into a structure
+//! of some MB for a large rule set, so the search waits on the cache at
+//! every byte. Here each position is looked up on its own instead: the
+//! four bytes ending at a position (and the three, two and one) are tested
+//! against bitmaps of the atoms' last bytes, and only where a bit is set is
+//! a table consulted; an atom of five to eight bytes is then looked up by
+//! all its bytes, and a longer one by its last eight and the bytes before
+//! them compared. The lookups of one position do not wait on the last
+//! position's, so the processor overlaps them.
 //!
 //! The matches are reported in the order `daachorse`'s overlapping search
 //! reports them: by the position where they end, and at one position the
@@ -148,7 +150,8 @@ impl AtomSearcher {
         };
         for group in all.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
             let (class, key, _) = group[0];
-            let long = group.iter().filter(|(_, _, c)| c.len as usize > MAX_KEY);
+            let long =
+                group.iter().filter(|(_, _, c)| c.len as usize > MAX_KEY);
             if long.count() > MAX_LONG_IN_GROUP {
                 return None;
             }
@@ -166,10 +169,11 @@ impl AtomSearcher {
                 _ => set(&mut searcher.filter4[..], hash4(key4)),
             }
             if class > 4 {
-                // Reached through the group of its last four bytes (the
-                // classes are in order: that group, if any, exists).
-                searcher.tables[3].entry(u64::from(key4)).or_default().longer |=
-                    1 << (class - 5);
+                // Reached through the group of its last four bytes, made
+                // here (empty) when no atom of four bytes ends with them.
+                let group4 =
+                    searcher.tables[3].entry(u64::from(key4)).or_default();
+                group4.longer |= 1 << (class - 5);
             }
         }
         Some(searcher)

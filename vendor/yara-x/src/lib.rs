@@ -78,6 +78,8 @@ pub use scanner::Scanner;
 pub use scanner::blocks;
 pub use variables::Variable;
 
+// assay patch: the atoms' search, and its comparison with the automaton for
+// assay's tests.
 mod atom_search;
 #[doc(hidden)]
 pub use atom_search::compare_with_automaton;
