@@ -293,6 +293,31 @@ impl AtomSearcher {
     }
 }
 
+/// The matches of `automaton` in `data` as (atom index, start), in the
+/// order of its overlapping search. For tests. (assay patch.)
+pub(crate) fn automaton_matches(
+    automaton: &daachorse::DoubleArrayAhoCorasick<u32>,
+    data: &[u8],
+) -> Vec<(usize, usize)> {
+    automaton
+        .find_overlapping_iter(data)
+        .map(|m| (m.value() as usize, m.start()))
+        .collect()
+}
+
+impl AtomSearcher {
+    /// The matches in `data` as (atom index, start), in the order
+    /// `find_overlapping` reports them. For tests. (assay patch.)
+    pub(crate) fn matches(&self, data: &[u8]) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        let _ = self.find_overlapping::<()>(data, |idx, start| {
+            found.push((idx, start));
+            ControlFlow::Continue(())
+        });
+        found
+    }
+}
+
 /// The matches of `atoms` in `data` as (atom index, start), from a
 /// `daachorse` automaton built as the compiler builds it and from an
 /// [`AtomSearcher`] (`None` when it declines the atoms). For differential
@@ -305,17 +330,7 @@ pub fn compare_with_automaton(
     let automaton =
         daachorse::DoubleArrayAhoCorasick::<u32>::new(atoms.iter().copied())
             .expect("failed to build Aho-Corasick automaton");
-    let expected = automaton
-        .find_overlapping_iter(data)
-        .map(|m| (m.value() as usize, m.start()))
-        .collect();
-    let found = AtomSearcher::new(atoms.iter().copied()).map(|searcher| {
-        let mut found = Vec::new();
-        let _ = searcher.find_overlapping::<()>(data, |idx, start| {
-            found.push((idx, start));
-            ControlFlow::Continue(())
-        });
-        found
-    });
-    (expected, found)
+    let found = AtomSearcher::new(atoms.iter().copied())
+        .map(|searcher| searcher.matches(data));
+    (automaton_matches(&automaton, data), found)
 }

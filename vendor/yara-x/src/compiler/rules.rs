@@ -753,32 +753,21 @@ impl Rules {
             .as_ref()
     }
 
-    /// The atom matches in `data` as (atom index, start, end), in the order
-    /// the scanner sees them: from the Aho-Corasick automaton when
-    /// `automaton`, from the atoms' searcher otherwise. For tests that the
-    /// two agree. (assay patch.)
+    /// The atom matches in `data` as (atom index, start), in the order the
+    /// scanner sees them: from the Aho-Corasick automaton when `automaton`,
+    /// from the atoms' searcher otherwise (none when it declined the
+    /// atoms). For tests that the two agree. (assay patch.)
     #[doc(hidden)]
     pub fn atom_matches(
         &self,
         data: &[u8],
         automaton: bool,
-    ) -> Vec<(usize, usize, usize)> {
+    ) -> Vec<(usize, usize)> {
         if automaton {
-            self.ac
-                .daachorse
-                .find_overlapping_iter(data)
-                .map(|m| (m.value() as usize, m.start(), m.end()))
-                .collect()
+            crate::atom_search::automaton_matches(&self.ac.daachorse, data)
         } else {
-            let mut found = Vec::new();
-            if let Some(searcher) = self.atom_searcher() {
-                let _ = searcher.find_overlapping::<()>(data, |idx, start| {
-                    let end = start + self.atoms[idx].atom.len();
-                    found.push((idx, start, end));
-                    std::ops::ControlFlow::Continue(())
-                });
-            }
-            found
+            self.atom_searcher()
+                .map_or_else(Vec::new, |searcher| searcher.matches(data))
         }
     }
 

@@ -818,10 +818,11 @@ impl ScanContext<'_, '_> {
         #[cfg(feature = "logging")]
         let mut atom_matches = 0_usize;
 
-        match &ac.teddy {
+        // assay patch: the atoms' searcher matched beside Teddy.
+        match (&ac.teddy, self.compiled_rules.atom_searcher()) {
             // Use the Teddy algorithm if it was possible to create a Teddy
             // matcher and the data being scanned is long enough.
-            Some(teddy) if data.len() >= teddy.minimum_len() => {
+            (Some(teddy), _) if data.len() >= teddy.minimum_len() => {
                 match teddy.find_overlapping(
                     data,
                     0,
@@ -856,8 +857,7 @@ impl ScanContext<'_, '_> {
             }
             // assay patch: otherwise look each position up (see
             // `atom_search`), unless the searcher cannot take these atoms.
-            _ if self.compiled_rules.atom_searcher().is_some() => {
-                let searcher = self.compiled_rules.atom_searcher().unwrap();
+            (_, Some(searcher)) => {
                 if let ControlFlow::Break(err) = searcher.find_overlapping(
                     data,
                     |atom_idx, match_start| -> ControlFlow<ScanError> {
