@@ -158,6 +158,18 @@ pub fn unique_bytes() -> [u8; 16] {
     bytes
 }
 
+/// Gives memory the allocator holds freed back to the system. glibc keeps freed memory in each
+/// thread's arena for reuse, so without this the process keeps the peak of every large task each
+/// analysis thread ever ran (hundreds of MB after a 10,000-file archive) while it holds a few
+/// MB, and what compiling a rule set freed. musl returns freed memory by itself.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

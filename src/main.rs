@@ -211,7 +211,7 @@ fn main() {
 /// commit allocate and free, so the analysis threads gave their heap's top back to the system
 /// (`madvise`) and faulted it in again for every file: a tenth of a 4 KiB upload's analysis
 /// (`perf` under `scripts/bench-accept.sh`). A large task's memory is still given back after it
-/// (`queue::release_freed_memory`). musl has neither threshold.
+/// (`host::release_freed_memory`). musl has neither threshold.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt sets one of the allocator's parameters; it is called before any other

@@ -340,28 +340,16 @@ fn process(
     };
     if large {
         drop(report);
-        release_freed_memory();
+        crate::host::release_freed_memory();
     }
     next
 }
 
 /// Reports with at least this many entries, and samples of at least this many bytes, are
-/// followed by [`release_freed_memory`] (a trim costs milliseconds on a large heap, so not
+/// followed by [`crate::host::release_freed_memory`] (a trim costs milliseconds on a large heap, so not
 /// after every small file).
 const LARGE_REPORT_ENTRIES: usize = 1000;
 const LARGE_SAMPLE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// Gives the memory freed after a large task back to the system. glibc keeps freed memory in
-/// each thread's arena for reuse, so without this the process keeps the peak of every large
-/// task each analysis thread ever ran (hundreds of MB after a 10,000-file archive) while it
-/// holds a few MB. musl returns freed memory by itself.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
 
 fn failed(
     ctx: &WorkerContext,
