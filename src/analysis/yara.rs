@@ -1266,6 +1266,123 @@ mod tests {
         assert_eq!(ran.get(), 2);
     }
 
+    // The vendored yara-x evaluates the condition of a rule that needs one of its own patterns
+    // to match (`$a`, `any of them`, `#a > 0`, an `or` of such) only when one of them matched
+    // (change 5 in vendor/yara-x/README.md).
+    #[test]
+    fn a_rule_whose_patterns_did_not_match_is_not_evaluated() {
+        let mut compiler = yara_x::Compiler::new();
+        // Patterns before the rules tested, so that theirs lie past the first bytes of the
+        // bitmap of matched patterns.
+        let mut source = String::from("import \"console\"\n");
+        for i in 0..21 {
+            source += &format!("rule Filler{i} {{ strings: $f = \"filler{i}\" condition: $f }}\n");
+        }
+        source += r#"
+            rule Bare { strings: $a = "alpha" condition: console.log("Bare") and $a }
+            rule AnyOf { strings: $a = "alpha" $b = "beta" condition: console.log("AnyOf") and any of them }
+            rule TwoOf {
+                strings: $x1 = "x01" $x2 = "x02" $x3 = "x03" $x4 = "x04" $x5 = "x05" $x6 = "x06"
+                         $x7 = "x07" $x8 = "x08" $x9 = "x09" $x10 = "x10" $x11 = "x11" $x12 = "x12"
+                condition: console.log("TwoOf") and 2 of ($x*)
+            }
+            rule Count { strings: $a = "gamma" condition: console.log("Count") and #a > 0 }
+            rule CountBack { strings: $a = "gamma" condition: console.log("CountBack") and 1 <= #a }
+            rule Either {
+                strings: $a = "delta" $b = "epsilon"
+                condition: console.log("Either") and ($a or (#b == 2 and filesize > 0))
+            }
+        "#;
+        compiler.add_source(source.as_str()).unwrap();
+        let rules = compiler.build();
+        let ran = std::cell::RefCell::new(Vec::<String>::new());
+        let mut scanner = yara_x::Scanner::new(&rules);
+        scanner.console_log(|m| ran.borrow_mut().push(m));
+        let mut scan = |data: &[u8]| {
+            ran.borrow_mut().clear();
+            let mut matched: Vec<String> = scanner
+                .scan(data)
+                .unwrap()
+                .matching_rules()
+                .map(|r| r.identifier().to_string())
+                .filter(|r| !r.starts_with("Filler"))
+                .collect();
+            matched.sort();
+            let mut evaluated = ran.borrow().clone();
+            evaluated.sort();
+            (matched, evaluated)
+        };
+
+        let (matched, evaluated) = scan(b"none of their patterns, filler3 only");
+        assert!(matched.is_empty(), "{matched:?}");
+        assert!(
+            evaluated.is_empty(),
+            "conditions ran without their patterns: {evaluated:?}"
+        );
+
+        // Each rule's condition runs once one of its patterns matched, and decides.
+        let (matched, evaluated) = scan(b"alpha x12 gamma epsilon");
+        assert_eq!(matched, ["AnyOf", "Bare", "Count", "CountBack"]);
+        assert_eq!(
+            evaluated,
+            ["AnyOf", "Bare", "Count", "CountBack", "Either", "TwoOf"]
+        );
+        let (matched, _) = scan(b"x11 x12 beta epsilon epsilon");
+        assert_eq!(matched, ["AnyOf", "Either", "TwoOf"]);
+        let (matched, _) = scan(b"x01 x07 x08 delta");
+        assert_eq!(matched, ["Either", "TwoOf"]);
+    }
+
+    // Rules that can hold without any of their patterns matching keep being evaluated (the
+    // vendored yara-x's change 5 must not skip them).
+    #[test]
+    fn rules_that_hold_without_their_patterns_still_match() {
+        let holds = r#"
+            rule Not { strings: $a = "alpha" condition: not $a }
+            rule CountZero { strings: $a = "alpha" condition: #a == 0 }
+            rule CountBelow { strings: $a = "alpha" condition: #a < 1 }
+            rule CountAtLeastZero { strings: $a = "alpha" condition: #a >= 0 }
+            rule NoneOf { strings: $a = "alpha" $b = "beta" condition: none of them }
+            rule ZeroOf { strings: $a = "alpha" $b = "beta" condition: 0 of them }
+            rule OrSize { strings: $a = "alpha" condition: $a or filesize > 0 }
+            rule ForOf { strings: $a = "alpha" condition: for any of ($a) : (filesize > 0) }
+            rule Undefined { strings: $a = "alpha" condition: not defined @a[1] }
+            rule Other { condition: true }
+            rule ByReference { strings: $a = "alpha" condition: Other or $a }
+            "#;
+        // In a namespace of its own, a global rule that needs its pattern: the rule beside it
+        // matches only when the global one does, as before.
+        let global = r#"
+            global rule Gate { strings: $g = "gate" condition: $g }
+            rule Gated { condition: true }
+            "#;
+        let d = dir("holds", &[("holds.yar", holds), ("global.yar", global)]);
+        let compiled = compile(&d, None, &Compiled::empty());
+        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(compiled.rule_count(), 13, "{:?}", compiled.rulesets);
+        let found = matched_in_turn(
+            &compiled,
+            &[b"nothing the rules look for", b"the gate is open"],
+        );
+        assert_eq!(
+            found[0],
+            [
+                "ByReference",
+                "CountAtLeastZero",
+                "CountBelow",
+                "CountZero",
+                "ForOf",
+                "NoneOf",
+                "Not",
+                "OrSize",
+                "Other",
+                "Undefined",
+                "ZeroOf"
+            ]
+        );
+        assert_eq!(found[1].len(), 13, "{:?}", found[1]);
+    }
+
     // The vendored yara-x looks each position of the data up in tables of its atoms instead of
     // walking its Aho-Corasick automaton: the scanner must be handed the same atom matches in
     // the same order (which decides how chained patterns are pieced together).

@@ -293,19 +293,13 @@ pub(crate) fn emit_rule_condition(
 
     ctx.emit_search_for_pattern_stack.push(true);
 
-    // Emit WASM code for the rule's condition.
-    let emit_condition = |ctx: &mut EmitContext, instr: &mut InstrSeqBuilder| {
-        catch_undef(
-            ctx,
-            I32,
-            instr,
-            |ctx, instr| {
-                emit_bool_expr(ctx, ir, condition, instr);
-            },
-            |_, instr| {
-                instr.i32_const(0);
-            },
-        );
+    // assay patch: the bytes of the matching patterns bitmap that hold the
+    // bits of this rule's patterns, when its condition cannot be true unless
+    // one of them matched.
+    let gate = if needs_own_match(ir, condition) {
+        own_pattern_bytes(ctx.current_rule)
+    } else {
+        None
     };
 
     match header_bit {
@@ -321,18 +315,172 @@ pub(crate) fn emit_rule_condition(
                 .unop(UnaryOp::I64Eqz)
                 .if_else(
                     I32,
-                    |then_| emit_condition(ctx, then_),
+                    |then_| {
+                        emit_gated_condition(
+                            ctx,
+                            ir,
+                            condition,
+                            gate.as_deref(),
+                            then_,
+                        )
+                    },
                     |else_| {
                         else_.i32_const(0);
                     },
                 );
         }
-        None => emit_condition(ctx, &mut instr),
+        None => emit_gated_condition(
+            ctx,
+            ir,
+            condition,
+            gate.as_deref(),
+            &mut instr,
+        ),
     }
 
     ctx.emit_search_for_pattern_stack.pop();
     assert!(ctx.emit_search_for_pattern_stack.is_empty());
     builder.finish_rule()
+}
+
+/// assay patch: emits the rule's condition, leaving 1 (true) or 0 (false)
+/// on the stack. With `gate` (pairs of a byte's offset in the matching
+/// patterns bitmap and the mask of the rule's patterns in that byte), the
+/// condition is evaluated only if one of those bits is set, and is false
+/// otherwise: the patterns are searched first (as the condition itself
+/// would), then the bytes are tested.
+fn emit_gated_condition(
+    ctx: &mut EmitContext,
+    ir: &IR,
+    condition: ExprId,
+    gate: Option<&[(u64, u8)]>,
+    instr: &mut InstrSeqBuilder,
+) {
+    let emit_condition =
+        |ctx: &mut EmitContext, instr: &mut InstrSeqBuilder| {
+            catch_undef(
+                ctx,
+                I32,
+                instr,
+                |ctx, instr| {
+                    emit_bool_expr(ctx, ir, condition, instr);
+                },
+                |_, instr| {
+                    instr.i32_const(0);
+                },
+            );
+        };
+
+    let Some(gate) = gate else {
+        emit_condition(ctx, instr);
+        return;
+    };
+
+    emit_lazy_call_to_search_for_patterns(ctx, instr);
+
+    for (i, (offset, mask)) in gate.iter().enumerate() {
+        instr
+            .global_get(ctx.wasm_symbols.matching_patterns_bitmap_base)
+            .load(
+                ctx.wasm_symbols.main_memory,
+                LoadKind::I32_8 { kind: ZeroExtend },
+                MemArg {
+                    align: size_of::<u8>() as u32,
+                    offset: *offset,
+                },
+            )
+            .i32_const(i32::from(*mask))
+            .binop(BinaryOp::I32And);
+        if i > 0 {
+            instr.binop(BinaryOp::I32Or);
+        }
+    }
+
+    instr.if_else(
+        I32,
+        |then_| emit_condition(ctx, then_),
+        |else_| {
+            else_.i32_const(0);
+        },
+    );
+}
+
+/// assay patch: the bytes of the matching patterns bitmap that hold the bits
+/// of `rule`'s patterns, each with the mask of those bits, in order. None
+/// when the rule has no patterns, or its patterns lie in more than
+/// `MAX_GATE_BYTES` bytes (testing them would cost more than it saves).
+fn own_pattern_bytes(rule: &RuleInfo) -> Option<Vec<(u64, u8)>> {
+    const MAX_GATE_BYTES: usize = 32;
+    let mut bytes: Vec<(u64, u8)> = Vec::new();
+    for pattern in &rule.patterns {
+        let id: usize = pattern.pattern_id.into();
+        let (offset, bit) = ((id / 8) as u64, 1u8 << (id % 8));
+        match bytes.binary_search_by_key(&offset, |(o, _)| *o) {
+            Ok(i) => bytes[i].1 |= bit,
+            Err(i) => bytes.insert(i, (offset, bit)),
+        }
+        if bytes.len() > MAX_GATE_BYTES {
+            return None;
+        }
+    }
+    (!bytes.is_empty()).then_some(bytes)
+}
+
+/// assay patch: whether `expr` can only be true (and not undefined) when at
+/// least one pattern of the rule it belongs to matched somewhere in the data.
+/// Errs towards `false`, which costs only time: it answers `true` only for a
+/// pattern tested directly (`$a`, `$a at`, `$a in`), a count of matches
+/// compared with a constant that needs one (`#a > 0`, `#a >= 2`, `#a == 1`,
+/// either way round), `any`, `all` or a constant number or percentage above
+/// zero of a set of patterns, an `and` with one such operand and an `or`
+/// whose operands all are. Anything else (`not`, `for .. of` whose body may
+/// hold without a match, rule references, functions, offsets, variables)
+/// answers `false`.
+fn needs_own_match(ir: &IR, expr: ExprId) -> bool {
+    let constant = |e: ExprId| match ir.get(e) {
+        Expr::Const(type_value) => type_value.try_as_integer(),
+        _ => None,
+    };
+    let count = |e: ExprId| matches!(ir.get(e), Expr::PatternCount { .. });
+    match ir.get(expr) {
+        Expr::PatternMatch { .. } => true,
+        Expr::And { operands } => {
+            operands.iter().any(|operand| needs_own_match(ir, *operand))
+        }
+        Expr::Or { operands } => {
+            !operands.is_empty()
+                && operands.iter().all(|operand| needs_own_match(ir, *operand))
+        }
+        Expr::OfPatternSet(of) => {
+            !of.items.is_empty()
+                && match of.quantifier {
+                    Quantifier::Any | Quantifier::All => true,
+                    Quantifier::Expr(n) | Quantifier::Percentage(n) => {
+                        constant(n).is_some_and(|n| n > 0)
+                    }
+                    Quantifier::None => false,
+                }
+        }
+        // `#a > c` and `c < #a` with c >= 0.
+        Expr::Gt { lhs, rhs } => {
+            count(*lhs) && constant(*rhs).is_some_and(|c| c >= 0)
+        }
+        Expr::Lt { lhs, rhs } => {
+            count(*rhs) && constant(*lhs).is_some_and(|c| c >= 0)
+        }
+        // `#a >= c`, `c <= #a` and `#a == c` (either way round) with c >= 1.
+        Expr::Ge { lhs, rhs } => {
+            count(*lhs) && constant(*rhs).is_some_and(|c| c >= 1)
+        }
+        Expr::Le { lhs, rhs } => {
+            count(*rhs) && constant(*lhs).is_some_and(|c| c >= 1)
+        }
+        Expr::Eq { lhs, rhs } => {
+            (count(*lhs) && constant(*rhs).is_some_and(|c| c >= 1))
+                || (count(*rhs) && constant(*lhs).is_some_and(|c| c >= 1))
+        }
+        _ => false,
+    }
 }
 
 /// Emits WASM code for `expr` into the instruction sequence `instr`.

@@ -37,8 +37,10 @@ const MAGIC: &[u8] = b"YARA-X\0\0";
 /// format in a way that breaks backwards compatibility.
 // assay patch: upstream's 8, plus 1,000, since the rules now carry
 // `rule_header_groups`; rules serialised by the published crate (or by this
-// copy before the third patch) are refused rather than misread.
-const SERIALIZATION_VERSION: u32 = 1008;
+// copy before the third patch) are refused rather than misread. 1009 since
+// the fifth patch: rules serialised before it would still scan correctly,
+// but without its test of a rule's patterns, so they are compiled again.
+const SERIALIZATION_VERSION: u32 = 1009;
 
 /// Aho-Corasick automaton bundled with an optional Teddy scanner if the
 /// number of patterns is low enough. If the Teddy scanner is present, and

@@ -192,6 +192,8 @@ impl WasmModuleBuilder {
             filesize,
             pattern_search_done,
             header_mask,
+            // assay patch: see `WasmSymbols::matching_patterns_bitmap_base`.
+            matching_patterns_bitmap_base,
             i64_tmp_a: module.locals.add(I64),
             i64_tmp_b: module.locals.add(I64),
             i32_tmp: module.locals.add(I32),

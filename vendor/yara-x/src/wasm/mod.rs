@@ -719,6 +719,12 @@ pub(crate) struct WasmSymbols {
     /// without evaluating its condition.)
     pub header_mask: walrus::GlobalId,
 
+    /// Global constant with the offset in main memory of the bitmap that has
+    /// a bit set for each pattern that matched. (assay patch: a rule whose
+    /// condition needs one of its patterns to match tests the bits of its
+    /// patterns before evaluating it, see `emit_rule_condition`.)
+    pub matching_patterns_bitmap_base: walrus::GlobalId,
+
     /// Local variables used for temporary storage.
     pub i64_tmp_a: walrus::LocalId,
     pub i64_tmp_b: walrus::LocalId,
