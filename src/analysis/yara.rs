@@ -460,10 +460,10 @@ fn compile(dir: &Path, cache_dir: Option<&Path>, previous: &Compiled) -> Compile
 /// The rules `build` made, as their serialised form reads back (stored in `cache` on the way):
 /// the rules a restart loads from the cache. YARA-X's compiler leaves more in the rules it builds
 /// than reading them back keeps: with signature-base an idle server held 104 MiB of anonymous
-/// memory after compiling against 42 MiB after loading from its cache: 30 MiB of it freed by
-/// the compilation and kept by the allocator (the caller's trim gives it back), the other 38 MiB
+/// memory after compiling against 42 MiB after loading from its cache: 31 MiB of it freed by
+/// the compilation and kept by the allocator (the caller's trim gives it back), 37 MiB more
 /// held by the built rules. The built rules are dropped before the others are read: read with
-/// them still held, the server kept 58 MiB instead of 36 (the freed memory lay around the rules
+/// them still held, the server kept 57 MiB instead of 35 (the freed memory lay around the rules
 /// read, where it cannot be given back). Costs 0.7 s on signature-base's 2.2 s compilation.
 /// None if the rules do not serialise or read back (neither should happen).
 fn read_back(

@@ -346,8 +346,8 @@ fn process(
 }
 
 /// Reports with at least this many entries, and samples of at least this many bytes, are
-/// followed by [`crate::host::release_freed_memory`] (a trim costs milliseconds on a large heap, so not
-/// after every small file).
+/// followed by [`crate::host::release_freed_memory`] (a trim costs milliseconds on a large heap,
+/// so not after every small file).
 const LARGE_REPORT_ENTRIES: usize = 1000;
 const LARGE_SAMPLE_BYTES: u64 = 64 * 1024 * 1024;
 
