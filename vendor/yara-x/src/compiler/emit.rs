@@ -36,7 +36,7 @@ use crate::types::Value::Const;
 use crate::types::{Array, Map, Type, TypeValue};
 use crate::utils::cast;
 use crate::wasm;
-use crate::wasm::builder::WasmModuleBuilder;
+use crate::wasm::builder::{RuleSkip, WasmModuleBuilder};
 use crate::wasm::string::RuntimeString;
 use crate::wasm::{
     LOOKUP_INDEXES_END, LOOKUP_INDEXES_START, MATCHING_RULES_BITMAP_BASE,
@@ -289,10 +289,6 @@ pub(crate) fn emit_rule_condition(
     header_bit: Option<u32>,
     builder: &mut WasmModuleBuilder,
 ) -> Result<(), wasm::builder::Error> {
-    let mut instr = builder.start_rule(rule_id, ctx.current_rule.is_global);
-
-    ctx.emit_search_for_pattern_stack.push(true);
-
     // assay patch: the bytes of the matching patterns bitmap that hold the
     // bits of this rule's patterns, when its condition cannot be true unless
     // one of them matched.
@@ -301,6 +297,14 @@ pub(crate) fn emit_rule_condition(
     } else {
         None
     };
+
+    let mut instr = builder.start_rule(
+        rule_id,
+        ctx.current_rule.is_global,
+        Some(RuleSkip { header_bit, pattern_bytes: gate.clone() }),
+    );
+
+    ctx.emit_search_for_pattern_stack.push(true);
 
     match header_bit {
         // assay patch: a rule that can only match data starting with some

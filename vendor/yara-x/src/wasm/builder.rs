@@ -137,6 +137,27 @@ pub(crate) struct WasmModuleBuilder {
     namespaces_per_func: usize,
     rules_per_func: usize,
     global_rule: bool,
+    /// assay patch: how each rule of the rules function being built can be
+    /// false without its code being run (see [`RuleSkip`]); `None` for a
+    /// rule that cannot.
+    rule_skips: Vec<Option<RuleSkip>>,
+}
+
+/// assay patch: the tests that make a rule false before its condition runs
+/// (`emit_rule_condition`): the bit of its header constraint in
+/// `header_mask` (set: the data lacks the header), and the bytes of the
+/// matching patterns bitmap that hold its patterns' bits, each with its
+/// mask (all clear: none of its patterns matched). A rule is false without
+/// its condition when the header bit is set or the bytes are clear.
+///
+/// A rules function whose rules can all be false this way is called only
+/// when the test of one of them passes ([`WasmModuleBuilder::finish_rule_func`]):
+/// a small file with a large rule set otherwise runs through the start of
+/// every rule's code, megabytes of machine code, to skip nearly all of them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RuleSkip {
+    pub header_bit: Option<u32>,
+    pub pattern_bytes: Option<Vec<(u64, u8)>>,
 }
 
 impl WasmModuleBuilder {
@@ -229,6 +250,7 @@ impl WasmModuleBuilder {
             namespaces_per_func: 10,
             rules_per_func: 10,
             global_rule: false,
+            rule_skips: Vec::new(),
         }
     }
 
@@ -262,10 +284,14 @@ impl WasmModuleBuilder {
     ///
     /// The code emitted for the rule must leave an i32 in the stack with value
     /// 1 or 0 indicating whether the rule matched or not.
+    ///
+    /// `skip` (assay patch): how the rule can be false without its condition
+    /// running, if it can; the code emitted must test that itself too.
     pub fn start_rule(
         &mut self,
         rule_id: RuleId,
         global: bool,
+        skip: Option<RuleSkip>,
     ) -> InstrSeqBuilder<'_> {
         if self.num_rules == self.rules_per_func {
             self.finish_rule_func();
@@ -274,6 +300,10 @@ impl WasmModuleBuilder {
         self.num_rules += 1;
         self.rule_id = rule_id;
         self.global_rule = global;
+        // A global rule that is false ends its namespace: it must run.
+        self.rule_skips.push(skip.filter(|s| {
+            !global && (s.header_bit.is_some() || s.pattern_bytes.is_some())
+        }));
         self.num_instrs =
             self.rules_func.builder_mut().func_body().instrs().len();
 
@@ -340,6 +370,8 @@ impl WasmModuleBuilder {
                 .instrs_mut()
                 .truncate(self.num_instrs);
             self.num_rules -= 1;
+            // assay patch: the rule is left out of this function.
+            self.rule_skips.pop();
             return Err(Error::FunctionTooLarge);
         }
 
@@ -441,6 +473,9 @@ impl WasmModuleBuilder {
             .local_func(Vec::new()),
         );
 
+        // assay patch: see `RuleSkip`.
+        let skips = mem::take(&mut self.rule_skips);
+
         if !rule_func.builder_mut().func_body().instrs().is_empty() {
             // The last instruction in a rules function leaves a 0 in the
             // stack as its return value. This is reached only when all
@@ -448,19 +483,118 @@ impl WasmModuleBuilder {
             // function exits early with a return value of 1.
             rule_func.builder_mut().func_body().i32_const(0);
 
+            let rule_func = self.module.funcs.add_local(rule_func);
+
+            // assay patch: a function of rules that can all be false without
+            // running (none global) is called only if one of them may not be.
+            let skips: Option<Vec<RuleSkip>> =
+                if cfg!(feature = "rules-profiling") {
+                    None
+                } else {
+                    skips.into_iter().collect()
+                };
+            let test = skips.map(|skips| self.gen_rules_skip_test(&skips));
+
             let mut namespace_block =
                 self.namespace_func.instr_seq(self.namespace_block);
 
-            namespace_block.call(self.module.funcs.add_local(rule_func));
-
             let namespace_block_id = namespace_block.id();
 
-            // If the rules function returned 1 is because some global rule
-            // didn't match, in this case we exit early from the namespace
-            // block, preventing any other rule in the namespace from being
-            // executed.
-            namespace_block.br_if(namespace_block_id);
+            match test {
+                Some(test) => {
+                    namespace_block.call(test).if_else(
+                        None,
+                        |_| {},
+                        |else_| {
+                            else_.call(rule_func).br_if(namespace_block_id);
+                        },
+                    );
+                }
+                None => {
+                    namespace_block.call(rule_func);
+                    // If the rules function returned 1 is because some
+                    // global rule didn't match, in this case we exit early
+                    // from the namespace block, preventing any other rule in
+                    // the namespace from being executed.
+                    namespace_block.br_if(namespace_block_id);
+                }
+            }
         }
+    }
+
+    /// assay patch: generates a function that returns 1 when every rule of
+    /// `skips` is false without running (its header bit set in
+    /// `header_mask`, or the bytes of its patterns clear in the matching
+    /// patterns bitmap), and 0 otherwise. The pattern search is run first if
+    /// some rule tests its patterns, as the rules themselves would.
+    fn gen_rules_skip_test(&mut self, skips: &[RuleSkip]) -> FunctionId {
+        let mut func =
+            FunctionBuilder::new(&mut self.module.types, &[], &[I32]);
+        let mut instr = func.func_body();
+        let symbols = &self.wasm_symbols;
+
+        if skips.iter().any(|s| s.pattern_bytes.is_some()) {
+            let search = *self
+                .wasm_exports
+                .get(wasm::export__search_for_patterns.mangled_name)
+                .expect("search_for_patterns is exported");
+            instr.global_get(symbols.pattern_search_done);
+            instr.unop(UnaryOp::I32Eqz);
+            instr.if_else(
+                None,
+                |then_| {
+                    then_.call(search);
+                },
+                |_| {},
+            );
+        }
+
+        // 1 & skipped(rule 0) & skipped(rule 1) ...
+        instr.i32_const(1);
+        for skip in skips {
+            // The header bit: 1 if set.
+            match skip.header_bit {
+                Some(bit) => {
+                    instr
+                        .global_get(symbols.header_mask)
+                        .i64_const(1i64 << bit)
+                        .binop(BinaryOp::I64And)
+                        .unop(UnaryOp::I64Eqz)
+                        .unop(UnaryOp::I32Eqz);
+                }
+                None => {
+                    instr.i32_const(0);
+                }
+            }
+            // The patterns' bytes: 1 if all clear.
+            match &skip.pattern_bytes {
+                Some(bytes) => {
+                    instr.i32_const(0);
+                    for (offset, mask) in bytes {
+                        instr
+                            .global_get(symbols.matching_patterns_bitmap_base)
+                            .load(
+                                symbols.main_memory,
+                                LoadKind::I32_8 { kind: ZeroExtend },
+                                MemArg {
+                                    align: 1,
+                                    offset: *offset,
+                                },
+                            )
+                            .i32_const(i32::from(*mask))
+                            .binop(BinaryOp::I32And)
+                            .binop(BinaryOp::I32Or);
+                    }
+                    instr.unop(UnaryOp::I32Eqz);
+                }
+                None => {
+                    instr.i32_const(0);
+                }
+            }
+            instr.binop(BinaryOp::I32Or).binop(BinaryOp::I32And);
+        }
+
+        func.finish(Vec::new(), &mut self.module.funcs)
     }
 
     fn gen_check_for_pattern_match(
