@@ -525,48 +525,72 @@ impl WasmModuleBuilder {
     /// assay patch: generates a function that returns 1 when every rule of
     /// `skips` is false without running (its header bit set in
     /// `header_mask`, or the bytes of its patterns clear in the matching
-    /// patterns bitmap), and 0 otherwise. The pattern search is run first if
-    /// some rule tests its patterns, as the rules themselves would.
+    /// patterns bitmap), and 0 otherwise. The pattern search is run first
+    /// (if not done yet) only if a rule that tests its patterns has its
+    /// header, as the rule itself would; the rest is without branches (a
+    /// branch per rule, mispredicted over thousands of rules, cost as much as
+    /// the rules' own tests did).
     fn gen_rules_skip_test(&mut self, skips: &[RuleSkip]) -> FunctionId {
         let mut func =
             FunctionBuilder::new(&mut self.module.types, &[], &[I32]);
         let mut instr = func.func_body();
         let symbols = &self.wasm_symbols;
 
+        // Leaves 1 if the bit of the header constraint is set, 0 if clear.
+        let header_set = |instr: &mut InstrSeqBuilder, bit: u32| {
+            instr
+                .global_get(symbols.header_mask)
+                .i64_const(1i64 << bit)
+                .binop(BinaryOp::I64And)
+                .unop(UnaryOp::I64Eqz)
+                .unop(UnaryOp::I32Eqz);
+        };
+
+        // Search if a rule that tests its patterns has its header (or has
+        // no header bit) and the search is not done.
         if skips.iter().any(|s| s.pattern_bytes.is_some()) {
             let search = *self
                 .wasm_exports
                 .get(wasm::export__search_for_patterns.mangled_name)
                 .expect("search_for_patterns is exported");
-            instr.global_get(symbols.pattern_search_done);
-            instr.unop(UnaryOp::I32Eqz);
-            instr.if_else(
-                None,
-                |then_| {
-                    then_.call(search);
-                },
-                |_| {},
-            );
+            instr.i32_const(0);
+            for skip in skips.iter().filter(|s| s.pattern_bytes.is_some()) {
+                match skip.header_bit {
+                    Some(bit) => {
+                        header_set(&mut instr, bit);
+                        instr.unop(UnaryOp::I32Eqz);
+                    }
+                    None => {
+                        instr.i32_const(1);
+                    }
+                }
+                instr.binop(BinaryOp::I32Or);
+            }
+            instr
+                .global_get(symbols.pattern_search_done)
+                .unop(UnaryOp::I32Eqz)
+                .binop(BinaryOp::I32And)
+                .if_else(
+                    None,
+                    |then_| {
+                        then_.call(search);
+                    },
+                    |_| {},
+                );
         }
 
-        // 1 & skipped(rule 0) & skipped(rule 1) ...
+        // 1 & skipped(rule 0) & skipped(rule 1) ..., where a rule is skipped
+        // if its header bit is set or its patterns' bits are clear. (Where
+        // the search was not run, every rule testing its patterns has its
+        // header bit set.)
         instr.i32_const(1);
         for skip in skips {
-            // The header bit: 1 if set.
             match skip.header_bit {
-                Some(bit) => {
-                    instr
-                        .global_get(symbols.header_mask)
-                        .i64_const(1i64 << bit)
-                        .binop(BinaryOp::I64And)
-                        .unop(UnaryOp::I64Eqz)
-                        .unop(UnaryOp::I32Eqz);
-                }
+                Some(bit) => header_set(&mut instr, bit),
                 None => {
                     instr.i32_const(0);
                 }
             }
-            // The patterns' bytes: 1 if all clear.
             match &skip.pattern_bytes {
                 Some(bytes) => {
                     instr.i32_const(0);
