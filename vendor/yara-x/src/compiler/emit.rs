@@ -36,7 +36,9 @@ use crate::types::Value::Const;
 use crate::types::{Array, Map, Type, TypeValue};
 use crate::utils::cast;
 use crate::wasm;
-use crate::wasm::builder::{RuleSkip, WasmModuleBuilder};
+use crate::wasm::builder::{
+    RuleSkip, WasmModuleBuilder, emit_header_present, emit_pattern_bits,
+};
 use crate::wasm::string::RuntimeString;
 use crate::wasm::{
     LOOKUP_INDEXES_END, LOOKUP_INDEXES_START, MATCHING_RULES_BITMAP_BASE,
@@ -301,7 +303,10 @@ pub(crate) fn emit_rule_condition(
     let mut instr = builder.start_rule(
         rule_id,
         ctx.current_rule.is_global,
-        Some(RuleSkip { header_bit, pattern_bytes: gate.clone() }),
+        Some(RuleSkip {
+            header_bit,
+            pattern_bytes: gate.clone(),
+        }),
     );
 
     ctx.emit_search_for_pattern_stack.push(true);
@@ -312,26 +317,22 @@ pub(crate) fn emit_rule_condition(
         // its header constraint is set in `header_mask` (the scanned data
         // does not start with those bytes).
         Some(bit) => {
-            instr
-                .global_get(ctx.wasm_symbols.header_mask)
-                .i64_const(1i64 << bit)
-                .binop(BinaryOp::I64And)
-                .unop(UnaryOp::I64Eqz)
-                .if_else(
-                    I32,
-                    |then_| {
-                        emit_gated_condition(
-                            ctx,
-                            ir,
-                            condition,
-                            gate.as_deref(),
-                            then_,
-                        )
-                    },
-                    |else_| {
-                        else_.i32_const(0);
-                    },
-                );
+            emit_header_present(ctx.wasm_symbols, &mut instr, bit);
+            instr.if_else(
+                I32,
+                |then_| {
+                    emit_gated_condition(
+                        ctx,
+                        ir,
+                        condition,
+                        gate.as_deref(),
+                        then_,
+                    )
+                },
+                |else_| {
+                    else_.i32_const(0);
+                },
+            );
         }
         None => emit_gated_condition(
             ctx,
@@ -381,24 +382,7 @@ fn emit_gated_condition(
     };
 
     emit_lazy_call_to_search_for_patterns(ctx, instr);
-
-    for (i, (offset, mask)) in gate.iter().enumerate() {
-        instr
-            .global_get(ctx.wasm_symbols.matching_patterns_bitmap_base)
-            .load(
-                ctx.wasm_symbols.main_memory,
-                LoadKind::I32_8 { kind: ZeroExtend },
-                MemArg {
-                    align: size_of::<u8>() as u32,
-                    offset: *offset,
-                },
-            )
-            .i32_const(i32::from(*mask))
-            .binop(BinaryOp::I32And);
-        if i > 0 {
-            instr.binop(BinaryOp::I32Or);
-        }
-    }
+    emit_pattern_bits(ctx.wasm_symbols, instr, gate);
 
     instr.if_else(
         I32,

@@ -160,6 +160,46 @@ pub(crate) struct RuleSkip {
     pub pattern_bytes: Option<Vec<(u64, u8)>>,
 }
 
+/// assay patch: emits code that leaves 1 if bit `bit` of `header_mask` is
+/// clear (the data has that header), 0 if it is set.
+pub(crate) fn emit_header_present(
+    symbols: &WasmSymbols,
+    instr: &mut InstrSeqBuilder,
+    bit: u32,
+) {
+    instr
+        .global_get(symbols.header_mask)
+        .i64_const(1i64 << bit)
+        .binop(BinaryOp::I64And)
+        .unop(UnaryOp::I64Eqz);
+}
+
+/// assay patch: emits code that leaves the OR of the given bytes of the
+/// matching patterns bitmap, each under its mask: not zero if one of those
+/// patterns matched. `bytes` are offsets in the bitmap with their masks.
+pub(crate) fn emit_pattern_bits(
+    symbols: &WasmSymbols,
+    instr: &mut InstrSeqBuilder,
+    bytes: &[(u64, u8)],
+) {
+    instr.i32_const(0);
+    for (offset, mask) in bytes {
+        instr
+            .global_get(symbols.matching_patterns_bitmap_base)
+            .load(
+                symbols.main_memory,
+                LoadKind::I32_8 { kind: ZeroExtend },
+                MemArg {
+                    align: 1,
+                    offset: *offset,
+                },
+            )
+            .i32_const(i32::from(*mask))
+            .binop(BinaryOp::I32And)
+            .binop(BinaryOp::I32Or);
+    }
+}
+
 impl WasmModuleBuilder {
     const RULES_FUNC_RET: [walrus::ValType; 1] = [I32; 1];
     const MAX_FUNC_INSTRS: u64 = 100_000;
@@ -538,12 +578,8 @@ impl WasmModuleBuilder {
 
         // Leaves 1 if the bit of the header constraint is set, 0 if clear.
         let header_set = |instr: &mut InstrSeqBuilder, bit: u32| {
-            instr
-                .global_get(symbols.header_mask)
-                .i64_const(1i64 << bit)
-                .binop(BinaryOp::I64And)
-                .unop(UnaryOp::I64Eqz)
-                .unop(UnaryOp::I32Eqz);
+            emit_header_present(symbols, instr, bit);
+            instr.unop(UnaryOp::I32Eqz);
         };
 
         // Search if a rule that tests its patterns has its header (or has
@@ -593,22 +629,7 @@ impl WasmModuleBuilder {
             }
             match &skip.pattern_bytes {
                 Some(bytes) => {
-                    instr.i32_const(0);
-                    for (offset, mask) in bytes {
-                        instr
-                            .global_get(symbols.matching_patterns_bitmap_base)
-                            .load(
-                                symbols.main_memory,
-                                LoadKind::I32_8 { kind: ZeroExtend },
-                                MemArg {
-                                    align: 1,
-                                    offset: *offset,
-                                },
-                            )
-                            .i32_const(i32::from(*mask))
-                            .binop(BinaryOp::I32And)
-                            .binop(BinaryOp::I32Or);
-                    }
+                    emit_pattern_bits(symbols, &mut instr, bytes);
                     instr.unop(UnaryOp::I32Eqz);
                 }
                 None => {
