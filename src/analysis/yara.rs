@@ -947,7 +947,23 @@ mod cache {
 mod tests {
     use super::*;
 
-    fn dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    /// A rules directory under the system's temporary directory, removed when dropped.
+    struct RulesDir(PathBuf);
+
+    impl std::ops::Deref for RulesDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for RulesDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn dir(name: &str, files: &[(&str, &str)]) -> RulesDir {
         let d = std::env::temp_dir().join(format!("assay-yara-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         for (key, text) in files {
@@ -955,7 +971,7 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        d
+        RulesDir(d)
     }
 
     const GOOD: &str = "rule Good { strings: $a = \"needle\" condition: $a }";
@@ -1213,7 +1229,6 @@ mod tests {
             &[("h.yar", rules.as_str()), ("i.yar", gated), ("j.yar", via)],
         );
         let c = compile(&d, None, &Compiled::empty());
-        let _ = std::fs::remove_dir_all(&d);
         assert_eq!(c.rule_count(), 207, "{:?}", c.rulesets);
         // Each file holds every rule's string. (A rule's conditions check the header again, so
         // a patch that disabled too little would pass here: it would only cost time.)
@@ -1358,7 +1373,6 @@ mod tests {
             "#;
         let d = dir("holds", &[("holds.yar", holds), ("global.yar", global)]);
         let compiled = compile(&d, None, &Compiled::empty());
-        let _ = std::fs::remove_dir_all(&d);
         assert_eq!(compiled.rule_count(), 13, "{:?}", compiled.rulesets);
         let found = matched_in_turn(
             &compiled,
@@ -1519,7 +1533,6 @@ mod tests {
             )],
         );
         let c = compile(&d, None, &Compiled::empty());
-        let _ = std::fs::remove_dir_all(&d);
         assert_eq!(c.rule_count(), 3, "{:?}", c.rulesets[0].errors);
         let data = |name: &str| std::fs::read(format!("tests/data/pe/{name}")).unwrap();
         let (app32, lib64) = (data("app32.exe"), data("lib64.dll"));
