@@ -1462,6 +1462,129 @@ mod tests {
         assert!(!rules.atom_matches(b"MZ", false).is_empty());
     }
 
+    // The vendored yara-x's atom search passes an atom's match on to be verified only when the
+    // bytes of its literal next to the atom agree with the data (change 7 in
+    // vendor/yara-x/README.md). A literal must still match wherever it lies (alone, at the start,
+    // at the end, inside), and with any of its fixed bytes changed it must not.
+    #[test]
+    fn literals_match_wherever_they_lie_and_not_with_a_fixed_byte_changed() {
+        // (rule, a string it matches, for each byte the bits the pattern fixes there)
+        let wide: Vec<u8> = b"wide-string-here".iter().flat_map(|&b| [b, 0]).collect();
+        // A jump whose length may vary by more than 200 bytes splits a hex string into a chain
+        // of literals.
+        let (head, tail) = (b"chain-head:0123", b"chain-tail:4567");
+        let chain: Vec<u8> = [&head[..], &[0xEE; 250], tail].concat();
+        let chain_fixed: Vec<u8> = [vec![0xFF; 15], vec![0; 250], vec![0xFF; 15]].concat();
+        let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+            (
+                "Literal",
+                b"pre:Needle-in-a-haystack:post".to_vec(),
+                vec![0xFF; 29],
+            ),
+            (
+                "Masked",
+                vec![
+                    0x48, 0x8D, 1, 2, 3, 4, 5, 6, 0x48, 0x8B, 7, 0x48, 0x81, 8, 9, 10, 11, 12, 0x72,
+                ],
+                vec![
+                    255, 255, 0, 0, 0, 0, 0, 0, 255, 255, 0, 255, 255, 0, 0, 0, 0, 0, 255,
+                ],
+            ),
+            (
+                "Nibbles",
+                vec![0x41, 0x8D, 0x05, 0xFF, 0x11, 0x22, 0x33, 0x44, 0x55],
+                vec![0xF0, 0xFF, 0xF0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+            ),
+            ("Wide", wide.clone(), vec![0xFF; wide.len()]),
+            ("Chain", chain, chain_fixed),
+        ];
+        let mut source = String::new();
+        // More atoms than the 64 of Teddy, which yara-x uses instead of the atom search.
+        for i in 0..70 {
+            source += &format!(
+                "rule Filler{i} {{ strings: $f = \"zq{i:03}-filler-qz\" condition: $f }}\n"
+            );
+        }
+        source += r#"
+            rule Literal { strings: $a = "pre:Needle-in-a-haystack:post" condition: $a }
+            rule Masked { strings: $a = { 48 8D ?? ?? ?? ?? ?? ?? 48 8B ?? 48 81 ?? ?? ?? ?? ?? 72 } condition: $a }
+            rule Nibbles { strings: $a = { 4? 8D 0? ?? 11 22 33 44 55 } condition: $a }
+            rule Wide { strings: $a = "wide-string-here" wide condition: $a }
+            rule Chain {
+                strings: $a = { 63 68 61 69 6E 2D 68 65 61 64 3A 30 31 32 33 [10-300]
+                                63 68 61 69 6E 2D 74 61 69 6C 3A 34 35 36 37 }
+                condition: $a
+            }
+            rule NoCase { strings: $a = "Case-Insensitive-Text" nocase condition: $a }
+        "#;
+        let mut compiler = yara_x::Compiler::new();
+        compiler.add_source(source.as_str()).unwrap();
+        let rules = compiler.build();
+        let mut scanner = yara_x::Scanner::new(&rules);
+        let mut matched = |data: &[u8]| -> Vec<String> {
+            let mut v: Vec<String> = scanner
+                .scan(data)
+                .unwrap()
+                .matching_rules()
+                .map(|r| r.identifier().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        // 300 bytes no rule matches: the sha1 digests of 0 to 14.
+        let background: Vec<u8> = (0u32..15)
+            .flat_map(|i| <sha1::Sha1 as sha1::Digest>::digest(i.to_le_bytes()))
+            .collect();
+        assert!(matched(&background).is_empty());
+        let placed = |s: &[u8]| -> Vec<Vec<u8>> {
+            vec![
+                s.to_vec(),
+                [s, &background].concat(),
+                [&background, s].concat(),
+                [&background[..150], s, &background[150..]].concat(),
+                [&background[..3], s, &background[..3]].concat(),
+            ]
+        };
+        for (rule, string, fixed) in &cases {
+            assert_eq!(string.len(), fixed.len(), "{rule}");
+            for (at, data) in placed(string).iter().enumerate() {
+                assert_eq!(matched(data), [*rule], "{rule} placed {at}");
+            }
+            for i in 0..string.len() {
+                // Flip the lowest bit the pattern fixes there, or any bit where it fixes none.
+                let flip = if fixed[i] == 0 {
+                    0xFF
+                } else {
+                    fixed[i] & fixed[i].wrapping_neg()
+                };
+                let mut changed = string.clone();
+                changed[i] ^= flip;
+                let expected: &[&str] = if fixed[i] == 0 { &[*rule] } else { &[] };
+                for (at, data) in placed(&changed).iter().enumerate() {
+                    assert_eq!(
+                        matched(data),
+                        expected,
+                        "{rule}, byte {i} changed, placed {at}"
+                    );
+                }
+            }
+        }
+        // The filler rules' atoms may share their bytes (a group whose hints differ): one of
+        // them inside the data matches, whatever the others' hints say.
+        for i in [0, 37, 69] {
+            let filler = format!("zq{i:03}-filler-qz");
+            let data = [&background[..150], filler.as_bytes(), &background[150..]].concat();
+            assert_eq!(matched(&data), [format!("Filler{i}")]);
+        }
+        // Case-insensitive literals are verified as before.
+        for s in [&b"Case-Insensitive-Text"[..], b"cASE-iNSENSITIVE-tEXT"] {
+            for (at, data) in placed(s).iter().enumerate() {
+                assert_eq!(matched(data), ["NoCase"], "placed {at}");
+            }
+        }
+        assert!(matched(&placed(b"Case-Insensitive-Tex!")[3]).is_empty());
+    }
+
     // The same against the automaton with arbitrary atoms (rules give little say over which atoms
     // YARA-X picks): one to ten bytes over alphabets of one to four letters, a quarter of them
     // copies or suffixes of earlier ones, so that many end at the same byte.

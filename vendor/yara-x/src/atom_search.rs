@@ -17,6 +17,14 @@
 //! reports them: by the position where they end, and at one position the
 //! longer atom first and atoms with the same bytes in the order they were
 //! added. So the scanner sees the same sequence of atom matches as before.
+//!
+//! The scanner also gives each atom taken from a literal (plain or masked)
+//! a [`Hint`]: up to eight bytes of that literal next to the atom. An atom
+//! match whose data around it differs there is not reported to the scanner,
+//! whose verification of the literal would have failed: an atom of two or
+//! three bytes (`48 8D` of `{ 48 8D [6] 48 8B ?? 48 81 [5] 72 }`) matches
+//! every few hundred bytes of machine code, and each report reads the atom,
+//! its sub-pattern and the literal from tables of some MB.
 
 use std::ops::ControlFlow;
 
@@ -41,6 +49,101 @@ struct Candidate {
     /// Where in `heads` the bytes before the last [`MAX_KEY`] lie, for an
     /// atom longer than that.
     head: u32,
+    /// The atom's [`Hint`] (none: a zero mask), its fields here so that a
+    /// candidate takes 32 bytes, not 40.
+    hint_off: i32,
+    hint_mask: u64,
+    hint_val: u64,
+}
+
+/// A test an atom's match must pass before it is reported to the scanner:
+/// the eight bytes at `off` from the start of the match, ANDed with `mask`,
+/// equal `val`. Made from the literal the atom was taken from, where the
+/// scanner's verification compares the same bytes, so a match it stops
+/// would not have been verified. A mask of zero tests nothing.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Hint {
+    off: i32,
+    mask: u64,
+    val: u64,
+}
+
+impl Hint {
+    /// The hint for an atom of `atom_len` bytes found `backtrack` bytes
+    /// into `pattern` (the bytes a match must hold, where `mask` is set;
+    /// every bit counts when `mask` is `None`): the eight bytes after the
+    /// atom or the eight before it, whichever holds more bits the mask
+    /// keeps. `None` when neither holds any.
+    pub(crate) fn new(
+        pattern: &[u8],
+        mask: Option<&[u8]>,
+        backtrack: usize,
+        atom_len: usize,
+    ) -> Option<Hint> {
+        let atom_end = backtrack.checked_add(atom_len)?;
+        if atom_end > pattern.len()
+            || mask.is_some_and(|m| m.len() != pattern.len())
+        {
+            return None;
+        }
+        let mask_at = |i: usize| mask.map_or(0xFF, |m| m[i]);
+        // The bits the pattern fixes between `from` and `to`.
+        let fixed = |from: usize, to: usize| {
+            (from..to).map(|i| mask_at(i).count_ones()).sum::<u32>()
+        };
+        let after = (atom_end, pattern.len().min(atom_end + 8));
+        let before = (backtrack.saturating_sub(8), backtrack);
+        let (from, to) =
+            if fixed(after.0, after.1) >= fixed(before.0, before.1) {
+                after
+            } else {
+                before
+            };
+        if fixed(from, to) == 0 {
+            return None;
+        }
+        // The eight bytes loaded: from `from`, or ending at the atom when
+        // they lie before it (then the bytes before `from` are masked out).
+        let load = if from < backtrack {
+            backtrack as i64 - 8
+        } else {
+            from as i64
+        };
+        let (mut m, mut v) = (0u64, 0u64);
+        for i in from..to {
+            let shift = 8 * (i as i64 - load) as u32;
+            m |= u64::from(mask_at(i)) << shift;
+            v |= u64::from(pattern[i] & mask_at(i)) << shift;
+        }
+        Some(Hint {
+            off: i32::try_from(load - backtrack as i64).ok()?,
+            mask: m,
+            val: v,
+        })
+    }
+}
+
+impl Candidate {
+    /// Whether a match of this atom starting at `start` in `data` may be
+    /// its literal's: false only when the hint's bytes are in `data` and
+    /// differ.
+    #[inline(always)]
+    fn hint_holds(&self, data: &[u8], start: usize) -> bool {
+        if self.hint_mask == 0 {
+            return true;
+        }
+        let at = start as i64 + i64::from(self.hint_off);
+        if at < 0 {
+            return true;
+        }
+        match data.get(at as usize..at as usize + 8) {
+            Some(bytes) => {
+                u64::from_le_bytes(bytes.try_into().unwrap()) & self.hint_mask
+                    == self.hint_val
+            }
+            None => true,
+        }
+    }
 }
 
 /// The atoms of one length class ending with one key: a range of `ids`.
@@ -130,6 +233,9 @@ impl AtomSearcher {
                 idx: u32::try_from(i).ok()?,
                 len: u32::try_from(atom.len()).ok()?,
                 head,
+                hint_off: 0,
+                hint_mask: 0,
+                hint_val: 0,
             };
             all.push((class, key_of(atom, class), candidate));
         }
@@ -179,11 +285,21 @@ impl AtomSearcher {
         Some(searcher)
     }
 
+    /// Gives each atom the hint `hint(atom index)`.
+    pub(crate) fn set_hints(&mut self, hint: impl Fn(usize) -> Option<Hint>) {
+        for c in &mut self.ids {
+            let h = hint(c.idx as usize).unwrap_or_default();
+            (c.hint_off, c.hint_mask, c.hint_val) = (h.off, h.mask, h.val);
+        }
+    }
+
     /// Calls `f(atom index, start)` for every atom occurring in `data`, in
-    /// the automaton's order (see the module's comment), until `f` breaks.
+    /// the automaton's order (see the module's comment), until `f` breaks;
+    /// with `hinted`, not for a match whose atom's hint does not hold.
     pub(crate) fn find_overlapping<B>(
         &self,
         data: &[u8],
+        hinted: bool,
         mut f: impl FnMut(usize, usize) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         // The first three positions, where fewer than four bytes end: the
@@ -193,7 +309,7 @@ impl AtomSearcher {
             for b in &data[..=end] {
                 w = (w >> 8) | (u32::from(*b) << 24);
             }
-            self.at(data, end, w, end + 1, &mut f)?;
+            self.at(data, end, w, end + 1, hinted, &mut f)?;
         }
         // The rest, where a whole window ends. (Testing blocks of 64
         // positions without branching first, then the positions found, was
@@ -202,7 +318,7 @@ impl AtomSearcher {
         // more than the branch.)
         for (i, window) in data.windows(4).enumerate() {
             let w = u32::from_le_bytes(window.try_into().unwrap());
-            self.at(data, i + 3, w, 4, &mut f)?;
+            self.at(data, i + 3, w, 4, hinted, &mut f)?;
         }
         ControlFlow::Continue(())
     }
@@ -216,22 +332,23 @@ impl AtomSearcher {
         end: usize,
         w: u32,
         avail: usize,
+        hinted: bool,
         f: &mut impl FnMut(usize, usize) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         if avail == 4 && test(&self.filter4, hash4(w)) {
-            self.report(4, u64::from(w), data, end, f)?;
+            self.report(4, u64::from(w), data, end, hinted, f)?;
         }
         let k3 = w >> 8;
         if avail >= 3 && test(&self.filter3, hash3(k3)) {
-            self.report(3, u64::from(k3), data, end, f)?;
+            self.report(3, u64::from(k3), data, end, hinted, f)?;
         }
         let k2 = w >> 16;
         if avail >= 2 && test(&self.filter2, k2 as usize) {
-            self.report(2, u64::from(k2), data, end, f)?;
+            self.report(2, u64::from(k2), data, end, hinted, f)?;
         }
         let k1 = w >> 24;
         if test(&self.filter1, k1 as usize) {
-            self.report(1, u64::from(k1), data, end, f)?;
+            self.report(1, u64::from(k1), data, end, hinted, f)?;
         }
         ControlFlow::Continue(())
     }
@@ -246,6 +363,7 @@ impl AtomSearcher {
         key: u64,
         data: &[u8],
         end: usize,
+        hinted: bool,
         f: &mut impl FnMut(usize, usize) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         let Some(group) = self.tables[class - 1].get(&key) else {
@@ -258,11 +376,11 @@ impl AtomSearcher {
                 }
                 let key = key_of(&data[..=end], long);
                 if let Some(group) = self.tables[long - 1].get(&key) {
-                    self.report_group(group, data, end, f)?;
+                    self.report_group(group, data, end, hinted, f)?;
                 }
             }
         }
-        self.report_group(group, data, end, f)
+        self.report_group(group, data, end, hinted, f)
     }
 
     #[inline(always)]
@@ -271,6 +389,7 @@ impl AtomSearcher {
         group: &Group,
         data: &[u8],
         end: usize,
+        hinted: bool,
         f: &mut impl FnMut(usize, usize) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         for c in &self.ids[group.from as usize..group.to as usize] {
@@ -286,6 +405,9 @@ impl AtomSearcher {
                 {
                     continue;
                 }
+            }
+            if hinted && !c.hint_holds(data, start) {
+                continue;
             }
             f(c.idx as usize, start)?;
         }
@@ -307,10 +429,11 @@ pub(crate) fn automaton_matches(
 
 impl AtomSearcher {
     /// The matches in `data` as (atom index, start), in the order
-    /// `find_overlapping` reports them. For tests. (assay patch.)
+    /// `find_overlapping` reports them, without the hints. For tests.
+    /// (assay patch.)
     pub(crate) fn matches(&self, data: &[u8]) -> Vec<(usize, usize)> {
         let mut found = Vec::new();
-        let _ = self.find_overlapping::<()>(data, |idx, start| {
+        let _ = self.find_overlapping::<()>(data, false, |idx, start| {
             found.push((idx, start));
             ControlFlow::Continue(())
         });

@@ -21,7 +21,7 @@ use crate::compiler::report::CodeLoc;
 use crate::compiler::warnings::Warning;
 use crate::compiler::{
     IdentId, Imports, LiteralId, LiteralSetId, NamespaceId, PatternId,
-    RegexId, RegexSetId, RuleId, SubPattern, SubPatternId,
+    RegexId, RegexSetId, RuleId, SubPattern, SubPatternFlags, SubPatternId,
 };
 use crate::models::PatternKind;
 use crate::re::{BckCodeLoc, FwdCodeLoc, RegexpAtom};
@@ -748,11 +748,50 @@ impl Rules {
     ) -> Option<&crate::atom_search::AtomSearcher> {
         self.atom_searcher
             .get_or_init(|| {
-                crate::atom_search::AtomSearcher::new(
+                let mut searcher = crate::atom_search::AtomSearcher::new(
                     self.atoms.iter().map(|x| x.atom.as_ref()),
-                )
+                )?;
+                searcher.set_hints(|idx| self.atom_hint(idx));
+                Some(searcher)
             })
             .as_ref()
+    }
+
+    /// The hint of the atom `atom_idx` for the atoms' searcher: bytes next
+    /// to it of the literal it was taken from, which `handle_atom_match`
+    /// compares before it reports a match (plain literals unless they
+    /// ignore case, and masked literals). (assay patch.)
+    fn atom_hint(
+        &self,
+        atom_idx: usize,
+    ) -> Option<crate::atom_search::Hint> {
+        let atom = &self.atoms[atom_idx];
+        // An exact atom is the whole literal: its match is not verified.
+        #[cfg(feature = "exact-atoms")]
+        if atom.is_exact() {
+            return None;
+        }
+        let pool = self.literal_pool();
+        let (_, sub_pattern) = self.get_sub_pattern(atom.sub_pattern_id());
+        let (pattern, mask) = match sub_pattern {
+            SubPattern::Literal { pattern, flags, .. }
+            | SubPattern::LiteralChainHead { pattern, flags }
+            | SubPattern::LiteralChainTail { pattern, flags, .. }
+                if !flags.contains(SubPatternFlags::Nocase) =>
+            {
+                (pool.get_bytes(*pattern)?, None)
+            }
+            SubPattern::LiteralWithMask { pattern, mask, .. } => {
+                (pool.get_bytes(*pattern)?, Some(pool.get_bytes(*mask)?))
+            }
+            _ => return None,
+        };
+        crate::atom_search::Hint::new(
+            pattern,
+            mask,
+            atom.backtrack(),
+            atom.len(),
+        )
     }
 
     /// The atom matches in `data` as (atom index, start), in the order the

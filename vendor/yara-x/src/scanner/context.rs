@@ -860,6 +860,7 @@ impl ScanContext<'_, '_> {
             (_, Some(searcher)) => {
                 if let ControlFlow::Break(err) = searcher.find_overlapping(
                     data,
+                    true,
                     |atom_idx, match_start| -> ControlFlow<ScanError> {
                         if HEARTBEAT_COUNTER.load(Ordering::Relaxed)
                             >= self.deadline
