@@ -93,13 +93,14 @@ impl Hint {
         };
         let after = (atom_end, pattern.len().min(atom_end + 8));
         let before = (backtrack.saturating_sub(8), backtrack);
-        let (from, to) =
-            if fixed(after.0, after.1) >= fixed(before.0, before.1) {
-                after
-            } else {
-                before
-            };
-        if fixed(from, to) == 0 {
+        let (bits_after, bits_before) =
+            (fixed(after.0, after.1), fixed(before.0, before.1));
+        let ((from, to), bits) = if bits_after >= bits_before {
+            (after, bits_after)
+        } else {
+            (before, bits_before)
+        };
+        if bits == 0 {
             return None;
         }
         // The eight bytes loaded: from `from`, or ending at the atom when
